@@ -1,0 +1,116 @@
+// @ts-check
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+import security from "eslint-plugin-security";
+import { importX } from "eslint-plugin-import-x";
+import globals from "globals";
+
+/** Packages that only the named layer may import (see DESIGN.md, "Packages"). */
+const natsOnlyInJetstream = {
+  group: ["@nats-io/*"],
+  message: "Only packages/jetstream talks to NATS; use @safedeploy/jetstream.",
+};
+const noDeepImports = {
+  group: ["@safedeploy/*/*"],
+  message: "Import a package through its entry point only.",
+};
+const noServiceImports = {
+  group: ["**/services/**", "@safedeploy/service-*"],
+  message: "Packages and services never import a service.",
+};
+
+export default tseslint.config(
+  {
+    ignores: ["**/dist/**", "**/coverage/**", "**/node_modules/**", "bench/results/**"],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.strictTypeChecked,
+  ...tseslint.configs.stylisticTypeChecked,
+  security.configs.recommended,
+  {
+    languageOptions: {
+      globals: { ...globals.node },
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    plugins: { "import-x": importX },
+    rules: {
+      "import-x/no-cycle": "error",
+      "import-x/no-self-import": "error",
+      "no-console": "error",
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-explicit-any": "error",
+      "@typescript-eslint/restrict-template-expressions": ["error", { allowNumber: true }],
+      "@typescript-eslint/consistent-type-imports": "error",
+      // Object-key lookups here use validated, typed keys; the rule's heuristics only add noise.
+      "security/detect-object-injection": "off",
+      "no-restricted-imports": [
+        "error",
+        { patterns: [natsOnlyInJetstream, noDeepImports, noServiceImports] },
+      ],
+    },
+  },
+  {
+    files: ["packages/jetstream/**", "packages/testing/**"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [noDeepImports, noServiceImports] }],
+    },
+  },
+  {
+    // The functional core: no I/O, no clock, no environment, no logger.
+    files: ["packages/core/src/**"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "^(?!@safedeploy/schema$|\\./)",
+              message: "core imports only @safedeploy/schema and its own modules.",
+            },
+          ],
+        },
+      ],
+      "no-restricted-globals": ["error", "process", "fetch", "setTimeout", "setInterval"],
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "MemberExpression[object.name='Date'][property.name='now']",
+          message: "core receives time as data (now).",
+        },
+        {
+          selector: "NewExpression[callee.name='Date'][arguments.length=0]",
+          message: "core receives time as data (now).",
+        },
+        {
+          selector: "MemberExpression[object.name='Math'][property.name='random']",
+          message: "core is deterministic.",
+        },
+      ],
+    },
+  },
+  {
+    files: ["packages/schema/src/**"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { regex: "^(?!zod$|\\./)", message: "schema imports only zod and its own modules." },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["**/test/**", "**/*.test.ts", "bench/**"],
+    rules: {
+      "@typescript-eslint/no-non-null-assertion": "off",
+      "security/detect-non-literal-fs-filename": "off",
+      "security/detect-child-process": "off",
+    },
+  },
+  {
+    files: ["**/*.js"],
+    ...tseslint.configs.disableTypeChecked,
+  },
+);
