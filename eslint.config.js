@@ -102,7 +102,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ["**/test/**", "**/*.test.ts", "bench/**"],
+    files: ["**/test/**", "**/*.test.ts", "bench/**", "packages/testing/src/**"],
     rules: {
       "@typescript-eslint/no-non-null-assertion": "off",
       "security/detect-non-literal-fs-filename": "off",

@@ -4,3 +4,57 @@
  * stream and subject names. zod schemas with their inferred types; nothing else.
  */
 export { Duration, ResourceName, Timestamp, formatDuration, parseDuration } from "./primitives.js";
+export {
+  Actor,
+  GateReason,
+  IncidentClass,
+  IncidentState,
+  ProposalKind,
+  ProposalState,
+  Severity,
+} from "./domain.js";
+export {
+  AnyEnvelope,
+  AppliedBurnRule,
+  DeadLetter,
+  EVENT_DATA,
+  EVENT_TYPES,
+  EnvelopeHeader,
+  SliWindow,
+  createEnvelope,
+  envelopeSchema,
+  messageId,
+} from "./events.js";
+export type { Envelope, EventData, EventType, NewEvent } from "./events.js";
+export {
+  Approval,
+  FreezeView,
+  GateView,
+  IncidentTransition,
+  IncidentView,
+  ProposalAction,
+  ProposalView,
+} from "./views.js";
+export { COMMANDS, CommandError, commandReply } from "./commands.js";
+export type { CommandName, CommandReply, CommandRequest, CommandResult } from "./commands.js";
+export {
+  DEFAULT_NAMESPACE,
+  STREAMS,
+  STREAM_DOMAINS,
+  commandSubject,
+  deadLetterSubject,
+  eventSubject,
+  eventSubjectFilter,
+  qualifiedName,
+  serviceOfSubject,
+  streamOfEventType,
+  streamSubjectFilter,
+} from "./subjects.js";
+export type { Domain, Namespace, StreamName } from "./subjects.js";
+export { SAFEDEPLOY_TOPOLOGY } from "./topology.js";
+export type {
+  BucketDeclaration,
+  ConsumerDeclaration,
+  StreamDeclaration,
+  Topology,
+} from "./topology.js";

@@ -1,1 +1,14 @@
-export {};
+/**
+ * @packageDocumentation
+ * Test harness against real servers: per-file NATS namespaces and PostgreSQL databases, private
+ * nats-server and Prometheus processes a test can stop and restart.
+ */
+export { dockerAvailable } from "./docker.js";
+export { createTestBus, deleteNamespace, testNamespace, testNatsUrl } from "./nats.js";
+export type { TestBus } from "./nats.js";
+export { startNatsServer } from "./nats-server.js";
+export type { PrivateNatsServer } from "./nats-server.js";
+export { prometheusConfig, startPrometheus } from "./prometheus.js";
+export type { PrivatePrometheus, PrivatePrometheusOptions, ScrapeTarget } from "./prometheus.js";
+export { findExecutable, freePort, startProcess, waitUntil } from "./process.js";
+export type { ManagedProcess } from "./process.js";

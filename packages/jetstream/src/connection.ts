@@ -1,0 +1,89 @@
+import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { DEFAULT_NAMESPACE } from "@safedeploy/schema";
+import type { Namespace } from "@safedeploy/schema";
+import { silentLogger } from "./logger.js";
+import type { Logger } from "./logger.js";
+
+/** A connection to NATS with JetStream, and the namespace this deployment's names live in. */
+export interface Bus {
+  readonly connection: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly ns: Namespace;
+  readonly log: Logger;
+  /** Whether the connection is up right now (for readiness). */
+  isConnected(): boolean;
+  /** Drains subscriptions and pending publishes, then closes. */
+  close(): Promise<void>;
+}
+
+export interface ConnectOptions {
+  /** NATS server URLs, e.g. `["nats://127.0.0.1:4222"]`. */
+  readonly servers: readonly string[];
+  /** Client name shown by the server, e.g. the service name and replica. */
+  readonly name: string;
+  readonly ns?: Namespace;
+  readonly log?: Logger;
+  readonly user?: string;
+  readonly pass?: string;
+  /** How long to wait for the first connection before failing (ms). */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Connects and keeps reconnecting forever: a NATS outage delays work, it never ends the process.
+ */
+export async function connectBus(options: ConnectOptions): Promise<Bus> {
+  const log = options.log ?? silentLogger;
+  const connection = await connect({
+    servers: [...options.servers],
+    name: options.name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    timeout: options.timeoutMs ?? 5_000,
+    ...(options.user === undefined ? {} : { user: options.user }),
+    ...(options.pass === undefined ? {} : { pass: options.pass }),
+  });
+  const link = { up: true };
+  void watchStatus(connection, log, link);
+  const jsm = await jetstreamManager(connection);
+  return {
+    connection,
+    js: jetstream(connection),
+    jsm,
+    ns: options.ns ?? DEFAULT_NAMESPACE,
+    log,
+    isConnected: () => link.up && !connection.isClosed(),
+    close: async () => {
+      if (connection.isClosed()) return;
+      await connection.drain();
+    },
+  };
+}
+
+async function watchStatus(
+  connection: NatsConnection,
+  log: Logger,
+  link: { up: boolean },
+): Promise<void> {
+  for await (const status of connection.status()) {
+    switch (status.type) {
+      case "disconnect":
+        link.up = false;
+        log.warn({ server: status.server }, "NATS disconnected");
+        break;
+      case "reconnect":
+        link.up = true;
+        log.info({ server: status.server }, "NATS reconnected");
+        break;
+      case "error":
+        log.error({ error: String(status.error) }, "NATS connection error");
+        break;
+      default:
+        break;
+    }
+  }
+}

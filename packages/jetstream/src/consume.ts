@@ -1,0 +1,342 @@
+import { headers as natsHeaders } from "@nats-io/transport-node";
+import type { MsgHdrs } from "@nats-io/transport-node";
+import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import {
+  AnyEnvelope,
+  deadLetterSubject,
+  envelopeSchema,
+  parseDuration,
+  qualifiedName,
+  serviceOfSubject,
+} from "@safedeploy/schema";
+import type { ConsumerDeclaration, DeadLetter, Envelope, EventType } from "@safedeploy/schema";
+import type { z } from "zod";
+import type { Bus } from "./connection.js";
+import { describeError, isRetryable } from "./errors.js";
+import { ensureConsumer } from "./provision.js";
+import { HEADERS } from "./publish.js";
+import { parseTraceparent } from "./trace.js";
+import type { TraceContext } from "./trace.js";
+
+/** What a handler may know about the delivery besides the envelope. */
+export interface MessageContext {
+  readonly subject: string;
+  readonly stream: string;
+  readonly streamSequence: number;
+  readonly deliveryCount: number;
+  readonly headers: Readonly<Record<string, string[]>>;
+  /** The producer's trace context, to continue the trace. */
+  readonly trace: TraceContext | undefined;
+}
+
+export type Handler<T extends EventType> = (
+  envelope: Envelope<T>,
+  context: MessageContext,
+) => Promise<void>;
+
+export interface ConsumeOptions<T extends EventType> {
+  readonly consumer: ConsumerDeclaration;
+  /** Accepted event types; anything else on the filter is dead-lettered. Default: every type. */
+  readonly types?: readonly T[];
+  readonly handler: Handler<T>;
+  /** nak delay before delivery n+1, by n; the last entry repeats. */
+  readonly backoffMs?: readonly number[];
+  /** Messages pulled per request. */
+  readonly batch?: number;
+  /** Called once a delivery is settled, e.g. to count outcomes in /metrics. */
+  readonly onSettled?: (settled: Settled) => void;
+}
+
+/** How one delivery ended. `ack-unconfirmed`: handled, but the server did not confirm the ack. */
+export interface Settled {
+  readonly outcome: "acked" | "ack-unconfirmed" | "retry" | "dead-lettered";
+  readonly subject: string;
+  readonly streamSequence: number;
+  readonly deliveryCount: number;
+  /** The envelope id, when the payload carried one. */
+  readonly messageId: string | undefined;
+}
+
+/** Counts since the subscription started; in = handled + deadLettered once settled. */
+export interface ConsumerStats {
+  handled: number;
+  deadLettered: number;
+  retried: number;
+  recreated: number;
+}
+
+export interface Subscription {
+  readonly stats: Readonly<ConsumerStats>;
+  /** Stops pulling, lets the message in hand finish and be acked, then resolves. */
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_BACKOFF_MS = [1_000, 5_000, 15_000, 30_000, 60_000] as const;
+
+type Settle =
+  | { readonly kind: "ack" }
+  | { readonly kind: "nak"; readonly reason: string }
+  | { readonly kind: "dead-letter"; readonly dlq: DeadLetter["kind"]; readonly reason: string };
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+function headerRecord(h: MsgHdrs | undefined): Record<string, string[]> {
+  const record: Record<string, string[]> = {};
+  if (h === undefined) return record;
+  for (const key of h.keys()) record[key] = h.values(key);
+  return record;
+}
+
+function encodePayload(data: Uint8Array): { payload: string; payloadEncoding: "utf8" | "base64" } {
+  try {
+    return { payload: utf8.decode(data), payloadEncoding: "utf8" };
+  } catch {
+    return { payload: Buffer.from(data).toString("base64"), payloadEncoding: "base64" };
+  }
+}
+
+function formatIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "(root)"}: ${issue.message}`)
+    .join("; ");
+}
+
+function schemaFor<T extends EventType>(types: readonly T[] | undefined): z.ZodType<Envelope<T>> {
+  if (types?.length === 1 && types[0] !== undefined) return envelopeSchema(types[0]);
+  return AnyEnvelope as z.ZodType<Envelope<T>>;
+}
+
+/**
+ * Runs a handler over a durable pull consumer, shared by every replica of a service. The handler
+ * sees only validated envelopes. A message is acked only after the handler resolves; a thrown
+ * retryable error naks with a growing delay; after `maxDeliver` deliveries, on a terminal error, or
+ * for an invalid payload, the message goes to DEADLETTER with the reason and its original headers
+ * and is then terminated. If the consumer disappears (deleted, server restarted without state) it
+ * is recreated and consumption goes on.
+ */
+export function consumeEvents<T extends EventType>(
+  bus: Bus,
+  options: ConsumeOptions<T>,
+): Subscription {
+  const declaration = options.consumer;
+  const stream = qualifiedName(bus.ns, declaration.stream);
+  const durable = qualifiedName(bus.ns, declaration.durable);
+  const backoff = options.backoffMs ?? DEFAULT_BACKOFF_MS;
+  const ackWaitMs = parseDuration(declaration.ackWait) ?? 30_000;
+  const schema = schemaFor(options.types);
+  const log = bus.log;
+  const stats: ConsumerStats = { handled: 0, deadLettered: 0, retried: 0, recreated: 0 };
+  // An object, not a boolean: closures set it, and the loops must re-read it.
+  const state = { stopping: false };
+  const isStopping = (): boolean => state.stopping;
+  let messages: ConsumerMessages | undefined;
+
+  async function decide(m: JsMsg): Promise<Settle> {
+    let json: unknown;
+    try {
+      json = JSON.parse(m.string());
+    } catch (error) {
+      return {
+        kind: "dead-letter",
+        dlq: "invalid",
+        reason: `payload is not JSON: ${describeError(error)}`,
+      };
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      return {
+        kind: "dead-letter",
+        dlq: "invalid",
+        reason: `invalid message: ${formatIssues(parsed.error)}`,
+      };
+    }
+    const deliveries = m.info.deliveryCount;
+    if (deliveries > declaration.maxDeliver) {
+      return {
+        kind: "dead-letter",
+        dlq: "exhausted",
+        reason: `delivered ${deliveries} times without an ack (handler crashed or timed out)`,
+      };
+    }
+    const headerMap = headerRecord(m.headers);
+    const context: MessageContext = {
+      subject: m.subject,
+      stream: m.info.stream,
+      streamSequence: m.seq,
+      deliveryCount: deliveries,
+      headers: headerMap,
+      trace: parseTraceparent(headerMap.traceparent?.[0]),
+    };
+    // Tell the server we are alive while a slow handler runs, so it does not redeliver.
+    const keepAlive = setInterval(
+      () => {
+        m.working();
+      },
+      Math.max(1_000, Math.floor(ackWaitMs / 3)),
+    );
+    try {
+      await options.handler(parsed.data, context);
+      return { kind: "ack" };
+    } catch (error) {
+      const reason = describeError(error);
+      if (!isRetryable(error)) return { kind: "dead-letter", dlq: "terminal", reason };
+      if (deliveries >= declaration.maxDeliver) {
+        return {
+          kind: "dead-letter",
+          dlq: "exhausted",
+          reason: `failed ${deliveries} deliveries; last error: ${reason}`,
+        };
+      }
+      return { kind: "nak", reason };
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  async function deadLetter(m: JsMsg, kind: DeadLetter["kind"], reason: string): Promise<void> {
+    const original = headerRecord(m.headers);
+    const letter: DeadLetter = {
+      reason,
+      kind,
+      stream: declaration.stream,
+      consumer: durable,
+      subject: m.subject,
+      streamSequence: m.seq,
+      deliveryCount: m.info.deliveryCount,
+      at: new Date().toISOString(),
+      headers: original,
+      ...encodePayload(m.data),
+    };
+    const h = natsHeaders();
+    for (const [key, values] of Object.entries(original)) {
+      // The original id would make the dead letter a duplicate of nothing: keep it under another name.
+      const name = key === "Nats-Msg-Id" ? HEADERS.originalMsgId : key;
+      for (const value of values) h.append(name, value);
+    }
+    h.set(HEADERS.deadLetterReason, reason.slice(0, 1_000).replace(/[\r\n]+/g, " "));
+    await bus.js.publish(
+      deadLetterSubject(bus.ns, declaration.stream, serviceOfSubject(m.subject)),
+      JSON.stringify(letter),
+      {
+        msgID: `dlq:${stream}:${m.seq}`,
+        headers: h,
+        expect: { streamName: qualifiedName(bus.ns, "DEADLETTER") },
+      },
+    );
+  }
+
+  function retryDelay(deliveries: number): number {
+    return backoff[Math.min(deliveries, backoff.length) - 1] ?? 1_000;
+  }
+
+  function report(m: JsMsg, outcome: Settled["outcome"]): void {
+    if (options.onSettled === undefined) return;
+    let messageId: string | undefined;
+    try {
+      const body = JSON.parse(m.string()) as { id?: unknown };
+      messageId = typeof body.id === "string" ? body.id : undefined;
+    } catch {
+      messageId = undefined;
+    }
+    options.onSettled({
+      outcome,
+      subject: m.subject,
+      streamSequence: m.seq,
+      deliveryCount: m.info.deliveryCount,
+      messageId,
+    });
+  }
+
+  async function handle(m: JsMsg): Promise<void> {
+    if (state.stopping) {
+      m.nak(); // let another replica take it at once
+      return;
+    }
+    const settle = await decide(m);
+    const where = { subject: m.subject, seq: m.seq, deliveries: m.info.deliveryCount };
+    switch (settle.kind) {
+      case "ack": {
+        const confirmed = await m.ackAck().catch((error: unknown) => {
+          log.warn(
+            { ...where, error: describeError(error) },
+            "ack not confirmed; may be redelivered",
+          );
+          return false;
+        });
+        stats.handled += 1;
+        report(m, confirmed ? "acked" : "ack-unconfirmed");
+        return;
+      }
+      case "nak":
+        m.nak(retryDelay(m.info.deliveryCount));
+        stats.retried += 1;
+        report(m, "retry");
+        log.warn({ ...where, error: settle.reason }, "handler failed; will retry");
+        return;
+      case "dead-letter":
+        try {
+          await deadLetter(m, settle.dlq, settle.reason);
+        } catch (error) {
+          // Not terminated until the dead letter is stored: nothing is lost.
+          m.nak(retryDelay(m.info.deliveryCount));
+          log.error({ ...where, error: describeError(error) }, "dead-lettering failed; will retry");
+          return;
+        }
+        m.term(settle.reason.slice(0, 200));
+        stats.deadLettered += 1;
+        report(m, "dead-lettered");
+        log.warn({ ...where, kind: settle.dlq, reason: settle.reason }, "message dead-lettered");
+        return;
+    }
+  }
+
+  async function recreateWhenLost(current: ConsumerMessages): Promise<void> {
+    for await (const status of current.status()) {
+      if (state.stopping) return;
+      // A deleted consumer would only be noticed after two missed heartbeats (tens of seconds):
+      // recreate it now and restart the pull loop on it.
+      if (status.type !== "consumer_deleted" && status.type !== "consumer_not_found") continue;
+      try {
+        const report = await ensureConsumer(bus, declaration);
+        if (report.created.length > 0) {
+          stats.recreated += 1;
+          log.warn({ stream, durable, after: status.type }, "consumer recreated");
+        }
+        await current.close();
+        return;
+      } catch (error) {
+        log.warn({ stream, durable, error: describeError(error) }, "consumer not reachable yet");
+      }
+    }
+  }
+
+  async function run(): Promise<void> {
+    while (!state.stopping) {
+      try {
+        await ensureConsumer(bus, declaration);
+        const consumer = await bus.js.consumers.get(stream, durable);
+        messages = await consumer.consume({ max_messages: options.batch ?? 100 });
+        void recreateWhenLost(messages);
+        for await (const m of messages) await handle(m);
+      } catch (error) {
+        // Re-read through a call: narrowing from the loop condition would hide stop() having run.
+        if (isStopping()) break;
+        log.warn(
+          { stream, durable, error: describeError(error) },
+          "consumer loop failed; restarting",
+        );
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+    }
+  }
+
+  const running = run();
+  return {
+    stats,
+    stop: async () => {
+      state.stopping = true;
+      await messages?.close();
+      await running;
+    },
+  };
+}

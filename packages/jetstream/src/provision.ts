@@ -1,0 +1,168 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+} from "@nats-io/jetstream";
+import type { ConsumerConfig, StreamConfig } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import {
+  SAFEDEPLOY_TOPOLOGY,
+  eventSubjectFilter,
+  parseDuration,
+  qualifiedName,
+  streamSubjectFilter,
+} from "@safedeploy/schema";
+import type {
+  ConsumerDeclaration,
+  Namespace,
+  StreamDeclaration,
+  Topology,
+} from "@safedeploy/schema";
+import type { Bus } from "./connection.js";
+
+/** What provisioning did to each resource, by qualified name. */
+export interface ProvisionReport {
+  readonly created: string[];
+  readonly updated: string[];
+  readonly unchanged: string[];
+}
+
+const NANOS_PER_MS = 1_000_000;
+
+function nanos(duration: string): number {
+  const ms = parseDuration(duration);
+  if (ms === undefined) throw new Error(`invalid duration in topology: ${duration}`);
+  return ms * NANOS_PER_MS;
+}
+
+/** The server-side stream config a declaration stands for. */
+export function streamConfig(ns: Namespace, stream: StreamDeclaration, replicas = 1) {
+  return {
+    name: qualifiedName(ns, stream.name),
+    subjects: [streamSubjectFilter(ns, stream.name)],
+    // Limits retention: the streams are the replay log, never a work queue.
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: stream.maxAge === null ? 0 : nanos(stream.maxAge),
+    duplicate_window: nanos(stream.duplicateWindow),
+    deny_delete: true,
+    deny_purge: true,
+    num_replicas: replicas,
+  } satisfies Partial<StreamConfig>;
+}
+
+/** The subject filter of a consumer: one event type, or the whole stream. */
+export function consumerFilter(ns: Namespace, consumer: ConsumerDeclaration): string {
+  return consumer.filter === ">"
+    ? streamSubjectFilter(ns, consumer.stream)
+    : eventSubjectFilter(ns, consumer.filter, ">");
+}
+
+/** The server-side consumer config a declaration stands for. */
+export function consumerConfig(ns: Namespace, consumer: ConsumerDeclaration) {
+  return {
+    durable_name: qualifiedName(ns, consumer.durable),
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    filter_subject: consumerFilter(ns, consumer),
+    ack_wait: nanos(consumer.ackWait),
+    // Dead-lettering is counted by the consumer loop; the server must never drop a message
+    // silently, so it redelivers without limit and the loop decides.
+    max_deliver: -1,
+    max_ack_pending: consumer.maxAckPending,
+  } satisfies Partial<ConsumerConfig>;
+}
+
+function isNotFound(error: unknown): boolean {
+  return (
+    error instanceof JetStreamApiError &&
+    (error.code === JetStreamApiCodes.StreamNotFound ||
+      error.code === JetStreamApiCodes.ConsumerNotFound)
+  );
+}
+
+function differs(wanted: Record<string, unknown>, actual: object): boolean {
+  const current = actual as Record<string, unknown>;
+  return Object.entries(wanted).some(
+    ([key, value]) => JSON.stringify(current[key]) !== JSON.stringify(value),
+  );
+}
+
+/** Creates the stream, or brings its managed fields back to the declaration. */
+export async function ensureStream(
+  bus: Bus,
+  stream: StreamDeclaration,
+  report: ProvisionReport = { created: [], updated: [], unchanged: [] },
+): Promise<ProvisionReport> {
+  const config = streamConfig(bus.ns, stream);
+  try {
+    const info = await bus.jsm.streams.info(config.name);
+    if (differs(config, info.config)) {
+      await bus.jsm.streams.update(config.name, config);
+      report.updated.push(config.name);
+    } else {
+      report.unchanged.push(config.name);
+    }
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    await bus.jsm.streams.add(config);
+    report.created.push(config.name);
+  }
+  return report;
+}
+
+/** Creates the durable consumer, or brings its managed fields back to the declaration. */
+export async function ensureConsumer(
+  bus: Bus,
+  consumer: ConsumerDeclaration,
+  report: ProvisionReport = { created: [], updated: [], unchanged: [] },
+): Promise<ProvisionReport> {
+  const stream = qualifiedName(bus.ns, consumer.stream);
+  const config = consumerConfig(bus.ns, consumer);
+  const label = `${stream}/${config.durable_name}`;
+  try {
+    const info = await bus.jsm.consumers.info(stream, config.durable_name);
+    if (differs(config, info.config)) {
+      await bus.jsm.consumers.update(stream, config.durable_name, config);
+      report.updated.push(label);
+    } else {
+      report.unchanged.push(label);
+    }
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    await bus.jsm.consumers.add(stream, config);
+    report.created.push(label);
+  }
+  return report;
+}
+
+/**
+ * Provisions every stream, durable consumer and KV bucket of the topology. Safe to run from
+ * every replica at every start: a second run reports everything unchanged.
+ */
+export async function provision(
+  bus: Bus,
+  topology: Topology = SAFEDEPLOY_TOPOLOGY,
+): Promise<ProvisionReport> {
+  const report: ProvisionReport = { created: [], updated: [], unchanged: [] };
+  for (const stream of topology.streams) await ensureStream(bus, stream, report);
+  for (const consumer of topology.consumers) await ensureConsumer(bus, consumer, report);
+  const kvm = new Kvm(bus.js);
+  for (const bucket of topology.buckets) {
+    const name = qualifiedName(bus.ns, bucket.name);
+    try {
+      await bus.jsm.streams.info(`KV_${name}`);
+      report.unchanged.push(`KV_${name}`);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      await kvm.create(name, { history: bucket.history, description: bucket.description });
+      report.created.push(`KV_${name}`);
+    }
+  }
+  return report;
+}

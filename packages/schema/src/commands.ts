@@ -1,0 +1,78 @@
+import { z } from "zod";
+import { Actor, IncidentState } from "./domain.js";
+import { ResourceName, Timestamp } from "./primitives.js";
+import { FreezeView, GateView, IncidentView, ProposalView } from "./views.js";
+
+const Reason = z.string().trim().min(1, { message: "a reason is required" }).max(2000);
+
+/**
+ * Commands travel by request/reply (not stored); their effects are stored as events by the
+ * service that owns the state. Each entry is the request body and the result of success.
+ */
+export const COMMANDS = {
+  "proposal.approve": {
+    request: z.object({ proposalId: z.string().min(1), by: Actor, reason: Reason }),
+    result: ProposalView,
+  },
+  "proposal.reject": {
+    request: z.object({ proposalId: z.string().min(1), by: Actor, reason: Reason }),
+    result: ProposalView,
+  },
+  "incident.transition": {
+    request: z.object({
+      incidentId: z.string().min(1),
+      to: IncidentState,
+      actor: Actor,
+      reason: Reason,
+      link: z.url().optional(),
+    }),
+    result: IncidentView,
+  },
+  "freeze.create": {
+    request: z.object({
+      service: ResourceName,
+      until: Timestamp,
+      reason: Reason,
+      actor: Actor,
+      from: Timestamp.optional(),
+    }),
+    result: FreezeView,
+  },
+  "freeze.lift": {
+    request: z.object({ service: ResourceName, actor: Actor, reason: Reason }),
+    result: z.object({ lifted: z.array(FreezeView) }),
+  },
+  "gate.query": {
+    request: z.object({ service: ResourceName }),
+    result: GateView,
+  },
+} as const;
+
+export type CommandName = keyof typeof COMMANDS;
+export type CommandRequest<C extends CommandName> = z.infer<(typeof COMMANDS)[C]["request"]>;
+export type CommandResult<C extends CommandName> = z.infer<(typeof COMMANDS)[C]["result"]>;
+
+/** Why a command failed; `code` maps to an HTTP status in the gateway. */
+export const CommandError = z.object({
+  code: z.enum([
+    "invalid_request",
+    "not_found",
+    "conflict",
+    "forbidden",
+    "unavailable",
+    "internal",
+  ]),
+  message: z.string(),
+  details: z.array(z.unknown()).optional(),
+});
+export type CommandError = z.infer<typeof CommandError>;
+
+/** The reply envelope of every command. */
+export function commandReply<C extends CommandName>(command: C): z.ZodType<CommandReply<C>> {
+  return z.discriminatedUnion("ok", [
+    z.object({ ok: z.literal(true), result: COMMANDS[command].result }),
+    z.object({ ok: z.literal(false), error: CommandError }),
+  ]) as unknown as z.ZodType<CommandReply<C>>;
+}
+export type CommandReply<C extends CommandName> =
+  { ok: true; result: CommandResult<C> } | { ok: false; error: CommandError };

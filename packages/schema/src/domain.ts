@@ -1,0 +1,55 @@
+import { z } from "zod";
+
+/**
+ * Health of one SLO (or a service: its worst SLO). `no-data` (too little traffic) and `unknown`
+ * (the query failed) are neither healthy nor breached.
+ */
+export const Severity = z.enum([
+  "normal",
+  "slow-burn",
+  "fast-burn",
+  "exhausted",
+  "no-data",
+  "unknown",
+]);
+export type Severity = z.infer<typeof Severity>;
+
+/** Incident lifecycle, in order. */
+export const IncidentState = z.enum([
+  "detected",
+  "investigating",
+  "mitigated",
+  "resolved",
+  "postmortem-complete",
+]);
+export type IncidentState = z.infer<typeof IncidentState>;
+
+/** Incident severity class, P0 the worst. */
+export const IncidentClass = z.enum(["P0", "P1", "P2", "P3"]);
+export type IncidentClass = z.infer<typeof IncidentClass>;
+
+export const ProposalKind = z.enum(["rollback-rollout", "promote-canary", "block-promotion"]);
+export type ProposalKind = z.infer<typeof ProposalKind>;
+
+export const ProposalState = z.enum([
+  "pending",
+  "approved",
+  "executed",
+  "rejected",
+  "superseded",
+  "needs-triage",
+]);
+export type ProposalState = z.infer<typeof ProposalState>;
+
+/** Who did something: the system itself, or a named user (an API token's name). */
+export const Actor = z.string().min(1).max(200);
+export type Actor = z.infer<typeof Actor>;
+
+/** A reason for a promotion block, with what was measured against which threshold. */
+export const GateReason = z.object({
+  code: z.string().min(1),
+  message: z.string(),
+  value: z.union([z.number(), z.string(), z.null()]),
+  threshold: z.union([z.number(), z.string(), z.null()]),
+});
+export type GateReason = z.infer<typeof GateReason>;

@@ -1,0 +1,318 @@
+import { z } from "zod";
+import {
+  Actor,
+  GateReason,
+  IncidentClass,
+  IncidentState,
+  ProposalKind,
+  ProposalState,
+  Severity,
+} from "./domain.js";
+import { Duration, ResourceName, Timestamp } from "./primitives.js";
+
+const Count = z.number().nonnegative();
+const Ratio = z.number();
+const Id = z.string().min(1).max(256);
+
+/** One window of one SLI: the rendered queries and what Prometheus returned for them. */
+export const SliWindow = z.object({
+  window: Duration,
+  errorQuery: z.string(),
+  totalQuery: z.string(),
+  /** `null` when the series is missing or the value was NaN/Inf. */
+  errors: Count.nullable(),
+  total: Count.nullable(),
+  /** `unknown` when a query failed: an error, never a verdict. */
+  status: z.enum(["ok", "no-data", "unknown"]),
+  error: z.string().optional(),
+});
+export type SliWindow = z.infer<typeof SliWindow>;
+
+/** One burn-rate rule of the policy as it was applied, with what it measured. */
+export const AppliedBurnRule = z.object({
+  severity: z.enum(["fast-burn", "slow-burn"]),
+  factor: z.number().positive(),
+  long: Duration,
+  short: Duration,
+  longBurnRate: Ratio.nullable(),
+  shortBurnRate: Ratio.nullable(),
+  fired: z.boolean(),
+});
+export type AppliedBurnRule = z.infer<typeof AppliedBurnRule>;
+
+/** Event payloads by type. The type's first segment names its stream's domain. */
+export const EVENT_DATA = {
+  /** A poll job: one per (scope, interval), so two schedulers produce it once. */
+  "metrics.poll-requested": z.object({
+    intervalStart: Timestamp,
+    intervalEnd: Timestamp,
+    mode: z.enum(["direct", "recorded"]),
+  }),
+  /** SLI values of one SLO at one evaluation time, per window. */
+  "metrics.snapshot": z.object({
+    slo: ResourceName,
+    objective: z.number().gt(0).lt(100),
+    sloWindow: Duration,
+    minEvents: z.number().int().nonnegative(),
+    mode: z.enum(["direct", "recorded"]),
+    /** The time the evidence describes (the query time), not the publish time. */
+    evaluatedAt: Timestamp,
+    windows: z.array(SliWindow),
+  }),
+  /** Error budget and burn-rate severity of one SLO, derived from one snapshot. */
+  "budget.evaluated": z.object({
+    slo: ResourceName,
+    snapshotId: Id,
+    evaluatedAt: Timestamp,
+    objective: z.number().gt(0).lt(100),
+    severity: Severity,
+    /** Fraction of the budget left over the SLO window; negative once overspent. */
+    budgetRemaining: Ratio.nullable(),
+    errorRatio: Ratio.nullable(),
+    burnRates: z.array(
+      z.object({ window: Duration, errorRatio: Ratio.nullable(), burnRate: Ratio.nullable() }),
+    ),
+    rules: z.array(AppliedBurnRule),
+    explanation: z.string(),
+  }),
+  "incidents.opened": z.object({
+    incidentId: Id,
+    severity: Severity,
+    class: IncidentClass,
+    slo: ResourceName.nullable(),
+    openedAt: Timestamp,
+    /** The evaluation (or policy verdict) that opened it. */
+    causeId: Id,
+    reason: z.string(),
+  }),
+  "incidents.transitioned": z.object({
+    incidentId: Id,
+    from: IncidentState,
+    to: IncidentState,
+    at: Timestamp,
+    actor: Actor,
+    reason: z.string(),
+    link: z.url().optional(),
+  }),
+  "incidents.escalated": z.object({
+    incidentId: Id,
+    severity: Severity,
+    class: IncidentClass,
+    previousClass: IncidentClass,
+    at: Timestamp,
+    causeId: Id,
+  }),
+  /** The promotion verdict of a service, published when it changes. */
+  "governance.verdict": z.object({
+    allowed: z.boolean(),
+    reasons: z.array(GateReason),
+    evaluatedAt: Timestamp,
+    causeId: Id,
+  }),
+  "governance.freeze-opened": z.object({
+    freezeId: Id,
+    from: Timestamp,
+    until: Timestamp,
+    reason: z.string(),
+    actor: Actor,
+    origin: z.enum(["manual", "exhaustion"]),
+  }),
+  "governance.freeze-lifted": z.object({
+    freezeId: Id,
+    at: Timestamp,
+    actor: Actor,
+    reason: z.string(),
+  }),
+  "governance.proposal-created": z.object({
+    proposalId: Id,
+    kind: ProposalKind,
+    incidentId: Id.nullable(),
+    causeId: Id,
+    createdAt: Timestamp,
+    summary: z.string(),
+    /** Kind-specific, inert description of what approval would do. */
+    plan: z.record(z.string(), z.unknown()),
+  }),
+  "governance.proposal-approved": z.object({
+    proposalId: Id,
+    by: Actor,
+    at: Timestamp,
+    reason: z.string(),
+    approvals: z.number().int().positive(),
+    required: z.number().int().positive(),
+    /** True once `required` distinct approvers have approved. */
+    approved: z.boolean(),
+  }),
+  "governance.proposal-rejected": z.object({
+    proposalId: Id,
+    by: Actor,
+    at: Timestamp,
+    reason: z.string(),
+  }),
+  "governance.proposal-superseded": z.object({
+    proposalId: Id,
+    supersededBy: Id.nullable(),
+    at: Timestamp,
+    reason: z.string(),
+  }),
+  /** An approved proposal handed to the git actuator: the only trigger for a Git write. */
+  "governance.action-requested": z.object({
+    proposalId: Id,
+    kind: ProposalKind,
+    incidentId: Id.nullable(),
+    requestedAt: Timestamp,
+    plan: z.record(z.string(), z.unknown()),
+    dryRun: z.boolean(),
+  }),
+  "governance.action-completed": z.object({
+    proposalId: Id,
+    at: Timestamp,
+    branch: z.string(),
+    commit: z.string(),
+    prUrl: z.url().nullable(),
+    diff: z.string(),
+    dryRun: z.boolean(),
+  }),
+  "governance.action-failed": z.object({
+    proposalId: Id,
+    at: Timestamp,
+    reason: z.string(),
+    /** Ambiguity a human must resolve; nothing was pushed. */
+    needsTriage: z.boolean(),
+    state: ProposalState,
+  }),
+  "governance.train-started": z.object({
+    trainId: Id,
+    train: ResourceName,
+    at: Timestamp,
+    dryRun: z.boolean(),
+    steps: z.array(z.object({ service: ResourceName, change: z.string() })),
+  }),
+  "governance.train-step": z.object({
+    trainId: Id,
+    step: z.number().int().nonnegative(),
+    phase: z.enum(["promoting", "promoted", "guarding", "checked"]),
+    at: Timestamp,
+    commit: z.string().nullable(),
+    outcome: z.enum(["ok", "warning", "fatal"]).nullable(),
+    details: z.record(z.string(), z.unknown()),
+  }),
+  "governance.train-finished": z.object({
+    trainId: Id,
+    at: Timestamp,
+    outcome: z.enum(["completed", "halted", "needs-triage"]),
+    reason: z.string(),
+  }),
+  "governance.follow-up": z.object({
+    trainId: Id,
+    dueAt: Timestamp,
+    after: Duration,
+    phase: z.enum(["scheduled", "passed", "failed"]),
+    at: Timestamp,
+    /** The step a failure was attributed to, when one could be. */
+    attributedStep: z.number().int().nonnegative().nullable(),
+    details: z.record(z.string(), z.unknown()),
+  }),
+} as const;
+
+export type EventType = keyof typeof EVENT_DATA;
+export const EVENT_TYPES = Object.keys(EVENT_DATA) as EventType[];
+export type EventData<T extends EventType> = z.infer<(typeof EVENT_DATA)[T]>;
+
+/** The envelope fields every stored message carries (DESIGN.md, "Streams"). */
+export const EnvelopeHeader = z.object({
+  /** Derived from the cause, and used as `Nats-Msg-Id`, so a redelivered cause dedups. */
+  id: Id,
+  schemaVersion: z.literal(1),
+  /** The service the message is about; also the last subject token. */
+  service: ResourceName,
+  /** The component that produced it, e.g. `budget`. */
+  source: z.string().min(1),
+  time: Timestamp,
+  causationId: Id.nullable(),
+  correlationId: Id,
+});
+
+/** A typed message: envelope fields, its type and its payload. */
+export type Envelope<T extends EventType = EventType> = {
+  [K in T]: z.infer<typeof EnvelopeHeader> & { type: K; data: EventData<K> };
+}[T];
+
+const envelopeObjects = EVENT_TYPES.map((type) =>
+  EnvelopeHeader.extend({ type: z.literal(type), data: EVENT_DATA[type] }),
+);
+
+const envelopeSchemas = Object.fromEntries(
+  envelopeObjects.map((schema) => [schema.shape.type.value, schema]),
+) as unknown as { [K in EventType]: z.ZodType<Envelope<K>> };
+
+/** The schema of one event type's envelope. */
+export function envelopeSchema<T extends EventType>(type: T): z.ZodType<Envelope<T>> {
+  return envelopeSchemas[type];
+}
+
+/** Validates an envelope of any known type (what the audit service and replay read). */
+export const AnyEnvelope = z.discriminatedUnion(
+  "type",
+  envelopeObjects as unknown as [
+    (typeof envelopeObjects)[number],
+    ...(typeof envelopeObjects)[number][],
+  ],
+) as unknown as z.ZodType<Envelope>;
+
+/** What goes to DEADLETTER: the original message untouched, and why it could not be handled. */
+export const DeadLetter = z.object({
+  reason: z.string(),
+  kind: z.enum(["invalid", "terminal", "exhausted"]),
+  stream: z.string(),
+  consumer: z.string(),
+  subject: z.string(),
+  streamSequence: z.number().int().nonnegative(),
+  deliveryCount: z.number().int().nonnegative(),
+  at: Timestamp,
+  headers: z.record(z.string(), z.array(z.string())),
+  /** The original payload, as UTF-8 text when it was text, else base64. */
+  payload: z.string(),
+  payloadEncoding: z.enum(["utf8", "base64"]),
+});
+export type DeadLetter = z.infer<typeof DeadLetter>;
+
+/** What a producer states about a new message; the envelope fills in the rest. */
+export interface NewEvent<T extends EventType> {
+  readonly type: T;
+  /** Deterministic, derived from the cause (see {@link messageId}). */
+  readonly id: string;
+  readonly service: string;
+  readonly data: EventData<T>;
+}
+
+/**
+ * Wraps an event in its envelope. The causation id is the message it was derived from; the
+ * correlation id is inherited from it, or starts a new chain (`correlationId`) at a root cause.
+ */
+export function createEnvelope<T extends EventType>(
+  event: NewEvent<T>,
+  context: {
+    readonly source: string;
+    readonly time: string;
+    readonly causedBy?: { readonly id: string; readonly correlationId: string };
+    readonly correlationId?: string;
+  },
+): Envelope<T> {
+  return {
+    id: event.id,
+    type: event.type,
+    schemaVersion: 1,
+    service: event.service,
+    source: context.source,
+    time: context.time,
+    causationId: context.causedBy?.id ?? null,
+    correlationId: context.causedBy?.correlationId ?? context.correlationId ?? event.id,
+    data: event.data,
+  } as unknown as Envelope<T>;
+}
+
+/** A message id derived from its cause's parts, e.g. `budget.evaluated:checkout:availability:…`. */
+export function messageId(type: string, ...parts: readonly (string | number)[]): string {
+  return [type, ...parts].join(":");
+}

@@ -1,0 +1,79 @@
+import type { StreamName } from "./subjects.js";
+
+/** A stream as declared; the adapter adds limits retention, deny-delete and deny-purge. */
+export interface StreamDeclaration {
+  readonly name: StreamName;
+  /** How long messages are kept (Prometheus duration); `null` keeps them forever. */
+  readonly maxAge: string | null;
+  /** Window in which a repeated `Nats-Msg-Id` is dropped. */
+  readonly duplicateWindow: string;
+}
+
+/** A durable pull consumer shared by every replica of the service that owns it. */
+export interface ConsumerDeclaration {
+  readonly stream: StreamName;
+  readonly durable: string;
+  /** Event type (e.g. `budget.evaluated`) or `>` for the whole stream; one filter, for NATS 2.9. */
+  readonly filter: string;
+  readonly ackWait: string;
+  /** Deliveries before a failing message is dead-lettered. */
+  readonly maxDeliver: number;
+  readonly maxAckPending: number;
+}
+
+export interface BucketDeclaration {
+  readonly name: string;
+  readonly history: number;
+  readonly description: string;
+}
+
+export interface Topology {
+  readonly streams: readonly StreamDeclaration[];
+  readonly consumers: readonly ConsumerDeclaration[];
+  readonly buckets: readonly BucketDeclaration[];
+}
+
+const consumer = (
+  stream: StreamName,
+  durable: string,
+  filter: string,
+  overrides: Partial<ConsumerDeclaration> = {},
+): ConsumerDeclaration => ({
+  stream,
+  durable,
+  filter,
+  ackWait: "30s",
+  maxDeliver: 5,
+  maxAckPending: 1000,
+  ...overrides,
+});
+
+/** Everything SafeDeploy needs on the NATS server; provisioning it twice changes nothing. */
+export const SAFEDEPLOY_TOPOLOGY: Topology = {
+  streams: [
+    { name: "METRICS", maxAge: "7d", duplicateWindow: "10m" },
+    { name: "BUDGET", maxAge: "35d", duplicateWindow: "10m" },
+    { name: "INCIDENTS", maxAge: null, duplicateWindow: "10m" },
+    { name: "GOVERNANCE", maxAge: null, duplicateWindow: "10m" },
+    { name: "DEADLETTER", maxAge: "90d", duplicateWindow: "10m" },
+  ],
+  consumers: [
+    consumer("METRICS", "collector-poll", "metrics.poll-requested", { ackWait: "2m" }),
+    consumer("METRICS", "budget", "metrics.snapshot"),
+    consumer("BUDGET", "incident", "budget.evaluated"),
+    consumer("BUDGET", "policy", "budget.evaluated"),
+    consumer("INCIDENTS", "proposal", ">"),
+    consumer("GOVERNANCE", "git-actuator", "governance.action-requested", { ackWait: "2m" }),
+    consumer("METRICS", "audit-metrics", ">", { maxAckPending: 10_000 }),
+    consumer("BUDGET", "audit-budget", ">", { maxAckPending: 10_000 }),
+    consumer("INCIDENTS", "audit-incidents", ">", { maxAckPending: 10_000 }),
+    consumer("GOVERNANCE", "audit-governance", ">", { maxAckPending: 10_000 }),
+    consumer("DEADLETTER", "audit-deadletter", ">", { maxAckPending: 10_000 }),
+  ],
+  buckets: [
+    { name: "incidents-active", history: 5, description: "active incident per service" },
+    { name: "freezes", history: 5, description: "freeze windows per service" },
+    { name: "proposals", history: 5, description: "proposal index by cause" },
+    { name: "verdicts", history: 1, description: "last published verdict per service" },
+  ],
+};

@@ -1,0 +1,79 @@
+import { z } from "zod";
+import {
+  Actor,
+  GateReason,
+  IncidentClass,
+  IncidentState,
+  ProposalKind,
+  ProposalState,
+  Severity,
+} from "./domain.js";
+import { ResourceName, Timestamp } from "./primitives.js";
+
+/** One incident transition as CONTRACT.md shows it. */
+export const IncidentTransition = z.object({
+  from: IncidentState.nullable(),
+  to: IncidentState,
+  at: Timestamp,
+  actor: Actor,
+  reason: z.string(),
+  link: z.string().optional(),
+});
+export type IncidentTransition = z.infer<typeof IncidentTransition>;
+
+/** The incident shape of the HTTP API and of command replies (CONTRACT.md, "Core shapes"). */
+export const IncidentView = z.object({
+  id: z.string(),
+  service: ResourceName,
+  state: IncidentState,
+  severity: Severity,
+  class: IncidentClass,
+  openedAt: Timestamp,
+  updatedAt: Timestamp,
+  transitions: z.array(IncidentTransition),
+});
+export type IncidentView = z.infer<typeof IncidentView>;
+
+export const Approval = z.object({ by: Actor, at: Timestamp, reason: z.string() });
+export type Approval = z.infer<typeof Approval>;
+
+export const ProposalAction = z.object({
+  branch: z.string(),
+  commit: z.string(),
+  prUrl: z.string().nullable(),
+  diff: z.string(),
+});
+export type ProposalAction = z.infer<typeof ProposalAction>;
+
+/** The proposal shape of the HTTP API and of command replies (CONTRACT.md, "Core shapes"). */
+export const ProposalView = z.object({
+  id: z.string(),
+  service: ResourceName,
+  incidentId: z.string().nullable(),
+  kind: ProposalKind,
+  state: ProposalState,
+  createdAt: Timestamp,
+  approvals: z.array(Approval),
+  action: ProposalAction.nullable(),
+});
+export type ProposalView = z.infer<typeof ProposalView>;
+
+/** May this service be promoted now, and why not (CONTRACT.md, "gate"). */
+export const GateView = z.object({
+  service: ResourceName,
+  allowed: z.boolean(),
+  reasons: z.array(GateReason),
+  evaluatedAt: Timestamp,
+});
+export type GateView = z.infer<typeof GateView>;
+
+export const FreezeView = z.object({
+  id: z.string(),
+  service: ResourceName,
+  from: Timestamp,
+  until: Timestamp,
+  reason: z.string(),
+  actor: Actor,
+  origin: z.enum(["manual", "exhaustion"]),
+});
+export type FreezeView = z.infer<typeof FreezeView>;
