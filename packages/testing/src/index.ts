@@ -4,6 +4,8 @@
  * nats-server and Prometheus processes a test can stop and restart.
  */
 export { dockerAvailable } from "./docker.js";
+export { startTrafficExporter } from "./exporter.js";
+export type { Traffic, TrafficExporter } from "./exporter.js";
 export { createTestBus, deleteNamespace, testNamespace, testNatsUrl } from "./nats.js";
 export type { TestBus } from "./nats.js";
 export { startNatsServer } from "./nats-server.js";
