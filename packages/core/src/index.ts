@@ -15,3 +15,6 @@ export {
   requiredWindows,
 } from "./budget.js";
 export type { BurnRule, SloEvaluation, SloTarget } from "./budget.js";
+export { escapeLabelValue, hasWindowPlaceholder, labelMatcher, renderSliQuery } from "./promql.js";
+export { errorRatioRecord, recordingRuleGroups, sloLabels, totalRateRecord } from "./rules.js";
+export type { RecordingRule, RuleGroup, RuleSlo } from "./rules.js";
