@@ -18,3 +18,13 @@ export type { BurnRule, SloEvaluation, SloTarget } from "./budget.js";
 export { escapeLabelValue, hasWindowPlaceholder, labelMatcher, renderSliQuery } from "./promql.js";
 export { errorRatioRecord, recordingRuleGroups, sloLabels, totalRateRecord } from "./rules.js";
 export type { RecordingRule, RuleGroup, RuleSlo } from "./rules.js";
+export {
+  directQueries,
+  isStaleJob,
+  pollIntervalAt,
+  pollJobs,
+  recordedQueries,
+  sliWindow,
+  snapshotEvent,
+} from "./collector.js";
+export type { Measurement, PollInterval, SnapshotSlo } from "./collector.js";

@@ -1,0 +1,127 @@
+import { messageId } from "@safedeploy/schema";
+import type { EventData, NewEvent, SliWindow } from "@safedeploy/schema";
+import { renderSliQuery } from "./promql.js";
+import { errorRatioRecord, totalRateRecord } from "./rules.js";
+
+/** A poll interval `[start, end)`, aligned to the epoch so every scheduler agrees on it. */
+export interface PollInterval {
+  readonly start: Date;
+  readonly end: Date;
+}
+
+/** The interval `now` falls in; every replica computes the same one. */
+export function pollIntervalAt(now: Date, intervalMs: number): PollInterval {
+  const start = Math.floor(now.getTime() / intervalMs) * intervalMs;
+  return { start: new Date(start), end: new Date(start + intervalMs) };
+}
+
+/**
+ * One poll job per service and interval. Its id names both, so two schedulers publishing at once
+ * store each job once (`Nats-Msg-Id` dedup).
+ */
+export function pollJobs(
+  services: readonly string[],
+  interval: PollInterval,
+  mode: "direct" | "recorded",
+): NewEvent<"metrics.poll-requested">[] {
+  const intervalStart = interval.start.toISOString();
+  return services.map((service) => ({
+    type: "metrics.poll-requested",
+    id: messageId("metrics.poll-requested", service, intervalStart),
+    service,
+    data: { intervalStart, intervalEnd: interval.end.toISOString(), mode },
+  }));
+}
+
+/** A job is stale once its interval ended more than `maxLagMs` ago: its moment has passed. */
+export function isStaleJob(intervalEnd: string, now: Date, maxLagMs: number): boolean {
+  return now.getTime() - Date.parse(intervalEnd) > maxLagMs;
+}
+
+/** The SLO fields a snapshot needs. */
+export interface SnapshotSlo {
+  readonly name: string;
+  readonly objective: number;
+  readonly window: string;
+  readonly minEvents: number;
+  readonly errorQuery: string;
+  readonly totalQuery: string;
+}
+
+/** A measured value: a number (possibly NaN/Inf), absent (no series), or a failed query. */
+export type Measurement =
+  | { readonly kind: "value"; readonly value: number }
+  | { readonly kind: "absent" }
+  | { readonly kind: "failed"; readonly error: string };
+
+function finite(measurement: Measurement): number | null {
+  return measurement.kind === "value" && Number.isFinite(measurement.value)
+    ? measurement.value
+    : null;
+}
+
+/**
+ * One window of a snapshot from what the queries returned. A failed query is `unknown`; a missing
+ * or non-finite total is `no-data`; a missing error series with traffic counts as zero errors
+ * downstream (it is recorded as `null`, as measured).
+ */
+export function sliWindow(
+  window: string,
+  queries: { errorQuery: string; totalQuery: string },
+  errors: Measurement,
+  total: Measurement,
+): SliWindow {
+  const failed = [errors, total].find((m) => m.kind === "failed");
+  if (failed?.kind === "failed") {
+    return {
+      window,
+      ...queries,
+      errors: null,
+      total: null,
+      status: "unknown",
+      error: failed.error,
+    };
+  }
+  const totalValue = finite(total);
+  const errorValue = finite(errors);
+  const status = totalValue === null || totalValue <= 0 ? "no-data" : "ok";
+  return { window, ...queries, errors: errorValue, total: totalValue, status };
+}
+
+/** The rendered direct-mode queries of one SLO window. */
+export function directQueries(slo: SnapshotSlo, window: string) {
+  return {
+    errorQuery: renderSliQuery(slo.errorQuery, window),
+    totalQuery: renderSliQuery(slo.totalQuery, window),
+  };
+}
+
+/** The recorded-mode queries of one window: one per record name, for every SLO at once. */
+export function recordedQueries(window: string) {
+  return { errorQuery: errorRatioRecord(window), totalQuery: totalRateRecord(window) };
+}
+
+/** The snapshot event of one SLO at one interval. */
+export function snapshotEvent(
+  service: string,
+  slo: SnapshotSlo,
+  mode: "direct" | "recorded",
+  evaluatedAt: string,
+  windows: SliWindow[],
+): NewEvent<"metrics.snapshot"> {
+  const data: EventData<"metrics.snapshot"> = {
+    slo: slo.name,
+    objective: slo.objective,
+    sloWindow: slo.window,
+    minEvents: slo.minEvents,
+    mode,
+    evaluatedAt,
+    windows,
+  };
+  return {
+    type: "metrics.snapshot",
+    id: messageId("metrics.snapshot", service, slo.name, evaluatedAt),
+    service,
+    data,
+  };
+}
