@@ -1,12 +1,13 @@
 import { defineConfig } from "vitest/config";
 
-// Workspace packages export their TypeScript source under the "source" condition,
-// so tests run against src without a build step.
-const resolve = { conditions: ["source", "import", "node", "default"] };
+// Workspace packages export their TypeScript source under the "source" condition, so tests run
+// against src without a build step. Only Vite resolves with it: external CommonJS packages (pg)
+// must keep Node's own conditions.
+const conditions = ["source", "module", "node", "development|production"];
 
 export default defineConfig({
-  resolve,
-  ssr: { resolve: { conditions: resolve.conditions, externalConditions: ["source"] } },
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
   test: {
     // Integration tests share one NATS and one PostgreSQL; keep parallelism modest on 2 cores.
     maxWorkers: 2,

@@ -9,6 +9,8 @@ export type { Traffic, TrafficExporter } from "./exporter.js";
 export { createTestBus, deleteNamespace, testNamespace, testNatsUrl } from "./nats.js";
 export type { TestBus } from "./nats.js";
 export { startNatsServer } from "./nats-server.js";
+export { createTestDatabase, testDatabaseAdminUrl } from "./postgres.js";
+export type { TestDatabase } from "./postgres.js";
 export type { PrivateNatsServer } from "./nats-server.js";
 export { prometheusConfig, startPrometheus } from "./prometheus.js";
 export type { PrivatePrometheus, PrivatePrometheusOptions, ScrapeTarget } from "./prometheus.js";
