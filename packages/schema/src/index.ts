@@ -58,3 +58,22 @@ export type {
   StreamDeclaration,
   Topology,
 } from "./topology.js";
+export {
+  API_VERSION,
+  BurnRateRule,
+  CatalogDocument,
+  DEFAULT_POLICY_SPEC,
+  Deployment,
+  HealthCheck,
+  Hook,
+  PolicyDocument,
+  PolicyOverride,
+  PolicySpec,
+  ReleaseTrainDocument,
+  RepoPath,
+  ServiceDocument,
+  Slo,
+  TrainStep,
+  isJsonPath,
+  resolvePolicy,
+} from "./catalog.js";
