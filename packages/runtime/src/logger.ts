@@ -36,7 +36,8 @@ export function createLogger(options: {
       redact: { paths: REDACTED_PATHS, censor: "***" },
       formatters: { level: (label) => ({ level: label }) },
     },
-    options.destination,
+    // Synchronous stdout: lines keep their order and none is lost when the process exits.
+    options.destination ?? pino.destination({ dest: 1, sync: true }),
   );
 }
 
