@@ -59,6 +59,14 @@ const EnvSchema = z.object({
   GATEWAY_PORT: port.default(8080),
   HEALTH_HOST: z.string().min(1).default("127.0.0.1"),
   HEALTH_PORT: port.default(0),
+  SAFEDEPLOY_SUBJECT_ROOT: z
+    .string()
+    .regex(/^[a-z][a-z0-9_-]*$/, { message: "must be one lowercase subject token" })
+    .default("sd"),
+  SAFEDEPLOY_STREAM_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]*$/, { message: "must be letters, digits, _ or -" })
+    .default(""),
   SAFEDEPLOY_POLL_INTERVAL: z
     .string()
     .default("30s")
@@ -89,6 +97,8 @@ export interface Config {
   readonly pollInterval: string;
   readonly pollIntervalMs: number;
   readonly logLevel: LogLevel;
+  /** Subject root and stream/bucket prefix: lets several deployments (or tests) share a server. */
+  readonly namespace: { readonly root: string; readonly prefix: string };
 }
 
 /** Invalid configuration: the message names every bad variable and why, all at once. */
@@ -140,6 +150,7 @@ export function loadConfig(env: Env): Config {
     pollInterval: e.SAFEDEPLOY_POLL_INTERVAL,
     pollIntervalMs: parseDuration(e.SAFEDEPLOY_POLL_INTERVAL) ?? 30_000,
     logLevel: e.LOG_LEVEL,
+    namespace: { root: e.SAFEDEPLOY_SUBJECT_ROOT, prefix: e.SAFEDEPLOY_STREAM_PREFIX },
   };
 }
 

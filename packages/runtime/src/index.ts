@@ -16,3 +16,4 @@ export type {
 } from "./lifecycle.js";
 export { REDACTED_PATHS, createLogger, withCorrelation } from "./logger.js";
 export type { Logger } from "./logger.js";
+export { CatalogLoadError, loadServiceCatalog, openServiceBus } from "./wiring.js";

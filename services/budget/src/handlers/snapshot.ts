@@ -1,0 +1,43 @@
+import { evaluateSlo } from "@safedeploy/core";
+import type { BurnRule } from "@safedeploy/core";
+import { createEnvelope, messageId } from "@safedeploy/schema";
+import type { Envelope } from "@safedeploy/schema";
+
+/** What the budget handler needs from its shell. */
+export interface BudgetDeps {
+  /** The burn-rate rules of the service's effective policy. */
+  readonly rulesFor: (service: string) => readonly BurnRule[];
+  readonly publish: (envelope: Envelope<"budget.evaluated">) => Promise<unknown>;
+}
+
+/**
+ * Turns one SLI snapshot into a budget evaluation. Stateless: the evaluation id derives from the
+ * snapshot id, so redelivery and any number of replicas publish it once.
+ */
+export const onSnapshot =
+  (deps: BudgetDeps) =>
+  async (snapshot: Envelope<"metrics.snapshot">): Promise<void> => {
+    const { data } = snapshot;
+    const evaluation = evaluateSlo(
+      { objective: data.objective, window: data.sloWindow, minEvents: data.minEvents },
+      data.windows,
+      deps.rulesFor(snapshot.service),
+    );
+    await deps.publish(
+      createEnvelope(
+        {
+          type: "budget.evaluated",
+          id: messageId("budget.evaluated", snapshot.id),
+          service: snapshot.service,
+          data: {
+            slo: data.slo,
+            snapshotId: snapshot.id,
+            evaluatedAt: data.evaluatedAt,
+            objective: data.objective,
+            ...evaluation,
+          },
+        },
+        { source: "budget", time: data.evaluatedAt, causedBy: snapshot },
+      ),
+    );
+  };

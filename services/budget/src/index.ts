@@ -1,0 +1,3 @@
+export { onSnapshot } from "./handlers/snapshot.js";
+export type { BudgetDeps } from "./handlers/snapshot.js";
+export { budgetService } from "./service.js";

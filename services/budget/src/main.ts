@@ -1,0 +1,4 @@
+import { runService } from "@safedeploy/runtime";
+import { budgetService } from "./service.js";
+
+runService(budgetService);

@@ -1,0 +1,42 @@
+import { consumeEvents, publishEvent } from "@safedeploy/jetstream";
+import { loadServiceCatalog, openServiceBus } from "@safedeploy/runtime";
+import type { ServiceDefinition } from "@safedeploy/runtime";
+import { SAFEDEPLOY_TOPOLOGY } from "@safedeploy/schema";
+import { Counter } from "prom-client";
+import { onSnapshot } from "./handlers/snapshot.js";
+
+const consumer = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "budget");
+
+/** SLI snapshots in, budget evaluations out; stateless, so any number of replicas. */
+export const budgetService: ServiceDefinition = {
+  name: "budget",
+  async start(context) {
+    if (consumer === undefined) throw new Error("the topology declares no budget consumer");
+    const catalog = await loadServiceCatalog(context);
+    const rules = new Map(
+      catalog.services.map((service) => [service.name, service.policy.burnRates]),
+    );
+    const bus = await openServiceBus(context);
+    const evaluations = new Counter({
+      name: "safedeploy_budget_evaluations_total",
+      help: "Budget evaluations published, by severity.",
+      labelNames: ["severity"],
+      registers: [context.registry],
+    });
+    const handler = onSnapshot({
+      // A service missing from this replica's catalog still gets the default table, never silence.
+      rulesFor: (service) => rules.get(service) ?? catalog.defaultPolicy.burnRates,
+      publish: async (envelope) => {
+        await publishEvent(bus, envelope);
+        evaluations.inc({ severity: envelope.data.severity });
+      },
+    });
+    const subscription = consumeEvents(bus, { consumer, types: ["metrics.snapshot"], handler });
+    return {
+      stop: async () => {
+        await subscription.stop();
+        await bus.close();
+      },
+    };
+  },
+};

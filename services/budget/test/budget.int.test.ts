@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { publishEvent } from "@safedeploy/jetstream";
+import { startService } from "@safedeploy/runtime";
+import type { ServiceHandle } from "@safedeploy/runtime";
+import { createEnvelope, messageId, qualifiedName } from "@safedeploy/schema";
+import type { Envelope, SliWindow } from "@safedeploy/schema";
+import { createTestBus } from "@safedeploy/testing";
+import type { TestBus } from "@safedeploy/testing";
+import { budgetService } from "../src/service.js";
+
+const catalog = new URL("../../../test/fixtures/catalog/valid", import.meta.url).pathname;
+const windows = ["5m", "30m", "1h", "6h", "3d", "30d"];
+
+let harness: TestBus;
+const replicas: ServiceHandle[] = [];
+
+function snapshot(
+  service: string,
+  at: string,
+  errorsPerSecond: number,
+): Envelope<"metrics.snapshot"> {
+  const samples: SliWindow[] = windows.map((window) => ({
+    window,
+    errorQuery: `e[${window}]`,
+    totalQuery: `t[${window}]`,
+    errors: window === "30d" ? 0.0001 : errorsPerSecond,
+    total: 10,
+    status: "ok",
+  }));
+  return createEnvelope(
+    {
+      type: "metrics.snapshot",
+      id: messageId("metrics.snapshot", service, "availability", at),
+      service,
+      data: {
+        slo: "availability",
+        objective: 99.9,
+        sloWindow: "30d",
+        minEvents: 100,
+        mode: "direct",
+        evaluatedAt: at,
+        windows: samples,
+      },
+    },
+    { source: "collector", time: at },
+  );
+}
+
+beforeAll(async () => {
+  harness = await createTestBus();
+  const env = {
+    NATS_URL: harness.url,
+    SAFEDEPLOY_CATALOG: catalog,
+    SAFEDEPLOY_SUBJECT_ROOT: harness.bus.ns.root,
+    SAFEDEPLOY_STREAM_PREFIX: harness.bus.ns.prefix,
+    LOG_LEVEL: "silent",
+  };
+  // Two replicas sharing the durable consumer.
+  for (let i = 0; i < 2; i++) replicas.push(await startService(budgetService, { env }));
+});
+
+afterAll(async () => {
+  for (const replica of replicas) await replica.shutdown("test");
+  await harness.cleanup();
+});
+
+async function evaluations(): Promise<Envelope<"budget.evaluated">[]> {
+  const stream = qualifiedName(harness.bus.ns, "BUDGET");
+  const found: Envelope<"budget.evaluated">[] = [];
+  const info = await harness.bus.jsm.streams.info(stream);
+  for (
+    let seq = info.state.first_seq;
+    seq <= info.state.last_seq && info.state.messages > 0;
+    seq++
+  ) {
+    const message = await harness.bus.jsm.streams.getMessage(stream, { seq });
+    if (message !== null) found.push(message.json());
+  }
+  return found;
+}
+
+it("turns each snapshot into one evaluation, whatever the replicas and duplicates", async () => {
+  const at = (s: number) => new Date(Date.UTC(2026, 10, 24, 9, 0, s)).toISOString();
+  const published = [
+    snapshot("checkout", at(0), 0.0001),
+    snapshot("checkout", at(30), 10),
+    snapshot("search", at(30), 0),
+  ];
+  for (const envelope of published) {
+    await publishEvent(harness.bus, envelope);
+    await publishEvent(harness.bus, envelope); // a producer retrying: dropped by msg id
+  }
+  let found: Envelope<"budget.evaluated">[] = [];
+  for (let i = 0; i < 200 && found.length < 3; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    found = await evaluations();
+  }
+  await new Promise((resolve) => setTimeout(resolve, 300)); // nothing more should arrive
+  found = await evaluations();
+  expect(found).toHaveLength(3);
+  const bySnapshot = new Map(found.map((e) => [e.data.snapshotId, e]));
+  const healthy = bySnapshot.get(published[0]!.id)!;
+  expect(healthy).toMatchObject({
+    id: `budget.evaluated:${published[0]!.id}`,
+    causationId: published[0]!.id,
+    correlationId: published[0]!.correlationId,
+    data: { severity: "normal", slo: "availability" },
+  });
+  const burning = bySnapshot.get(published[1]!.id)!;
+  expect(burning.data.severity).toBe("fast-burn");
+  expect(burning.data.explanation).toMatch(/^fast-burn: burn 1000 > 14.4 over 1h/);
+  // search has no errors and ample traffic in every window.
+  expect(bySnapshot.get(published[2]!.id)!.data.severity).toBe("normal");
+  const metrics = await (await fetch(`${replicas[0]!.health.url}/metrics`)).text();
+  expect(metrics).toContain("safedeploy_budget_evaluations_total");
+});
