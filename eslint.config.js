@@ -110,6 +110,13 @@ export default tseslint.config(
     },
   },
   {
+    // End-to-end tests compose the services; nothing else may.
+    files: ["test/**"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [natsOnlyInJetstream, noDeepImports] }],
+    },
+  },
+  {
     // Reading files the operator named (catalogs, migrations, manifests) is these modules' job.
     files: ["packages/db/src/migrate.ts", "packages/catalog/src/**", "packages/cli/src/**"],
     rules: { "security/detect-non-literal-fs-filename": "off" },

@@ -89,7 +89,7 @@ export function sliWindow(
 }
 
 /** The rendered direct-mode queries of one SLO window. */
-export function directQueries(slo: SnapshotSlo, window: string) {
+export function directQueries(slo: Pick<SnapshotSlo, "errorQuery" | "totalQuery">, window: string) {
   return {
     errorQuery: renderSliQuery(slo.errorQuery, window),
     totalQuery: renderSliQuery(slo.totalQuery, window),

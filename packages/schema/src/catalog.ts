@@ -27,7 +27,12 @@ export const Slo = z.strictObject({
   objective: Percent,
   window: Duration.default("30d"),
   minEvents: z.number().int().nonnegative().default(100),
-  sli: z.strictObject({ errorQuery: SliQuery, totalQuery: SliQuery }),
+  sli: z.strictObject({
+    errorQuery: SliQuery,
+    totalQuery: SliQuery,
+    /** `recorded` reads the rules of `safedeploy rules generate` (one query per window for all SLOs). */
+    mode: z.enum(["direct", "recorded"]).optional(),
+  }),
 });
 export type Slo = z.infer<typeof Slo>;
 

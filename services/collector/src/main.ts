@@ -1,0 +1,4 @@
+import { runService } from "@safedeploy/runtime";
+import { collectorService } from "./service.js";
+
+runService(collectorService);

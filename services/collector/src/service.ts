@@ -1,0 +1,117 @@
+import { consumeEvents, publishEvent } from "@safedeploy/jetstream";
+import { createPrometheusClient } from "@safedeploy/prometheus";
+import { loadServiceCatalog, openServiceBus } from "@safedeploy/runtime";
+import type { ServiceDefinition } from "@safedeploy/runtime";
+import { SAFEDEPLOY_TOPOLOGY } from "@safedeploy/schema";
+import { Counter, Histogram } from "prom-client";
+import { onPollJob } from "./handlers/poll.js";
+import type { CollectedService } from "./handlers/poll.js";
+import { isOutage, recordedReader } from "./measure.js";
+import { startScheduler } from "./scheduler.js";
+
+const consumer = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "collector-poll");
+
+/**
+ * Polls Prometheus for every SLO of the catalog and publishes SLI snapshots to METRICS.
+ * `SAFEDEPLOY_COLLECTOR_MODE` sets the default mode (`direct` or `recorded`) for SLOs that do not
+ * name one in `sli.mode`.
+ */
+export const collectorService: ServiceDefinition = {
+  name: "collector",
+  async start(context) {
+    if (consumer === undefined) throw new Error("the topology declares no collector-poll consumer");
+    const catalog = await loadServiceCatalog(context);
+    const services = new Map<string, CollectedService>(
+      catalog.services.map((s) => [s.name, { slos: s.spec.slos, burnRates: s.policy.burnRates }]),
+    );
+    const mode = context.config.collectorMode;
+    const prometheus = createPrometheusClient({
+      baseUrl: context.config.prometheusUrl,
+      timeoutMs: 10_000,
+    });
+    const recorded = recordedReader(prometheus);
+    const bus = await openServiceBus(context);
+    context.addReadinessCheck("prometheus", async () => {
+      await prometheus.queryScalar("scalar(vector(1))");
+    });
+
+    const snapshots = new Counter({
+      name: "safedeploy_collector_snapshots_total",
+      help: "SLI snapshots published.",
+      registers: [context.registry],
+    });
+    const failures = new Counter({
+      name: "safedeploy_collector_prometheus_failures_total",
+      help: "Poll jobs that failed because Prometheus was unreachable (retried).",
+      registers: [context.registry],
+    });
+    const skipped = new Counter({
+      name: "safedeploy_collector_jobs_skipped_total",
+      help: "Poll jobs dropped without a snapshot, by reason.",
+      labelNames: ["reason"],
+      registers: [context.registry],
+    });
+    const lag = new Histogram({
+      name: "safedeploy_collector_job_lag_seconds",
+      help: "From a job's evaluation time to its snapshots being published.",
+      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+      registers: [context.registry],
+    });
+
+    const poll = onPollJob({
+      serviceFor: (name) => services.get(name),
+      prometheus,
+      recorded,
+      now: () => new Date(),
+      maxLagMs: 2 * context.config.pollIntervalMs,
+      onSkipped: (reason) => {
+        skipped.inc({ reason });
+        context.log.warn({ reason }, "poll job skipped");
+      },
+      publish: async (envelope) => {
+        await publishEvent(bus, envelope);
+        snapshots.inc();
+      },
+    });
+    const subscription = consumeEvents(bus, {
+      consumer,
+      types: ["metrics.poll-requested"],
+      backoffMs: [1_000, 2_000, 5_000, 10_000],
+      handler: async (job) => {
+        try {
+          await poll(job);
+          lag.observe((Date.now() - Date.parse(job.data.intervalStart)) / 1_000);
+        } catch (error) {
+          if (isOutage(error)) {
+            failures.inc();
+            context.log.warn(
+              { service: job.service, error: (error as Error).message },
+              "Prometheus unavailable; will retry",
+            );
+          }
+          throw error;
+        }
+      },
+    });
+    const scheduler = startScheduler({
+      services: () => [...services.keys()],
+      intervalMs: context.config.pollIntervalMs,
+      mode,
+      publish: (envelope) => publishEvent(bus, envelope),
+      onError: (error) => {
+        context.log.error({ error: String(error) }, "scheduling poll jobs failed");
+      },
+      onTick: ({ start, jobs }) => {
+        recorded.evict(new Date(start.getTime() - 3 * context.config.pollIntervalMs));
+        context.log.debug({ interval: start.toISOString(), jobs }, "poll jobs scheduled");
+      },
+    });
+    return {
+      stop: async () => {
+        scheduler.stop();
+        await subscription.stop();
+        await bus.close();
+      },
+    };
+  },
+};
