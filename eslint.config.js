@@ -110,8 +110,8 @@ export default tseslint.config(
     },
   },
   {
-    // End-to-end tests compose the services; nothing else may.
-    files: ["test/**"],
+    // End-to-end tests and benchmarks compose the services; nothing else may.
+    files: ["test/**", "bench/**"],
     rules: {
       "no-restricted-imports": ["error", { patterns: [natsOnlyInJetstream, noDeepImports] }],
     },

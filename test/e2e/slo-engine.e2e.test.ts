@@ -193,8 +193,10 @@ describe("SLO engine against a real Prometheus", () => {
   }, 60_000);
 
   it("publishes nothing for a Prometheus outage and recovers by itself", async () => {
-    const stoppedAt = Date.now();
+    // From the moment it is gone: while shutting down it stops scraping but still answers queries,
+    // and those honest answers (no samples: no-data) are not part of the outage.
     await prometheus.stop();
+    const stoppedAt = Date.now();
     await new Promise((resolve) => setTimeout(resolve, 8_000));
     const restartedAt = Date.now();
     await prometheus.start();

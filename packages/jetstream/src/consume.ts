@@ -43,6 +43,11 @@ export interface ConsumeOptions<T extends EventType> {
   readonly backoffMs?: readonly number[];
   /** Messages pulled per request. */
   readonly batch?: number;
+  /**
+   * Handlers in flight at once (default 1). Above 1, messages are handled out of order, which
+   * DESIGN.md asks every decision to tolerate; it hides the publish and ack round trips.
+   */
+  readonly concurrency?: number;
   /** Called once a delivery is settled, e.g. to count outcomes in /metrics. */
   readonly onSettled?: (settled: Settled) => void;
 }
@@ -317,7 +322,14 @@ export function consumeEvents<T extends EventType>(
         const consumer = await bus.js.consumers.get(stream, durable);
         messages = await consumer.consume({ max_messages: options.batch ?? 100 });
         void recreateWhenLost(messages);
-        for await (const m of messages) await handle(m);
+        const limit = Math.max(1, options.concurrency ?? 1);
+        const inFlight = new Set<Promise<void>>();
+        for await (const m of messages) {
+          const task = handle(m).finally(() => inFlight.delete(task));
+          inFlight.add(task);
+          if (inFlight.size >= limit) await Promise.race(inFlight);
+        }
+        await Promise.all(inFlight);
       } catch (error) {
         // Re-read through a call: narrowing from the loop condition would hide stop() having run.
         if (isStopping()) break;

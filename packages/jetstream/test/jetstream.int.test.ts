@@ -199,6 +199,31 @@ describe("consumeEvents", () => {
     ).toBe(true);
   });
 
+  it("runs at most `concurrency` handlers at once and still handles everything once", async () => {
+    let running = 0;
+    let peak = 0;
+    const seen = new Map<string, number>();
+    const subscription = consumeEvents(own.bus, {
+      consumer: pollConsumer({ durable: "parallel" }),
+      types: ["metrics.poll-requested"],
+      concurrency: 4,
+      handler: async (envelope) => {
+        running += 1;
+        peak = Math.max(peak, running);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        seen.set(envelope.id, (seen.get(envelope.id) ?? 0) + 1);
+        running -= 1;
+      },
+    });
+    const jobs = Array.from({ length: 40 }, (_, n) => pollJob("parallel-svc", 700 + n));
+    for (const job of jobs) await publishEvent(own.bus, job);
+    await eventually(() => subscription.stats.handled === 40, 15_000, "all handled");
+    await subscription.stop();
+    expect(peak).toBe(4);
+    expect([...seen.values()].every((count) => count === 1)).toBe(true);
+    expect(seen.size).toBe(40);
+  });
+
   it("recreates a deleted consumer and keeps consuming", async () => {
     const consumer = pollConsumer({ durable: "phoenix", filter: "metrics.poll-requested" });
     const seen = new Set<string>();

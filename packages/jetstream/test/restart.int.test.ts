@@ -49,7 +49,8 @@ it("keeps consuming across a server restart, and never re-handles what was acked
   await eventually(() => handledCount.size === total, 60_000, "every message after the restart");
   await subscription.stop();
 
-  expect(ackedBeforeRestart.size).toBeGreaterThanOrEqual(50);
+  // Mid-stream: some acked before the restart, not all.
+  expect(ackedBeforeRestart.size).toBeGreaterThan(0);
   expect(ackedBeforeRestart.size).toBeLessThan(total);
   for (const id of ackedBeforeRestart) expect(handledCount.get(id), id).toBe(1);
   expect([...handledCount.keys()].sort()).toEqual(jobs.map((job) => job.id).sort());

@@ -1,5 +1,7 @@
-import { parseDuration } from "@safedeploy/schema";
+import { inspect } from "node:util";
+import { Duration, parseDuration } from "@safedeploy/schema";
 import { z } from "zod";
+import { redactUrl } from "./secrets.js";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -17,11 +19,11 @@ const url = (protocols: readonly string[]) =>
     { message: `must be a URL (${protocols.join(", ")})` },
   );
 
-const port = z.coerce
-  .number({ message: "must be a port number" })
-  .int({ message: "must be a port number" })
-  .min(0, { message: "must be between 0 and 65535" })
-  .max(65_535, { message: "must be between 0 and 65535" });
+const port = z
+  .string()
+  .regex(/^\d{1,5}$/, { message: "must be a port number" })
+  .transform(Number)
+  .pipe(z.number().max(65_535, { message: "must be between 0 and 65535" }));
 
 const flag = z
   .enum(["", "0", "1", "false", "true"], { message: "must be 1, 0, true or false" })
@@ -29,7 +31,8 @@ const flag = z
 
 /**
  * The environment every service reads (CONTRACT.md, "Configuration"). Git credentials are not
- * here: only the git actuator reads them, through {@link loadGitCredentials}.
+ * here: only the git actuator reads them, through {@link loadGitCredentials}. Messages never quote
+ * the value they refuse, since a value may hold a secret.
  */
 const EnvSchema = z.object({
   NATS_URL: z
@@ -59,6 +62,9 @@ const EnvSchema = z.object({
   GATEWAY_PORT: port.default(8080),
   HEALTH_HOST: z.string().min(1).default("127.0.0.1"),
   HEALTH_PORT: port.default(0),
+  SAFEDEPLOY_COLLECTOR_MODE: z
+    .enum(["direct", "recorded"], { message: "must be direct or recorded" })
+    .default("direct"),
   SAFEDEPLOY_SUBJECT_ROOT: z
     .string()
     .regex(/^[a-z][a-z0-9_-]*$/, { message: "must be one lowercase subject token" })
@@ -67,12 +73,7 @@ const EnvSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]*$/, { message: "must be letters, digits, _ or -" })
     .default(""),
-  SAFEDEPLOY_POLL_INTERVAL: z
-    .string()
-    .default("30s")
-    .refine((text) => (parseDuration(text) ?? 0) > 0, {
-      message: "must be a positive duration such as 30s or 1m",
-    }),
+  SAFEDEPLOY_POLL_INTERVAL: Duration.default("30s"),
   LOG_LEVEL: z
     .enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` })
     .default("info"),
@@ -97,15 +98,23 @@ export interface Config {
   readonly pollInterval: string;
   readonly pollIntervalMs: number;
   readonly logLevel: LogLevel;
+  /** Default SLI mode of SLOs that do not set `sli.mode`. */
+  readonly collectorMode: "direct" | "recorded";
   /** Subject root and stream/bucket prefix: lets several deployments (or tests) share a server. */
   readonly namespace: { readonly root: string; readonly prefix: string };
+}
+
+/** One refused variable and why; never its value, which may be a secret. */
+export interface ConfigProblem {
+  readonly variable: string;
+  readonly message: string;
 }
 
 /** Invalid configuration: the message names every bad variable and why, all at once. */
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
-  readonly problems: readonly { variable: string; message: string }[];
-  constructor(problems: readonly { variable: string; message: string }[]) {
+  readonly problems: readonly ConfigProblem[];
+  constructor(problems: readonly ConfigProblem[]) {
     super(
       `invalid configuration:\n${problems.map((p) => `  ${p.variable}: ${p.message}`).join("\n")}`,
     );
@@ -113,11 +122,13 @@ export class ConfigError extends Error {
   }
 }
 
-function problemsOf(error: z.ZodError): { variable: string; message: string }[] {
-  return error.issues.map((issue) => ({
-    variable: String(issue.path[0] ?? "(environment)"),
-    message: issue.message,
-  }));
+function problemsOf(error: z.ZodError): ConfigProblem[] {
+  return error.issues.map((issue) => {
+    const [variable, entry] = issue.path;
+    // A list (NATS_URL) names the entry by position, not by value: it may carry credentials.
+    const where = typeof entry === "number" ? `entry ${entry + 1} ` : "";
+    return { variable: String(variable ?? "(environment)"), message: where + issue.message };
+  });
 }
 
 /** Empty strings count as unset, as shells and compose files often leave them. */
@@ -150,11 +161,44 @@ export function loadConfig(env: Env): Config {
     pollInterval: e.SAFEDEPLOY_POLL_INTERVAL,
     pollIntervalMs: parseDuration(e.SAFEDEPLOY_POLL_INTERVAL) ?? 30_000,
     logLevel: e.LOG_LEVEL,
+    collectorMode: e.SAFEDEPLOY_COLLECTOR_MODE,
     namespace: { root: e.SAFEDEPLOY_SUBJECT_ROOT, prefix: e.SAFEDEPLOY_STREAM_PREFIX },
   };
 }
 
-/** Git and forge credentials: read only by the git actuator, never logged. */
+/**
+ * The part of the configuration one component reads, e.g.
+ * `pickConfig(config, "prometheusUrl", "pollIntervalMs")`: its dependencies then say what it
+ * needs, a test builds only that part, and logging it shows nothing else.
+ */
+export function pickConfig<K extends keyof Config>(
+  config: Config,
+  ...keys: readonly K[]
+): Pick<Config, K> {
+  return Object.fromEntries(keys.map((key) => [key, config[key]])) as Pick<Config, K>;
+}
+
+function redactValue(value: unknown): unknown {
+  if (typeof value === "string") return redactUrl(value);
+  if (Array.isArray(value)) return value.map(redactValue);
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, redactValue(item)]));
+  }
+  return value;
+}
+
+/**
+ * The configuration, or a part of it from {@link pickConfig}, with credentials masked wherever a
+ * value holds one (`postgres://app:***@db/sd`, `nats://***@host:4222`): fit for a startup log line.
+ */
+export function redactConfig<C extends Partial<Config>>(config: C): C {
+  return redactValue(config) as C;
+}
+
+/**
+ * Git and forge credentials. Serialising or inspecting the object (a log line, an error's
+ * context) shows the token as `***`; only reading `githubToken` itself gives it.
+ */
 export interface GitCredentials {
   readonly githubToken: string | undefined;
   readonly githubApiUrl: string;
@@ -171,36 +215,39 @@ const CredentialsSchema = z.object({
 });
 
 /**
- * Reads the forge credentials. Kept apart from {@link loadConfig} so that only the process that
- * needs them (the git actuator) ever holds them in memory.
+ * Reads the forge credentials (`GITHUB_TOKEN`, `GITHUB_API_URL`, `GITHUB_REPOSITORY`); with
+ * `SAFEDEPLOY_FORGE=github` the token and repository are required.
+ *
+ * Kept apart from {@link loadConfig} on purpose (DESIGN.md, invariant 3: only the git actuator can
+ * read Git credentials). `loadConfig` never looks at these variables, so the {@link Config} every
+ * service holds, logs at start ({@link redactConfig}) and hands to its components cannot carry a
+ * token, even where the variable happens to be set. The one service that calls this function holds
+ * the token in a single place, and this object masks it when serialised.
  */
 export function loadGitCredentials(env: Env): GitCredentials {
-  const parsed = CredentialsSchema.safeParse(present(env));
-  if (!parsed.success) throw new ConfigError(problemsOf(parsed.error));
-  return {
+  const variables = present(env);
+  const parsed = CredentialsSchema.safeParse(variables);
+  const problems = parsed.success ? [] : problemsOf(parsed.error);
+  if (variables.SAFEDEPLOY_FORGE === "github") {
+    for (const variable of ["GITHUB_TOKEN", "GITHUB_REPOSITORY"]) {
+      if (variables[variable] === undefined) {
+        problems.push({ variable, message: "is required when SAFEDEPLOY_FORGE is github" });
+      }
+    }
+  }
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+  const credentials: GitCredentials = {
     githubToken: parsed.data.GITHUB_TOKEN,
     githubApiUrl: parsed.data.GITHUB_API_URL,
     githubRepository: parsed.data.GITHUB_REPOSITORY,
   };
-}
-
-/** Removes the password from a connection URL, for logs. */
-export function redactUrl(text: string): string {
-  try {
-    const parsed = new URL(text);
-    if (parsed.password !== "") parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return text;
-  }
-}
-
-/** The configuration with secrets masked, fit for a startup log line. */
-export function redactConfig(config: Config): Record<string, unknown> {
-  return {
-    ...config,
-    natsServers: config.natsServers.map(redactUrl),
-    databaseUrl: config.databaseUrl === undefined ? undefined : redactUrl(config.databaseUrl),
-    envRepo: config.envRepo === undefined ? undefined : redactUrl(config.envRepo),
-  };
+  const masked = () => ({
+    ...credentials,
+    githubToken: credentials.githubToken === undefined ? undefined : "***",
+  });
+  Object.defineProperties(credentials, {
+    toJSON: { value: masked },
+    [inspect.custom]: { value: masked },
+  });
+  return Object.freeze(credentials);
 }

@@ -1,46 +1,116 @@
+import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, loadGitCredentials, redactConfig } from "@safedeploy/runtime";
+import {
+  ConfigError,
+  loadConfig,
+  loadGitCredentials,
+  pickConfig,
+  redactConfig,
+} from "@safedeploy/runtime";
+
+function configError(run: () => unknown): ConfigError {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error("expected a ConfigError");
+}
 
 describe("loadConfig", () => {
   it("applies the contract's defaults", () => {
-    const config = loadConfig({});
-    expect(config).toMatchObject({
+    expect(loadConfig({})).toMatchObject({
       natsServers: ["nats://127.0.0.1:4222"],
       databaseUrl: undefined,
       prometheusUrl: "http://127.0.0.1:9090",
       catalogPath: "./catalog",
       home: "./.safedeploy",
+      envRepo: undefined,
       envBranch: "main",
       forge: "git",
+      tokensFile: undefined,
       gateway: { host: "127.0.0.1", port: 8080 },
       health: { host: "127.0.0.1", port: 0 },
       pollInterval: "30s",
       pollIntervalMs: 30_000,
       logLevel: "info",
       dryRun: false,
+      namespace: { root: "sd", prefix: "" },
     });
   });
 
-  it("parses a comma-separated server list and flags", () => {
-    const config = loadConfig({
-      NATS_URL: "nats://a:4222, nats://b:4222,",
-      SAFEDEPLOY_DRY_RUN: "1",
-      SAFEDEPLOY_POLL_INTERVAL: "1m30s",
-      GATEWAY_PORT: "9000",
-    });
-    expect(config.natsServers).toEqual(["nats://a:4222", "nats://b:4222"]);
-    expect(config.dryRun).toBe(true);
-    expect(config.pollIntervalMs).toBe(90_000);
-    expect(config.gateway.port).toBe(9000);
+  it.each([
+    ["NATS_URL", "tls://a:4222", { natsServers: ["tls://a:4222"] }],
+    ["DATABASE_URL", "postgres://db:5432/sd", { databaseUrl: "postgres://db:5432/sd" }],
+    ["PROMETHEUS_URL", "https://prom.example", { prometheusUrl: "https://prom.example" }],
+    ["SAFEDEPLOY_CATALOG", "/etc/sd/catalog.yaml", { catalogPath: "/etc/sd/catalog.yaml" }],
+    ["SAFEDEPLOY_HOME", "/var/lib/sd", { home: "/var/lib/sd" }],
+    [
+      "SAFEDEPLOY_ENV_REPO",
+      "git@github.com:acme/env.git",
+      { envRepo: "git@github.com:acme/env.git" },
+    ],
+    ["SAFEDEPLOY_ENV_BRANCH", "trunk", { envBranch: "trunk" }],
+    ["SAFEDEPLOY_FORGE", "github", { forge: "github" }],
+    ["SAFEDEPLOY_TOKENS", "/etc/sd/tokens.yaml", { tokensFile: "/etc/sd/tokens.yaml" }],
+    ["GATEWAY_HOST", "0.0.0.0", { gateway: { host: "0.0.0.0", port: 8080 } }],
+    ["GATEWAY_PORT", "9000", { gateway: { host: "127.0.0.1", port: 9000 } }],
+    ["HEALTH_HOST", "::1", { health: { host: "::1", port: 0 } }],
+    ["HEALTH_PORT", "9464", { health: { host: "127.0.0.1", port: 9464 } }],
+    ["SAFEDEPLOY_POLL_INTERVAL", "1m30s", { pollInterval: "1m30s", pollIntervalMs: 90_000 }],
+    ["LOG_LEVEL", "debug", { logLevel: "debug" }],
+    ["SAFEDEPLOY_DRY_RUN", "1", { dryRun: true }],
+    ["SAFEDEPLOY_DRY_RUN", "true", { dryRun: true }],
+    ["SAFEDEPLOY_DRY_RUN", "0", { dryRun: false }],
+    ["SAFEDEPLOY_DRY_RUN", "false", { dryRun: false }],
+  ])("reads %s=%s", (variable, value, expected) => {
+    expect(loadConfig({ [variable]: value })).toMatchObject(expected);
+  });
+
+  it("parses a comma-separated server list", () => {
+    expect(loadConfig({ NATS_URL: "nats://a:4222, nats://b:4222,," }).natsServers).toEqual([
+      "nats://a:4222",
+      "nats://b:4222",
+    ]);
   });
 
   it("treats empty variables as unset", () => {
-    expect(loadConfig({ DATABASE_URL: "", LOG_LEVEL: "" }).logLevel).toBe("info");
+    expect(loadConfig({ DATABASE_URL: "", LOG_LEVEL: "", GATEWAY_PORT: "" })).toMatchObject({
+      databaseUrl: undefined,
+      logLevel: "info",
+      gateway: { port: 8080 },
+    });
+  });
+
+  it.each([
+    ["NATS_URL", "http://wrong", /must be a URL/],
+    ["NATS_URL", "nats://a:4222,not a url", /^entry 2 must be a URL/],
+    ["NATS_URL", ",", /needs at least one server/],
+    ["DATABASE_URL", "mysql://db/sd", /must be a URL \(postgres:, postgresql:\)/],
+    ["PROMETHEUS_URL", "prometheus:9090", /must be a URL/],
+    ["SAFEDEPLOY_FORGE", "gitlab", /must be github or git/],
+    ["GATEWAY_PORT", "eighty", /must be a port number/],
+    ["GATEWAY_PORT", "1e3", /must be a port number/],
+    ["GATEWAY_PORT", "70000", /between 0 and 65535/],
+    ["HEALTH_PORT", "-1", /must be a port number/],
+    ["SAFEDEPLOY_POLL_INTERVAL", "often", /positive duration/],
+    ["SAFEDEPLOY_POLL_INTERVAL", "0s", /positive duration/],
+    ["SAFEDEPLOY_POLL_INTERVAL", "1.5m", /positive duration/],
+    ["LOG_LEVEL", "loud", /must be one of fatal, error, warn, info, debug, trace, silent/],
+    ["SAFEDEPLOY_DRY_RUN", "yes", /must be 1, 0, true or false/],
+    ["SAFEDEPLOY_SUBJECT_ROOT", "a.b", /one lowercase subject token/],
+    ["SAFEDEPLOY_STREAM_PREFIX", "a b", /letters, digits/],
+  ])("refuses %s=%j, naming it", (variable, value, reason) => {
+    const error = configError(() => loadConfig({ [variable]: value }));
+    expect(error.problems).toHaveLength(1);
+    expect(error.problems[0]?.variable).toBe(variable);
+    expect(error.problems[0]?.message).toMatch(reason);
+    expect(error.message).toContain(`${variable}: `);
   });
 
   it("names every bad variable at once", () => {
-    let caught: unknown;
-    try {
+    const error = configError(() =>
       loadConfig({
         NATS_URL: "http://wrong",
         DATABASE_URL: "mysql://x",
@@ -49,13 +119,10 @@ describe("loadConfig", () => {
         SAFEDEPLOY_POLL_INTERVAL: "often",
         LOG_LEVEL: "loud",
         SAFEDEPLOY_DRY_RUN: "maybe",
-      });
-    } catch (error) {
-      caught = error;
-    }
-    expect(caught).toBeInstanceOf(ConfigError);
-    const problems = (caught as ConfigError).problems.map((p) => p.variable).sort();
-    expect(problems).toEqual([
+      }),
+    );
+    expect(error.name).toBe("ConfigError");
+    expect(error.problems.map((p) => p.variable).sort()).toEqual([
       "DATABASE_URL",
       "GATEWAY_PORT",
       "LOG_LEVEL",
@@ -64,31 +131,99 @@ describe("loadConfig", () => {
       "SAFEDEPLOY_FORGE",
       "SAFEDEPLOY_POLL_INTERVAL",
     ]);
-    expect((caught as Error).message).toMatch(/GATEWAY_PORT: must be between 0 and 65535/);
+    expect(error.message.split("\n")).toHaveLength(8);
+    expect(error.message).toMatch(/^invalid configuration:\n {2}\w+: /);
+    expect(error.message).toMatch(/GATEWAY_PORT: must be between 0 and 65535/);
   });
 
-  it("redacts passwords from URLs it would log", () => {
+  it("never quotes a refused value, which may hold a secret", () => {
+    const error = configError(() =>
+      loadConfig({
+        DATABASE_URL: "mysql://app:hunter2@db/sd",
+        NATS_URL: "nats://ok:4222,http://user:s3cret@nats:4222",
+      }),
+    );
+    const shown = `${error.message} ${JSON.stringify(error.problems)}`;
+    expect(shown).not.toContain("hunter2");
+    expect(shown).not.toContain("s3cret");
+  });
+
+  it("ignores the forge credentials, which only loadGitCredentials reads", () => {
+    const config = loadConfig({ GITHUB_TOKEN: "ghp_x", GITHUB_REPOSITORY: "bad repo" });
+    expect(JSON.stringify(config)).not.toContain("ghp_x");
+    expect(config).not.toHaveProperty("githubToken");
+  });
+});
+
+describe("pickConfig and redactConfig", () => {
+  it("picks only the part a component reads", () => {
+    const part = pickConfig(loadConfig({}), "prometheusUrl", "pollIntervalMs");
+    expect(part).toEqual({ prometheusUrl: "http://127.0.0.1:9090", pollIntervalMs: 30_000 });
+  });
+
+  it("masks credentials wherever a value holds one", () => {
     const config = loadConfig({
-      DATABASE_URL: "postgres://app:hunter2@db:5432/sd",
+      NATS_URL: "nats://svc:natspass@n1:4222,nats://s3cr3ttoken@n2:4222",
+      DATABASE_URL: "postgres://app:hunter2@db:5432/sd?sslmode=require&password=again",
       SAFEDEPLOY_ENV_REPO: "https://bot:ghp_secret@github.com/acme/env.git",
     });
-    const shown = JSON.stringify(redactConfig(config));
-    expect(shown).not.toContain("hunter2");
-    expect(shown).not.toContain("ghp_secret");
-    expect(shown).toContain("postgres://app:***@db:5432/sd");
+    const redacted = redactConfig(config);
+    const shown = JSON.stringify(redacted);
+    for (const secret of ["natspass", "s3cr3ttoken", "hunter2", "again", "ghp_secret"]) {
+      expect(shown).not.toContain(secret);
+    }
+    expect(redacted.natsServers).toEqual(["nats://svc:***@n1:4222", "nats://***@n2:4222"]);
+    expect(redacted.databaseUrl).toBe("postgres://app:***@db:5432/sd?sslmode=require&password=***");
+    expect(redacted.envRepo).toBe("https://bot:***@github.com/acme/env.git");
+    // Values without credentials are left exactly as written.
+    expect(redacted.prometheusUrl).toBe("http://127.0.0.1:9090");
+    expect(redacted.gateway).toEqual(config.gateway);
+    expect(redactConfig(pickConfig(config, "databaseUrl"))).toEqual({
+      databaseUrl: "postgres://app:***@db:5432/sd?sslmode=require&password=***",
+    });
   });
 });
 
 describe("loadGitCredentials", () => {
-  it("reads forge credentials only when asked, validating them", () => {
-    expect(loadConfig({ GITHUB_TOKEN: "ghp_x" })).not.toHaveProperty("githubToken");
-    expect(loadGitCredentials({ GITHUB_TOKEN: "ghp_x", GITHUB_REPOSITORY: "acme/env" })).toEqual({
+  it("reads and validates the forge credentials", () => {
+    const credentials = loadGitCredentials({
+      GITHUB_TOKEN: "ghp_x",
+      GITHUB_REPOSITORY: "acme/env",
+    });
+    expect(credentials).toEqual({
       githubToken: "ghp_x",
       githubApiUrl: "https://api.github.com",
       githubRepository: "acme/env",
     });
-    expect(() => loadGitCredentials({ GITHUB_REPOSITORY: "not a repo" })).toThrow(
-      /GITHUB_REPOSITORY/,
+    expect(loadGitCredentials({})).toEqual({
+      githubToken: undefined,
+      githubApiUrl: "https://api.github.com",
+      githubRepository: undefined,
+    });
+  });
+
+  it("names every bad or missing credential, never its value", () => {
+    const error = configError(() =>
+      loadGitCredentials({
+        SAFEDEPLOY_FORGE: "github",
+        GITHUB_API_URL: "api.github.com",
+        GITHUB_REPOSITORY: "not a repo",
+      }),
     );
+    expect(error.problems).toEqual([
+      { variable: "GITHUB_API_URL", message: "must be a URL (http:, https:)" },
+      { variable: "GITHUB_REPOSITORY", message: "must be owner/name" },
+      { variable: "GITHUB_TOKEN", message: "is required when SAFEDEPLOY_FORGE is github" },
+    ]);
+    expect(error.message).not.toContain("not a repo");
+  });
+
+  it("masks the token when serialised or inspected", () => {
+    const credentials = loadGitCredentials({ GITHUB_TOKEN: "ghp_abcdef" });
+    expect(credentials.githubToken).toBe("ghp_abcdef");
+    expect(JSON.stringify({ credentials })).not.toContain("ghp_abcdef");
+    expect(JSON.parse(JSON.stringify(credentials))).toMatchObject({ githubToken: "***" });
+    expect(inspect(credentials)).not.toContain("ghp_abcdef");
+    expect(Object.isFrozen(credentials)).toBe(true);
   });
 });

@@ -1,122 +1,155 @@
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { Counter, Registry } from "prom-client";
-import { describe, expect, it } from "vitest";
-import { startHealthServer, startService } from "@safedeploy/runtime";
+import { afterEach, describe, expect, it } from "vitest";
+import { startHealthServer } from "@safedeploy/runtime";
+import type { HealthServer, HealthServerOptions, ReadinessCheck } from "@safedeploy/runtime";
+
+const servers: HealthServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((server) => server.close()));
+});
+
+async function serve(options: Partial<HealthServerOptions> = {}): Promise<HealthServer> {
+  const server = await startHealthServer({
+    host: "127.0.0.1",
+    port: 0,
+    registry: new Registry(),
+    readiness: {},
+    ...options,
+  });
+  servers.push(server);
+  return server;
+}
+
+async function get(url: string): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(url);
+  return { status: response.status, body: await response.json() };
+}
 
 describe("health server", () => {
-  it("answers healthz, readyz with every check, metrics, and 404", async () => {
-    const registry = new Registry();
-    new Counter({ name: "sd_test_total", help: "test", registers: [registry] }).inc(3);
+  it("answers /readyz 200 when every check passes and 503 naming the failing one", async () => {
     let natsUp = true;
-    const server = await startHealthServer({
-      host: "127.0.0.1",
-      port: 0,
-      registry,
+    const server = await serve({
       readiness: {
         nats: () => (natsUp ? Promise.resolve() : Promise.reject(new Error("connection refused"))),
         postgres: () => Promise.resolve(),
       },
     });
-    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
-    const ready = await fetch(`${server.url}/readyz`);
-    expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: "ready", checks: { nats: "ok", postgres: "ok" } });
-    natsUp = false;
-    const notReady = await fetch(`${server.url}/readyz`);
-    expect(notReady.status).toBe(503);
-    expect(await notReady.json()).toEqual({
-      status: "not-ready",
-      checks: { nats: "connection refused", postgres: "ok" },
+    expect(await get(`${server.url}/readyz`)).toEqual({
+      status: 200,
+      body: { status: "ready", checks: { nats: "ok", postgres: "ok" } },
     });
-    const metrics = await fetch(`${server.url}/metrics`);
-    expect(metrics.headers.get("content-type")).toContain("text/plain");
-    expect(await metrics.text()).toContain("sd_test_total 3");
-    expect((await fetch(`${server.url}/nope`)).status).toBe(404);
-    server.markShuttingDown();
-    expect((await fetch(`${server.url}/healthz`)).status).toBe(503);
-    await server.close();
+    natsUp = false;
+    expect(await get(`${server.url}/readyz?verbose=1`)).toEqual({
+      status: 503,
+      body: { status: "not-ready", checks: { nats: "connection refused", postgres: "ok" } },
+    });
+    expect(await get(`${server.url}/healthz`)).toEqual({ status: 200, body: { status: "ok" } });
   });
 
-  it("times out a check that never answers", async () => {
+  it("masks credentials in a check's error message", async () => {
+    const server = await serve({
+      readiness: {
+        postgres: () => Promise.reject(new Error("cannot reach postgres://app:hunter2@db:5432/sd")),
+        thrower: () => {
+          throw new Error("thrown before any promise");
+        },
+      },
+    });
+    const { status, body } = await get(`${server.url}/readyz`);
+    expect(status).toBe(503);
+    expect(body).toEqual({
+      status: "not-ready",
+      checks: {
+        postgres: "cannot reach postgres://app:***@db:5432/sd",
+        thrower: "thrown before any promise",
+      },
+    });
+  });
+
+  it("times out a check that never answers and aborts its signal", async () => {
+    let aborted = false;
+    const server = await serve({
+      checkTimeoutMs: 100,
+      readiness: {
+        stuck: (signal) =>
+          new Promise(() => {
+            signal.addEventListener("abort", () => {
+              aborted = true;
+            });
+          }),
+      },
+    });
+    expect(await get(`${server.url}/readyz`)).toEqual({
+      status: 503,
+      body: { status: "not-ready", checks: { stuck: "no answer within 100 ms" } },
+    });
+    expect(aborted).toBe(true);
+  });
+
+  it("reads the checks on every request, so checks added later count", async () => {
+    const readiness: Record<string, ReadinessCheck> = {};
+    const server = await serve({ readiness });
+    expect((await get(`${server.url}/readyz`)).status).toBe(200);
+    readiness.late = () => Promise.reject(new Error("not yet"));
+    expect(await get(`${server.url}/readyz`)).toMatchObject({
+      status: 503,
+      body: { checks: { late: "not yet" } },
+    });
+  });
+
+  it("follows the process's phases: starting, running, shutting down", async () => {
+    const server = await serve({ phase: "starting", readiness: { dep: () => Promise.resolve() } });
+    expect(await get(`${server.url}/healthz`)).toEqual({ status: 200, body: { status: "ok" } });
+    expect(await get(`${server.url}/readyz`)).toEqual({
+      status: 503,
+      body: { status: "starting", checks: {} },
+    });
+    server.markRunning();
+    expect((await get(`${server.url}/readyz`)).status).toBe(200);
+    server.markShuttingDown();
+    server.markRunning(); // too late: shutting down is final
+    expect(await get(`${server.url}/healthz`)).toEqual({
+      status: 503,
+      body: { status: "shutting-down" },
+    });
+    expect(await get(`${server.url}/readyz`)).toEqual({
+      status: 503,
+      body: { status: "shutting-down", checks: {} },
+    });
+  });
+
+  it("serves the registry's metrics in Prometheus text format", async () => {
+    const registry = new Registry();
+    new Counter({ name: "sd_test_total", help: "test", registers: [registry] }).inc(3);
+    const server = await serve({ registry });
+    const response = await fetch(`${server.url}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe(registry.contentType);
+    expect(await response.text()).toContain("# TYPE sd_test_total counter\nsd_test_total 3");
+  });
+
+  it("answers 404 to other paths and 405 to other methods", async () => {
+    const server = await serve();
+    expect(await get(`${server.url}/nope`)).toEqual({
+      status: 404,
+      body: { error: "not_found", message: "no such route" },
+    });
+    expect((await fetch(`${server.url}/`)).status).toBe(404);
+    const post = await fetch(`${server.url}/readyz`, { method: "POST" });
+    expect(post.status).toBe(405);
+    expect(post.headers.get("allow")).toBe("GET, HEAD");
+    expect((await fetch(`${server.url}/healthz`, { method: "HEAD" })).status).toBe(200);
+  });
+
+  it("closes with keep-alive connections open, and frees its port", async () => {
     const server = await startHealthServer({
       host: "127.0.0.1",
       port: 0,
       registry: new Registry(),
-      readiness: { stuck: () => new Promise(() => undefined) },
-      checkTimeoutMs: 100,
+      readiness: {},
     });
-    const body = (await (await fetch(`${server.url}/readyz`)).json()) as {
-      checks: Record<string, string>;
-    };
-    expect(body.checks.stuck).toBe("no answer within 100 ms");
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     await server.close();
-  });
-});
-
-describe("service lifecycle", () => {
-  it("starts in-process with its own registry and stops in order", async () => {
-    const order: string[] = [];
-    const handle = await startService(
-      {
-        name: "inproc",
-        start: (context) => {
-          context.addReadinessCheck("dep", () => Promise.resolve());
-          order.push("started");
-          return Promise.resolve({
-            stop: () => {
-              order.push("stopped");
-              return Promise.resolve();
-            },
-          });
-        },
-      },
-      { env: { LOG_LEVEL: "silent" } },
-    );
-    expect((await fetch(`${handle.health.url}/readyz`)).status).toBe(200);
-    expect(await (await fetch(`${handle.health.url}/metrics`)).text()).toContain(
-      'service="inproc"',
-    );
-    expect(await handle.shutdown("test")).toBe("clean");
-    expect(order).toEqual(["started", "stopped"]);
-  });
-
-  it("reports a drain that overruns its deadline", async () => {
-    const handle = await startService(
-      {
-        name: "slow",
-        start: () => Promise.resolve({ stop: () => new Promise<void>(() => undefined) }),
-      },
-      { env: { LOG_LEVEL: "silent" }, drainTimeoutMs: 100 },
-    );
-    expect(await handle.shutdown("test")).toBe("timed-out");
-  });
-
-  it("exits 0 on SIGTERM after the service drained", async () => {
-    const fixture = fileURLToPath(new URL("fixtures/service.mjs", import.meta.url));
-    const child = spawn(process.execPath, [fixture], { stdio: ["ignore", "pipe", "pipe"] });
-    const lines: { msg?: string; health?: string }[] = [];
-    let buffer = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      buffer += chunk.toString();
-      let newline;
-      while ((newline = buffer.indexOf("\n")) >= 0) {
-        lines.push(JSON.parse(buffer.slice(0, newline)) as { msg?: string; health?: string });
-        buffer = buffer.slice(newline + 1);
-      }
-    });
-    // "close", not "exit": stdout may still hold the last lines when the process exits.
-    const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
-    for (let i = 0; i < 200 && !lines.some((l) => l.msg === "started"); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    const health = lines.find((l) => l.msg === "starting")?.health;
-    expect(health).toBeDefined();
-    expect((await fetch(`${health!}/readyz`)).status).toBe(200);
-    child.kill("SIGTERM");
-    expect(await exited).toBe(0);
-    const messages = lines.map((l) => l.msg);
-    expect(messages.indexOf("shutting down")).toBeLessThan(messages.indexOf("fixture stop begins"));
-    expect(messages.indexOf("fixture drained")).toBeLessThan(messages.indexOf("stopped"));
+    await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
   });
 });

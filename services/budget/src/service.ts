@@ -31,7 +31,14 @@ export const budgetService: ServiceDefinition = {
         evaluations.inc({ severity: envelope.data.severity });
       },
     });
-    const subscription = consumeEvents(bus, { consumer, types: ["metrics.snapshot"], handler });
+    // Stateless: many evaluations in flight hide the publish and ack round trips.
+    const subscription = consumeEvents(bus, {
+      consumer,
+      types: ["metrics.snapshot"],
+      handler,
+      concurrency: 64,
+      batch: 256,
+    });
     return {
       stop: async () => {
         await subscription.stop();

@@ -77,6 +77,9 @@ export const collectorService: ServiceDefinition = {
       consumer,
       types: ["metrics.poll-requested"],
       backoffMs: [1_000, 2_000, 5_000, 10_000],
+      // Jobs of one interval share the cached recorded queries; run many at once.
+      concurrency: 32,
+      batch: 128,
       handler: async (job) => {
         try {
           await poll(job);

@@ -55,6 +55,12 @@ export const onPollJob =
         return snapshotEvent(job.service, { ...slo, ...slo.sli }, mode, evaluatedAt, windows);
       }),
     );
+    // An answer that took too long (queries queued behind an outage's retries) describes a moment
+    // Prometheus may not have seen: drop it like a job that started late.
+    if (isStaleJob(job.data.intervalStart, deps.now(), deps.maxLagMs)) {
+      deps.onSkipped("stale");
+      return;
+    }
     // Publish only once every SLO was measured: a retry then republishes the same ids (deduped).
     for (const snapshot of snapshots) {
       await deps.publish(

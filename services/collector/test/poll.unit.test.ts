@@ -1,0 +1,103 @@
+import { describe, expect, it } from "vitest";
+import type { PrometheusClient } from "@safedeploy/prometheus";
+import { createEnvelope } from "@safedeploy/schema";
+import type { Envelope } from "@safedeploy/schema";
+import { onPollJob } from "../src/handlers/poll.js";
+import type { PollDeps } from "../src/handlers/poll.js";
+import { recordedReader } from "../src/measure.js";
+
+const start = "2026-11-24T09:00:00.000Z";
+const job = createEnvelope(
+  {
+    type: "metrics.poll-requested",
+    id: `metrics.poll-requested:checkout:${start}`,
+    service: "checkout",
+    data: { intervalStart: start, intervalEnd: "2026-11-24T09:00:30.000Z", mode: "direct" },
+  },
+  { source: "collector", time: start },
+);
+const slo = {
+  name: "availability",
+  objective: 99.9,
+  window: "30d",
+  minEvents: 100,
+  sli: { errorQuery: "e[{{.window}}]", totalQuery: "t[{{.window}}]" },
+};
+
+/** A Prometheus that answers every vector query with one series, after advancing the clock. */
+function prometheusAnswering(value: number, onQuery: () => void): PrometheusClient {
+  const client: PrometheusClient = {
+    queued: 0,
+    query: () => Promise.reject(new Error("unused")),
+    queryScalar: () => Promise.reject(new Error("unused")),
+    queryRange: () => Promise.reject(new Error("unused")),
+    queryVector: () => {
+      onQuery();
+      return Promise.resolve({ data: [{ labels: {}, value, timestamp: 0 }], warnings: [] });
+    },
+  };
+  return client;
+}
+
+function deps(
+  clock: { now: number },
+  published: Envelope[],
+  skipped: string[],
+  advanceMs: number,
+): PollDeps {
+  const prometheus = prometheusAnswering(10, () => (clock.now += advanceMs));
+  return {
+    serviceFor: (name) =>
+      name === "checkout"
+        ? {
+            slos: [slo],
+            burnRates: [{ severity: "fast-burn", factor: 14.4, long: "1h", short: "5m" }],
+          }
+        : undefined,
+    prometheus,
+    recorded: recordedReader(prometheus),
+    publish: (envelope) => {
+      published.push(envelope);
+      return Promise.resolve();
+    },
+    now: () => new Date(clock.now),
+    maxLagMs: 60_000,
+    onSkipped: (reason) => skipped.push(reason),
+  };
+}
+
+describe("onPollJob", () => {
+  it("publishes one snapshot per SLO, measured at the job's own time, caused by the job", async () => {
+    const published: Envelope[] = [];
+    const skipped: string[] = [];
+    await onPollJob(deps({ now: Date.parse(start) + 1_000 }, published, skipped, 0))(job);
+    expect(skipped).toEqual([]);
+    expect(published).toHaveLength(1);
+    expect(published[0]).toMatchObject({
+      type: "metrics.snapshot",
+      id: `metrics.snapshot:checkout:availability:${start}`,
+      causationId: job.id,
+      data: { evaluatedAt: start, mode: "direct" },
+    });
+  });
+
+  it("drops a job that starts too late, and one whose answer arrives too late", async () => {
+    const late: Envelope[] = [];
+    const skipped: string[] = [];
+    await onPollJob(deps({ now: Date.parse(start) + 61_000 }, late, skipped, 0))(job);
+    // Each query takes 20 s of clock: the answer comes 80 s after the interval began.
+    await onPollJob(deps({ now: Date.parse(start) + 1_000 }, late, skipped, 20_000))(job);
+    expect(late).toEqual([]);
+    expect(skipped).toEqual(["stale", "stale"]);
+  });
+
+  it("skips a service the catalog no longer has", async () => {
+    const published: Envelope[] = [];
+    const skipped: string[] = [];
+    await onPollJob(deps({ now: Date.parse(start) }, published, skipped, 0))({
+      ...job,
+      service: "gone",
+    });
+    expect(skipped).toEqual(["unknown-service"]);
+  });
+});
