@@ -1,32 +1,54 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Pool, PoolClient } from "pg";
+import { errorCode } from "./errors.js";
+import { checkout } from "./pool.js";
+import type { DbLogger } from "./pool.js";
 
+/** PostgreSQL transaction isolation levels. */
 export type IsolationLevel = "read committed" | "repeatable read" | "serializable";
 
-const SERIALIZATION_FAILURES = new Set(["40001", "40P01"]);
+const BEGIN: Readonly<Record<IsolationLevel, string>> = {
+  "read committed": "BEGIN ISOLATION LEVEL READ COMMITTED",
+  "repeatable read": "BEGIN ISOLATION LEVEL REPEATABLE READ",
+  serializable: "BEGIN ISOLATION LEVEL SERIALIZABLE",
+};
 
-function sqlState(error: unknown): string | undefined {
-  return typeof error === "object" && error !== null && "code" in error
-    ? String(error.code)
-    : undefined;
+/** Serialization failure and deadlock: the transaction lost a race and did nothing. */
+const LOST_RACE = new Set(["40001", "40P01"]);
+
+/** How {@link withTransaction} runs. */
+export interface TransactionOptions {
+  /** Default `read committed`. */
+  readonly isolation?: IsolationLevel;
+  /**
+   * Tries in all, default 1 (no retry). Above 1, a transaction that fails with a serialization
+   * failure (40001) or deadlock (40P01) is rolled back and `work` runs again on a fresh
+   * transaction after a short jittered pause, so `work` must have no effect outside it. Other
+   * errors, including a connection lost during COMMIT (the outcome is unknown), are never retried.
+   */
+  readonly attempts?: number;
+  readonly logger?: DbLogger;
 }
 
 /**
- * Runs `work` in a transaction: COMMIT when it resolves, ROLLBACK when it throws. Serialization
- * failures and deadlocks are retried up to `attempts` times, so `work` must be safe to rerun.
+ * Runs `work` on one client inside BEGIN … COMMIT and returns its result. When `work` (or COMMIT)
+ * throws, the transaction is rolled back and the error rethrown unchanged. The client always goes
+ * back to the pool, or is closed if its connection broke.
  */
 export async function withTransaction<T>(
   pool: Pool,
   work: (client: PoolClient) => Promise<T>,
-  options: { isolation?: IsolationLevel; attempts?: number } = {},
+  options: TransactionOptions = {},
 ): Promise<T> {
-  const attempts = Math.max(1, options.attempts ?? 3);
+  const isolation = options.isolation ?? "read committed";
+  const begin = Object.hasOwn(BEGIN, isolation) ? BEGIN[isolation] : undefined;
+  if (begin === undefined) throw new TypeError(`unknown isolation level: ${isolation}`);
+  const attempts = Math.max(1, Math.floor(options.attempts ?? 1));
   for (let attempt = 1; ; attempt += 1) {
-    const client = await pool.connect();
+    const { client, release } = await checkout(pool);
     let broken = false;
     try {
-      await client.query(
-        `BEGIN ISOLATION LEVEL ${(options.isolation ?? "read committed").toUpperCase()}`,
-      );
+      await client.query(begin);
       const result = await work(client);
       await client.query("COMMIT");
       return result;
@@ -34,12 +56,14 @@ export async function withTransaction<T>(
       try {
         await client.query("ROLLBACK");
       } catch {
-        broken = true; // the connection is gone; do not return it to the pool
+        broken = true; // the connection is gone, and with it the transaction
       }
-      if (attempt < attempts && SERIALIZATION_FAILURES.has(sqlState(error) ?? "")) continue;
-      throw error;
+      const code = errorCode(error);
+      if (attempt >= attempts || code === undefined || !LOST_RACE.has(code)) throw error;
+      options.logger?.warn({ code, attempt, attempts }, "transaction lost a race; retrying");
     } finally {
-      client.release(broken);
+      release(broken);
     }
+    await sleep(Math.random() * 20 * 2 ** (attempt - 1));
   }
 }
