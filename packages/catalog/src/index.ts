@@ -3,18 +3,16 @@
  * Loads catalog YAML (files or directories, several documents per file), validates every
  * document, and reports every error with its file, document index and field path, all at once.
  */
-export {
-  assembleCatalog,
-  formatCatalogError,
-  formatPath,
-  loadCatalog,
-  parseCatalogText,
-} from "./load.js";
+export { loadCatalog } from "./load.js";
+export type { LoadCatalogOptions } from "./load.js";
+export { assembleCatalog, formatCatalogError, formatPath, parseCatalogText } from "./parse.js";
 export type {
   Catalog,
   CatalogError,
   CatalogResult,
   CatalogService,
+  DocumentIdentity,
+  ParsedDocument,
   ParsedText,
   Source,
-} from "./load.js";
+} from "./parse.js";

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { Severity } from "./domain.js";
 import { Duration, ResourceName, parseDuration } from "./primitives.js";
 
 /** Catalog documents use this apiVersion; a future v2 lives beside it. */
@@ -11,21 +12,31 @@ const Percent = z
   .gt(0, { message: "must be greater than 0" })
   .lt(100, { message: "must be less than 100" });
 
+const HttpUrl = z.url({
+  protocol: /^https?$/,
+  hostname: z.regexes.hostname,
+  message: "must be an http(s) URL",
+});
+
 const Metadata = z.strictObject({ name: ResourceName });
 
 /** A Sloth-style SLI query: PromQL with `{{.window}}` where the window goes. */
 const SliQuery = z
-  .string()
+  .string({ message: "must be a PromQL query" })
   .trim()
-  .min(1, { message: "must be a PromQL query" })
+  .min(1, { message: "must be a PromQL query", abort: true })
   .refine((text) => /\{\{\s*\.window\s*\}\}/.test(text), {
     message: "must contain {{.window}} where the window goes, e.g. rate(x[{{.window}}])",
   });
 
+/** One SLO of a Service: an objective over a window, measured by an error and a total query. */
 export const Slo = z.strictObject({
   name: ResourceName,
+  /** Percent of good events, strictly between 0 and 100 (100 would leave no budget). */
   objective: Percent,
+  /** The budget window. */
   window: Duration.default("30d"),
+  /** Fewer events than this in the short window means no-data, not a verdict. */
   minEvents: z.number().int().nonnegative().default(100),
   sli: z.strictObject({
     errorQuery: SliQuery,
@@ -36,121 +47,173 @@ export const Slo = z.strictObject({
 });
 export type Slo = z.infer<typeof Slo>;
 
-/** A hook a strategy runs at a step: an HTTP call, or an edit of a manifest in the env repo. */
-export const Hook = z.union([
-  z.strictObject({
-    http: z.strictObject({
-      url: z.url({ message: "must be an http(s) URL" }),
-      method: z.enum(["POST", "PUT"]).default("POST"),
-      headers: z.record(z.string(), z.string()).optional(),
-    }),
-  }),
-  z.strictObject({
-    manifest: z.strictObject({
-      path: z.string().min(1),
-      patch: z.record(z.string(), z.unknown()),
-    }),
-  }),
-]);
-export type Hook = z.infer<typeof Hook>;
-
-const CanarySteps = z
-  .array(z.number().gt(0).max(100), { message: "must be a list of weights" })
-  .min(1, { message: "needs at least one step" })
-  .refine((steps) => steps.every((step, i) => i === 0 || step > (steps[i - 1] ?? 0)), {
-    message: "weights must increase",
-  });
-
-/** How a promotion is rolled out; the framework sequences it, hooks only execute. */
-export const Deployment = z.discriminatedUnion("strategy", [
-  z.strictObject({
-    strategy: z.literal("canary"),
-    canary: z.strictObject({
-      steps: CanarySteps,
-      bakeTime: Duration,
-      promoteHook: Hook.optional(),
-      rollbackHook: Hook.optional(),
-    }),
-  }),
-  z.strictObject({
-    strategy: z.literal("blue_green"),
-    blueGreen: z.strictObject({ cutoverHook: Hook.optional() }).default({}),
-  }),
-  z.strictObject({
-    strategy: z.literal("rolling"),
-    rolling: z
-      .strictObject({
-        maxUnavailable: z
-          .union([
-            z.number().int().nonnegative(),
-            z.string().regex(/^\d{1,3}%$/, { message: "must be like 25%" }),
-          ])
-          .default("25%"),
-      })
-      .default({ maxUnavailable: "25%" }),
-  }),
-]);
-export type Deployment = z.infer<typeof Deployment>;
-
-/** A path inside the environment repo: relative, no `..`, no leading slash. */
+/** A path inside the environment repo: relative, no `..` segment, no leading slash. */
 export const RepoPath = z
   .string()
-  .min(1)
+  .min(1, { message: "must be a path inside the environment repo" })
   .refine((path) => !path.startsWith("/") && !path.split("/").includes(".."), {
     message: "must be a relative path inside the environment repo (no leading / and no ..)",
   })
   .transform((path) => path.replace(/\/+$/, ""));
 
+/**
+ * A hook a strategy runs at a step: an HTTP call, or a patch of a manifest in the environment
+ * repo. The shape is reserved here; the engines that run hooks come later.
+ */
+export const Hook = z.union(
+  [
+    z.strictObject({
+      http: z.strictObject({
+        url: HttpUrl,
+        method: z.enum(["POST", "PUT"]).default("POST"),
+        headers: z.record(z.string(), z.string()).optional(),
+      }),
+    }),
+    z.strictObject({
+      manifest: z.strictObject({
+        path: RepoPath,
+        patch: z.record(z.string(), z.json()),
+      }),
+    }),
+  ],
+  {
+    message: "must be either { http: { url, method?, headers? } } or { manifest: { path, patch } }",
+  },
+);
+export type Hook = z.infer<typeof Hook>;
+
+const CanarySteps = z
+  .array(
+    z
+      .number({ message: "must be a traffic weight" })
+      .gt(0, { message: "must be greater than 0" })
+      .max(100, { message: "must be at most 100" }),
+    { message: "must be a list of traffic weights" },
+  )
+  .min(1, { message: "needs at least one step" })
+  .refine((steps) => steps.every((step, i) => i === 0 || step > (steps[i - 1] ?? 0)), {
+    message: "weights must strictly increase",
+  });
+
+const MaxUnavailable = z.union(
+  [
+    z.number().int().nonnegative(),
+    z.string().regex(/^(100|[1-9]?\d)%$/, { message: "must be like 25%" }),
+  ],
+  { message: "must be a count (2) or a percentage (25%)" },
+);
+
+/** How a promotion is rolled out; SafeDeploy sequences it, hooks only execute. */
+export const Deployment = z.discriminatedUnion(
+  "strategy",
+  [
+    z.strictObject({
+      strategy: z.literal("canary"),
+      canary: z.strictObject({
+        /** Traffic weights in percent, strictly increasing, each in (0, 100]. */
+        steps: CanarySteps,
+        /** How long each step must stay healthy before the next. */
+        bakeTime: Duration,
+        promoteHook: Hook.optional(),
+        rollbackHook: Hook.optional(),
+      }),
+    }),
+    z.strictObject({
+      strategy: z.literal("blue_green"),
+      blueGreen: z.strictObject({ cutoverHook: Hook.optional() }).prefault({}),
+    }),
+    z.strictObject({
+      strategy: z.literal("rolling"),
+      rolling: z.strictObject({ maxUnavailable: MaxUnavailable.default("25%") }).prefault({}),
+    }),
+  ],
+  { message: "strategy must be canary, blue_green or rolling" },
+);
+export type Deployment = z.infer<typeof Deployment>;
+
+/**
+ * One multi-window burn-rate rule (SRE Workbook): fires when both the long and the short window
+ * burn faster than `factor`; the short window must be shorter than the long one.
+ */
 export const BurnRateRule = z
   .strictObject({
-    severity: z.enum(["fast-burn", "slow-burn"]),
+    severity: Severity.extract(["fast-burn", "slow-burn"]),
     factor: z.number().positive(),
     long: Duration,
     short: Duration,
   })
-  .refine((rule) => (parseDuration(rule.short) ?? 0) < (parseDuration(rule.long) ?? 0), {
-    message: "short window must be shorter than long window",
-    path: ["short"],
-  });
+  .refine(
+    (rule) => {
+      const long = parseDuration(rule.long);
+      const short = parseDuration(rule.short);
+      // An unparsable window is reported on its own field; do not pile a second error on it.
+      return long === undefined || short === undefined || short < long;
+    },
+    { message: "short window must be shorter than long window", path: ["short"] },
+  );
 export type BurnRateRule = z.infer<typeof BurnRateRule>;
 
-const IncidentTrigger = z.enum(["slow-burn", "fast-burn", "exhausted", "no-data", "unknown"]);
+/** What may open an incident: any severity but normal. */
+const IncidentTrigger = Severity.exclude(["normal"]);
 
-/** Every Policy field with its default (CONTRACT.md, "Catalog"). */
+/** The SRE Workbook's multi-window, multi-burn-rate table. */
+const DEFAULT_BURN_RATES: readonly BurnRateRule[] = [
+  { severity: "fast-burn", factor: 14.4, long: "1h", short: "5m" },
+  { severity: "fast-burn", factor: 6, long: "6h", short: "30m" },
+  { severity: "slow-burn", factor: 1, long: "3d", short: "6h" },
+];
+
+const policyFields = {
+  /** Promotion must go through a canary. */
+  requireCanary: z.boolean(),
+  /** Checked in order; the first that fires sets the severity. */
+  burnRates: z.array(BurnRateRule).min(1, { message: "needs at least one rule" }),
+  /** Promotion is blocked while the burn rate is above this. */
+  maxPromotionBurnRate: z.number().nonnegative(),
+  /** How long promotions stay frozen after the budget is exhausted. */
+  freezeOnExhaustion: Duration,
+  /** What no-data or unknown means for promotion. */
+  noData: z.enum(["block", "allow"]),
+  /** Severities that open an incident. */
+  openIncidentOn: z.array(IncidentTrigger).min(1, { message: "needs at least one severity" }),
+  /** Normal this long after mitigation → resolved. */
+  resolveAfter: Duration,
+  /** Distinct approvers before a proposal counts as approved. */
+  approvals: z.strictObject({ required: z.number().int().min(1) }),
+};
+
+/** Every Policy field, each with its default (CONTRACT.md, "Catalog"). */
 export const PolicySpec = z.strictObject({
-  requireCanary: z.boolean().default(true),
-  burnRates: z
-    .array(BurnRateRule)
-    .min(1)
-    .default([
-      { severity: "fast-burn", factor: 14.4, long: "1h", short: "5m" },
-      { severity: "fast-burn", factor: 6, long: "6h", short: "30m" },
-      { severity: "slow-burn", factor: 1, long: "3d", short: "6h" },
-    ]),
-  maxPromotionBurnRate: z.number().nonnegative().default(1),
-  freezeOnExhaustion: Duration.default("24h"),
-  noData: z.enum(["block", "allow"]).default("block"),
-  openIncidentOn: z.array(IncidentTrigger).min(1).default(["fast-burn", "exhausted"]),
-  resolveAfter: Duration.default("15m"),
+  requireCanary: policyFields.requireCanary.default(true),
+  burnRates: policyFields.burnRates.default(() => DEFAULT_BURN_RATES.map((rule) => ({ ...rule }))),
+  maxPromotionBurnRate: policyFields.maxPromotionBurnRate.default(1),
+  freezeOnExhaustion: policyFields.freezeOnExhaustion.default("24h"),
+  noData: policyFields.noData.default("block"),
+  openIncidentOn: policyFields.openIncidentOn.default(["fast-burn", "exhausted"]),
+  resolveAfter: policyFields.resolveAfter.default("15m"),
   approvals: z
-    .strictObject({ required: z.number().int().min(1).default(1) })
-    .default({ required: 1 }),
+    .strictObject({ required: policyFields.approvals.shape.required.default(1) })
+    .prefault({}),
 });
 export type PolicySpec = z.infer<typeof PolicySpec>;
 
-/** A Service's own overrides of the default Policy: any subset of its fields. */
-export const PolicyOverride = z.strictObject({
-  requireCanary: z.boolean().optional(),
-  burnRates: z.array(BurnRateRule).min(1).optional(),
-  maxPromotionBurnRate: z.number().nonnegative().optional(),
-  freezeOnExhaustion: Duration.optional(),
-  noData: z.enum(["block", "allow"]).optional(),
-  openIncidentOn: z.array(IncidentTrigger).min(1).optional(),
-  resolveAfter: Duration.optional(),
-  approvals: z.strictObject({ required: z.number().int().min(1) }).optional(),
+/**
+ * A Service's own overrides of the default Policy: any subset of its fields, no defaults.
+ * A field given replaces the default's field as a whole (a `burnRates` list is not merged).
+ */
+export const PartialPolicySpec = z.strictObject({
+  requireCanary: policyFields.requireCanary.optional(),
+  burnRates: policyFields.burnRates.optional(),
+  maxPromotionBurnRate: policyFields.maxPromotionBurnRate.optional(),
+  freezeOnExhaustion: policyFields.freezeOnExhaustion.optional(),
+  noData: policyFields.noData.optional(),
+  openIncidentOn: policyFields.openIncidentOn.optional(),
+  resolveAfter: policyFields.resolveAfter.optional(),
+  approvals: policyFields.approvals.optional(),
 });
-export type PolicyOverride = z.infer<typeof PolicyOverride>;
+export type PartialPolicySpec = z.infer<typeof PartialPolicySpec>;
 
+/** A `kind: Service` document: who owns it, its SLOs, how it deploys and rolls back. */
 export const ServiceDocument = z.strictObject({
   apiVersion: ApiVersion,
   kind: z.literal("Service"),
@@ -159,22 +222,48 @@ export const ServiceDocument = z.strictObject({
     owner: z.string({ message: "is required" }).trim().min(1, { message: "is required" }),
   }),
   spec: z.strictObject({
-    slos: z.array(Slo),
+    slos: z.array(Slo).superRefine((slos, ctx) => {
+      const seen = new Set<string>();
+      slos.forEach((slo, index) => {
+        if (seen.has(slo.name)) {
+          ctx.addIssue({
+            code: "custom",
+            message: `duplicate SLO "${slo.name}"`,
+            path: [index, "name"],
+          });
+        }
+        seen.add(slo.name);
+      });
+    }),
     deployment: Deployment.optional(),
-    rollback: z.strictObject({ strategy: z.literal("git-revert"), path: RepoPath }).optional(),
+    rollback: z
+      .strictObject({
+        strategy: z.literal("git-revert", { message: "must be git-revert" }),
+        /** This service's directory in the environment repo. */
+        path: RepoPath,
+      })
+      .optional(),
     promotion: z
-      .strictObject({ safetyMargin: z.number().min(0).lt(1).default(0.25) })
-      .default({ safetyMargin: 0.25 }),
-    policy: PolicyOverride.optional(),
+      .strictObject({
+        /** Fraction of the budget that must remain to promote. */
+        safetyMargin: z
+          .number()
+          .min(0, { message: "must be at least 0" })
+          .lt(1, { message: "must be less than 1" })
+          .default(0.25),
+      })
+      .prefault({}),
+    policy: PartialPolicySpec.optional(),
   }),
 });
 export type ServiceDocument = z.infer<typeof ServiceDocument>;
 
+/** A `kind: Policy` document; the one named `default` applies to every Service. */
 export const PolicyDocument = z.strictObject({
   apiVersion: ApiVersion,
   kind: z.literal("Policy"),
   metadata: Metadata,
-  spec: PolicySpec.default(PolicySpec.parse({})),
+  spec: PolicySpec.prefault({}),
 });
 export type PolicyDocument = z.infer<typeof PolicyDocument>;
 
@@ -187,69 +276,97 @@ export function isJsonPath(text: string): boolean {
   return true;
 }
 
+/** An HTTP health check of a release-train step: what the answer must look like. */
 export const HealthCheck = z.strictObject({
-  http: z.url({ message: "must be an http(s) URL" }),
+  http: HttpUrl,
   expect: z
     .strictObject({
       status: z.number().int().min(100).max(599).default(200),
+      /** JSON path → the value found there must equal it. */
       json: z
-        .record(
-          z.string().refine(isJsonPath, {
-            message: "must be a JSON path like $.status or $.items[0].id",
-          }),
-          z.unknown(),
-        )
+        .record(z.string(), z.json())
+        .superRefine((assertions, ctx) => {
+          for (const path of Object.keys(assertions)) {
+            if (isJsonPath(path)) continue;
+            ctx.addIssue({
+              code: "custom",
+              path: [path],
+              message: "must be a JSON path like $.status or $.items[0].id",
+            });
+          }
+        })
         .optional(),
       bodyContains: z.string().optional(),
       maxLatency: Duration.optional(),
     })
-    .default({ status: 200 }),
+    .prefault({}),
+  /** A failed `fatal` check halts the train; a `warning` is reported only. */
   severity: z.enum(["fatal", "warning"]).default("fatal"),
 });
 export type HealthCheck = z.infer<typeof HealthCheck>;
 
+/** One step of a release train: one service, one new image or patch, then a guarded wait. */
 export const TrainStep = z
   .strictObject({
     service: ResourceName,
-    image: z.string().min(1).optional(),
-    patch: z.record(z.string(), z.unknown()).optional(),
+    image: z.string().trim().min(1, { message: "must be an image reference" }).optional(),
+    patch: z.record(z.string(), z.json()).optional(),
     guardWindow: Duration.default("10m"),
-    checks: z.array(HealthCheck).default([]),
-    regression: z.strictObject({ maxErrorRatioIncrease: z.number().gt(1) }).optional(),
+    checks: z.array(HealthCheck).default(() => []),
+    /** Halt when the error ratio after the step exceeds `maxErrorRatioIncrease` × before. */
+    regression: z
+      .strictObject({
+        maxErrorRatioIncrease: z.number().gt(1, { message: "must be greater than 1" }),
+      })
+      .optional(),
   })
   .refine((step) => (step.image === undefined) !== (step.patch === undefined), {
     message: "needs exactly one of image or patch",
   });
 export type TrainStep = z.infer<typeof TrainStep>;
 
+/** A `kind: ReleaseTrain` document: services promoted one after another. */
 export const ReleaseTrainDocument = z.strictObject({
   apiVersion: ApiVersion,
   kind: z.literal("ReleaseTrain"),
   metadata: Metadata,
   spec: z.strictObject({
     steps: z.array(TrainStep).min(1, { message: "needs at least one step" }),
-    finalChecks: z.array(HealthCheck).default([]),
-    followUps: z.array(Duration).default(["1h", "4h", "12h"]),
+    /** Run after the last step. */
+    finalChecks: z.array(HealthCheck).default(() => []),
+    /** When to look again after the train finished. */
+    followUps: z.array(Duration).default(() => ["1h", "4h", "12h"]),
   }),
 });
 export type ReleaseTrainDocument = z.infer<typeof ReleaseTrainDocument>;
 
 /** Any catalog document, by its `kind`. */
-export const CatalogDocument = z.discriminatedUnion("kind", [
-  ServiceDocument,
-  PolicyDocument,
-  ReleaseTrainDocument,
-]);
+export const CatalogDocument = z.discriminatedUnion(
+  "kind",
+  [ServiceDocument, PolicyDocument, ReleaseTrainDocument],
+  { message: "kind must be Service, Policy or ReleaseTrain" },
+);
 export type CatalogDocument = z.infer<typeof CatalogDocument>;
 
-/** The default Policy when the catalog has none named `default`. */
-export const DEFAULT_POLICY_SPEC: PolicySpec = PolicySpec.parse({});
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
 
-/** A Service's effective policy: its own overrides over the default Policy. */
-export function resolvePolicy(base: PolicySpec, override: PolicyOverride | undefined): PolicySpec {
-  if (override === undefined) return base;
-  const defined = Object.fromEntries(
-    Object.entries(override).filter(([, value]) => value !== undefined),
-  ) as Partial<PolicySpec>;
-  return { ...base, ...defined };
+/** The default Policy, every field at its default: what applies when no Policy is named `default`. */
+export const DEFAULT_POLICY_SPEC: PolicySpec = deepFreeze(PolicySpec.parse({}));
+
+/**
+ * A Service's effective policy: each field the override gives replaces the default Policy's
+ * field as a whole; every other field is the default's. Pure; returns `defaultPolicy` itself
+ * when there is nothing to override.
+ */
+export function resolvePolicy(defaultPolicy: PolicySpec, override?: PartialPolicySpec): PolicySpec {
+  if (override === undefined) return defaultPolicy;
+  const given = Object.entries(override).filter(([, value]) => value !== undefined);
+  if (given.length === 0) return defaultPolicy;
+  return { ...defaultPolicy, ...(Object.fromEntries(given) as Partial<PolicySpec>) };
 }

@@ -1,78 +1,174 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  DEFAULT_POLICY_SPEC,
+  API_VERSION,
+  CatalogDocument,
   Deployment,
-  HealthCheck,
-  PolicyDocument,
-  PolicyOverride,
-  ReleaseTrainDocument,
+  Hook,
   RepoPath,
   ServiceDocument,
-  isJsonPath,
-  resolvePolicy,
+  Slo,
 } from "@safedeploy/schema";
-
-const slo = {
-  name: "availability",
-  objective: 99.9,
-  sli: { errorQuery: "sum(rate(e[{{.window}}]))", totalQuery: "sum(rate(t[{{ .window }}]))" },
-};
-const service = (spec: Record<string, unknown>) => ({
-  apiVersion: "safedeploy.dev/v1",
-  kind: "Service",
-  metadata: { name: "checkout", owner: "team-payments" },
-  spec: { slos: [slo], ...spec },
-});
-const issuesOf = (result: {
-  success: boolean;
-  error?: { issues: { path: PropertyKey[]; message: string }[] };
-}) => (result.error?.issues ?? []).map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+import { issues, service, slo, train } from "./catalog-fixtures.js";
 
 describe("Service", () => {
-  it("applies defaults to SLOs and promotion", () => {
-    const parsed = ServiceDocument.parse(service({}));
-    expect(parsed.spec.slos[0]).toMatchObject({ window: "30d", minEvents: 100 });
-    expect(parsed.spec.promotion.safetyMargin).toBe(0.25);
+  it("accepts the contract's example and fills in the defaults", () => {
+    const parsed = ServiceDocument.parse(
+      service({
+        deployment: { strategy: "canary", canary: { steps: [10, 50, 100], bakeTime: "10m" } },
+        rollback: { strategy: "git-revert", path: "envs/prod/checkout" },
+      }),
+    );
+    expect(parsed.apiVersion).toBe(API_VERSION);
+    expect(parsed.spec.slos[0]).toEqual({ ...slo, window: "30d", minEvents: 100 });
+    expect(parsed.spec.promotion).toEqual({ safetyMargin: 0.25 });
+    expect(parsed.spec.rollback).toEqual({ strategy: "git-revert", path: "envs/prod/checkout" });
+    expect(parsed.spec.policy).toBeUndefined();
+    expect(parsed.spec.deployment).toEqual({
+      strategy: "canary",
+      canary: { steps: [10, 50, 100], bakeTime: "10m" },
+    });
   });
 
-  it("refuses objectives outside (0, 100), queries without {{.window}}, and unknown fields", () => {
-    for (const objective of [0, 100, 120, -1]) {
-      expect(ServiceDocument.safeParse(service({ slos: [{ ...slo, objective }] })).success).toBe(
-        false,
-      );
-    }
-    const noWindow = ServiceDocument.safeParse(
-      service({ slos: [{ ...slo, sli: { ...slo.sli, totalQuery: "sum(rate(t[5m]))" } }] }),
-    );
-    expect(issuesOf(noWindow)[0]).toMatch(
-      /^spec\.slos\.0\.sli\.totalQuery: must contain \{\{\.window\}\}/,
-    );
-    expect(ServiceDocument.safeParse({ ...service({}), extra: 1 }).success).toBe(false);
+  it("needs a name and a non-empty owner", () => {
+    const withMetadata = (metadata: unknown) => ({ ...service(), metadata });
+    expect(issues(ServiceDocument, withMetadata({ name: "checkout" }))).toEqual([
+      "metadata.owner: is required",
+    ]);
+    expect(issues(ServiceDocument, withMetadata({ name: "checkout", owner: "  " }))).toEqual([
+      "metadata.owner: is required",
+    ]);
+    expect(issues(ServiceDocument, withMetadata({ name: "Checkout!", owner: "t" }))).toEqual([
+      "metadata.name: must be lowercase letters, digits and dashes",
+    ]);
+    expect(issues(ServiceDocument, { ...service(), apiVersion: "safedeploy.dev/v0" })).toEqual([
+      "apiVersion: must be safedeploy.dev/v1",
+    ]);
   });
 
-  it("requires a rollback path inside the repo", () => {
-    expect(RepoPath.parse("envs/prod/checkout/")).toBe("envs/prod/checkout");
-    for (const bad of ["/etc", "envs/../../secrets", ""])
-      expect(RepoPath.safeParse(bad).success).toBe(false);
+  it("refuses unknown or misspelt fields at every level", () => {
+    expect(issues(ServiceDocument, { ...service(), extra: 1 })).toEqual([
+      ': Unrecognized key: "extra" (extra)',
+    ]);
+    const doc = service({ slo: [] });
+    expect(issues(ServiceDocument, doc)).toEqual(['spec: Unrecognized key: "slo" (slo)']);
     expect(
-      ServiceDocument.safeParse(service({ rollback: { strategy: "git-revert", path: "../x" } }))
-        .success,
-    ).toBe(false);
+      issues(ServiceDocument, { ...service(), metadata: { name: "a", owner: "b", team: "c" } }),
+    ).toEqual(['metadata: Unrecognized key: "team" (team)']);
+    expect(issues(Slo, { ...slo, objectve: 99 })).toEqual([
+      ': Unrecognized key: "objectve" (objectve)',
+    ]);
+    expect(issues(Slo, { ...slo, sli: { ...slo.sli, query: "x" } })).toEqual([
+      'sli: Unrecognized key: "query" (query)',
+    ]);
+  });
+});
+
+describe("SLO", () => {
+  it("takes objectives strictly between 0 and 100 percent", () => {
+    expect(issues(Slo, { ...slo, objective: 100 })).toEqual(["objective: must be less than 100"]);
+    expect(issues(Slo, { ...slo, objective: 0 })).toEqual(["objective: must be greater than 0"]);
+    expect(issues(Slo, { ...slo, objective: "99.9" })).toEqual(["objective: must be a number"]);
+    fc.assert(
+      fc.property(fc.double({ noNaN: true }), (objective) => {
+        expect(Slo.safeParse({ ...slo, objective }).success).toBe(objective > 0 && objective < 100);
+      }),
+    );
+  });
+
+  it("checks window and minEvents", () => {
+    expect(Slo.parse({ ...slo, window: "7d", minEvents: 0 })).toMatchObject({
+      window: "7d",
+      minEvents: 0,
+    });
+    expect(issues(Slo, { ...slo, window: "a month" })).toEqual([
+      "window: must be a positive duration such as 30s, 5m, 1h or 30d",
+    ]);
+    expect(issues(Slo, { ...slo, minEvents: -1 })).toHaveLength(1);
+    expect(issues(Slo, { ...slo, minEvents: 2.5 })).toHaveLength(1);
+  });
+
+  it("needs both queries, each with the {{.window}} placeholder", () => {
+    expect(issues(Slo, { ...slo, sli: { ...slo.sli, totalQuery: "sum(rate(t[5m]))" } })).toEqual([
+      "sli.totalQuery: must contain {{.window}} where the window goes, e.g. rate(x[{{.window}}])",
+    ]);
+    expect(issues(Slo, { ...slo, sli: { ...slo.sli, errorQuery: "  " } })).toEqual([
+      "sli.errorQuery: must be a PromQL query",
+    ]);
+    expect(issues(Slo, { ...slo, sli: { errorQuery: slo.sli.errorQuery } })).toEqual([
+      "sli.totalQuery: must be a PromQL query",
+    ]);
+    expect(Slo.parse({ ...slo, sli: { ...slo.sli, mode: "recorded" } }).sli.mode).toBe("recorded");
+    expect(issues(Slo, { ...slo, sli: { ...slo.sli, mode: "cached" } })).toHaveLength(1);
+  });
+
+  it("refuses two SLOs of one service with the same name", () => {
+    expect(issues(ServiceDocument, service({ slos: [slo, { ...slo, objective: 99 }] }))).toEqual([
+      'spec.slos.1.name: duplicate SLO "availability"',
+    ]);
+    expect(ServiceDocument.safeParse(service({ slos: [] })).success).toBe(true);
+  });
+});
+
+describe("rollback and promotion", () => {
+  it("keeps the rollback path inside the environment repo", () => {
+    expect(RepoPath.parse("envs/prod/checkout/")).toBe("envs/prod/checkout");
+    expect(RepoPath.parse("envs/prod/..checkout")).toBe("envs/prod/..checkout");
+    for (const bad of ["/etc", "envs/../../secrets", "..", "a/..", ""]) {
+      expect(RepoPath.safeParse(bad).success, bad).toBe(false);
+    }
+    expect(
+      issues(ServiceDocument, service({ rollback: { strategy: "git-revert", path: "../x" } })),
+    ).toEqual([
+      "spec.rollback.path: must be a relative path inside the environment repo (no leading / and no ..)",
+    ]);
+    expect(
+      issues(ServiceDocument, service({ rollback: { strategy: "kubectl", path: "envs/x" } })),
+    ).toEqual(["spec.rollback.strategy: must be git-revert"]);
+  });
+
+  it("takes a safety margin in [0, 1)", () => {
+    const margin = (safetyMargin: number) =>
+      ServiceDocument.safeParse(service({ promotion: { safetyMargin } }));
+    expect(margin(0).success).toBe(true);
+    expect(margin(0.99).success).toBe(true);
+    expect(issues(ServiceDocument, service({ promotion: { safetyMargin: 1 } }))).toEqual([
+      "spec.promotion.safetyMargin: must be less than 1",
+    ]);
+    expect(issues(ServiceDocument, service({ promotion: { safetyMargin: -0.1 } }))).toEqual([
+      "spec.promotion.safetyMargin: must be at least 0",
+    ]);
+    expect(ServiceDocument.parse(service({ promotion: {} })).spec.promotion.safetyMargin).toBe(
+      0.25,
+    );
+  });
+
+  it("carries a partial policy override without filling in defaults", () => {
+    const parsed = ServiceDocument.parse(service({ policy: { approvals: { required: 2 } } }));
+    expect(parsed.spec.policy).toEqual({ approvals: { required: 2 } });
+    expect(issues(ServiceDocument, service({ policy: { requireCanry: false } }))).toEqual([
+      'spec.policy: Unrecognized key: "requireCanry" (requireCanry)',
+    ]);
   });
 });
 
 describe("Deployment strategies", () => {
-  it("accepts canary, blue_green and rolling with their parameter blocks", () => {
+  const canary = (block: Record<string, unknown>) =>
+    issues(Deployment, {
+      strategy: "canary",
+      canary: { steps: [10, 50, 100], bakeTime: "10m", ...block },
+    });
+
+  it("accepts canary with hooks, blue_green and rolling, with their defaults", () => {
     expect(
       Deployment.parse({
         strategy: "canary",
         canary: {
           steps: [10, 50, 100],
           bakeTime: "10m",
-          promoteHook: { http: { url: "http://hooks.internal/promote" } },
+          promoteHook: { http: { url: "https://hooks.internal/promote" } },
           rollbackHook: {
-            manifest: { path: "envs/prod/x/rollout.yaml", patch: { "spec.paused": true } },
+            manifest: { path: "envs/prod/x/rollout.yaml", patch: { spec: { paused: true } } },
           },
         },
       }),
@@ -85,111 +181,98 @@ describe("Deployment strategies", () => {
       strategy: "rolling",
       rolling: { maxUnavailable: "25%" },
     });
-    expect(Deployment.parse({ strategy: "rolling", rolling: { maxUnavailable: 2 } })).toMatchObject(
-      {
-        rolling: { maxUnavailable: 2 },
-      },
+    expect(Deployment.parse({ strategy: "rolling", rolling: {} })).toEqual({
+      strategy: "rolling",
+      rolling: { maxUnavailable: "25%" },
+    });
+  });
+
+  it("takes canary weights in (0, 100], strictly increasing", () => {
+    expect(canary({})).toEqual([]);
+    expect(canary({ steps: [100] })).toEqual([]);
+    expect(canary({ steps: [50, 10] })).toEqual(["canary.steps: weights must strictly increase"]);
+    expect(canary({ steps: [10, 10] })).toEqual(["canary.steps: weights must strictly increase"]);
+    expect(canary({ steps: [0, 100] })).toEqual(["canary.steps.0: must be greater than 0"]);
+    expect(canary({ steps: [10, 150] })).toEqual(["canary.steps.1: must be at most 100"]);
+    expect(canary({ steps: [] })).toEqual(["canary.steps: needs at least one step"]);
+    expect(canary({ steps: "10,50" })).toEqual(["canary.steps: must be a list of traffic weights"]);
+    expect(canary({ bakeTime: "soon" })).toEqual([
+      "canary.bakeTime: must be a positive duration such as 30s, 5m, 1h or 30d",
+    ]);
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.integer({ min: 1, max: 100 }), { minLength: 1, maxLength: 8 }),
+        (weights) => {
+          const sorted = [...weights].sort((a, b) => a - b);
+          expect(canary({ steps: sorted })).toEqual([]);
+          if (sorted.length > 1) expect(canary({ steps: sorted.reverse() })).toHaveLength(1);
+        },
+      ),
     );
   });
 
-  it("refuses decreasing or out-of-range canary weights and unknown strategies", () => {
-    const canary = (steps: number[]) =>
-      Deployment.safeParse({ strategy: "canary", canary: { steps, bakeTime: "1m" } });
-    expect(canary([50, 10]).success).toBe(false);
-    expect(canary([0, 100]).success).toBe(false);
-    expect(canary([10, 150]).success).toBe(false);
-    expect(canary([]).success).toBe(false);
-    expect(Deployment.safeParse({ strategy: "yolo" }).success).toBe(false);
+  it("takes maxUnavailable as a count or a percentage", () => {
+    const rolling = (maxUnavailable: unknown) =>
+      Deployment.safeParse({ strategy: "rolling", rolling: { maxUnavailable } }).success;
+    for (const ok of [0, 2, "0%", "25%", "100%"]) expect(rolling(ok), String(ok)).toBe(true);
+    for (const bad of [-1, 1.5, "101%", "25", "a lot", "025%", true]) {
+      expect(rolling(bad), String(bad)).toBe(false);
+    }
+  });
+
+  it("refuses unknown strategies and a parameter block of another strategy", () => {
+    expect(issues(Deployment, { strategy: "yolo" })).toEqual([
+      "strategy: strategy must be canary, blue_green or rolling",
+    ]);
     expect(
-      Deployment.safeParse({ strategy: "rolling", rolling: { maxUnavailable: "a lot" } }).success,
-    ).toBe(false);
+      issues(Deployment, {
+        strategy: "blue_green",
+        canary: { steps: [10], bakeTime: "1m" },
+      }),
+    ).toEqual([': Unrecognized key: "canary" (canary)']);
   });
 });
 
-describe("Policy", () => {
-  it("defaults every field to the contract's values", () => {
-    expect(DEFAULT_POLICY_SPEC).toEqual({
-      requireCanary: true,
-      burnRates: [
-        { severity: "fast-burn", factor: 14.4, long: "1h", short: "5m" },
-        { severity: "fast-burn", factor: 6, long: "6h", short: "30m" },
-        { severity: "slow-burn", factor: 1, long: "3d", short: "6h" },
-      ],
-      maxPromotionBurnRate: 1,
-      freezeOnExhaustion: "24h",
-      noData: "block",
-      openIncidentOn: ["fast-burn", "exhausted"],
-      resolveAfter: "15m",
-      approvals: { required: 1 },
+describe("Hook", () => {
+  it("is an HTTP call (POST or PUT) or a manifest patch inside the environment repo", () => {
+    expect(Hook.parse({ http: { url: "http://a.internal/x", method: "PUT" } })).toEqual({
+      http: { url: "http://a.internal/x", method: "PUT" },
     });
     expect(
-      PolicyDocument.parse({
-        apiVersion: "safedeploy.dev/v1",
-        kind: "Policy",
-        metadata: { name: "default" },
-      }).spec,
-    ).toEqual(DEFAULT_POLICY_SPEC);
-  });
-
-  it("refuses a burn rule whose short window is not shorter than its long one", () => {
-    const result = PolicyOverride.safeParse({
-      burnRates: [{ severity: "fast-burn", factor: 2, long: "5m", short: "1h" }],
+      Hook.parse({ http: { url: "http://a/x", headers: { "X-Token-Name": "deployer" } } }),
+    ).toEqual({
+      http: { url: "http://a/x", method: "POST", headers: { "X-Token-Name": "deployer" } },
     });
-    expect(issuesOf(result)).toEqual([
-      "burnRates.0.short: short window must be shorter than long window",
+    expect(Hook.safeParse({ http: { url: "http://a/x", method: "GET" } }).success).toBe(false);
+    expect(issues(Hook, { http: { url: "file:///etc/passwd" } })).toEqual([
+      "http.url: must be an http(s) URL",
+    ]);
+    expect(Hook.safeParse({ manifest: { path: "/etc/x.yaml", patch: {} } }).success).toBe(false);
+    expect(Hook.safeParse({ manifest: { path: "envs/x.yaml" } }).success).toBe(false);
+    const either =
+      ": must be either { http: { url, method?, headers? } } or { manifest: { path, patch } }";
+    expect(
+      issues(Hook, { http: { url: "http://a/x" }, manifest: { path: "x", patch: {} } }),
+    ).toEqual([either]);
+    expect(issues(Hook, "http://a/x")).toEqual([either]);
+    expect(issues(Hook, { http: { url: "http://a/x", methd: "PUT" } })).toEqual([
+      'http: Unrecognized key: "methd" (methd)',
     ]);
   });
-
-  it("resolvePolicy: no override is the base; an override wins field by field", () => {
-    fc.assert(
-      fc.property(fc.boolean(), fc.integer({ min: 1, max: 5 }), (requireCanary, required) => {
-        expect(resolvePolicy(DEFAULT_POLICY_SPEC, undefined)).toBe(DEFAULT_POLICY_SPEC);
-        const resolved = resolvePolicy(DEFAULT_POLICY_SPEC, {
-          requireCanary,
-          approvals: { required },
-        });
-        expect(resolved).toEqual({
-          ...DEFAULT_POLICY_SPEC,
-          requireCanary,
-          approvals: { required },
-        });
-        expect(resolvePolicy(DEFAULT_POLICY_SPEC, {})).toEqual(DEFAULT_POLICY_SPEC);
-      }),
-    );
-  });
 });
 
-describe("ReleaseTrain", () => {
-  const train = (steps: unknown[]) => ({
-    apiVersion: "safedeploy.dev/v1",
-    kind: "ReleaseTrain",
-    metadata: { name: "t" },
-    spec: { steps },
-  });
-
-  it("applies defaults and needs exactly one of image or patch per step", () => {
-    const parsed = ReleaseTrainDocument.parse(train([{ service: "a", image: "a:1" }]));
-    expect(parsed.spec).toMatchObject({ finalChecks: [], followUps: ["1h", "4h", "12h"] });
-    expect(parsed.spec.steps[0]).toMatchObject({ guardWindow: "10m", checks: [] });
-    expect(ReleaseTrainDocument.safeParse(train([{ service: "a" }])).success).toBe(false);
+describe("CatalogDocument", () => {
+  it("dispatches on kind", () => {
+    expect(CatalogDocument.parse(service()).kind).toBe("Service");
+    expect(CatalogDocument.parse(train([{ service: "checkout", image: "c:1" }])).kind).toBe(
+      "ReleaseTrain",
+    );
     expect(
-      ReleaseTrainDocument.safeParse(train([{ service: "a", image: "a:1", patch: {} }])).success,
-    ).toBe(false);
-    expect(ReleaseTrainDocument.safeParse(train([])).success).toBe(false);
-  });
-
-  it("validates health checks, including JSON paths", () => {
-    expect(HealthCheck.parse({ http: "http://a/healthz" })).toEqual({
-      http: "http://a/healthz",
-      expect: { status: 200 },
-      severity: "fatal",
-    });
-    expect(
-      HealthCheck.safeParse({ http: "http://a", expect: { json: { status: "ok" } } }).success,
-    ).toBe(false);
-    expect(isJsonPath("$")).toBe(true);
-    expect(isJsonPath("$.items[0].id")).toBe(true);
-    expect(isJsonPath("$.a..b")).toBe(false);
-    expect(isJsonPath("a.b")).toBe(false);
+      CatalogDocument.parse({ apiVersion: API_VERSION, kind: "Policy", metadata: { name: "p" } })
+        .kind,
+    ).toBe("Policy");
+    expect(issues(CatalogDocument, { ...service(), kind: "Deployment" })).toEqual([
+      "kind: kind must be Service, Policy or ReleaseTrain",
+    ]);
   });
 });

@@ -1,27 +1,28 @@
 import { parseArgs } from "node:util";
-import { resolve } from "node:path";
 import { stringify } from "yaml";
 import { formatCatalogError, loadCatalog } from "@safedeploy/catalog";
 import { recordingRuleGroups, requiredWindows } from "@safedeploy/core";
 import { EXIT, UsageError } from "../io.js";
 import type { Command } from "../io.js";
 
+/** `safedeploy rules generate [CATALOG]`: Prometheus recording rules for every SLO. */
 export const rules: Command = {
   name: "rules",
   summary: "generate Prometheus recording rules (Sloth naming) for every SLO",
-  usage: `safedeploy rules generate [CATALOG] > rules.yml
+  usage: `Usage: safedeploy rules generate [CATALOG] > rules.yml
 
 Prints Prometheus recording rules for every SLO of the catalog and every window its
 policy needs: slo:sli_error:ratio_rate<window> with sloth_service and sloth_slo labels
 (as Sloth names them), safedeploy:sli_total:rate<window> for traffic, and
 slo:objective:ratio. Load the file into Prometheus and run the collector in recorded
-mode: one query per window then reads every SLO at once.`,
+mode: one query per window then reads every SLO at once. CATALOG defaults to
+$SAFEDEPLOY_CATALOG, else ./catalog; an invalid catalog prints its errors, exit 1.`,
   async run(args, io) {
     const { positionals } = parseArgs({ args: [...args], allowPositionals: true, options: {} });
     const [action, path = io.env.SAFEDEPLOY_CATALOG ?? "./catalog", ...rest] = positionals;
     if (action !== "generate" || rest.length > 0)
       throw new UsageError("usage: safedeploy rules generate [CATALOG]");
-    const result = await loadCatalog(resolve(io.cwd, path));
+    const result = await loadCatalog(path, { cwd: io.cwd });
     if (!result.ok) {
       for (const error of result.errors) io.stderr(`${formatCatalogError(error)}\n`);
       return EXIT.negative;
