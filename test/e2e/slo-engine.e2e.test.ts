@@ -2,7 +2,6 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main as cli } from "@safedeploy/cli";
 import { provision } from "@safedeploy/jetstream";
 import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
@@ -11,6 +10,7 @@ import type { Envelope } from "@safedeploy/schema";
 import { budgetService } from "@safedeploy/service-budget";
 import { collectorService } from "@safedeploy/service-collector";
 import { createTestBus, startPrometheus, startTrafficExporter } from "@safedeploy/testing";
+import { generateRules } from "./generate-rules.js";
 import type { PrivatePrometheus, TestBus, TrafficExporter } from "@safedeploy/testing";
 
 /*
@@ -105,16 +105,7 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), "sd-e2e-slo-"));
   const catalog = join(dir, "catalog.yaml");
   writeFileSync(catalog, catalogText);
-  let rules = "";
-  const code = await cli(["rules", "generate", catalog], {
-    stdout: (text) => (rules += text),
-    stderr: (text) => {
-      throw new Error(text);
-    },
-    env: {},
-    cwd: dir,
-  });
-  expect(code).toBe(0);
+  const rules = await generateRules(catalog);
 
   trafficStarted = Date.now();
   exporter = await startTrafficExporter({
