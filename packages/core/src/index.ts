@@ -28,3 +28,19 @@ export {
   snapshotEvent,
 } from "./collector.js";
 export type { Measurement, PollInterval, SnapshotSlo } from "./collector.js";
+export {
+  ACTIVE_STATES,
+  INCIDENT_TRANSITIONS,
+  incidentClass,
+  incidentTimings,
+  isActive,
+  isWorseClass,
+  transitionIncident,
+} from "./incident.js";
+export type {
+  Incident,
+  Initiator,
+  Transition,
+  TransitionRefusal,
+  TransitionResult,
+} from "./incident.js";
