@@ -44,3 +44,5 @@ export type {
   TransitionRefusal,
   TransitionResult,
 } from "./incident.js";
+export { activeFreezes, exhaustionFreeze, gateVerdict } from "./gate.js";
+export type { FreezeWindow, GateInput, GateVerdict, SloStatus } from "./gate.js";
