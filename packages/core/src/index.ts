@@ -46,3 +46,11 @@ export type {
 } from "./incident.js";
 export { activeFreezes, exhaustionFreeze, gateVerdict } from "./gate.js";
 export type { FreezeWindow, GateInput, GateVerdict, SloStatus } from "./gate.js";
+export { EMPTY_SERVICE_STATE, decideIncident } from "./incident-decision.js";
+export type {
+  EvaluationInput,
+  IncidentDecision,
+  IncidentDecisionEvent,
+  IncidentPolicy,
+  ServiceIncidentState,
+} from "./incident-decision.js";
