@@ -54,3 +54,11 @@ export type {
   IncidentPolicy,
   ServiceIncidentState,
 } from "./incident-decision.js";
+export {
+  approveProposal,
+  proposalKey,
+  rejectProposal,
+  rollbackProposal,
+  supersedeProposal,
+} from "./proposal.js";
+export type { ApprovalRecord, ApprovalResult, Proposal } from "./proposal.js";

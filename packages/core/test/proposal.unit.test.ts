@@ -1,0 +1,88 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  approveProposal,
+  proposalKey,
+  rejectProposal,
+  rollbackProposal,
+  supersedeProposal,
+} from "@safedeploy/core";
+import type { Proposal } from "@safedeploy/core";
+
+const at = "2026-11-24T09:05:00.000Z";
+const proposal = (required = 1): Proposal =>
+  rollbackProposal({
+    id: "PRP-1",
+    incident: { id: "INC-1", service: "checkout", slo: "availability", severity: "fast-burn" },
+    rollbackPath: "envs/prod/checkout",
+    required,
+    at,
+  });
+const by = (who: string) => ({ by: who, at, reason: "looks right" });
+
+describe("proposals", () => {
+  it("keys a rollback by incident and kind, and a block by service, kind and cause", () => {
+    expect(proposal().key).toBe("INC-1:rollback-rollout");
+    expect(proposalKey("block-promotion", { service: "checkout", causeId: "verdict:9" })).toBe(
+      "checkout:block-promotion:verdict:9",
+    );
+    expect(proposal()).toMatchObject({
+      state: "pending",
+      plan: { action: "git-revert", path: "envs/prod/checkout" },
+      summary: "Roll back checkout: availability is fast-burn (INC-1)",
+    });
+  });
+
+  it("approving twice records one approval", () => {
+    const once = approveProposal(proposal(), by("ana"));
+    if (!once.ok) throw new Error(once.message);
+    expect(once).toMatchObject({
+      changed: true,
+      nowApproved: true,
+      proposal: { state: "approved" },
+    });
+    const twice = approveProposal(once.proposal, by("ana"));
+    expect(twice).toMatchObject({ ok: true, changed: false, nowApproved: false });
+    if (twice.ok) expect(twice.proposal.approvals).toHaveLength(1);
+  });
+
+  it("needs `required` distinct approvers (four eyes)", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.constantFrom("ana", "bo", "cy", "di"), { maxLength: 12 }),
+        (required, people) => {
+          let current = proposal(required);
+          let approvedEvents = 0;
+          for (const person of people) {
+            const result = approveProposal(current, by(person));
+            if (!result.ok) throw new Error(result.message);
+            if (result.nowApproved) approvedEvents += 1;
+            current = result.proposal;
+          }
+          const distinct = new Set(people).size;
+          expect(current.state).toBe(distinct >= required ? "approved" : "pending");
+          expect(approvedEvents).toBe(distinct >= required ? 1 : 0);
+          expect(new Set(current.approvals.map((a) => a.by)).size).toBe(current.approvals.length);
+        },
+      ),
+    );
+  });
+
+  it("cannot approve a rejected or superseded proposal", () => {
+    const rejected = rejectProposal(proposal());
+    if (!rejected.ok) throw new Error(rejected.message);
+    expect(approveProposal(rejected.proposal, by("ana"))).toMatchObject({
+      ok: false,
+      code: "conflict",
+    });
+    expect(rejectProposal(rejected.proposal)).toMatchObject({ ok: true, changed: false });
+    const superseded = supersedeProposal(proposal());
+    expect(superseded.state).toBe("superseded");
+    expect(approveProposal(superseded, by("ana"))).toMatchObject({ ok: false, code: "conflict" });
+    const approved = approveProposal(proposal(), by("ana"));
+    if (!approved.ok) throw new Error(approved.message);
+    expect(rejectProposal(approved.proposal)).toMatchObject({ ok: false, code: "conflict" });
+    expect(supersedeProposal(approved.proposal).state).toBe("approved");
+  });
+});
