@@ -1,0 +1,4 @@
+import { runService } from "@safedeploy/runtime";
+import { incidentService } from "./service.js";
+
+runService(incidentService);

@@ -1,0 +1,43 @@
+import { consumeEvents, openKv, publishEvent } from "@safedeploy/jetstream";
+import { loadServiceCatalog, openServiceBus } from "@safedeploy/runtime";
+import type { ServiceDefinition } from "@safedeploy/runtime";
+import { SAFEDEPLOY_TOPOLOGY, parseDuration } from "@safedeploy/schema";
+import { onEvaluation } from "./handlers/evaluation.js";
+import { ServiceRecord } from "./store.js";
+
+const consumer = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "incident");
+
+/** Budget evaluations in, one incident state machine per service out. Any number of replicas. */
+export const incidentService: ServiceDefinition = {
+  name: "incident",
+  async start(context) {
+    if (consumer === undefined) throw new Error("the topology declares no incident consumer");
+    const catalog = await loadServiceCatalog(context);
+    const policies = new Map(catalog.services.map((s) => [s.name, s.policy]));
+    const bus = await openServiceBus(context);
+    const records = await openKv(bus, "incidents-active", ServiceRecord);
+    const handler = onEvaluation({
+      records,
+      publish: (envelope) => publishEvent(bus, envelope),
+      policyFor: (service) => {
+        const policy = policies.get(service) ?? catalog.defaultPolicy;
+        return {
+          openIncidentOn: policy.openIncidentOn,
+          resolveAfterMs: parseDuration(policy.resolveAfter) ?? 15 * 60_000,
+        };
+      },
+    });
+    const subscription = consumeEvents(bus, {
+      consumer,
+      types: ["budget.evaluated"],
+      handler,
+      concurrency: 16,
+    });
+    return {
+      stop: async () => {
+        await subscription.stop();
+        await bus.close();
+      },
+    };
+  },
+};

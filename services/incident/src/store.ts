@@ -1,0 +1,40 @@
+import {
+  AnyEnvelope,
+  IncidentClass,
+  IncidentState,
+  IncidentTransition,
+  Severity,
+} from "@safedeploy/schema";
+import { z } from "zod";
+
+/** One incident as the incident service keeps it (mirrors core's `Incident`). */
+const StoredIncident = z.object({
+  id: z.string(),
+  service: z.string(),
+  slo: z.string().nullable(),
+  state: IncidentState,
+  severity: Severity,
+  class: IncidentClass,
+  openedAt: z.string(),
+  updatedAt: z.string(),
+  detectedFrom: z.string(),
+  mitigatedAt: z.string().nullable(),
+  resolvedAt: z.string().nullable(),
+  transitions: z.array(IncidentTransition),
+});
+
+/**
+ * The KV value per service: the decision state, and an outbox of events decided but not yet
+ * confirmed published. Writing both in one compare-and-set means a crash between deciding and
+ * publishing loses nothing: the next delivery publishes the outbox first (deduped by message id).
+ */
+export const ServiceRecord = z.object({
+  slos: z.record(
+    z.string(),
+    z.object({ severity: Severity, at: z.string(), objective: z.number() }),
+  ),
+  incident: StoredIncident.nullable(),
+  healthySince: z.string().nullable(),
+  outbox: z.array(AnyEnvelope),
+});
+export type ServiceRecord = z.infer<typeof ServiceRecord>;

@@ -1,0 +1,132 @@
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { openKv, provision, publishEvent } from "@safedeploy/jetstream";
+import { startService } from "@safedeploy/runtime";
+import type { ServiceHandle } from "@safedeploy/runtime";
+import { AnyEnvelope, createEnvelope, messageId, qualifiedName } from "@safedeploy/schema";
+import type { Envelope, Severity } from "@safedeploy/schema";
+import { createTestBus } from "@safedeploy/testing";
+import type { TestBus } from "@safedeploy/testing";
+import { incidentService } from "../src/service.js";
+import { ServiceRecord } from "../src/store.js";
+
+const catalog = new URL("../../../test/fixtures/catalog/valid", import.meta.url).pathname;
+const services = ["checkout", "search", "cart"];
+
+let harness: TestBus;
+const replicas: ServiceHandle[] = [];
+
+function evaluation(
+  service: string,
+  minute: number,
+  severity: Severity,
+): Envelope<"budget.evaluated"> {
+  const at = new Date(Date.UTC(2026, 10, 24, 9, minute)).toISOString();
+  return createEnvelope(
+    {
+      type: "budget.evaluated",
+      id: messageId("budget.evaluated", service, "availability", at),
+      service,
+      data: {
+        slo: "availability",
+        snapshotId: `snap:${service}:${minute}`,
+        evaluatedAt: at,
+        objective: 99.9,
+        severity,
+        budgetRemaining: severity === "exhausted" ? -0.1 : 0.5,
+        errorRatio: 0.01,
+        burnRates: [],
+        rules: [],
+        explanation: severity,
+      },
+    },
+    { source: "budget", time: at },
+  );
+}
+
+async function incidentEvents(): Promise<Envelope[]> {
+  const stream = qualifiedName(harness.bus.ns, "INCIDENTS");
+  const info = await harness.bus.jsm.streams.info(stream);
+  const found: Envelope[] = [];
+  for (
+    let seq = info.state.first_seq;
+    seq <= info.state.last_seq && info.state.messages > 0;
+    seq++
+  ) {
+    const message = await harness.bus.jsm.streams.getMessage(stream, { seq });
+    if (message !== null) found.push(AnyEnvelope.parse(message.json()));
+  }
+  return found;
+}
+
+beforeAll(async () => {
+  harness = await createTestBus();
+  await provision(harness.bus);
+  const env = {
+    NATS_URL: harness.url,
+    SAFEDEPLOY_CATALOG: catalog,
+    SAFEDEPLOY_SUBJECT_ROOT: harness.bus.ns.root,
+    SAFEDEPLOY_STREAM_PREFIX: harness.bus.ns.prefix,
+    LOG_LEVEL: "silent",
+  };
+  for (let i = 0; i < 3; i++) replicas.push(await startService(incidentService, { env }));
+});
+
+afterAll(async () => {
+  for (const replica of replicas.slice(1)) await replica.shutdown("test");
+  await harness.cleanup();
+});
+
+it("three replicas fed a shuffled burst keep exactly one incident per service, even when one stops mid-burst", async () => {
+  // Per service: two healthy minutes, then fast-burn, then exhausted from minute 8.
+  const burst = services.flatMap((service) =>
+    Array.from({ length: 12 }, (_, minute) =>
+      evaluation(service, minute, minute < 2 ? "normal" : minute < 8 ? "fast-burn" : "exhausted"),
+    ),
+  );
+  const shuffled = burst
+    .map((envelope, i) => ({ envelope, k: (i * 7919) % 97 }))
+    .sort((a, b) => a.k - b.k)
+    .map((x) => x.envelope);
+  const half = Math.floor(shuffled.length / 2);
+  await Promise.all(shuffled.slice(0, half).map((e) => publishEvent(harness.bus, e)));
+  await replicas[0]!.shutdown("stopped mid-burst");
+  await Promise.all(shuffled.slice(half).map((e) => publishEvent(harness.bus, e)));
+  await Promise.all(shuffled.map((e) => publishEvent(harness.bus, e))); // a producer retrying
+
+  const records = await openKv(harness.bus, "incidents-active", ServiceRecord);
+  const settled = async () => {
+    for (const service of services) {
+      const record = await records.get(service);
+      if (
+        record === null ||
+        record.value.outbox.length > 0 ||
+        record.value.slos.availability?.at !==
+          burst.find((e) => e.service === service && e.data.evaluatedAt.endsWith("09:11:00.000Z"))
+            ?.data.evaluatedAt
+      ) {
+        return false;
+      }
+    }
+    return true;
+  };
+  for (let i = 0; i < 300 && !(await settled()); i++)
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(await settled()).toBe(true);
+
+  const events = await incidentEvents();
+  const opened = events.filter((e) => e.type === "incidents.opened");
+  expect(opened.map((e) => e.service).sort()).toEqual([...services].sort());
+  for (const service of services) {
+    const record = (await records.get(service))!.value;
+    expect(record.incident).toMatchObject({ service, state: "detected" });
+    expect(record.incident?.id).toBe(
+      (opened.find((e) => e.service === service)!.data as { incidentId: string }).incidentId,
+    );
+    // At most one escalation (P1 → P0), never repeated.
+    const escalations = events.filter(
+      (e) => e.type === "incidents.escalated" && e.service === service,
+    );
+    expect(escalations.length).toBeLessThanOrEqual(1);
+    expect(record.incident?.class).toBe("P0");
+  }
+});
