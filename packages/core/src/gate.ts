@@ -128,7 +128,7 @@ function sloReasons(input: GateInput, name: string): GateReason[] {
 }
 
 /** Freeze windows in force at `now`. */
-export function activeFreezes(freezes: readonly FreezeWindow[], now: string): FreezeWindow[] {
+export function activeFreezes<F extends FreezeWindow>(freezes: readonly F[], now: string): F[] {
   const at = Date.parse(now);
   return freezes.filter((f) => Date.parse(f.from) <= at && at < Date.parse(f.until));
 }

@@ -1,0 +1,2 @@
+export { policyService } from "./service.js";
+export { FreezeRecord, PolicyRecord } from "./store.js";

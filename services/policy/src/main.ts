@@ -1,0 +1,4 @@
+import { runService } from "@safedeploy/runtime";
+import { policyService } from "./service.js";
+
+runService(policyService);
