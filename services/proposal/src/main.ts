@@ -1,0 +1,4 @@
+import { runService } from "@safedeploy/runtime";
+import { proposalService } from "./service.js";
+
+runService(proposalService);

@@ -1,0 +1,192 @@
+import { createHash } from "node:crypto";
+import { approveProposal, rejectProposal, rollbackProposal } from "@safedeploy/core";
+import type { Proposal } from "@safedeploy/core";
+import { CommandFailedError, KvConflictError } from "@safedeploy/jetstream";
+import type { TypedKv } from "@safedeploy/jetstream";
+import { createEnvelope, messageId } from "@safedeploy/schema";
+import type { Envelope, ProposalView } from "@safedeploy/schema";
+import type { ProposalRecord } from "./store.js";
+
+export interface ProposalDeps {
+  readonly proposals: TypedKv<ProposalRecord>;
+  readonly publish: (envelope: Envelope) => Promise<unknown>;
+  readonly serviceFor: (
+    name: string,
+  ) => { rollbackPath: string | null; approvalsRequired: number } | undefined;
+  readonly now: () => string;
+}
+
+/** A stable proposal id from its idempotency key: the same cause always names the same proposal. */
+export function proposalIdFor(key: string): string {
+  return `PRP-${createHash("sha256").update(key).digest("hex").slice(0, 12).toUpperCase()}`;
+}
+
+export function toView(proposal: ProposalRecord): ProposalView {
+  return {
+    id: proposal.id,
+    service: proposal.service,
+    incidentId: proposal.incidentId,
+    kind: proposal.kind,
+    state: proposal.state,
+    createdAt: proposal.createdAt,
+    approvals: proposal.approvals,
+    action: null,
+  };
+}
+
+function created(proposal: ProposalRecord, cause: Envelope): Envelope {
+  return createEnvelope(
+    {
+      type: "governance.proposal-created",
+      id: messageId("governance.proposal-created", proposal.id),
+      service: proposal.service,
+      data: {
+        proposalId: proposal.id,
+        kind: proposal.kind,
+        incidentId: proposal.incidentId,
+        causeId: proposal.causeId,
+        createdAt: proposal.createdAt,
+        summary: proposal.summary,
+        plan: proposal.plan,
+      },
+    },
+    { source: "proposal", time: proposal.createdAt, causedBy: cause },
+  );
+}
+
+/**
+ * An opened incident gets one rollback proposal, whatever the number of deliveries: the id comes
+ * from (incident, kind) and the KV create only succeeds once. The created event is (re)published
+ * every time, deduplicated by its message id, so a crash after the write loses nothing.
+ */
+export const onIncidentOpened =
+  (deps: ProposalDeps) =>
+  async (opened: Envelope<"incidents.opened">): Promise<void> => {
+    const service = deps.serviceFor(opened.service);
+    if (service === undefined || service.rollbackPath === null) return; // nothing to roll back: policy flags it
+    const draft = rollbackProposal({
+      id: "",
+      incident: {
+        id: opened.data.incidentId,
+        service: opened.service,
+        slo: opened.data.slo,
+        severity: opened.data.severity,
+      },
+      rollbackPath: service.rollbackPath,
+      required: service.approvalsRequired,
+      at: opened.data.openedAt,
+    });
+    const proposal = { ...draft, id: proposalIdFor(draft.key) } as ProposalRecord;
+    let stored = proposal;
+    try {
+      await deps.proposals.create(proposal.id, proposal);
+    } catch (error) {
+      if (!(error instanceof KvConflictError)) throw error;
+      stored = (await deps.proposals.get(proposal.id))?.value ?? proposal;
+    }
+    await deps.publish(created(stored, opened));
+  };
+
+async function decide(
+  deps: ProposalDeps,
+  id: string,
+  change: (proposal: Proposal) => ReturnType<typeof approveProposal>,
+): Promise<{ proposal: ProposalRecord; changed: boolean; nowApproved: boolean }> {
+  for (let attempt = 1; attempt <= 20; attempt += 1) {
+    const entry = await deps.proposals.get(id);
+    if (entry === null) throw new CommandFailedError("not_found", `no proposal ${id}`);
+    const result = change(entry.value);
+    if (!result.ok) throw new CommandFailedError("conflict", result.message);
+    if (!result.changed) return { proposal: entry.value, changed: false, nowApproved: false };
+    try {
+      await deps.proposals.update(id, result.proposal as ProposalRecord, entry.revision);
+      return {
+        proposal: result.proposal as ProposalRecord,
+        changed: true,
+        nowApproved: result.nowApproved,
+      };
+    } catch (error) {
+      if (!(error instanceof KvConflictError)) throw error;
+    }
+  }
+  throw new CommandFailedError("unavailable", `proposal ${id} is changing too fast; try again`);
+}
+
+/** Approve: idempotent per person; once `required` distinct people approved, hand it to the actuator. */
+export async function approve(
+  deps: ProposalDeps,
+  request: { proposalId: string; by: string; reason: string },
+) {
+  const at = deps.now();
+  const { proposal } = await decide(deps, request.proposalId, (p) =>
+    approveProposal(p, { by: request.by, at, reason: request.reason }),
+  );
+  const mine = proposal.approvals.find((a) => a.by === request.by);
+  if (mine !== undefined) {
+    await deps.publish(
+      createEnvelope(
+        {
+          type: "governance.proposal-approved",
+          id: messageId("governance.proposal-approved", proposal.id, request.by),
+          service: proposal.service,
+          data: {
+            proposalId: proposal.id,
+            by: mine.by,
+            at: mine.at,
+            reason: mine.reason,
+            approvals: proposal.approvals.length,
+            required: proposal.required,
+            approved: proposal.state === "approved",
+          },
+        },
+        { source: "proposal", time: mine.at, correlationId: proposal.causeId },
+      ),
+    );
+  }
+  if (proposal.state === "approved") {
+    // Republished on every approve call, deduplicated by id: a crash after the write loses nothing.
+    const approvedAt = proposal.approvals.at(-1)?.at ?? at;
+    await deps.publish(
+      createEnvelope(
+        {
+          type: "governance.action-requested",
+          id: messageId("governance.action-requested", proposal.id),
+          service: proposal.service,
+          data: {
+            proposalId: proposal.id,
+            kind: proposal.kind,
+            incidentId: proposal.incidentId,
+            requestedAt: approvedAt,
+            plan: proposal.plan,
+            dryRun: false,
+          },
+        },
+        { source: "proposal", time: approvedAt, correlationId: proposal.causeId },
+      ),
+    );
+  }
+  return toView(proposal);
+}
+
+/** Reject: a pending proposal becomes rejected and can no longer be approved. */
+export async function reject(
+  deps: ProposalDeps,
+  request: { proposalId: string; by: string; reason: string },
+) {
+  const at = deps.now();
+  const { proposal, changed } = await decide(deps, request.proposalId, (p) => rejectProposal(p));
+  if (changed) {
+    await deps.publish(
+      createEnvelope(
+        {
+          type: "governance.proposal-rejected",
+          id: messageId("governance.proposal-rejected", proposal.id),
+          service: proposal.service,
+          data: { proposalId: proposal.id, by: request.by, at, reason: request.reason },
+        },
+        { source: "proposal", time: at, correlationId: proposal.causeId },
+      ),
+    );
+  }
+  return toView(proposal);
+}

@@ -1,0 +1,19 @@
+import { ProposalKind, ProposalState } from "@safedeploy/schema";
+import { z } from "zod";
+
+/** A proposal as the proposal service keeps it, by id (mirrors core's `Proposal`). */
+export const ProposalRecord = z.object({
+  id: z.string(),
+  key: z.string(),
+  service: z.string(),
+  incidentId: z.string().nullable(),
+  kind: ProposalKind,
+  state: ProposalState,
+  createdAt: z.string(),
+  causeId: z.string(),
+  summary: z.string(),
+  plan: z.record(z.string(), z.unknown()),
+  approvals: z.array(z.object({ by: z.string(), at: z.string(), reason: z.string() })),
+  required: z.number().int().positive(),
+});
+export type ProposalRecord = z.infer<typeof ProposalRecord>;

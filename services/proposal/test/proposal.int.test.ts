@@ -1,0 +1,202 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openKv, provision, publishEvent, requestCommand } from "@safedeploy/jetstream";
+import type { Bus } from "@safedeploy/jetstream";
+import { startService } from "@safedeploy/runtime";
+import type { ServiceHandle } from "@safedeploy/runtime";
+import { AnyEnvelope, createEnvelope, messageId, qualifiedName } from "@safedeploy/schema";
+import type { Envelope } from "@safedeploy/schema";
+import { createTestBus } from "@safedeploy/testing";
+import type { TestBus } from "@safedeploy/testing";
+import { onIncidentOpened, proposalIdFor } from "../src/proposals.js";
+import { proposalService } from "../src/service.js";
+import { ProposalRecord } from "../src/store.js";
+
+const catalog = new URL("../../../test/fixtures/catalog/valid", import.meta.url).pathname;
+let harness: TestBus;
+let replica: ServiceHandle;
+
+function opened(service: string, incidentId: string): Envelope<"incidents.opened"> {
+  const at = "2026-11-24T09:01:00.000Z";
+  return createEnvelope(
+    {
+      type: "incidents.opened",
+      id: messageId("incidents.opened", incidentId),
+      service,
+      data: {
+        incidentId,
+        severity: "fast-burn",
+        class: "P1",
+        slo: "availability",
+        openedAt: at,
+        causeId: "eval:1",
+        reason: "availability is fast-burn",
+      },
+    },
+    { source: "incident", time: at },
+  );
+}
+
+async function governance(bus: Bus, type: string): Promise<Envelope[]> {
+  const stream = qualifiedName(bus.ns, "GOVERNANCE");
+  const info = await bus.jsm.streams.info(stream);
+  const found: Envelope[] = [];
+  for (
+    let seq = info.state.first_seq;
+    seq <= info.state.last_seq && info.state.messages > 0;
+    seq++
+  ) {
+    const message = await bus.jsm.streams.getMessage(stream, { seq });
+    if (message !== null) found.push(AnyEnvelope.parse(message.json()));
+  }
+  return found.filter((e) => e.type === type);
+}
+
+async function waitForProposal(id: string) {
+  const kv = await openKv(harness.bus, "proposals", ProposalRecord);
+  for (let i = 0; i < 200; i++) {
+    if ((await kv.get(id)) !== null) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`no proposal ${id}`);
+}
+
+beforeAll(async () => {
+  harness = await createTestBus();
+  await provision(harness.bus);
+  replica = await startService(proposalService, {
+    env: {
+      NATS_URL: harness.url,
+      SAFEDEPLOY_CATALOG: catalog,
+      SAFEDEPLOY_SUBJECT_ROOT: harness.bus.ns.root,
+      SAFEDEPLOY_STREAM_PREFIX: harness.bus.ns.prefix,
+      LOG_LEVEL: "silent",
+    },
+  });
+});
+
+afterAll(async () => {
+  await replica.shutdown("test");
+  await harness.cleanup();
+});
+
+describe("proposal service", () => {
+  it("creates one rollback proposal per incident even when the cause is delivered five times", async () => {
+    const cause = opened("checkout", "INC-A");
+    await publishEvent(harness.bus, cause);
+    const kv = await openKv(harness.bus, "proposals", ProposalRecord);
+    const handler = onIncidentOpened({
+      proposals: kv,
+      publish: (envelope) => publishEvent(harness.bus, envelope),
+      now: () => new Date().toISOString(),
+      serviceFor: () => ({ rollbackPath: "envs/prod/checkout", approvalsRequired: 1 }),
+    });
+    // Four more deliveries of the same cause, racing the service's own.
+    await Promise.all([1, 2, 3, 4].map(() => handler(cause)));
+    const id = proposalIdFor("INC-A:rollback-rollout");
+    await waitForProposal(id);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const created = await governance(harness.bus, "governance.proposal-created");
+    expect(created.filter((e) => e.service === "checkout")).toHaveLength(1);
+    expect((await kv.get(id))?.value).toMatchObject({
+      id,
+      state: "pending",
+      incidentId: "INC-A",
+      kind: "rollback-rollout",
+      plan: { action: "git-revert", path: "envs/prod/checkout" },
+    });
+  });
+
+  it("approving twice records one approval and hands the proposal to the actuator once", async () => {
+    const id = proposalIdFor("INC-A:rollback-rollout");
+    const first = await requestCommand(harness.bus, "proposal.approve", {
+      proposalId: id,
+      by: "ana",
+      reason: "burning",
+    });
+    const second = await requestCommand(harness.bus, "proposal.approve", {
+      proposalId: id,
+      by: "ana",
+      reason: "again",
+    });
+    expect(first).toMatchObject({
+      ok: true,
+      result: { state: "approved", approvals: [{ by: "ana", reason: "burning" }] },
+    });
+    expect(second).toEqual(first);
+    expect(await governance(harness.bus, "governance.proposal-approved")).toHaveLength(1);
+    expect(await governance(harness.bus, "governance.action-requested")).toMatchObject([
+      { data: { proposalId: id, kind: "rollback-rollout", plan: { path: "envs/prod/checkout" } } },
+    ]);
+  });
+
+  it("needs two distinct approvers where the policy asks for four eyes", async () => {
+    await publishEvent(harness.bus, opened("search", "INC-B")); // search requires 2 approvals
+    const id = proposalIdFor("INC-B:rollback-rollout");
+    await waitForProposal(id);
+    const one = await requestCommand(harness.bus, "proposal.approve", {
+      proposalId: id,
+      by: "ana",
+      reason: "yes",
+    });
+    expect(one).toMatchObject({ ok: true, result: { state: "pending" } });
+    const same = await requestCommand(harness.bus, "proposal.approve", {
+      proposalId: id,
+      by: "ana",
+      reason: "yes!",
+    });
+    expect(same).toMatchObject({ ok: true, result: { state: "pending" } });
+    const two = await requestCommand(harness.bus, "proposal.approve", {
+      proposalId: id,
+      by: "bo",
+      reason: "agreed",
+    });
+    expect(two).toMatchObject({ ok: true, result: { state: "approved" } });
+    if (two.ok) expect(two.result.approvals.map((a) => a.by)).toEqual(["ana", "bo"]);
+  });
+
+  it("a rejected proposal cannot be approved; an unknown one is not found", async () => {
+    await publishEvent(harness.bus, opened("cart", "INC-C"));
+    const id = proposalIdFor("INC-C:rollback-rollout");
+    await waitForProposal(id);
+    expect(
+      await requestCommand(harness.bus, "proposal.reject", {
+        proposalId: id,
+        by: "ana",
+        reason: "not the deploy",
+      }),
+    ).toMatchObject({
+      ok: true,
+      result: { state: "rejected" },
+    });
+    expect(
+      await requestCommand(harness.bus, "proposal.approve", {
+        proposalId: id,
+        by: "bo",
+        reason: "yes",
+      }),
+    ).toMatchObject({
+      ok: false,
+      error: { code: "conflict" },
+    });
+    expect(
+      await requestCommand(harness.bus, "proposal.approve", {
+        proposalId: "PRP-NOPE",
+        by: "bo",
+        reason: "yes",
+      }),
+    ).toMatchObject({
+      ok: false,
+      error: { code: "not_found" },
+    });
+    expect(
+      await requestCommand(harness.bus, "proposal.approve", {
+        proposalId: id,
+        by: "bo",
+        reason: "",
+      }),
+    ).toMatchObject({
+      ok: false,
+      error: { code: "invalid_request", message: "reason: a reason is required" },
+    });
+  });
+});
