@@ -1,9 +1,10 @@
-import { consumeEvents, openKv, publishEvent } from "@safedeploy/jetstream";
+import { consumeEvents, openKv, publishEvent, serveCommand } from "@safedeploy/jetstream";
 import { loadServiceCatalog, openServiceBus } from "@safedeploy/runtime";
 import type { ServiceDefinition } from "@safedeploy/runtime";
 import { SAFEDEPLOY_TOPOLOGY, parseDuration } from "@safedeploy/schema";
 import { onEvaluation } from "./handlers/evaluation.js";
-import { ServiceRecord } from "./store.js";
+import { onTransitionCommand } from "./handlers/transition.js";
+import { IncidentIndex, ServiceRecord } from "./store.js";
 
 const consumer = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "incident");
 
@@ -16,9 +17,17 @@ export const incidentService: ServiceDefinition = {
     const policies = new Map(catalog.services.map((s) => [s.name, s.policy]));
     const bus = await openServiceBus(context);
     const records = await openKv(bus, "incidents-active", ServiceRecord);
+    const index = await openKv(bus, "incidents-active", IncidentIndex);
+    const publish = (envelope: Parameters<typeof publishEvent>[1]) => publishEvent(bus, envelope);
+    const transitions = serveCommand(
+      bus,
+      "incident.transition",
+      onTransitionCommand({ records, index, publish, now: () => new Date().toISOString() }),
+    );
     const handler = onEvaluation({
       records,
-      publish: (envelope) => publishEvent(bus, envelope),
+      index,
+      publish,
       policyFor: (service) => {
         const policy = policies.get(service) ?? catalog.defaultPolicy;
         return {
@@ -35,6 +44,7 @@ export const incidentService: ServiceDefinition = {
     });
     return {
       stop: async () => {
+        await transitions.stop();
         await subscription.stop();
         await bus.close();
       },

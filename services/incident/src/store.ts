@@ -38,3 +38,7 @@ export const ServiceRecord = z.object({
   outbox: z.array(AnyEnvelope),
 });
 export type ServiceRecord = z.infer<typeof ServiceRecord>;
+
+/** Where to find an incident by id: its service (the record's key). */
+export const IncidentIndex = z.object({ service: z.string() });
+export type IncidentIndex = z.infer<typeof IncidentIndex>;

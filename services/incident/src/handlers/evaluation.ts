@@ -10,10 +10,13 @@ import { KvConflictError } from "@safedeploy/jetstream";
 import type { Revisioned, TypedKv } from "@safedeploy/jetstream";
 import { createEnvelope, messageId } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";
-import type { ServiceRecord } from "../store.js";
+import type { IncidentIndex, ServiceRecord } from "../store.js";
+import { indexKey } from "./transition.js";
 
 export interface IncidentDeps {
   readonly records: TypedKv<ServiceRecord>;
+  /** Incident id → service, so commands can find an incident by its id. */
+  readonly index: TypedKv<IncidentIndex>;
   readonly policyFor: (service: string) => IncidentPolicy;
   readonly publish: (envelope: Envelope) => Promise<unknown>;
 }
@@ -106,7 +109,16 @@ export const onEvaluation =
   async (evaluation: Envelope<"budget.evaluated">): Promise<void> => {
     const service = evaluation.service;
     const flush = async (entry: Revisioned<ServiceRecord>) => {
-      for (const envelope of entry.value.outbox) await deps.publish(envelope);
+      for (const envelope of entry.value.outbox) {
+        if (envelope.type === "incidents.opened") {
+          await deps.index
+            .create(indexKey(envelope.data.incidentId), { service })
+            .catch((error: unknown) => {
+              if (!(error instanceof KvConflictError)) throw error; // already indexed
+            });
+        }
+        await deps.publish(envelope);
+      }
       try {
         await deps.records.update(service, { ...entry.value, outbox: [] }, entry.revision);
       } catch (error) {
