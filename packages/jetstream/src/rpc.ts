@@ -29,14 +29,15 @@ function failure(
 }
 
 /**
- * Answers a command. Replicas share a queue group, so each request is answered once. The handler
+ * Answers a command. Replicas share a queue group, so each request is answered once. Resolves once
+ * the server routes requests to it. The handler
  * throws {@link CommandFailedError} to refuse (e.g. `conflict` for an illegal transition).
  */
-export function serveCommand<C extends CommandName>(
+export async function serveCommand<C extends CommandName>(
   bus: Bus,
   command: C,
   handler: CommandHandler<C>,
-): CommandServer {
+): Promise<CommandServer> {
   const schema = COMMANDS[command].request;
   const subscription: NatsSubscription = bus.connection.subscribe(commandSubject(bus.ns, command), {
     queue: `${bus.ns.prefix}${command}`,
@@ -82,6 +83,9 @@ export function serveCommand<C extends CommandName>(
       msg.respond(JSON.stringify(reply));
     }
   })();
+  // Resolve only once the server has registered the subscription: a service that says it started
+  // must not answer its first caller with "no responders".
+  await bus.connection.flush();
   return {
     stop: async () => {
       await subscription.drain();

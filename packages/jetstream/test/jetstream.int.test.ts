@@ -287,7 +287,7 @@ describe("KV compare-and-set", () => {
 
 describe("commands", () => {
   it("answers a valid request, refuses an invalid one naming the field, and reports no responders", async () => {
-    const server = serveCommand(bus, "gate.query", async (request) => {
+    const server = await serveCommand(bus, "gate.query", async (request) => {
       await Promise.resolve();
       if (request.service === "missing")
         throw new CommandFailedError("not_found", "no such service");

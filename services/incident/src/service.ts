@@ -19,7 +19,7 @@ export const incidentService: ServiceDefinition = {
     const records = await openKv(bus, "incidents-active", ServiceRecord);
     const index = await openKv(bus, "incidents-active", IncidentIndex);
     const publish = (envelope: Parameters<typeof publishEvent>[1]) => publishEvent(bus, envelope);
-    const transitions = serveCommand(
+    const transitions = await serveCommand(
       bus,
       "incident.transition",
       onTransitionCommand({ records, index, publish, now: () => new Date().toISOString() }),

@@ -135,18 +135,22 @@ export const policyService: ServiceDefinition = {
       handler,
       concurrency: 16,
     });
-    const gate = serveCommand(bus, "gate.query", async ({ service: name }): Promise<GateView> => {
-      const service = known(name);
-      const now = new Date().toISOString();
-      const record = (await records.get(name))?.value ?? null;
-      const frozen = (await freezes.get(name))?.value ?? null;
-      return {
-        service: name,
-        evaluatedAt: now,
-        ...gateVerdict(gateInput(service, record, frozen, now)),
-      };
-    });
-    const createFreeze = serveCommand(
+    const gate = await serveCommand(
+      bus,
+      "gate.query",
+      async ({ service: name }): Promise<GateView> => {
+        const service = known(name);
+        const now = new Date().toISOString();
+        const record = (await records.get(name))?.value ?? null;
+        const frozen = (await freezes.get(name))?.value ?? null;
+        return {
+          service: name,
+          evaluatedAt: now,
+          ...gateVerdict(gateInput(service, record, frozen, now)),
+        };
+      },
+    );
+    const createFreeze = await serveCommand(
       bus,
       "freeze.create",
       async (request): Promise<FreezeView> => {
@@ -170,7 +174,7 @@ export const policyService: ServiceDefinition = {
         return { ...freeze, service: request.service };
       },
     );
-    const liftFreeze = serveCommand(bus, "freeze.lift", async (request) => {
+    const liftFreeze = await serveCommand(bus, "freeze.lift", async (request) => {
       known(request.service);
       const now = new Date().toISOString();
       let lifted: FreezeRecord["freezes"] = [];

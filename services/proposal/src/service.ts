@@ -37,8 +37,12 @@ export const proposalService: ServiceDefinition = {
         if (envelope.type === "incidents.opened") await opened(envelope);
       },
     });
-    const approving = serveCommand(bus, "proposal.approve", (request) => approve(deps, request));
-    const rejecting = serveCommand(bus, "proposal.reject", (request) => reject(deps, request));
+    const approving = await serveCommand(bus, "proposal.approve", (request) =>
+      approve(deps, request),
+    );
+    const rejecting = await serveCommand(bus, "proposal.reject", (request) =>
+      reject(deps, request),
+    );
     return {
       stop: async () => {
         await Promise.all([approving.stop(), rejecting.stop()]);
