@@ -6,7 +6,14 @@
 export { dockerAvailable } from "./docker.js";
 export { startTrafficExporter } from "./exporter.js";
 export type { Traffic, TrafficExporter } from "./exporter.js";
-export { createTestBus, deleteNamespace, testNamespace, testNatsUrl } from "./nats.js";
+export {
+  createTestBus,
+  deleteNamespace,
+  readStream,
+  testNamespace,
+  testNatsUrl,
+  testServiceEnv,
+} from "./nats.js";
 export type { TestBus } from "./nats.js";
 export { startNatsServer } from "./nats-server.js";
 export { createTestDatabase, testDatabaseAdminUrl } from "./postgres.js";

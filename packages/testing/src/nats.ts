@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { connect as tcpConnect } from "node:net";
 import { connectBus } from "@safedeploy/jetstream";
 import type { Bus, Logger } from "@safedeploy/jetstream";
-import type { Namespace } from "@safedeploy/schema";
+import { AnyEnvelope, qualifiedName } from "@safedeploy/schema";
+import type { Envelope, Namespace, StreamName } from "@safedeploy/schema";
 import { dockerAvailable } from "./docker.js";
 
 /** A namespace no other test file shares: its own subject root, stream and bucket prefix. */
@@ -92,4 +93,31 @@ export async function deleteNamespace(bus: Bus, ns: Namespace): Promise<void> {
     if (name.startsWith(ns.prefix) || name.startsWith(`KV_${ns.prefix}`)) names.push(name);
   }
   for (const name of names) await bus.jsm.streams.delete(name);
+}
+
+/** The environment a service needs to run against a test bus's server and namespace. */
+export function testServiceEnv(
+  harness: TestBus,
+  overrides: Readonly<Record<string, string>> = {},
+): Record<string, string> {
+  return {
+    NATS_URL: harness.url,
+    SAFEDEPLOY_SUBJECT_ROOT: harness.bus.ns.root,
+    SAFEDEPLOY_STREAM_PREFIX: harness.bus.ns.prefix,
+    LOG_LEVEL: "silent",
+    ...overrides,
+  };
+}
+
+/** Every envelope stored in one of the namespace's streams, in order (for assertions). */
+export async function readStream(bus: Bus, stream: StreamName): Promise<Envelope[]> {
+  const name = qualifiedName(bus.ns, stream);
+  const info = await bus.jsm.streams.info(name);
+  const found: Envelope[] = [];
+  if (info.state.messages === 0) return found;
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+    const message = await bus.jsm.streams.getMessage(name, { seq });
+    if (message !== null) found.push(AnyEnvelope.parse(message.json()));
+  }
+  return found;
 }

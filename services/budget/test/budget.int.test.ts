@@ -2,9 +2,9 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { publishEvent } from "@safedeploy/jetstream";
 import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
-import { createEnvelope, messageId, qualifiedName } from "@safedeploy/schema";
+import { createEnvelope, messageId } from "@safedeploy/schema";
 import type { Envelope, SliWindow } from "@safedeploy/schema";
-import { createTestBus } from "@safedeploy/testing";
+import { createTestBus, readStream, testServiceEnv } from "@safedeploy/testing";
 import type { TestBus } from "@safedeploy/testing";
 import { budgetService } from "../src/service.js";
 
@@ -48,13 +48,7 @@ function snapshot(
 
 beforeAll(async () => {
   harness = await createTestBus();
-  const env = {
-    NATS_URL: harness.url,
-    SAFEDEPLOY_CATALOG: catalog,
-    SAFEDEPLOY_SUBJECT_ROOT: harness.bus.ns.root,
-    SAFEDEPLOY_STREAM_PREFIX: harness.bus.ns.prefix,
-    LOG_LEVEL: "silent",
-  };
+  const env = testServiceEnv(harness, { SAFEDEPLOY_CATALOG: catalog });
   // Two replicas sharing the durable consumer.
   for (let i = 0; i < 2; i++) replicas.push(await startService(budgetService, { env }));
 });
@@ -65,18 +59,9 @@ afterAll(async () => {
 });
 
 async function evaluations(): Promise<Envelope<"budget.evaluated">[]> {
-  const stream = qualifiedName(harness.bus.ns, "BUDGET");
-  const found: Envelope<"budget.evaluated">[] = [];
-  const info = await harness.bus.jsm.streams.info(stream);
-  for (
-    let seq = info.state.first_seq;
-    seq <= info.state.last_seq && info.state.messages > 0;
-    seq++
-  ) {
-    const message = await harness.bus.jsm.streams.getMessage(stream, { seq });
-    if (message !== null) found.push(message.json());
-  }
-  return found;
+  return (await readStream(harness.bus, "BUDGET")).filter(
+    (e): e is Envelope<"budget.evaluated"> => e.type === "budget.evaluated",
+  );
 }
 
 it("turns each snapshot into one evaluation, whatever the replicas and duplicates", async () => {

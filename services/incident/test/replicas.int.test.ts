@@ -2,9 +2,9 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { openKv, provision, publishEvent } from "@safedeploy/jetstream";
 import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
-import { AnyEnvelope, createEnvelope, messageId, qualifiedName } from "@safedeploy/schema";
+import { createEnvelope, messageId } from "@safedeploy/schema";
 import type { Envelope, Severity } from "@safedeploy/schema";
-import { createTestBus } from "@safedeploy/testing";
+import { createTestBus, readStream, testServiceEnv } from "@safedeploy/testing";
 import type { TestBus } from "@safedeploy/testing";
 import { incidentService } from "../src/service.js";
 import { ServiceRecord } from "../src/store.js";
@@ -43,31 +43,12 @@ function evaluation(
   );
 }
 
-async function incidentEvents(): Promise<Envelope[]> {
-  const stream = qualifiedName(harness.bus.ns, "INCIDENTS");
-  const info = await harness.bus.jsm.streams.info(stream);
-  const found: Envelope[] = [];
-  for (
-    let seq = info.state.first_seq;
-    seq <= info.state.last_seq && info.state.messages > 0;
-    seq++
-  ) {
-    const message = await harness.bus.jsm.streams.getMessage(stream, { seq });
-    if (message !== null) found.push(AnyEnvelope.parse(message.json()));
-  }
-  return found;
-}
+const incidentEvents = () => readStream(harness.bus, "INCIDENTS");
 
 beforeAll(async () => {
   harness = await createTestBus();
   await provision(harness.bus);
-  const env = {
-    NATS_URL: harness.url,
-    SAFEDEPLOY_CATALOG: catalog,
-    SAFEDEPLOY_SUBJECT_ROOT: harness.bus.ns.root,
-    SAFEDEPLOY_STREAM_PREFIX: harness.bus.ns.prefix,
-    LOG_LEVEL: "silent",
-  };
+  const env = testServiceEnv(harness, { SAFEDEPLOY_CATALOG: catalog });
   for (let i = 0; i < 3; i++) replicas.push(await startService(incidentService, { env }));
 });
 

@@ -3,7 +3,7 @@ import { openKv, provision, publishEvent, requestCommand } from "@safedeploy/jet
 import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
 import { createEnvelope, messageId } from "@safedeploy/schema";
-import { createTestBus } from "@safedeploy/testing";
+import { createTestBus, testServiceEnv } from "@safedeploy/testing";
 import type { TestBus } from "@safedeploy/testing";
 import { incidentService } from "../src/service.js";
 import { ServiceRecord } from "../src/store.js";
@@ -16,13 +16,7 @@ beforeAll(async () => {
   harness = await createTestBus();
   await provision(harness.bus);
   replica = await startService(incidentService, {
-    env: {
-      NATS_URL: harness.url,
-      SAFEDEPLOY_CATALOG: catalog,
-      SAFEDEPLOY_SUBJECT_ROOT: harness.bus.ns.root,
-      SAFEDEPLOY_STREAM_PREFIX: harness.bus.ns.prefix,
-      LOG_LEVEL: "silent",
-    },
+    env: testServiceEnv(harness, { SAFEDEPLOY_CATALOG: catalog }),
   });
 });
 

@@ -4,7 +4,7 @@ import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
 import { AnyEnvelope, createEnvelope, messageId, qualifiedName } from "@safedeploy/schema";
 import type { Envelope, GateView, Severity } from "@safedeploy/schema";
-import { createTestBus } from "@safedeploy/testing";
+import { createTestBus, testServiceEnv } from "@safedeploy/testing";
 import type { TestBus } from "@safedeploy/testing";
 import { policyService } from "../src/service.js";
 
@@ -79,13 +79,7 @@ const codes = async () => (await gateNow())?.reasons.map((r) => r.code) ?? ["(no
 beforeAll(async () => {
   harness = await createTestBus();
   await provision(harness.bus);
-  env = {
-    NATS_URL: harness.url,
-    SAFEDEPLOY_CATALOG: catalog,
-    SAFEDEPLOY_SUBJECT_ROOT: harness.bus.ns.root,
-    SAFEDEPLOY_STREAM_PREFIX: harness.bus.ns.prefix,
-    LOG_LEVEL: "silent",
-  };
+  env = testServiceEnv(harness, { SAFEDEPLOY_CATALOG: catalog });
   replica = await startService(policyService, { env });
 });
 

@@ -3,9 +3,9 @@ import { openKv, provision, publishEvent, requestCommand } from "@safedeploy/jet
 import type { Bus } from "@safedeploy/jetstream";
 import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
-import { AnyEnvelope, createEnvelope, messageId, qualifiedName } from "@safedeploy/schema";
+import { createEnvelope, messageId } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";
-import { createTestBus } from "@safedeploy/testing";
+import { createTestBus, readStream, testServiceEnv } from "@safedeploy/testing";
 import type { TestBus } from "@safedeploy/testing";
 import { onIncidentOpened, proposalIdFor } from "../src/proposals.js";
 import { proposalService } from "../src/service.js";
@@ -37,18 +37,7 @@ function opened(service: string, incidentId: string): Envelope<"incidents.opened
 }
 
 async function governance(bus: Bus, type: string): Promise<Envelope[]> {
-  const stream = qualifiedName(bus.ns, "GOVERNANCE");
-  const info = await bus.jsm.streams.info(stream);
-  const found: Envelope[] = [];
-  for (
-    let seq = info.state.first_seq;
-    seq <= info.state.last_seq && info.state.messages > 0;
-    seq++
-  ) {
-    const message = await bus.jsm.streams.getMessage(stream, { seq });
-    if (message !== null) found.push(AnyEnvelope.parse(message.json()));
-  }
-  return found.filter((e) => e.type === type);
+  return (await readStream(bus, "GOVERNANCE")).filter((e) => e.type === type);
 }
 
 async function waitForProposal(id: string) {
@@ -64,13 +53,7 @@ beforeAll(async () => {
   harness = await createTestBus();
   await provision(harness.bus);
   replica = await startService(proposalService, {
-    env: {
-      NATS_URL: harness.url,
-      SAFEDEPLOY_CATALOG: catalog,
-      SAFEDEPLOY_SUBJECT_ROOT: harness.bus.ns.root,
-      SAFEDEPLOY_STREAM_PREFIX: harness.bus.ns.prefix,
-      LOG_LEVEL: "silent",
-    },
+    env: testServiceEnv(harness, { SAFEDEPLOY_CATALOG: catalog }),
   });
 });
 
