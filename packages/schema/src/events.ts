@@ -74,6 +74,8 @@ export const EVENT_DATA = {
     ),
     rules: z.array(AppliedBurnRule),
     explanation: z.string(),
+    /** The rendered queries and the values they returned: the verdict explains itself. */
+    windows: z.array(SliWindow),
   }),
   "incidents.opened": z.object({
     incidentId: Id,

@@ -94,6 +94,13 @@ it("turns each snapshot into one evaluation, whatever the replicas and duplicate
   const burning = bySnapshot.get(published[1]!.id)!;
   expect(burning.data.severity).toBe("fast-burn");
   expect(burning.data.explanation).toMatch(/^fast-burn: burn 1000 > 14.4 over 1h/);
+  // The record alone explains the verdict: the queries it ran and what they returned.
+  expect(burning.data.windows.find((w) => w.window === "1h")).toMatchObject({
+    errorQuery: "e[1h]",
+    totalQuery: "t[1h]",
+    errors: 10,
+    total: 10,
+  });
   // search has no errors and ample traffic in every window.
   expect(bySnapshot.get(published[2]!.id)!.data.severity).toBe("normal");
   const metrics = await (await fetch(`${replicas[0]!.health.url}/metrics`)).text();

@@ -37,6 +37,7 @@ function evaluation(
         burnRates: [],
         rules: [],
         explanation: severity,
+        windows: [],
       },
     },
     { source: "budget", time: at },

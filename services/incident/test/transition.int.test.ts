@@ -45,6 +45,7 @@ it("people move an incident through its lifecycle; illegal moves are refused wit
           burnRates: [],
           rules: [],
           explanation: "fast-burn",
+          windows: [],
         },
       },
       { source: "budget", time: at },

@@ -39,6 +39,7 @@ function evaluation(slo: string, reading: Reading = {}): Envelope<"budget.evalua
         burnRates: [{ window: "1h", errorRatio: 0.0002, burnRate: reading.burn1h ?? 0.2 }],
         rules: [],
         explanation: "test",
+        windows: [],
       },
     },
     { source: "budget", time: at },

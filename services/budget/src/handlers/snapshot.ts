@@ -35,6 +35,7 @@ export const onSnapshot =
             evaluatedAt: data.evaluatedAt,
             objective: data.objective,
             ...evaluation,
+            windows: data.windows,
           },
         },
         { source: "budget", time: data.evaluatedAt, causedBy: snapshot },
