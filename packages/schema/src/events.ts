@@ -168,6 +168,9 @@ export const EVENT_DATA = {
   }),
   "governance.action-completed": z.object({
     proposalId: Id,
+    /** The incident the action answers, which it moves to mitigated. */
+    incidentId: Id.nullable(),
+    kind: ProposalKind,
     at: Timestamp,
     branch: z.string(),
     commit: z.string(),

@@ -63,6 +63,7 @@ export const SAFEDEPLOY_TOPOLOGY: Topology = {
     consumer("BUDGET", "incident", "budget.evaluated"),
     consumer("BUDGET", "policy", "budget.evaluated"),
     consumer("INCIDENTS", "proposal", ">"),
+    consumer("GOVERNANCE", "incident-actions", "governance.action-completed"),
     consumer("GOVERNANCE", "git-actuator", "governance.action-requested", { ackWait: "2m" }),
     consumer("METRICS", "audit-metrics", ">", { maxAckPending: 10_000 }),
     consumer("BUDGET", "audit-budget", ">", { maxAckPending: 10_000 }),

@@ -5,3 +5,5 @@ export { ServiceRecord } from "./store.js";
 export { indexKey, onTransitionCommand, toView } from "./handlers/transition.js";
 export type { TransitionDeps } from "./handlers/transition.js";
 export { IncidentIndex } from "./store.js";
+export { onActionCompleted } from "./handlers/action.js";
+export type { ActionDeps } from "./handlers/action.js";

@@ -2,17 +2,21 @@ import { consumeEvents, openKv, publishEvent, serveCommand } from "@safedeploy/j
 import { loadServiceCatalog, openServiceBus } from "@safedeploy/runtime";
 import type { ServiceDefinition } from "@safedeploy/runtime";
 import { SAFEDEPLOY_TOPOLOGY, parseDuration } from "@safedeploy/schema";
+import { onActionCompleted } from "./handlers/action.js";
 import { onEvaluation } from "./handlers/evaluation.js";
 import { onTransitionCommand } from "./handlers/transition.js";
 import { IncidentIndex, ServiceRecord } from "./store.js";
 
 const consumer = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "incident");
+const actions = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "incident-actions");
 
 /** Budget evaluations in, one incident state machine per service out. Any number of replicas. */
 export const incidentService: ServiceDefinition = {
   name: "incident",
   async start(context) {
-    if (consumer === undefined) throw new Error("the topology declares no incident consumer");
+    if (consumer === undefined || actions === undefined) {
+      throw new Error("the topology declares no incident or incident-actions consumer");
+    }
     const catalog = await loadServiceCatalog(context);
     const policies = new Map(catalog.services.map((s) => [s.name, s.policy]));
     const bus = await openServiceBus(context);
@@ -42,9 +46,15 @@ export const incidentService: ServiceDefinition = {
       handler,
       concurrency: 16,
     });
+    const mitigations = consumeEvents(bus, {
+      consumer: actions,
+      types: ["governance.action-completed"],
+      handler: onActionCompleted({ records, index, publish }),
+    });
     return {
       stop: async () => {
         await transitions.stop();
+        await mitigations.stop();
         await subscription.stop();
         await bus.close();
       },
