@@ -1,23 +1,19 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { openKv, provision, publishEvent } from "@safedeploy/jetstream";
-import { startService } from "@safedeploy/runtime";
+import { openKv, publishEvent } from "@safedeploy/jetstream";
 import type { ServiceHandle } from "@safedeploy/runtime";
 import { createEnvelope, messageId } from "@safedeploy/schema";
-import { createTestBus, readStream, testServiceEnv } from "@safedeploy/testing";
+import { readStream } from "@safedeploy/testing";
 import type { TestBus } from "@safedeploy/testing";
-import { incidentService } from "../src/service.js";
 import { ServiceRecord } from "../src/store.js";
+import { budgetEvaluation, startIncidents } from "./fixtures.js";
 
-const catalog = new URL("../../../test/fixtures/catalog/valid", import.meta.url).pathname;
 let harness: TestBus;
 let replica: ServiceHandle;
 
 beforeAll(async () => {
-  harness = await createTestBus();
-  await provision(harness.bus);
-  replica = await startService(incidentService, {
-    env: testServiceEnv(harness, { SAFEDEPLOY_CATALOG: catalog }),
-  });
+  const started = await startIncidents();
+  harness = started.harness;
+  replica = started.replicas[0]!;
 });
 
 afterAll(async () => {
@@ -48,30 +44,7 @@ const completed = (incidentId: string, dryRun: boolean, suffix: string) =>
 
 it("an executed rollback moves its incident to mitigated once; a dry run does not", async () => {
   const at = "2026-11-24T09:00:00.000Z";
-  await publishEvent(
-    harness.bus,
-    createEnvelope(
-      {
-        type: "budget.evaluated",
-        id: messageId("budget.evaluated", "search", "availability", at),
-        service: "search",
-        data: {
-          slo: "availability",
-          snapshotId: "snap:1",
-          evaluatedAt: at,
-          objective: 99.5,
-          severity: "fast-burn",
-          budgetRemaining: 0.5,
-          errorRatio: 0.2,
-          burnRates: [],
-          rules: [],
-          explanation: "fast-burn",
-          windows: [],
-        },
-      },
-      { source: "budget", time: at },
-    ),
-  );
+  await publishEvent(harness.bus, budgetEvaluation("search", at, "fast-burn", { objective: 99.5 }));
   const records = await openKv(harness.bus, "incidents-active", ServiceRecord);
   const state = async () => (await records.get("search"))?.value;
   const until = async (check: () => Promise<boolean>) => {

@@ -1,56 +1,29 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { openKv, provision, publishEvent } from "@safedeploy/jetstream";
-import { startService } from "@safedeploy/runtime";
+import { openKv, publishEvent } from "@safedeploy/jetstream";
 import type { ServiceHandle } from "@safedeploy/runtime";
-import { createEnvelope, messageId } from "@safedeploy/schema";
 import type { Envelope, Severity } from "@safedeploy/schema";
-import { createTestBus, readStream, testServiceEnv } from "@safedeploy/testing";
+import { readStream } from "@safedeploy/testing";
 import type { TestBus } from "@safedeploy/testing";
-import { incidentService } from "../src/service.js";
 import { ServiceRecord } from "../src/store.js";
+import { budgetEvaluation, startIncidents } from "./fixtures.js";
 
-const catalog = new URL("../../../test/fixtures/catalog/valid", import.meta.url).pathname;
 const services = ["checkout", "search", "cart"];
 
 let harness: TestBus;
-const replicas: ServiceHandle[] = [];
+let replicas: ServiceHandle[] = [];
 
-function evaluation(
+const evaluation = (
   service: string,
   minute: number,
   severity: Severity,
-): Envelope<"budget.evaluated"> {
-  const at = new Date(Date.UTC(2026, 10, 24, 9, minute)).toISOString();
-  return createEnvelope(
-    {
-      type: "budget.evaluated",
-      id: messageId("budget.evaluated", service, "availability", at),
-      service,
-      data: {
-        slo: "availability",
-        snapshotId: `snap:${service}:${minute}`,
-        evaluatedAt: at,
-        objective: 99.9,
-        severity,
-        budgetRemaining: severity === "exhausted" ? -0.1 : 0.5,
-        errorRatio: 0.01,
-        burnRates: [],
-        rules: [],
-        explanation: severity,
-        windows: [],
-      },
-    },
-    { source: "budget", time: at },
-  );
-}
+): Envelope<"budget.evaluated"> =>
+  budgetEvaluation(service, new Date(Date.UTC(2026, 10, 24, 9, minute)).toISOString(), severity);
 
 const incidentEvents = () => readStream(harness.bus, "INCIDENTS");
 
 beforeAll(async () => {
-  harness = await createTestBus();
-  await provision(harness.bus);
-  const env = testServiceEnv(harness, { SAFEDEPLOY_CATALOG: catalog });
-  for (let i = 0; i < 3; i++) replicas.push(await startService(incidentService, { env }));
+  // Three replicas sharing the durable consumer and the KV records.
+  ({ harness, replicas } = await startIncidents(3));
 });
 
 afterAll(async () => {

@@ -1,23 +1,17 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { openKv, provision, publishEvent, requestCommand } from "@safedeploy/jetstream";
-import { startService } from "@safedeploy/runtime";
+import { openKv, publishEvent, requestCommand } from "@safedeploy/jetstream";
 import type { ServiceHandle } from "@safedeploy/runtime";
-import { createEnvelope, messageId } from "@safedeploy/schema";
-import { createTestBus, testServiceEnv } from "@safedeploy/testing";
 import type { TestBus } from "@safedeploy/testing";
-import { incidentService } from "../src/service.js";
 import { ServiceRecord } from "../src/store.js";
+import { budgetEvaluation, startIncidents } from "./fixtures.js";
 
-const catalog = new URL("../../../test/fixtures/catalog/valid", import.meta.url).pathname;
 let harness: TestBus;
 let replica: ServiceHandle;
 
 beforeAll(async () => {
-  harness = await createTestBus();
-  await provision(harness.bus);
-  replica = await startService(incidentService, {
-    env: testServiceEnv(harness, { SAFEDEPLOY_CATALOG: catalog }),
-  });
+  const started = await startIncidents();
+  harness = started.harness;
+  replica = started.replicas[0]!;
 });
 
 afterAll(async () => {
@@ -27,30 +21,7 @@ afterAll(async () => {
 
 it("people move an incident through its lifecycle; illegal moves are refused with the reason", async () => {
   const at = "2026-11-24T09:00:00.000Z";
-  await publishEvent(
-    harness.bus,
-    createEnvelope(
-      {
-        type: "budget.evaluated",
-        id: messageId("budget.evaluated", "checkout", "availability", at),
-        service: "checkout",
-        data: {
-          slo: "availability",
-          snapshotId: "snap:1",
-          evaluatedAt: at,
-          objective: 99.9,
-          severity: "fast-burn",
-          budgetRemaining: 0.5,
-          errorRatio: 0.02,
-          burnRates: [],
-          rules: [],
-          explanation: "fast-burn",
-          windows: [],
-        },
-      },
-      { source: "budget", time: at },
-    ),
-  );
+  await publishEvent(harness.bus, budgetEvaluation("checkout", at, "fast-burn"));
   const records = await openKv(harness.bus, "incidents-active", ServiceRecord);
   let id: string | undefined;
   for (let i = 0; i < 200 && id === undefined; i++) {

@@ -1,17 +1,11 @@
 import { transitionIncident } from "@safedeploy/core";
 import type { Incident } from "@safedeploy/core";
-import { KvConflictError } from "@safedeploy/jetstream";
-import type { TypedKv } from "@safedeploy/jetstream";
-import { createEnvelope, messageId } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";
-import type { IncidentIndex, ServiceRecord } from "../store.js";
-import { indexKey } from "./transition.js";
+import { commitRecord, indexKey, transitionedEvent } from "../record.js";
+import type { RecordDeps } from "../record.js";
+import type { ServiceRecord } from "../store.js";
 
-export interface ActionDeps {
-  readonly records: TypedKv<ServiceRecord>;
-  readonly index: TypedKv<IncidentIndex>;
-  readonly publish: (envelope: Envelope) => Promise<unknown>;
-}
+export type ActionDeps = RecordDeps;
 
 /**
  * An executed rollback mitigates its incident. Dry runs, other kinds, unknown or already-moved
@@ -36,39 +30,17 @@ export const onActionCompleted =
         at,
       });
       if (!result.ok) return; // already mitigated, resolved, or closed
-      const event = createEnvelope(
-        {
-          type: "incidents.transitioned",
-          id: messageId("incidents.transitioned", incidentId, "mitigated", at),
-          service: incident.service,
-          data: {
-            incidentId,
-            from: incident.state,
-            to: "mitigated",
-            at,
-            actor: "system",
-            reason: result.transition.reason,
-          },
-        },
-        { source: "incident", time: at, causedBy: completed },
-      );
+      const event = transitionedEvent(incident, result.transition, {
+        source: "incident",
+        time: at,
+        causedBy: completed,
+      });
       const next = {
         ...entry.value,
         incident: result.incident,
         outbox: [...entry.value.outbox, event],
-      } as ServiceRecord;
-      try {
-        const revision = await deps.records.update(incident.service, next, entry.revision);
-        for (const envelope of next.outbox) await deps.publish(envelope);
-        await deps.records
-          .update(incident.service, { ...next, outbox: [] }, revision)
-          .catch((error: unknown) => {
-            if (!(error instanceof KvConflictError)) throw error;
-          });
-        return;
-      } catch (error) {
-        if (!(error instanceof KvConflictError)) throw error;
-      }
+      };
+      if (await commitRecord(deps, incident.service, entry, next as ServiceRecord)) return;
     }
     throw new Error(`incident ${incidentId} kept changing; will retry`);
   };

@@ -6,19 +6,14 @@ import type {
   IncidentPolicy,
   ServiceIncidentState,
 } from "@safedeploy/core";
-import { KvConflictError } from "@safedeploy/jetstream";
-import type { Revisioned, TypedKv } from "@safedeploy/jetstream";
 import { createEnvelope, messageId } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";
-import type { IncidentIndex, ServiceRecord } from "../store.js";
-import { indexKey } from "./transition.js";
+import { commitRecord, flushOutbox, transitionedEvent } from "../record.js";
+import type { RecordDeps } from "../record.js";
+import type { ServiceRecord } from "../store.js";
 
-export interface IncidentDeps {
-  readonly records: TypedKv<ServiceRecord>;
-  /** Incident id → service, so commands can find an incident by its id. */
-  readonly index: TypedKv<IncidentIndex>;
+export interface IncidentDeps extends RecordDeps {
   readonly policyFor: (service: string) => IncidentPolicy;
-  readonly publish: (envelope: Envelope) => Promise<unknown>;
 }
 
 const EMPTY: ServiceRecord = { slos: {}, incident: null, healthySince: null, outbox: [] };
@@ -76,26 +71,8 @@ function toEnvelope(event: IncidentDecisionEvent, cause: Envelope<"budget.evalua
         },
         context,
       );
-    case "transitioned": {
-      const { transition } = event;
-      return createEnvelope(
-        {
-          type: "incidents.transitioned",
-          id: messageId("incidents.transitioned", incident.id, transition.to, transition.at),
-          service: incident.service,
-          data: {
-            incidentId: incident.id,
-            from: transition.from ?? "detected",
-            to: transition.to,
-            at: transition.at,
-            actor: transition.actor,
-            reason: transition.reason,
-            ...(transition.link === undefined ? {} : { link: transition.link }),
-          },
-        },
-        context,
-      );
-    }
+    case "transitioned":
+      return transitionedEvent(incident, event.transition, context);
   }
 }
 
@@ -108,28 +85,10 @@ export const onEvaluation =
   (deps: IncidentDeps) =>
   async (evaluation: Envelope<"budget.evaluated">): Promise<void> => {
     const service = evaluation.service;
-    const flush = async (entry: Revisioned<ServiceRecord>) => {
-      for (const envelope of entry.value.outbox) {
-        if (envelope.type === "incidents.opened") {
-          await deps.index
-            .create(indexKey(envelope.data.incidentId), { service })
-            .catch((error: unknown) => {
-              if (!(error instanceof KvConflictError)) throw error; // already indexed
-            });
-        }
-        await deps.publish(envelope);
-      }
-      try {
-        await deps.records.update(service, { ...entry.value, outbox: [] }, entry.revision);
-      } catch (error) {
-        // Someone else moved the record on; whatever is still in its outbox they will publish.
-        if (!(error instanceof KvConflictError)) throw error;
-      }
-    };
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
       const entry = await deps.records.get(service);
       if (entry !== null && entry.value.outbox.length > 0) {
-        await flush(entry);
+        await flushOutbox(deps, service, entry);
         continue;
       }
       const record = entry?.value ?? EMPTY;
@@ -151,18 +110,8 @@ export const onEvaluation =
         ...decision.state,
         outbox: decision.events.map((event) => toEnvelope(event, evaluation)),
       } as ServiceRecord;
-      let revision: number;
-      try {
-        revision =
-          entry === null
-            ? await deps.records.create(service, next)
-            : await deps.records.update(service, next, entry.revision);
-      } catch (error) {
-        if (error instanceof KvConflictError) continue; // another replica decided first: re-read
-        throw error;
-      }
-      await flush({ value: next, revision });
-      return;
+      // Lost the race to another replica: re-read and decide again.
+      if (await commitRecord(deps, service, entry, next)) return;
     }
     throw new Error(`incident record of ${service} kept changing under ${MAX_ATTEMPTS} attempts`);
   };

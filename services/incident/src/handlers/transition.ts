@@ -1,20 +1,14 @@
 import { transitionIncident } from "@safedeploy/core";
 import type { Incident } from "@safedeploy/core";
-import { CommandFailedError, KvConflictError } from "@safedeploy/jetstream";
-import type { TypedKv } from "@safedeploy/jetstream";
-import { createEnvelope, messageId } from "@safedeploy/schema";
-import type { CommandRequest, Envelope, IncidentView } from "@safedeploy/schema";
-import type { IncidentIndex, ServiceRecord } from "../store.js";
+import { CommandFailedError } from "@safedeploy/jetstream";
+import type { CommandRequest, IncidentView } from "@safedeploy/schema";
+import { commitRecord, indexKey, transitionedEvent } from "../record.js";
+import type { RecordDeps } from "../record.js";
+import type { ServiceRecord } from "../store.js";
 
-export interface TransitionDeps {
-  readonly records: TypedKv<ServiceRecord>;
-  readonly index: TypedKv<IncidentIndex>;
-  readonly publish: (envelope: Envelope) => Promise<unknown>;
+export interface TransitionDeps extends RecordDeps {
   readonly now: () => string;
 }
-
-/** The KV key under which an incident's service is found. */
-export const indexKey = (incidentId: string) => `id.${incidentId}`;
 
 export function toView(incident: NonNullable<ServiceRecord["incident"]>): IncidentView {
   return {
@@ -57,40 +51,18 @@ export const onTransitionCommand =
         ...(request.link === undefined ? {} : { link: request.link }),
       });
       if (!result.ok) throw new CommandFailedError("conflict", result.refusal.message);
-      const { transition } = result;
-      const event = createEnvelope(
-        {
-          type: "incidents.transitioned",
-          id: messageId("incidents.transitioned", incident.id, transition.to, transition.at),
-          service: incident.service,
-          data: {
-            incidentId: incident.id,
-            from: incident.state,
-            to: transition.to,
-            at: transition.at,
-            actor: transition.actor,
-            reason: transition.reason,
-            ...(transition.link === undefined ? {} : { link: transition.link }),
-          },
-        },
-        { source: "incident", time: transition.at, correlationId: incident.id },
-      );
+      const event = transitionedEvent(incident, result.transition, {
+        source: "incident",
+        time: result.transition.at,
+        correlationId: incident.id,
+      });
       const next = {
         ...entry.value,
         incident: result.incident,
         outbox: [...entry.value.outbox, event],
-      } as ServiceRecord;
-      try {
-        const revision = await deps.records.update(incident.service, next, entry.revision);
-        for (const envelope of next.outbox) await deps.publish(envelope);
-        await deps.records
-          .update(incident.service, { ...next, outbox: [] }, revision)
-          .catch((error: unknown) => {
-            if (!(error instanceof KvConflictError)) throw error;
-          });
+      };
+      if (await commitRecord(deps, incident.service, entry, next as ServiceRecord)) {
         return toView(result.incident as NonNullable<ServiceRecord["incident"]>);
-      } catch (error) {
-        if (!(error instanceof KvConflictError)) throw error;
       }
     }
     throw new CommandFailedError(
