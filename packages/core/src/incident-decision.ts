@@ -12,6 +12,8 @@ export interface ServiceIncidentState {
   readonly incident: Incident | null;
   /** Since when every SLO has been normal while the incident is mitigated. */
   readonly healthySince: string | null;
+  /** The structural violations of the latest verdict folded in, and its time. */
+  readonly policy?: { readonly at: string; readonly violations: readonly string[] };
 }
 
 export const EMPTY_SERVICE_STATE: ServiceIncidentState = {
@@ -68,6 +70,7 @@ function openIncident(
   return {
     id,
     service,
+    origin: "slo",
     slo,
     state: "detected",
     severity: evidence.severity,
@@ -165,7 +168,7 @@ export function decideIncident(
       });
     }
     return {
-      state: { slos, incident: incident ?? state.incident, healthySince: null },
+      state: { ...state, slos, incident: incident ?? state.incident, healthySince: null },
       events,
       changed: true,
     };
@@ -199,5 +202,5 @@ export function decideIncident(
       }
     }
   }
-  return { state: { slos, incident, healthySince }, events, changed: true };
+  return { state: { ...state, slos, incident, healthySince }, events, changed: true };
 }

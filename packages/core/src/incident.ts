@@ -1,4 +1,4 @@
-import type { IncidentClass, IncidentState, Severity } from "@safedeploy/schema";
+import type { IncidentClass, IncidentOrigin, IncidentState, Severity } from "@safedeploy/schema";
 
 /**
  * The incident lifecycle: detected → investigating → mitigated → resolved → postmortem-complete.
@@ -43,6 +43,8 @@ export interface Transition {
 export interface Incident {
   readonly id: string;
   readonly service: string;
+  /** A burning SLO, or a structural policy violation (then `slo` is null). */
+  readonly origin: IncidentOrigin;
   readonly slo: string | null;
   readonly state: IncidentState;
   readonly severity: Severity;

@@ -56,9 +56,20 @@ export type {
 } from "./incident-decision.js";
 export {
   approveProposal,
+  blockPromotionProposal,
+  promoteCanaryProposal,
   proposalKey,
+  recordActionOutcome,
   rejectProposal,
   rollbackProposal,
   supersedeProposal,
 } from "./proposal.js";
 export type { ApprovalRecord, ApprovalResult, Proposal } from "./proposal.js";
+export {
+  STRUCTURAL_REASON_CODES,
+  decidePolicyIncident,
+  structuralViolations,
+} from "./policy-incident.js";
+export type { VerdictInput } from "./policy-incident.js";
+export { canaryReadiness, nextCanaryWeight } from "./canary.js";
+export type { CanaryReadiness, CanaryState } from "./canary.js";

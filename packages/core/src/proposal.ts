@@ -1,4 +1,4 @@
-import type { ProposalKind, ProposalState } from "@safedeploy/schema";
+import type { GateReason, ProposalKind, ProposalState } from "@safedeploy/schema";
 
 /** An approval: who, when, why. */
 export interface ApprovalRecord {
@@ -63,6 +63,80 @@ export function rollbackProposal(input: {
     approvals: [],
     required: input.required,
   };
+}
+
+/**
+ * The proposal a blocked verdict calls for: pause the service's Rollout in the environment repo,
+ * so the execution plane cannot promote it either (or, with no rollback path, only record it).
+ */
+export function blockPromotionProposal(input: {
+  readonly id: string;
+  readonly service: string;
+  /** The verdict that blocked promotion. */
+  readonly causeId: string;
+  readonly reasons: readonly GateReason[];
+  readonly rollbackPath: string | null;
+  readonly required: number;
+  readonly at: string;
+}): Proposal {
+  const codes = input.reasons.map((reason) => reason.code);
+  return {
+    id: input.id,
+    key: proposalKey("block-promotion", { service: input.service, causeId: input.causeId }),
+    service: input.service,
+    incidentId: null,
+    kind: "block-promotion",
+    state: "pending",
+    createdAt: input.at,
+    causeId: input.causeId,
+    summary: `Block promotion of ${input.service}: ${input.reasons.map((r) => r.message).join("; ")}`,
+    plan:
+      input.rollbackPath === null
+        ? { action: "record-only", reasons: codes }
+        : { action: "pause-rollout", path: input.rollbackPath, reasons: codes },
+    approvals: [],
+    required: input.required,
+  };
+}
+
+/** The promotion a healthy, baked canary step calls for: set the next canary weight in Git. */
+export function promoteCanaryProposal(input: {
+  readonly id: string;
+  readonly service: string;
+  /** The canary-healthy event that found the step baked. */
+  readonly causeId: string;
+  readonly path: string;
+  readonly from: number;
+  readonly to: number;
+  readonly required: number;
+  readonly at: string;
+}): Proposal {
+  return {
+    id: input.id,
+    key: proposalKey("promote-canary", { service: input.service, causeId: input.causeId }),
+    service: input.service,
+    incidentId: null,
+    kind: "promote-canary",
+    state: "pending",
+    createdAt: input.at,
+    causeId: input.causeId,
+    summary: `Promote the ${input.service} canary from ${input.from}% to ${input.to}%: healthy through its bake time`,
+    plan: { action: "set-canary-weight", path: input.path, from: input.from, to: input.to },
+    approvals: [],
+    required: input.required,
+  };
+}
+
+/**
+ * Records what the git actuator did with an approved proposal: `executed` once its branch exists,
+ * `needs-triage` when it could not act unambiguously. Anything but an approved proposal is left as
+ * it is (a redelivered outcome changes nothing).
+ */
+export function recordActionOutcome(
+  proposal: Proposal,
+  outcome: "executed" | "needs-triage",
+): Proposal {
+  return proposal.state === "approved" ? { ...proposal, state: outcome } : proposal;
 }
 
 export type ApprovalResult =

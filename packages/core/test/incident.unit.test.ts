@@ -24,6 +24,7 @@ function incident(state: Incident["state"]): Incident {
     openedAt: "2026-11-24T09:01:00.000Z",
     updatedAt: "2026-11-24T09:01:00.000Z",
     detectedFrom: "2026-11-24T09:00:30.000Z",
+    origin: "slo",
     mitigatedAt: null,
     resolvedAt: null,
     transitions: [],

@@ -2,6 +2,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   approveProposal,
+  blockPromotionProposal,
+  promoteCanaryProposal,
+  recordActionOutcome,
   proposalKey,
   rejectProposal,
   rollbackProposal,
@@ -84,5 +87,74 @@ describe("proposals", () => {
     if (!approved.ok) throw new Error(approved.message);
     expect(rejectProposal(approved.proposal)).toMatchObject({ ok: false, code: "conflict" });
     expect(supersedeProposal(approved.proposal).state).toBe("approved");
+  });
+});
+
+describe("block-promotion and promote-canary proposals", () => {
+  const reasons = [
+    { code: "burn-rate-high", message: "burn 16.2 > 1 over 1h", value: 16.2, threshold: 1 },
+  ];
+
+  it("a blocked verdict proposes pausing the Rollout, keyed by its cause", () => {
+    const block = blockPromotionProposal({
+      id: "PRP-2",
+      service: "checkout",
+      causeId: "governance.verdict:checkout:t1",
+      reasons,
+      rollbackPath: "envs/prod/checkout",
+      required: 2,
+      at,
+    });
+    expect(block).toMatchObject({
+      key: "checkout:block-promotion:governance.verdict:checkout:t1",
+      kind: "block-promotion",
+      incidentId: null,
+      state: "pending",
+      required: 2,
+      plan: { action: "pause-rollout", path: "envs/prod/checkout", reasons: ["burn-rate-high"] },
+      summary: "Block promotion of checkout: burn 16.2 > 1 over 1h",
+    });
+  });
+
+  it("without a rollback path the block is recorded only", () => {
+    const block = blockPromotionProposal({
+      id: "PRP-3",
+      service: "legacy",
+      causeId: "v",
+      reasons: [{ code: "no-rollback", message: "no rollback", value: null, threshold: null }],
+      rollbackPath: null,
+      required: 1,
+      at,
+    });
+    expect(block.plan).toEqual({ action: "record-only", reasons: ["no-rollback"] });
+  });
+
+  it("a baked canary proposes the next weight", () => {
+    const promote = promoteCanaryProposal({
+      id: "PRP-4",
+      service: "checkout",
+      causeId: "governance.canary-healthy:checkout:10",
+      path: "envs/prod/checkout",
+      from: 10,
+      to: 50,
+      required: 1,
+      at,
+    });
+    expect(promote).toMatchObject({
+      key: "checkout:promote-canary:governance.canary-healthy:checkout:10",
+      kind: "promote-canary",
+      plan: { action: "set-canary-weight", path: "envs/prod/checkout", from: 10, to: 50 },
+    });
+  });
+
+  it("records the actuator's outcome only on an approved proposal", () => {
+    const approved = approveProposal(proposal(), by("ana"));
+    if (!approved.ok) throw new Error(approved.message);
+    expect(recordActionOutcome(approved.proposal, "executed").state).toBe("executed");
+    expect(recordActionOutcome(approved.proposal, "needs-triage").state).toBe("needs-triage");
+    expect(recordActionOutcome(proposal(), "executed").state).toBe("pending");
+    const rejected = rejectProposal(proposal());
+    if (!rejected.ok) throw new Error(rejected.message);
+    expect(recordActionOutcome(rejected.proposal, "executed").state).toBe("rejected");
   });
 });

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { Actor, IncidentState } from "./domain.js";
 import { ResourceName, Timestamp } from "./primitives.js";
-import { FreezeView, GateView, IncidentView, ProposalView } from "./views.js";
+import { CanaryView, FreezeView, GateView, IncidentView, ProposalView } from "./views.js";
 
 const Reason = z.string().trim().min(1, { message: "a reason is required" }).max(2000);
 
@@ -41,6 +41,17 @@ export const COMMANDS = {
   "freeze.lift": {
     request: z.object({ service: ResourceName, actor: Actor, reason: Reason }),
     result: z.object({ lifted: z.array(FreezeView) }),
+  },
+  /** A service entered a canary step (reported by a pipeline, a release train or a person). */
+  "canary.step": {
+    request: z.object({
+      service: ResourceName,
+      weight: z.number().int().min(0).max(100),
+      actor: Actor,
+      reason: Reason,
+      since: Timestamp.optional(),
+    }),
+    result: CanaryView,
   },
   "gate.query": {
     request: z.object({ service: ResourceName }),

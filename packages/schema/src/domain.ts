@@ -24,6 +24,10 @@ export const IncidentState = z.enum([
 ]);
 export type IncidentState = z.infer<typeof IncidentState>;
 
+/** What opened an incident: a burning SLO, or a structural policy violation. */
+export const IncidentOrigin = z.enum(["slo", "policy"]);
+export type IncidentOrigin = z.infer<typeof IncidentOrigin>;
+
 /** Incident severity class, P0 the worst. */
 export const IncidentClass = z.enum(["P0", "P1", "P2", "P3"]);
 export type IncidentClass = z.infer<typeof IncidentClass>;

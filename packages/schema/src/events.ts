@@ -3,6 +3,7 @@ import {
   Actor,
   GateReason,
   IncidentClass,
+  IncidentOrigin,
   IncidentState,
   ProposalKind,
   ProposalState,
@@ -79,6 +80,8 @@ export const EVENT_DATA = {
   }),
   "incidents.opened": z.object({
     incidentId: Id,
+    /** `slo`: opened by a burning SLO; `policy`: by a structural policy violation. */
+    origin: IncidentOrigin,
     severity: Severity,
     class: IncidentClass,
     slo: ResourceName.nullable(),
@@ -108,6 +111,22 @@ export const EVENT_DATA = {
   "governance.verdict": z.object({
     allowed: z.boolean(),
     reasons: z.array(GateReason),
+    evaluatedAt: Timestamp,
+    causeId: Id,
+  }),
+  /** A service entered a canary step: traffic weight `weight` since `since`. */
+  "governance.canary-step": z.object({
+    weight: z.number().int().min(0).max(100),
+    since: Timestamp,
+    actor: Actor,
+    reason: z.string(),
+  }),
+  /** A canary step stayed healthy (gate allowed) for its bake time: promotion may go on. */
+  "governance.canary-healthy": z.object({
+    weight: z.number().int().min(0).max(100),
+    next: z.number().int().min(1).max(100),
+    since: Timestamp,
+    bakeTime: Duration,
     evaluatedAt: Timestamp,
     causeId: Id,
   }),

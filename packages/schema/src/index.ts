@@ -8,6 +8,7 @@ export {
   Actor,
   GateReason,
   IncidentClass,
+  IncidentOrigin,
   IncidentState,
   ProposalKind,
   ProposalState,
@@ -28,6 +29,7 @@ export {
 export type { Envelope, EventData, EventType, NewEvent } from "./events.js";
 export {
   Approval,
+  CanaryView,
   FreezeView,
   GateView,
   IncidentTransition,

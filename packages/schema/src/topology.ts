@@ -64,6 +64,8 @@ export const SAFEDEPLOY_TOPOLOGY: Topology = {
     consumer("BUDGET", "policy", "budget.evaluated"),
     consumer("INCIDENTS", "proposal", ">"),
     consumer("GOVERNANCE", "incident-actions", "governance.action-completed"),
+    consumer("GOVERNANCE", "incident-verdicts", "governance.verdict"),
+    consumer("GOVERNANCE", "proposal-governance", ">"),
     consumer("GOVERNANCE", "git-actuator", "governance.action-requested", { ackWait: "2m" }),
     consumer("METRICS", "audit-metrics", ">", { maxAckPending: 10_000 }),
     consumer("BUDGET", "audit-budget", ">", { maxAckPending: 10_000 }),
@@ -76,5 +78,6 @@ export const SAFEDEPLOY_TOPOLOGY: Topology = {
     { name: "freezes", history: 5, description: "freeze windows per service" },
     { name: "proposals", history: 5, description: "proposal index by cause" },
     { name: "verdicts", history: 1, description: "last published verdict per service" },
+    { name: "canaries", history: 5, description: "canary step per service" },
   ],
 };

@@ -77,3 +77,12 @@ export const FreezeView = z.object({
   origin: z.enum(["manual", "exhaustion"]),
 });
 export type FreezeView = z.infer<typeof FreezeView>;
+
+/** The canary step a service is in, and the weight a healthy bake promotes it to. */
+export const CanaryView = z.object({
+  service: ResourceName,
+  weight: z.number().int().min(0).max(100),
+  since: Timestamp,
+  next: z.number().int().min(1).max(100).nullable(),
+});
+export type CanaryView = z.infer<typeof CanaryView>;
