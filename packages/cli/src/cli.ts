@@ -1,11 +1,12 @@
 import { parseArgs } from "node:util";
+import { generate } from "./commands/generate.js";
 import { rules } from "./commands/rules.js";
 import { validate } from "./commands/validate.js";
 import { EXIT, UsageError } from "./io.js";
 import type { CliInvocation, CliIo, Command } from "./io.js";
 
 /** Every command, in help order. A new command is a file in `src/commands/` and a line here. */
-export const COMMANDS: readonly Command[] = [validate, rules];
+export const COMMANDS: readonly Command[] = [validate, rules, generate];
 
 /** Contract commands not built yet: they say so (exit 2) instead of "unknown command". */
 const PLANNED: readonly string[] = [

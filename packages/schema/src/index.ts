@@ -79,3 +79,23 @@ export {
   isJsonPath,
   resolvePolicy,
 } from "./catalog.js";
+export {
+  ACTION_REQUEST_READERS,
+  APPROVED_ACTION_CONSUMER,
+  APPROVED_ACTION_EVENT,
+  FORBIDDEN_JS_API,
+  INBOX_SUBJECT,
+  SERVICE_ACCESS,
+  SERVICE_USERS,
+  deliversApprovedActions,
+  durableFilter,
+  natsPermissionsConfig,
+  passwordVariable,
+  servicePermissions,
+} from "./permissions.js";
+export type {
+  PermissionOptions,
+  ServiceAccess,
+  ServiceUser,
+  UserPermissions,
+} from "./permissions.js";

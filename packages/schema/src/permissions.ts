@@ -1,0 +1,400 @@
+import type { CommandName } from "./commands.js";
+import type { EventType } from "./events.js";
+import { qualifiedName, streamOfEventType, streamSubjectFilter } from "./subjects.js";
+import type { Namespace, StreamName } from "./subjects.js";
+import { SAFEDEPLOY_TOPOLOGY } from "./topology.js";
+import type { ConsumerDeclaration, Topology } from "./topology.js";
+
+/**
+ * NATS users and permissions (DESIGN.md invariant 3): one user per service, allowed only its own
+ * subjects. Everything here is derived from {@link SERVICE_ACCESS} and the topology, so the
+ * committed server config (`deploy/nats/permissions.conf`) is regenerated, never edited.
+ */
+
+/** The NATS users, one per service. */
+export const SERVICE_USERS = [
+  "collector",
+  "budget",
+  "incident",
+  "policy",
+  "proposal",
+  "git-actuator",
+  "audit",
+  "gateway",
+] as const;
+export type ServiceUser = (typeof SERVICE_USERS)[number];
+
+/** What one service does on the bus; its NATS permissions are derived from this alone. */
+export interface ServiceAccess {
+  /** Event types it publishes, for any service (`<root>.<type>.*`). */
+  readonly publishes: readonly EventType[];
+  /** Durable consumers of the topology it pulls from and acks; each has exactly one owner. */
+  readonly consumers: readonly string[];
+  /** KV buckets of the topology it reads and writes. */
+  readonly buckets: readonly string[];
+  /** Commands it answers (subscribes, replies through `allow_responses`). */
+  readonly serves: readonly CommandName[];
+  /** Commands it sends by request/reply. */
+  readonly requests: readonly CommandName[];
+  /**
+   * Event types it may follow live through short-lived consumers of its own (the gateway's
+   * server-sent events); each consumer's filter must be one of these types.
+   */
+  readonly watches: readonly EventType[];
+}
+
+const none = { consumers: [], buckets: [], serves: [], requests: [], watches: [] } as const;
+
+/** The one event type only the git actuator may receive. */
+export const APPROVED_ACTION_EVENT = "governance.action-requested" satisfies EventType;
+/** The durable the approved actions are delivered through. */
+export const APPROVED_ACTION_CONSUMER = "git-actuator";
+
+/**
+ * Who may pull from a durable that delivers approved actions, and why. The git actuator acts on
+ * them; audit records every message of every stream (its `audit-governance` durable); proposal
+ * publishes them and reads the rest of GOVERNANCE through `proposal-governance`, whose filter must
+ * be the whole stream while NATS 2.9 allows one filter per consumer. Nobody else, ever.
+ */
+export const ACTION_REQUEST_READERS: Readonly<Partial<Record<ServiceUser, string>>> = {
+  "git-actuator": "executes approved actions through its own durable",
+  audit: "records every message of GOVERNANCE through audit-governance",
+  proposal: "publishes the requests; proposal-governance filters the whole stream (NATS 2.9)",
+};
+
+/** Whether a durable's deliveries include approved-action requests. */
+export function deliversApprovedActions(consumer: ConsumerDeclaration): boolean {
+  return (
+    consumer.filter === APPROVED_ACTION_EVENT ||
+    (consumer.filter === ">" && consumer.stream === streamOfEventType(APPROVED_ACTION_EVENT))
+  );
+}
+
+/** The declaration: per service, its events, consumers, buckets and commands. */
+export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
+  collector: {
+    ...none,
+    publishes: ["metrics.poll-requested", "metrics.snapshot"],
+    consumers: ["collector-poll"],
+  },
+  budget: { ...none, publishes: ["budget.evaluated"], consumers: ["budget"] },
+  incident: {
+    ...none,
+    publishes: ["incidents.opened", "incidents.transitioned", "incidents.escalated"],
+    consumers: ["incident", "incident-actions", "incident-verdicts"],
+    buckets: ["incidents-active"],
+    serves: ["incident.transition"],
+  },
+  policy: {
+    ...none,
+    publishes: [
+      "governance.verdict",
+      "governance.canary-step",
+      "governance.canary-healthy",
+      "governance.freeze-opened",
+      "governance.freeze-lifted",
+    ],
+    consumers: ["policy"],
+    buckets: ["verdicts", "freezes", "canaries"],
+    serves: ["gate.query", "freeze.create", "freeze.lift", "canary.step"],
+  },
+  proposal: {
+    ...none,
+    publishes: [
+      "governance.proposal-created",
+      "governance.proposal-approved",
+      "governance.proposal-rejected",
+      "governance.proposal-superseded",
+      APPROVED_ACTION_EVENT,
+    ],
+    consumers: ["proposal", "proposal-governance"],
+    buckets: ["proposals"],
+    serves: ["proposal.approve", "proposal.reject"],
+  },
+  "git-actuator": {
+    ...none,
+    publishes: ["governance.action-completed", "governance.action-failed"],
+    consumers: [APPROVED_ACTION_CONSUMER],
+  },
+  audit: {
+    ...none,
+    publishes: [],
+    consumers: [
+      "audit-metrics",
+      "audit-budget",
+      "audit-incidents",
+      "audit-governance",
+      "audit-deadletter",
+    ],
+  },
+  gateway: {
+    ...none,
+    publishes: [],
+    requests: [
+      "proposal.approve",
+      "proposal.reject",
+      "incident.transition",
+      "freeze.create",
+      "freeze.lift",
+      "gate.query",
+      "canary.step",
+    ],
+    watches: [
+      "metrics.snapshot",
+      "budget.evaluated",
+      "incidents.opened",
+      "incidents.transitioned",
+      "incidents.escalated",
+      "governance.verdict",
+      "governance.canary-step",
+      "governance.canary-healthy",
+      "governance.freeze-opened",
+      "governance.freeze-lifted",
+      "governance.proposal-created",
+      "governance.proposal-approved",
+      "governance.proposal-rejected",
+      "governance.proposal-superseded",
+      "governance.action-completed",
+      "governance.action-failed",
+    ],
+  },
+};
+
+/** How far a user's JetStream API rights reach beyond its own consumers and buckets. */
+export interface PermissionOptions {
+  /**
+   * `topology` (default): every user may look up, and create exactly as declared (pinned to the
+   * declared filter), every stream, durable and bucket of the topology, because every service
+   * provisions the whole topology at start (`openServiceBus`). It still pulls from and acks only
+   * its own durables. `own`: a user may create and look up only its own durables and buckets
+   * (for when services provision only their slice of the topology).
+   */
+  readonly provisioning?: "topology" | "own";
+  readonly topology?: Topology;
+  readonly access?: Readonly<Record<ServiceUser, ServiceAccess>>;
+}
+
+/** One user's allow and deny lists, as nats-server reads them. */
+export interface UserPermissions {
+  readonly user: ServiceUser;
+  /** Environment variable holding the password; the config references it, never the secret. */
+  readonly passwordVariable: string;
+  readonly publish: { readonly allow: readonly string[]; readonly deny: readonly string[] };
+  readonly subscribe: { readonly allow: readonly string[]; readonly deny: readonly string[] };
+  /** Whether it may reply to the requests it receives (it serves commands). */
+  readonly allowResponses: boolean;
+}
+
+/** The environment variable with the password of `user`, e.g. `SAFEDEPLOY_NATS_GIT_ACTUATOR_PASSWORD`. */
+export function passwordVariable(user: ServiceUser): string {
+  return `SAFEDEPLOY_NATS_${user.toUpperCase().replace(/-/g, "_")}_PASSWORD`;
+}
+
+/** Requests, JetStream API replies and pull deliveries all arrive on the client's inboxes. */
+export const INBOX_SUBJECT = "_INBOX.>";
+
+/** JetStream API calls no service user may make: history is never deleted, purged or cut. */
+export const FORBIDDEN_JS_API = [
+  "$JS.API.STREAM.DELETE.>",
+  "$JS.API.STREAM.PURGE.>",
+  "$JS.API.STREAM.MSG.DELETE.>",
+  "$JS.API.STREAM.UPDATE.>",
+  "$JS.API.CONSUMER.DELETE.>",
+] as const;
+
+/** The filter subject a durable is created with (as the JetStream adapter creates it). */
+export function durableFilter(ns: Namespace, consumer: ConsumerDeclaration): string {
+  return consumer.filter === ">"
+    ? streamSubjectFilter(ns, consumer.stream)
+    : `${ns.root}.${consumer.filter}.>`;
+}
+
+function streamOf(type: EventType): StreamName {
+  const stream = streamOfEventType(type);
+  if (stream === undefined) throw new Error(`no stream stores ${type}`);
+  return stream;
+}
+
+/** Creating (or updating) a durable, pinned to its declared filter; NATS 2.9 checks the two agree. */
+function createSubject(ns: Namespace, consumer: ConsumerDeclaration): string {
+  const stream = qualifiedName(ns, consumer.stream);
+  return `$JS.API.CONSUMER.CREATE.${stream}.${qualifiedName(ns, consumer.durable)}.${durableFilter(ns, consumer)}`;
+}
+
+function infoSubject(ns: Namespace, consumer: ConsumerDeclaration): string {
+  return `$JS.API.CONSUMER.INFO.${qualifiedName(ns, consumer.stream)}.${qualifiedName(ns, consumer.durable)}`;
+}
+
+/** Pulling from and acking a durable: what reading its messages takes. */
+function readSubjects(ns: Namespace, consumer: ConsumerDeclaration): string[] {
+  const stream = qualifiedName(ns, consumer.stream);
+  const durable = qualifiedName(ns, consumer.durable);
+  return [`$JS.API.CONSUMER.MSG.NEXT.${stream}.${durable}`, `$JS.ACK.${stream}.${durable}.>`];
+}
+
+function bucketSubjects(ns: Namespace, bucket: string): string[] {
+  const name = qualifiedName(ns, bucket);
+  return [
+    `$KV.${name}.>`,
+    `$JS.API.DIRECT.GET.KV_${name}`,
+    `$JS.API.DIRECT.GET.KV_${name}.>`,
+    `$JS.API.STREAM.MSG.GET.KV_${name}`,
+  ];
+}
+
+function unique(subjects: readonly string[]): string[] {
+  return [...new Set(subjects)];
+}
+
+/**
+ * Every user's permissions in namespace `ns`. Throws when the declaration names a consumer or
+ * bucket the topology lacks, or a topology consumer has no owner or two.
+ */
+export function servicePermissions(
+  ns: Namespace,
+  options: PermissionOptions = {},
+): UserPermissions[] {
+  const topology = options.topology ?? SAFEDEPLOY_TOPOLOGY;
+  const access = options.access ?? SERVICE_ACCESS;
+  const provisioning = options.provisioning ?? "topology";
+  const consumers = new Map(topology.consumers.map((c) => [c.durable, c]));
+  const owners = new Map<string, ServiceUser[]>();
+  for (const user of SERVICE_USERS) {
+    for (const durable of access[user].consumers) {
+      if (!consumers.has(durable)) throw new Error(`${user} owns unknown consumer ${durable}`);
+      owners.set(durable, [...(owners.get(durable) ?? []), user]);
+    }
+    for (const bucket of access[user].buckets) {
+      if (!topology.buckets.some((b) => b.name === bucket)) {
+        throw new Error(`${user} uses unknown bucket ${bucket}`);
+      }
+    }
+  }
+  for (const consumer of topology.consumers) {
+    const owning = owners.get(consumer.durable) ?? [];
+    if (owning.length !== 1) {
+      throw new Error(
+        `consumer ${consumer.durable} must have exactly one owner, has [${owning.join(", ")}]`,
+      );
+    }
+  }
+  for (const consumer of topology.consumers.filter(deliversApprovedActions)) {
+    const owner = owners.get(consumer.durable)?.[0];
+    if (owner === undefined || ACTION_REQUEST_READERS[owner] === undefined) {
+      throw new Error(
+        `consumer ${consumer.durable} delivers ${APPROVED_ACTION_EVENT} to ${owner}, which is not an approved-action reader`,
+      );
+    }
+  }
+  const actionConsumer = consumers.get(APPROVED_ACTION_CONSUMER);
+  const actionSubjects = `${ns.root}.${APPROVED_ACTION_EVENT}.>`;
+
+  return SERVICE_USERS.map((user): UserPermissions => {
+    const declared = access[user];
+    const own = topology.consumers.filter((c) => declared.consumers.includes(c.durable));
+    const others = topology.consumers.filter((c) => !declared.consumers.includes(c.durable));
+    const visible = provisioning === "topology" ? topology.consumers : own;
+    const buckets =
+      provisioning === "topology" ? topology.buckets.map((b) => b.name) : declared.buckets;
+    const kvStreams = buckets.map((b) => `KV_${qualifiedName(ns, b)}`);
+    const streams = unique([
+      ...(provisioning === "topology"
+        ? topology.streams.map((s) => s.name)
+        : [
+            ...own.map((c) => c.stream),
+            ...declared.publishes.map(streamOf),
+            "DEADLETTER" as const,
+          ]),
+    ]).map((s) => qualifiedName(ns, s));
+    const watchedStreams = unique(declared.watches.map(streamOf)).map((s) => qualifiedName(ns, s));
+
+    const publishAllow = unique([
+      ...declared.publishes.map((type) => `${ns.root}.${type}.*`),
+      `${ns.root}.dlq.>`,
+      ...declared.requests.map((command) => `${ns.root}.cmd.${command}`),
+      "$JS.API.INFO",
+      ...[...streams, ...kvStreams].map((s) => `$JS.API.STREAM.INFO.${s}`),
+      ...[...streams, ...kvStreams].map((s) => `$JS.API.STREAM.CREATE.${s}`),
+      ...visible.map((c) => infoSubject(ns, c)),
+      ...visible.map((c) => createSubject(ns, c)),
+      ...own.flatMap((c) => readSubjects(ns, c)),
+      ...declared.buckets.flatMap((b) => bucketSubjects(ns, b)),
+      ...declared.watches.map((type) => {
+        const stream = qualifiedName(ns, streamOf(type));
+        return `$JS.API.CONSUMER.CREATE.${stream}.*.${ns.root}.${type}.>`;
+      }),
+      ...watchedStreams.flatMap((s) => [
+        `$JS.API.CONSUMER.INFO.${s}.*`,
+        `$JS.API.CONSUMER.MSG.NEXT.${s}.*`,
+      ]),
+    ]);
+    // A watcher names its consumers freely, so others' durables are denied by name: no user
+    // pulls from, acks on, or re-creates under another filter a durable it does not own.
+    const othersDenied =
+      watchedStreams.length > 0 ? others.flatMap((c) => readSubjects(ns, c)) : [];
+    const isActuator = declared.consumers.includes(APPROVED_ACTION_CONSUMER);
+    const actionDenied =
+      isActuator || actionConsumer === undefined ? [] : readSubjects(ns, actionConsumer);
+    return {
+      user,
+      passwordVariable: passwordVariable(user),
+      publish: {
+        allow: publishAllow,
+        deny: unique([...FORBIDDEN_JS_API, ...actionDenied, ...othersDenied]),
+      },
+      subscribe: {
+        allow: unique([
+          INBOX_SUBJECT,
+          ...declared.serves.map((command) => `${ns.root}.cmd.${command}`),
+        ]),
+        deny: isActuator ? [] : [actionSubjects],
+      },
+      allowResponses: declared.serves.length > 0,
+    };
+  });
+}
+
+const quote = (text: string): string => JSON.stringify(text);
+
+function list(subjects: readonly string[], indent: string): string {
+  if (subjects.length === 0) return "[]";
+  return `[\n${subjects.map((s) => `${indent}  ${quote(s)}`).join("\n")}\n${indent}]`;
+}
+
+/**
+ * The nats-server (2.9+) configuration: an `authorization` block with one user per service.
+ * Passwords are `$SAFEDEPLOY_NATS_<SERVICE>_PASSWORD` references, read from the server's
+ * environment, so the file holds no secret and the server refuses to start without them.
+ */
+export function natsPermissionsConfig(ns: Namespace, options: PermissionOptions = {}): string {
+  const users = servicePermissions(ns, options).map((p) => {
+    const i = "      ";
+    return [
+      `    {`,
+      `      user: ${quote(p.user)}`,
+      `      password: $${p.passwordVariable}`,
+      `      permissions: {`,
+      `        publish: {`,
+      `          allow: ${list(p.publish.allow, `${i}    `)}`,
+      `          deny: ${list(p.publish.deny, `${i}    `)}`,
+      `        }`,
+      `        subscribe: {`,
+      `          allow: ${list(p.subscribe.allow, `${i}    `)}`,
+      `          deny: ${list(p.subscribe.deny, `${i}    `)}`,
+      `        }`,
+      ...(p.allowResponses ? [`        allow_responses: true`] : []),
+      `      }`,
+      `    }`,
+    ].join("\n");
+  });
+  return [
+    `# Generated by \`safedeploy generate nats-permissions\` from packages/schema/src/permissions.ts`,
+    `# for subject root "${ns.root}" and stream prefix "${ns.prefix}". Do not edit: regenerate.`,
+    `authorization {`,
+    `  users = [`,
+    users.join("\n"),
+    `  ]`,
+    `}`,
+    ``,
+  ].join("\n");
+}

@@ -1,0 +1,144 @@
+import { describe, expect, it } from "vitest";
+import {
+  DEFAULT_NAMESPACE,
+  FORBIDDEN_JS_API,
+  SAFEDEPLOY_TOPOLOGY,
+  SERVICE_ACCESS,
+  SERVICE_USERS,
+  natsPermissionsConfig,
+  passwordVariable,
+  servicePermissions,
+} from "@safedeploy/schema";
+import type { UserPermissions } from "@safedeploy/schema";
+
+const ns = DEFAULT_NAMESPACE;
+const users = servicePermissions(ns);
+const of = (user: string): UserPermissions => users.find((u) => u.user === user)!;
+const pullsFrom = (p: UserPermissions) =>
+  p.publish.allow
+    .filter((s) => s.startsWith("$JS.API.CONSUMER.MSG.NEXT."))
+    .map((s) => s.split(".").slice(-2).join("."));
+
+describe("servicePermissions", () => {
+  it("has one user per service, each with its own password variable", () => {
+    expect(users.map((u) => u.user)).toEqual([...SERVICE_USERS]);
+    expect(passwordVariable("git-actuator")).toBe("SAFEDEPLOY_NATS_GIT_ACTUATOR_PASSWORD");
+    expect(new Set(users.map((u) => u.passwordVariable)).size).toBe(SERVICE_USERS.length);
+  });
+
+  it("lets every topology consumer be pulled by exactly one user, its declared owner", () => {
+    for (const consumer of SAFEDEPLOY_TOPOLOGY.consumers) {
+      const key = `${consumer.stream}.${consumer.durable}`;
+      const pullers = users.filter((u) => pullsFrom(u).includes(key)).map((u) => u.user);
+      expect(pullers, key).toHaveLength(1);
+      expect(SERVICE_ACCESS[pullers[0]!].consumers).toContain(consumer.durable);
+    }
+  });
+
+  it("gives only the git actuator the action-requested durable and subject", () => {
+    expect(pullsFrom(of("git-actuator"))).toEqual(["GOVERNANCE.git-actuator"]);
+    for (const user of users.filter((u) => u.user !== "git-actuator")) {
+      expect(pullsFrom(user)).not.toContain("GOVERNANCE.git-actuator");
+      expect(user.publish.deny).toContain("$JS.API.CONSUMER.MSG.NEXT.GOVERNANCE.git-actuator");
+      expect(user.publish.deny).toContain("$JS.ACK.GOVERNANCE.git-actuator.>");
+      expect(user.subscribe.deny).toEqual(["sd.governance.action-requested.>"]);
+      expect(user.subscribe.allow.some((s) => s.startsWith("sd.governance"))).toBe(false);
+    }
+  });
+
+  it("lets nobody delete or purge a stream, delete a message, update a stream or delete a consumer", () => {
+    for (const user of users) {
+      expect(user.publish.deny).toEqual(expect.arrayContaining([...FORBIDDEN_JS_API]));
+      const forbidden = /^\$JS\.API\.(STREAM\.(DELETE|PURGE|MSG\.DELETE|UPDATE)|CONSUMER\.DELETE)/;
+      expect(user.publish.allow.filter((s) => forbidden.test(s))).toEqual([]);
+    }
+  });
+
+  it("allows each user to publish only its declared event types and dead letters", () => {
+    for (const user of users) {
+      const events = user.publish.allow.filter(
+        (s) => s.startsWith("sd.") && !s.startsWith("sd.cmd."),
+      );
+      expect(events).toEqual([
+        ...SERVICE_ACCESS[user.user].publishes.map((type) => `sd.${type}.*`),
+        "sd.dlq.>",
+      ]);
+    }
+    expect(of("collector").publish.allow.some((s) => s.startsWith("sd.governance"))).toBe(false);
+  });
+
+  it("lets servers answer commands and requesters send them", () => {
+    expect(of("proposal").subscribe.allow).toEqual([
+      "_INBOX.>",
+      "sd.cmd.proposal.approve",
+      "sd.cmd.proposal.reject",
+    ]);
+    expect(of("proposal").allowResponses).toBe(true);
+    expect(of("gateway").allowResponses).toBe(false);
+    expect(of("gateway").publish.allow).toContain("sd.cmd.proposal.approve");
+    expect(of("collector").publish.allow.some((s) => s.startsWith("sd.cmd."))).toBe(false);
+  });
+
+  it("grants KV subjects only to the buckets' users", () => {
+    expect(of("incident").publish.allow).toContain("$KV.incidents-active.>");
+    expect(of("proposal").publish.allow.filter((s) => s.startsWith("$KV."))).toEqual([
+      "$KV.proposals.>",
+    ]);
+    expect(of("gateway").publish.allow.filter((s) => s.startsWith("$KV."))).toEqual([]);
+  });
+
+  it("pins durable creation to the declared filter, and narrows with provisioning: own", () => {
+    expect(of("audit").publish.allow).toContain(
+      "$JS.API.CONSUMER.CREATE.GOVERNANCE.audit-governance.sd.governance.>",
+    );
+    const own = servicePermissions(ns, { provisioning: "own" }).find((u) => u.user === "budget")!;
+    expect(own.publish.allow.filter((s) => s.startsWith("$JS.API.CONSUMER."))).toEqual([
+      "$JS.API.CONSUMER.INFO.METRICS.budget",
+      "$JS.API.CONSUMER.CREATE.METRICS.budget.sd.metrics.snapshot.>",
+      "$JS.API.CONSUMER.MSG.NEXT.METRICS.budget",
+    ]);
+  });
+
+  it("lets the gateway watch every event type but approved actions", () => {
+    const creates = of("gateway").publish.allow.filter((s) =>
+      s.startsWith("$JS.API.CONSUMER.CREATE.GOVERNANCE.*."),
+    );
+    expect(creates).toContain("$JS.API.CONSUMER.CREATE.GOVERNANCE.*.sd.governance.verdict.>");
+    expect(creates.some((s) => s.includes("action-requested"))).toBe(false);
+    // Its wildcard pulls cannot reach a service's durable.
+    expect(of("gateway").publish.deny).toContain("$JS.API.CONSUMER.MSG.NEXT.INCIDENTS.proposal");
+  });
+
+  it("names the stream prefix and subject root of the namespace", () => {
+    const [policy] = servicePermissions({ root: "t1", prefix: "T1_" }).filter(
+      (u) => u.user === "policy",
+    );
+    expect(policy!.publish.allow).toContain("$JS.API.CONSUMER.MSG.NEXT.T1_BUDGET.T1_policy");
+    expect(policy!.publish.allow).toContain("$KV.T1_verdicts.>");
+    expect(policy!.subscribe.allow).toContain("t1.cmd.gate.query");
+  });
+
+  it("refuses a declaration that leaves a consumer without an owner or gives actions to another", () => {
+    const access = { ...SERVICE_ACCESS, budget: { ...SERVICE_ACCESS.budget, consumers: [] } };
+    expect(() => servicePermissions(ns, { access })).toThrow(/budget must have exactly one owner/);
+    const stolen = {
+      ...SERVICE_ACCESS,
+      "git-actuator": { ...SERVICE_ACCESS["git-actuator"], consumers: [] },
+      gateway: { ...SERVICE_ACCESS.gateway, consumers: ["git-actuator"] },
+    };
+    expect(() => servicePermissions(ns, { access: stolen })).toThrow(
+      /not an approved-action reader/,
+    );
+  });
+});
+
+describe("natsPermissionsConfig", () => {
+  it("references password variables and holds no secret", () => {
+    const config = natsPermissionsConfig(ns);
+    for (const user of SERVICE_USERS) {
+      expect(config).toContain(`password: $${passwordVariable(user)}\n`);
+    }
+    expect(config.match(/password:/g)).toHaveLength(SERVICE_USERS.length);
+    expect(config).toContain("allow_responses: true");
+  });
+});

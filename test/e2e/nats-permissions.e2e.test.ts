@@ -1,0 +1,230 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  connectBus,
+  consumeEvents,
+  openKv,
+  provision,
+  requestCommand,
+  serveCommand,
+} from "@safedeploy/jetstream";
+import type { Bus, CommandServer, Settled, Subscription } from "@safedeploy/jetstream";
+import {
+  DEFAULT_NAMESPACE,
+  ResourceName,
+  SAFEDEPLOY_TOPOLOGY,
+  SERVICE_ACCESS,
+  SERVICE_USERS,
+  natsPermissionsConfig,
+  passwordVariable,
+} from "@safedeploy/schema";
+import type { ConsumerDeclaration, ServiceUser } from "@safedeploy/schema";
+import { startNatsServer } from "@safedeploy/testing";
+import type { PrivateNatsServer } from "@safedeploy/testing";
+
+/*
+ * DESIGN.md invariant 3 against a real nats-server running deploy/nats/permissions.conf as
+ * generated for the default namespace (the server is private, so `sd` clashes with nothing).
+ *
+ * Each user does, through @safedeploy/jetstream, what its service does at start and at work:
+ * provision the topology (as openServiceBus does), open its buckets, serve its commands, pull and
+ * settle through its durables (dead-lettering what it cannot parse), publish its events, send its
+ * commands. The services themselves cannot run as their users yet: nats.js 3 ignores credentials
+ * in NATS_URL, and openServiceBus passes no user or password (see deploy/nats/README.md).
+ */
+
+const ns = DEFAULT_NAMESPACE;
+const passwords = Object.fromEntries(
+  // nats-server parses a variable's value as a config value: a password starting with a digit
+  // would be read as a number and refused, so each starts with a letter.
+  SERVICE_USERS.map((user) => [user, `p${randomBytes(12).toString("hex")}`]),
+) as Record<ServiceUser, string>;
+const workDir = mkdtempSync(join(tmpdir(), "sd-nats-permissions-"));
+let server: PrivateNatsServer;
+const buses: Bus[] = [];
+const subscriptions: Subscription[] = [];
+const servers: CommandServer[] = [];
+
+const serverLog = (): string =>
+  readFileSync(join(dirname(server.storeDir), "nats-server.log"), "utf8");
+const violations = (): string[] =>
+  serverLog()
+    .split("\n")
+    .filter((line) => /Violation/i.test(line));
+
+async function busAs(user: ServiceUser): Promise<Bus> {
+  const bus = await connectBus({
+    servers: [server.url],
+    name: `test-as-${user}`,
+    ns,
+    user,
+    pass: passwords[user],
+  });
+  buses.push(bus);
+  return bus;
+}
+
+async function eventually<T>(what: string, probe: () => T | undefined): Promise<T> {
+  for (let i = 0; i < 400; i++) {
+    const value = probe();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function consumerOf(durable: string): ConsumerDeclaration {
+  const found = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === durable);
+  if (found === undefined) throw new Error(`no consumer ${durable}`);
+  return found;
+}
+
+/** A subject a durable delivers, and a user allowed to publish there. */
+function probeFor(
+  consumer: ConsumerDeclaration,
+  tag: string,
+): { subject: string; by: ServiceUser } {
+  const matches = (type: string) =>
+    consumer.filter === ">"
+      ? type.startsWith(`${consumer.stream.toLowerCase()}.`)
+      : type === consumer.filter;
+  for (const user of SERVICE_USERS) {
+    const type = SERVICE_ACCESS[user].publishes.find(matches);
+    if (type !== undefined) return { subject: `${ns.root}.${type}.${tag}`, by: user };
+  }
+  if (consumer.stream === "DEADLETTER")
+    return { subject: `${ns.root}.dlq.probe.${tag}`, by: "audit" };
+  throw new Error(`nobody publishes what ${consumer.durable} reads`);
+}
+
+const permissionError = /permission/i;
+
+beforeAll(async () => {
+  const configFile = join(workDir, "nats.conf");
+  writeFileSync(configFile, natsPermissionsConfig(ns));
+  for (const user of SERVICE_USERS) process.env[passwordVariable(user)] = passwords[user];
+  server = await startNatsServer({ configFile });
+});
+
+afterAll(async () => {
+  for (const subscription of subscriptions) await subscription.stop();
+  for (const commandServer of servers) await commandServer.stop();
+  for (const bus of buses) await bus.close();
+  await server.dispose();
+  for (const user of SERVICE_USERS) Reflect.deleteProperty(process.env, passwordVariable(user));
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+describe("NATS users and permissions (deploy/nats)", () => {
+  it("refuses a connection without a user or with a wrong password", async () => {
+    await expect(connectBus({ servers: [server.url], name: "anonymous" })).rejects.toThrow(
+      /authorization/i,
+    );
+    await expect(
+      connectBus({ servers: [server.url], name: "wrong", user: "audit", pass: "wrong" }),
+    ).rejects.toThrow(/authorization/i);
+  });
+
+  it("lets every user provision, open its buckets, serve its commands and consume its durables", async () => {
+    const settled: (Settled & { durable: string })[] = [];
+    const users = new Map<ServiceUser, Bus>();
+    for (const user of SERVICE_USERS) {
+      const bus = await busAs(user);
+      users.set(user, bus);
+      await provision(bus);
+      const access = SERVICE_ACCESS[user];
+      for (const bucket of access.buckets) {
+        const kv = await openKv(bus, bucket, ResourceName);
+        const revision = await kv.create(`probe-${user}`, "checkout");
+        expect(await kv.get(`probe-${user}`)).toEqual({ value: "checkout", revision });
+      }
+      for (const command of access.serves) {
+        servers.push(
+          await serveCommand(bus, command, () => Promise.reject(new Error("not in this test"))),
+        );
+      }
+      for (const durable of access.consumers) {
+        subscriptions.push(
+          consumeEvents(bus, {
+            consumer: consumerOf(durable),
+            handler: () => Promise.resolve(),
+            onSettled: (s) => settled.push({ ...s, durable }),
+          }),
+        );
+      }
+    }
+    // Each durable gets one unparseable message: its owner pulls it and dead-letters it.
+    for (const consumer of SAFEDEPLOY_TOPOLOGY.consumers) {
+      const probe = probeFor(consumer, `probe-${consumer.durable}`);
+      await users.get(probe.by)!.js.publish(probe.subject, "not json");
+    }
+    for (const consumer of SAFEDEPLOY_TOPOLOGY.consumers) {
+      const tag = `probe-${consumer.durable}`;
+      const seen = await eventually(`${consumer.durable} to settle its probe`, () =>
+        settled.find((s) => s.durable === consumer.durable && s.subject.endsWith(`.${tag}`)),
+      );
+      expect(seen.outcome).toBe("dead-lettered");
+    }
+    // The gateway reaches every command server (an invalid request still gets its answer).
+    const gateway = users.get("gateway")!;
+    for (const command of SERVICE_ACCESS.gateway.requests) {
+      const reply = await requestCommand(gateway, command, {} as never);
+      expect(reply).toMatchObject({ ok: false, error: { code: "invalid_request" } });
+    }
+    expect(violations()).toEqual([]);
+  });
+
+  const others = SERVICE_USERS.filter((user) => user !== "git-actuator");
+
+  it.each(others)(
+    "%s can neither subscribe to approved actions nor pull from the git-actuator durable",
+    async (user) => {
+      const bus = await busAs(user);
+      const sub = bus.connection.subscribe(`${ns.root}.governance.action-requested.>`);
+      expect(String(await sub.closed)).toMatch(permissionError);
+      await expect(
+        bus.connection.request(
+          "$JS.API.CONSUMER.MSG.NEXT.GOVERNANCE.git-actuator",
+          JSON.stringify({ batch: 1, expires: 1_000_000_000 }),
+          { timeout: 2_000 },
+        ),
+      ).rejects.toThrow(permissionError);
+    },
+  );
+
+  it("refuses the collector user a governance publish", async () => {
+    const collector = await busAs("collector");
+    await expect(
+      collector.js.publish(`${ns.root}.governance.verdict.checkout`, "{}"),
+    ).rejects.toThrow(permissionError);
+  });
+
+  it.each([...SERVICE_USERS])(
+    "%s can neither delete, purge nor shorten a stream, nor delete a message",
+    async (user) => {
+      const bus = await busAs(user);
+      await expect(bus.jsm.streams.delete("GOVERNANCE")).rejects.toThrow(permissionError);
+      await expect(bus.jsm.streams.purge("INCIDENTS")).rejects.toThrow(permissionError);
+      await expect(bus.jsm.streams.deleteMessage("INCIDENTS", 1)).rejects.toThrow(permissionError);
+      await expect(bus.jsm.streams.update("INCIDENTS", { max_age: 1_000_000_000 })).rejects.toThrow(
+        permissionError,
+      );
+      await expect(bus.jsm.consumers.delete("GOVERNANCE", "git-actuator")).rejects.toThrow(
+        permissionError,
+      );
+    },
+  );
+
+  it("logs each refusal on the server, naming the user", () => {
+    const logged = violations();
+    expect(logged.some((l) => l.includes("action-requested") && l.includes('"proposal"'))).toBe(
+      true,
+    );
+    expect(logged.some((l) => l.includes("STREAM.DELETE") && l.includes('"git-actuator"'))).toBe(
+      true,
+    );
+  });
+});
