@@ -1,1 +1,32 @@
-export {};
+/**
+ * @packageDocumentation
+ * The environment-repo adapter: a local clone driven through the `git` CLI (argv only, never a
+ * shell), the two changes SafeDeploy makes (revert one path's part of its last commit, set a
+ * canary weight in an Argo Rollouts manifest), deterministic commits on `safedeploy/<proposal>`,
+ * no-force idempotent pushes, and a provider-neutral forge (plain git, or GitHub pull requests).
+ */
+export { editCanaryWeight } from "./canary.js";
+export type { CanaryEdit } from "./canary.js";
+export { ForgeError, GitCommandError, InvalidChangeError, redactSecrets } from "./errors.js";
+export { gitForge, reviewFor } from "./forge.js";
+export type { Forge, ForgeChange, ForgeReview, ReviewLink } from "./forge.js";
+export { classifyForgeError, githubForge } from "./github.js";
+export type { GitHubAuth, GitHubForgeOptions } from "./github.js";
+export {
+  SAFEDEPLOY_IDENTITY,
+  branchFor,
+  commitMessage,
+  normalizeRepoPath,
+  openEnvRepo,
+} from "./repo.js";
+export type {
+  ChangeCommitted,
+  ChangeOutcome,
+  ChangeRequest,
+  CommitIdentity,
+  EnvRepo,
+  EnvRepoOptions,
+  GitChange,
+  NeedsTriage,
+  StagedChange,
+} from "./repo.js";
