@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { inspect } from "node:util";
 import { Duration, parseDuration } from "@safedeploy/schema";
 import { z } from "zod";
@@ -197,13 +198,24 @@ export function redactConfig<C extends Partial<Config>>(config: C): C {
 
 /**
  * Git and forge credentials. Serialising or inspecting the object (a log line, an error's
- * context) shows the token as `***`; only reading `githubToken` itself gives it.
+ * context) shows the token and the App private key as `***`; only reading the fields gives them.
  */
 export interface GitCredentials {
   readonly githubToken: string | undefined;
   readonly githubApiUrl: string;
   readonly githubRepository: string | undefined;
+  /** GitHub App authentication (short-lived installation tokens), when all three are set. */
+  readonly githubApp:
+    | {
+        readonly appId: string;
+        /** PEM text, from `GITHUB_APP_PRIVATE_KEY` or the file `GITHUB_APP_PRIVATE_KEY_FILE`. */
+        readonly privateKey: string;
+        readonly installationId: string;
+      }
+    | undefined;
 }
+
+const numericId = z.string().regex(/^\d+$/, { message: "must be a number" });
 
 const CredentialsSchema = z.object({
   GITHUB_TOKEN: z.string().min(1).optional(),
@@ -212,38 +224,124 @@ const CredentialsSchema = z.object({
     .string()
     .regex(/^[\w.-]+\/[\w.-]+$/, { message: "must be owner/name" })
     .optional(),
+  GITHUB_APP_ID: numericId.optional(),
+  GITHUB_APP_PRIVATE_KEY: z
+    .string()
+    .transform((text) => text.replace(/\\n/g, "\n"))
+    .pipe(
+      z
+        .string()
+        .regex(/-----BEGIN [A-Z ]*PRIVATE KEY-----/, { message: "must be a PEM private key" }),
+    )
+    .optional(),
+  GITHUB_APP_PRIVATE_KEY_FILE: z.string().min(1).optional(),
+  GITHUB_APP_INSTALLATION_ID: numericId.optional(),
 });
 
+const APP_VARIABLES = [
+  "GITHUB_APP_ID",
+  "GITHUB_APP_PRIVATE_KEY",
+  "GITHUB_APP_INSTALLATION_ID",
+] as const;
+
+function readKeyFile(path: string): { key?: string; problem?: ConfigProblem } {
+  try {
+    // The operator names this file; reading it is the point.
+    // eslint-disable-next-line security/detect-non-literal-fs-filename
+    const key = readFileSync(path, "utf8");
+    if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) {
+      return {
+        problem: { variable: "GITHUB_APP_PRIVATE_KEY_FILE", message: "is not a PEM private key" },
+      };
+    }
+    return { key };
+  } catch {
+    return { problem: { variable: "GITHUB_APP_PRIVATE_KEY_FILE", message: "cannot be read" } };
+  }
+}
+
 /**
- * Reads the forge credentials (`GITHUB_TOKEN`, `GITHUB_API_URL`, `GITHUB_REPOSITORY`); with
- * `SAFEDEPLOY_FORGE=github` the token and repository are required.
+ * Reads the forge credentials (`GITHUB_TOKEN`, `GITHUB_API_URL`, `GITHUB_REPOSITORY`, and for a
+ * GitHub App `GITHUB_APP_ID`, `GITHUB_APP_PRIVATE_KEY` or `GITHUB_APP_PRIVATE_KEY_FILE`,
+ * `GITHUB_APP_INSTALLATION_ID`). With `SAFEDEPLOY_FORGE=github` the repository is required, and
+ * either the token or the whole App triple; an App triple is all-or-nothing.
  *
  * Kept apart from {@link loadConfig} on purpose (DESIGN.md, invariant 3: only the git actuator can
  * read Git credentials). `loadConfig` never looks at these variables, so the {@link Config} every
  * service holds, logs at start ({@link redactConfig}) and hands to its components cannot carry a
  * token, even where the variable happens to be set. The one service that calls this function holds
- * the token in a single place, and this object masks it when serialised.
+ * the secrets in a single place, and this object masks them when serialised.
  */
 export function loadGitCredentials(env: Env): GitCredentials {
   const variables = present(env);
   const parsed = CredentialsSchema.safeParse(variables);
   const problems = parsed.success ? [] : problemsOf(parsed.error);
-  if (variables.SAFEDEPLOY_FORGE === "github") {
-    for (const variable of ["GITHUB_TOKEN", "GITHUB_REPOSITORY"]) {
-      if (variables[variable] === undefined) {
-        problems.push({ variable, message: "is required when SAFEDEPLOY_FORGE is github" });
+  if (
+    variables.GITHUB_APP_PRIVATE_KEY !== undefined &&
+    variables.GITHUB_APP_PRIVATE_KEY_FILE !== undefined
+  ) {
+    problems.push({
+      variable: "GITHUB_APP_PRIVATE_KEY_FILE",
+      message: "cannot be set together with GITHUB_APP_PRIVATE_KEY",
+    });
+  }
+  let fileKey: string | undefined;
+  if (variables.GITHUB_APP_PRIVATE_KEY_FILE !== undefined) {
+    const read = readKeyFile(variables.GITHUB_APP_PRIVATE_KEY_FILE);
+    if (read.problem !== undefined) problems.push(read.problem);
+    fileKey = read.key;
+  }
+  const given = (name: (typeof APP_VARIABLES)[number]) =>
+    variables[name] !== undefined ||
+    (name === "GITHUB_APP_PRIVATE_KEY" && variables.GITHUB_APP_PRIVATE_KEY_FILE !== undefined);
+  const appGiven = APP_VARIABLES.filter(given);
+  if (appGiven.length > 0) {
+    for (const variable of APP_VARIABLES) {
+      if (!given(variable)) {
+        problems.push({ variable, message: "is required with the other GitHub App variables" });
       }
     }
   }
+  if (variables.SAFEDEPLOY_FORGE === "github") {
+    if (variables.GITHUB_TOKEN === undefined && appGiven.length === 0) {
+      problems.push({
+        variable: "GITHUB_TOKEN",
+        message:
+          "is required when SAFEDEPLOY_FORGE is github (or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID)",
+      });
+    }
+    if (variables.GITHUB_REPOSITORY === undefined) {
+      problems.push({
+        variable: "GITHUB_REPOSITORY",
+        message: "is required when SAFEDEPLOY_FORGE is github",
+      });
+    }
+  }
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+  const data = parsed.data;
+  const privateKey = data.GITHUB_APP_PRIVATE_KEY ?? fileKey;
   const credentials: GitCredentials = {
-    githubToken: parsed.data.GITHUB_TOKEN,
-    githubApiUrl: parsed.data.GITHUB_API_URL,
-    githubRepository: parsed.data.GITHUB_REPOSITORY,
+    githubToken: data.GITHUB_TOKEN,
+    githubApiUrl: data.GITHUB_API_URL,
+    githubRepository: data.GITHUB_REPOSITORY,
+    githubApp:
+      data.GITHUB_APP_ID !== undefined &&
+      privateKey !== undefined &&
+      data.GITHUB_APP_INSTALLATION_ID !== undefined
+        ? Object.freeze({
+            appId: data.GITHUB_APP_ID,
+            privateKey,
+            installationId: data.GITHUB_APP_INSTALLATION_ID,
+          })
+        : undefined,
   };
   const masked = () => ({
     ...credentials,
     githubToken: credentials.githubToken === undefined ? undefined : "***",
+    githubApp:
+      credentials.githubApp === undefined
+        ? undefined
+        : { ...credentials.githubApp, privateKey: "***" },
   });
   Object.defineProperties(credentials, {
     toJSON: { value: masked },

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import {
@@ -213,7 +216,11 @@ describe("loadGitCredentials", () => {
     expect(error.problems).toEqual([
       { variable: "GITHUB_API_URL", message: "must be a URL (http:, https:)" },
       { variable: "GITHUB_REPOSITORY", message: "must be owner/name" },
-      { variable: "GITHUB_TOKEN", message: "is required when SAFEDEPLOY_FORGE is github" },
+      {
+        variable: "GITHUB_TOKEN",
+        message:
+          "is required when SAFEDEPLOY_FORGE is github (or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID)",
+      },
     ]);
     expect(error.message).not.toContain("not a repo");
   });
@@ -225,5 +232,89 @@ describe("loadGitCredentials", () => {
     expect(JSON.parse(JSON.stringify(credentials))).toMatchObject({ githubToken: "***" });
     expect(inspect(credentials)).not.toContain("ghp_abcdef");
     expect(Object.isFrozen(credentials)).toBe(true);
+  });
+
+  const pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----\n";
+
+  it("accepts a GitHub App instead of a token, with the key inline or in a file", () => {
+    const inline = loadGitCredentials({
+      SAFEDEPLOY_FORGE: "github",
+      GITHUB_REPOSITORY: "acme/env",
+      GITHUB_APP_ID: "123",
+      GITHUB_APP_PRIVATE_KEY: pem.replace(/\n/g, "\\n"),
+      GITHUB_APP_INSTALLATION_ID: "456",
+    });
+    expect(inline.githubToken).toBeUndefined();
+    expect(inline.githubApp).toEqual({ appId: "123", privateKey: pem, installationId: "456" });
+    const dir = mkdtempSync(join(tmpdir(), "sd-key-"));
+    const file = join(dir, "app.pem");
+    writeFileSync(file, pem);
+    try {
+      const fromFile = loadGitCredentials({
+        SAFEDEPLOY_FORGE: "github",
+        GITHUB_REPOSITORY: "acme/env",
+        GITHUB_APP_ID: "123",
+        GITHUB_APP_PRIVATE_KEY_FILE: file,
+        GITHUB_APP_INSTALLATION_ID: "456",
+      });
+      expect(fromFile.githubApp?.privateKey).toBe(pem);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("wants the whole App triple, a readable key file, and never quotes the key", () => {
+    const partial = configError(() =>
+      loadGitCredentials({
+        SAFEDEPLOY_FORGE: "github",
+        GITHUB_REPOSITORY: "acme/env",
+        GITHUB_APP_ID: "1",
+      }),
+    );
+    expect(partial.problems).toEqual([
+      {
+        variable: "GITHUB_APP_PRIVATE_KEY",
+        message: "is required with the other GitHub App variables",
+      },
+      {
+        variable: "GITHUB_APP_INSTALLATION_ID",
+        message: "is required with the other GitHub App variables",
+      },
+    ]);
+    const missing = configError(() =>
+      loadGitCredentials({
+        GITHUB_APP_ID: "1",
+        GITHUB_APP_PRIVATE_KEY_FILE: "/nonexistent/key.pem",
+        GITHUB_APP_INSTALLATION_ID: "2",
+      }),
+    );
+    expect(missing.problems).toEqual([
+      { variable: "GITHUB_APP_PRIVATE_KEY_FILE", message: "cannot be read" },
+    ]);
+    const notPem = configError(() =>
+      loadGitCredentials({
+        GITHUB_APP_ID: "1",
+        GITHUB_APP_PRIVATE_KEY: "hunter2-secret",
+        GITHUB_APP_INSTALLATION_ID: "2",
+      }),
+    );
+    expect(notPem.problems).toEqual([
+      { variable: "GITHUB_APP_PRIVATE_KEY", message: "must be a PEM private key" },
+    ]);
+    expect(notPem.message).not.toContain("hunter2");
+  });
+
+  it("masks the App private key when serialised or inspected", () => {
+    const credentials = loadGitCredentials({
+      GITHUB_APP_ID: "1",
+      GITHUB_APP_PRIVATE_KEY: pem,
+      GITHUB_APP_INSTALLATION_ID: "2",
+    });
+    expect(credentials.githubApp?.privateKey).toBe(pem);
+    expect(JSON.stringify(credentials)).not.toContain("MIIEvQIBADANBg");
+    expect(JSON.parse(JSON.stringify(credentials))).toMatchObject({
+      githubApp: { appId: "1", privateKey: "***", installationId: "2" },
+    });
+    expect(inspect(credentials)).not.toContain("MIIEvQIBADANBg");
   });
 });
