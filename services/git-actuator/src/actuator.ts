@@ -1,0 +1,168 @@
+import { InvalidChangeError, reviewFor } from "@safedeploy/git";
+import type { ChangeOutcome, EnvRepo, Forge } from "@safedeploy/git";
+import type { Logger } from "@safedeploy/runtime";
+import { createEnvelope, messageId } from "@safedeploy/schema";
+import type { Envelope } from "@safedeploy/schema";
+import { gitPlanFor } from "./plan.js";
+
+export interface ActuatorDeps {
+  readonly repo: Pick<EnvRepo, "apply" | "baseBranch">;
+  readonly forge: Forge;
+  readonly publish: (envelope: Envelope) => Promise<unknown>;
+  readonly now: () => string;
+  /** `SAFEDEPLOY_DRY_RUN`: every action is a dry run. */
+  readonly dryRun: boolean;
+  readonly log: Logger;
+}
+
+type Requested = Envelope<"governance.action-requested">;
+
+function isRetryable(error: unknown): boolean {
+  return typeof error === "object" && error !== null && "retryable" in error
+    ? error.retryable !== false
+    : true;
+}
+
+/**
+ * Executes an approved action in the environment repo and publishes its result to GOVERNANCE.
+ * Ambiguity → `action-failed` with needsTriage; a retryable failure (network, 5xx, rate limit) is
+ * thrown so the consumer redelivers; a terminal one is published as `action-failed`.
+ * Deliveries of one proposal run one after another in this process; across replicas the
+ * deterministic commit, the no-force push and the pull request reuse keep one branch and one PR.
+ */
+export function onActionRequested(deps: ActuatorDeps): (requested: Requested) => Promise<void> {
+  const inFlight = new Map<string, Promise<void>>();
+
+  const completed = (
+    requested: Requested,
+    fields: { branch: string; commit: string; prUrl: string | null; diff: string; dryRun: boolean },
+  ) => {
+    const at = deps.now();
+    const { proposalId, incidentId, kind } = requested.data;
+    return deps.publish(
+      createEnvelope(
+        {
+          type: "governance.action-completed",
+          // A dry run must not take the id of the real result that may follow it.
+          id: fields.dryRun
+            ? messageId("governance.action-completed", proposalId, "dry-run")
+            : messageId("governance.action-completed", proposalId),
+          service: requested.service,
+          data: { proposalId, incidentId, kind, at, ...fields },
+        },
+        { source: "git-actuator", time: at, causedBy: requested },
+      ),
+    );
+  };
+
+  const failed = (requested: Requested, reason: string, needsTriage: boolean) => {
+    const at = deps.now();
+    const { proposalId } = requested.data;
+    return deps.publish(
+      createEnvelope(
+        {
+          type: "governance.action-failed",
+          id: messageId("governance.action-failed", proposalId),
+          service: requested.service,
+          data: {
+            proposalId,
+            at,
+            reason,
+            needsTriage,
+            // A terminal failure that is not ambiguity leaves the proposal approved, to retry by hand.
+            state: needsTriage ? "needs-triage" : "approved",
+          },
+        },
+        { source: "git-actuator", time: at, causedBy: requested },
+      ),
+    );
+  };
+
+  const execute = async (requested: Requested): Promise<void> => {
+    const { proposalId, incidentId, kind, requestedAt } = requested.data;
+    const dryRun = deps.dryRun || requested.data.dryRun;
+    const log = deps.log.child({ proposal: proposalId, service: requested.service, kind, dryRun });
+    const plan = gitPlanFor(kind, requested.data.plan);
+    if (plan.kind === "none") {
+      log.info({}, "no git change for this kind; action completed");
+      await completed(requested, { branch: "", commit: "", prUrl: null, diff: "", dryRun });
+      return;
+    }
+    if (plan.kind === "invalid") {
+      log.warn({ reason: plan.reason }, "action needs triage");
+      await failed(requested, plan.reason, true);
+      return;
+    }
+    let outcome: ChangeOutcome;
+    try {
+      outcome = await deps.repo.apply({
+        proposalId,
+        incidentId,
+        kind,
+        requestedAt,
+        change: plan.change,
+        dryRun,
+      });
+    } catch (error) {
+      if (isRetryable(error)) throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      log.error({ err: error }, "action failed");
+      await failed(requested, reason, error instanceof InvalidChangeError);
+      return;
+    }
+    if (outcome.status === "needs-triage") {
+      log.warn({ reason: outcome.reason }, "action needs triage; nothing pushed");
+      await failed(requested, outcome.reason, true);
+      return;
+    }
+    let prUrl: string | null = null;
+    if (outcome.status === "dry-run") {
+      log.info({ branch: outcome.branch, commit: outcome.commit, diff: outcome.diff }, "dry run");
+    } else {
+      try {
+        const review = await deps.forge.openChange(
+          reviewFor(requested.data, outcome, deps.repo.baseBranch),
+        );
+        prUrl = review.prUrl;
+        log.info(
+          {
+            branch: outcome.branch,
+            commit: outcome.commit,
+            prUrl,
+            reused: review.reused,
+            pushed: outcome.status,
+          },
+          "change proposed",
+        );
+      } catch (error) {
+        if (isRetryable(error)) throw error;
+        log.error({ err: error, branch: outcome.branch }, "the forge refused the pull request");
+        await failed(requested, error instanceof Error ? error.message : String(error), false);
+        return;
+      }
+    }
+    await completed(requested, {
+      branch: outcome.branch,
+      commit: outcome.commit,
+      prUrl,
+      diff: outcome.diff,
+      dryRun,
+    });
+  };
+
+  return async (requested) => {
+    const key = requested.data.proposalId;
+    const previous = inFlight.get(key) ?? Promise.resolve();
+    const run = previous.then(
+      () => execute(requested),
+      () => execute(requested),
+    );
+    const settled = run.catch(() => undefined);
+    inFlight.set(key, settled);
+    try {
+      await run;
+    } finally {
+      if (inFlight.get(key) === settled) inFlight.delete(key);
+    }
+  };
+}

@@ -1,0 +1,54 @@
+import type { GitChange } from "@safedeploy/git";
+import type { ProposalKind } from "@safedeploy/schema";
+import { z } from "zod";
+
+const RepoPath = z
+  .string()
+  .min(1)
+  .max(1_024)
+  .refine(
+    (path) =>
+      !path.startsWith("/") &&
+      !path.startsWith("-") &&
+      !path.split("/").some((segment) => segment === "..") &&
+      !/[\0\n\r]/.test(path),
+    { message: "must be a relative path inside the repository" },
+  );
+
+const Weight = z.number().int().min(0).max(100);
+
+/** The plan of an approved `rollback-rollout`: revert the service's path. */
+export const RevertPlan = z.object({ action: z.literal("git-revert"), path: RepoPath });
+
+/** The plan of an approved `promote-canary`: set the first canary step's weight. */
+export const CanaryPlan = z.object({
+  action: z.literal("set-canary-weight"),
+  path: RepoPath,
+  from: Weight,
+  to: Weight,
+});
+
+/** What to do in Git for an approved action; `none` for kinds that need no commit. */
+export type GitPlan =
+  | { readonly kind: "change"; readonly change: GitChange }
+  | { readonly kind: "none" }
+  | { readonly kind: "invalid"; readonly reason: string };
+
+/**
+ * Validates an action's plan against its kind. `block-promotion` makes no commit: the verdict and
+ * the proposal already block promotion in SafeDeploy, so its action completes with no branch.
+ */
+export function gitPlanFor(kind: ProposalKind, plan: unknown): GitPlan {
+  if (kind === "block-promotion") return { kind: "none" };
+  const schema = kind === "rollback-rollout" ? RevertPlan : CanaryPlan;
+  const parsed = schema.safeParse(plan);
+  if (!parsed.success) {
+    return {
+      kind: "invalid",
+      reason: `invalid ${kind} plan: ${parsed.error.issues
+        .map((issue) => `${issue.path.join(".") || "(plan)"}: ${issue.message}`)
+        .join("; ")}`,
+    };
+  }
+  return { kind: "change", change: parsed.data };
+}

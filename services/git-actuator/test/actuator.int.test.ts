@@ -1,0 +1,231 @@
+import { execFile } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { provision, publishEvent } from "@safedeploy/jetstream";
+import { startService } from "@safedeploy/runtime";
+import type { ServiceHandle } from "@safedeploy/runtime";
+import { createEnvelope, messageId, qualifiedName } from "@safedeploy/schema";
+import type { Envelope } from "@safedeploy/schema";
+import { createTestBus, readStream, testServiceEnv } from "@safedeploy/testing";
+import type { TestBus } from "@safedeploy/testing";
+import { createGitActuatorService } from "../src/service.js";
+
+const exec = promisify(execFile);
+const git = async (cwd: string, args: string[]) =>
+  (
+    await exec("git", args, {
+      cwd,
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: "Dev",
+        GIT_AUTHOR_EMAIL: "dev@example.com",
+        GIT_COMMITTER_NAME: "Dev",
+        GIT_COMMITTER_EMAIL: "dev@example.com",
+      },
+    })
+  ).stdout.trim();
+
+const manifest = (service: string, image: string) =>
+  `# ${service}\napiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: ${service}\nspec:\n  strategy:\n    canary:\n      steps:\n        - setWeight: 10 # first\n        - pause: {}\n  template:\n    spec:\n      containers:\n        - name: ${service}\n          image: shop/${service}:${image}\n`;
+
+let root: string;
+let remote: string;
+let harness: TestBus;
+const replicas: ServiceHandle[] = [];
+
+async function commit(seed: string, message: string, files: Record<string, string>) {
+  for (const [path, text] of Object.entries(files)) {
+    await mkdir(dirname(join(seed, path)), { recursive: true });
+    await writeFile(join(seed, path), text);
+  }
+  await git(seed, ["add", "--all"]);
+  await git(seed, ["commit", "--quiet", "-m", message]);
+  await git(seed, ["push", "--quiet", "origin", "main"]);
+}
+
+async function remoteBranches(): Promise<Record<string, string>> {
+  const text = await git(remote, [
+    "for-each-ref",
+    "--format=%(refname:short) %(objectname)",
+    "refs/heads/safedeploy",
+  ]);
+  return Object.fromEntries(
+    text
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => l.split(" ") as [string, string]),
+  );
+}
+
+function requested(
+  proposalId: string,
+  kind: "rollback-rollout" | "promote-canary" | "block-promotion",
+  plan: Record<string, unknown>,
+  service = "checkout",
+): Envelope<"governance.action-requested"> {
+  const at = "2026-11-24T10:00:00.000Z";
+  return createEnvelope(
+    {
+      type: "governance.action-requested",
+      id: messageId("governance.action-requested", proposalId),
+      service,
+      data: { proposalId, kind, incidentId: "INC-9", requestedAt: at, plan, dryRun: false },
+    },
+    { source: "proposal", time: at },
+  );
+}
+
+async function governance(type: string, proposalId: string, count = 1): Promise<Envelope[]> {
+  for (let i = 0; i < 400; i++) {
+    const found = (await readStream(harness.bus, "GOVERNANCE")).filter(
+      (e) => e.type === type && (e.data as { proposalId?: string }).proposalId === proposalId,
+    );
+    if (found.length >= count) return found;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`no ${type} for ${proposalId}`);
+}
+
+/** Waits until the git-actuator consumer has nothing pending or unacknowledged. */
+async function settled(): Promise<void> {
+  const stream = qualifiedName(harness.bus.ns, "GOVERNANCE");
+  for (let i = 0; i < 400; i++) {
+    const info = await harness.bus.jsm.consumers.info(
+      stream,
+      qualifiedName(harness.bus.ns, "git-actuator"),
+    );
+    if (info.num_pending === 0 && info.num_ack_pending === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error("the git-actuator consumer did not settle");
+}
+
+async function start(overrides: Record<string, string> = {}): Promise<ServiceHandle> {
+  const env = testServiceEnv(harness, {
+    SAFEDEPLOY_ENV_REPO: remote,
+    SAFEDEPLOY_HOME: join(root, "home"),
+    ...overrides,
+  });
+  const handle = await startService(createGitActuatorService({ env }), { env });
+  replicas.push(handle);
+  return handle;
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), "sd-actuator-"));
+  remote = join(root, "env.git");
+  const seed = join(root, "seed");
+  await git(root, ["init", "--quiet", "--bare", "--initial-branch=main", remote]);
+  await git(root, ["clone", "--quiet", remote, seed]);
+  await git(seed, ["checkout", "--quiet", "-B", "main"]);
+  await commit(seed, "initial", {
+    "envs/prod/checkout/rollout.yaml": manifest("checkout", "v1"),
+    "envs/prod/payments/rollout.yaml": manifest("payments", "v1"),
+  });
+  await commit(seed, "release both", {
+    "envs/prod/checkout/rollout.yaml": manifest("checkout", "v2"),
+    "envs/prod/payments/rollout.yaml": manifest("payments", "v2"),
+  });
+  harness = await createTestBus();
+  await provision(harness.bus);
+  await start();
+  await start(); // two replicas share the durable consumer
+});
+
+afterAll(async () => {
+  await Promise.all(replicas.map((r) => r.shutdown("test")));
+  await harness.cleanup();
+  await rm(root, { recursive: true, force: true });
+});
+
+describe("git actuator", () => {
+  it("turns an approved rollback into one branch and one action-completed, however often it is delivered", async () => {
+    const action = requested("PRP-A", "rollback-rollout", {
+      action: "git-revert",
+      path: "envs/prod/checkout",
+    });
+    await publishEvent(harness.bus, action);
+    const [done] = await governance("governance.action-completed", "PRP-A");
+    const branches = await remoteBranches();
+    expect(branches).toEqual({ "safedeploy/PRP-A": expect.any(String) as string });
+    expect(done?.data).toMatchObject({
+      proposalId: "PRP-A",
+      incidentId: "INC-9",
+      kind: "rollback-rollout",
+      branch: "safedeploy/PRP-A",
+      commit: branches["safedeploy/PRP-A"],
+      prUrl: null,
+      dryRun: false,
+    });
+    expect((done?.data as { diff: string }).diff).toContain("+          image: shop/checkout:v1");
+    expect((done?.data as { diff: string }).diff).not.toContain("payments");
+    expect(done?.causationId).toBe(action.id);
+
+    // The same approval again (deduplicated by the stream) and as a redelivery with another id.
+    await publishEvent(harness.bus, action);
+    await publishEvent(harness.bus, { ...action, id: `${action.id}:redelivered` });
+    await settled();
+    expect(await remoteBranches()).toEqual(branches);
+    expect(await governance("governance.action-completed", "PRP-A")).toHaveLength(1);
+  });
+
+  it("an ambiguous revert fails with needs-triage and pushes nothing", async () => {
+    await publishEvent(
+      harness.bus,
+      requested(
+        "PRP-B",
+        "rollback-rollout",
+        { action: "git-revert", path: "envs/prod/nothing" },
+        "search",
+      ),
+    );
+    const [failed] = await governance("governance.action-failed", "PRP-B");
+    expect(failed?.data).toMatchObject({
+      proposalId: "PRP-B",
+      needsTriage: true,
+      state: "needs-triage",
+      reason: expect.stringContaining("no commit on main changed envs/prod/nothing") as string,
+    });
+    expect(Object.keys(await remoteBranches())).toEqual(["safedeploy/PRP-A"]);
+  });
+
+  it("an invalid plan needs triage; block-promotion completes without a branch", async () => {
+    await publishEvent(
+      harness.bus,
+      requested("PRP-C", "promote-canary", { action: "set-canary-weight", path: "../x" }),
+    );
+    const [invalid] = await governance("governance.action-failed", "PRP-C");
+    expect(invalid?.data).toMatchObject({ needsTriage: true, state: "needs-triage" });
+    expect((invalid?.data as { reason: string }).reason).toMatch(/invalid promote-canary plan/);
+    await publishEvent(
+      harness.bus,
+      requested("PRP-D", "block-promotion", { action: "record-only", reasons: [] }),
+    );
+    const [blocked] = await governance("governance.action-completed", "PRP-D");
+    expect(blocked?.data).toMatchObject({ branch: "", commit: "", diff: "", prUrl: null });
+    expect(Object.keys(await remoteBranches())).toEqual(["safedeploy/PRP-A"]);
+  });
+
+  it("with SAFEDEPLOY_DRY_RUN=1 reports the diff and pushes nothing", async () => {
+    // A dry-run replica alone on its own namespace's consumer would be cleaner; here the normal
+    // replicas stop first so the dry one gets the message.
+    await Promise.all(replicas.splice(0).map((r) => r.shutdown("switch to dry run")));
+    await start({ SAFEDEPLOY_DRY_RUN: "1" });
+    await publishEvent(
+      harness.bus,
+      requested(
+        "PRP-E",
+        "promote-canary",
+        { action: "set-canary-weight", path: "envs/prod/payments", from: 10, to: 50 },
+        "payments",
+      ),
+    );
+    const [dry] = await governance("governance.action-completed", "PRP-E");
+    expect(dry?.data).toMatchObject({ dryRun: true, branch: "safedeploy/PRP-E", prUrl: null });
+    expect((dry?.data as { diff: string }).diff).toContain("+        - setWeight: 50 # first");
+    expect(Object.keys(await remoteBranches())).toEqual(["safedeploy/PRP-A"]);
+  });
+});
