@@ -25,7 +25,11 @@ const REFUSED =
   /authentication failed|permission denied|could not read (username|password)|403|401|repository not found|does not appear to be a git repository/i;
 const LOCKED = /\.lock': File exists|unable to create .*\.lock/i;
 
-/** Runs `git` with a predictable environment: no prompts, literal pathspecs, C locale. */
+/**
+ * Runs `git` with a predictable environment: no prompts, literal pathspecs, C locale, and neither
+ * system nor global configuration (a user's `diff.noprefix` or `core.autocrlf` would change patches
+ * and blobs, hence shas). HTTPS credentials come from the forge (see `httpToken`), SSH from ssh.
+ */
 export function runGit(invocation: GitInvocation): Promise<GitResult> {
   const command = invocation.args.find((arg) => !arg.startsWith("-") && !arg.includes("=")) ?? "";
   return new Promise((resolve, reject) => {
@@ -42,6 +46,7 @@ export function runGit(invocation: GitInvocation): Promise<GitResult> {
           GIT_TERMINAL_PROMPT: "0",
           GIT_LITERAL_PATHSPECS: "1",
           GIT_CONFIG_NOSYSTEM: "1",
+          GIT_CONFIG_GLOBAL: "/dev/null",
           LC_ALL: "C",
           ...invocation.env,
         },

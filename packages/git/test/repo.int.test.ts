@@ -174,6 +174,15 @@ describe("revert of one service's path", () => {
     expect(await env.refs()).toEqual(before);
   });
 
+  it("a safedeploy branch someone else made (no trailer for this proposal) needs triage, untouched", async () => {
+    await git(env.seed, ["push", "--quiet", "origin", "main:refs/heads/safedeploy/PRP-FOREIGN"]);
+    const before = await env.refs();
+    const repo = await openEnvRepo({ remote: env.remote, workDir: env.workDir("foreign") });
+    const outcome = await repo.apply(request("PRP-FOREIGN", revert("envs/prod/checkout")));
+    expect(triageReason(outcome)).toMatch(/does not carry SafeDeploy-Proposal: PRP-FOREIGN/);
+    expect(await env.refs()).toEqual(before);
+  });
+
   it("refuses paths outside the repository", async () => {
     const repo = await openEnvRepo({ remote: env.remote, workDir: env.workDir("paths") });
     await expect(repo.apply(request("PRP-P", revert("../etc")))).rejects.toThrow(
