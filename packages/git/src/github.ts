@@ -58,8 +58,12 @@ export function classifyForgeError(error: unknown, what: string, now = Date.now(
   const retryAfter = headerOf(e, "retry-after");
   const remaining = headerOf(e, "x-ratelimit-remaining");
   const reset = headerOf(e, "x-ratelimit-reset");
+  const message = typeof e.message === "string" ? e.message : "";
+  // 403 is a rate limit when GitHub says so: Retry-After, no requests left, or a secondary limit.
   const rateLimited =
-    status === 429 || (status === 403 && (retryAfter !== undefined || remaining === "0"));
+    status === 429 ||
+    (status === 403 &&
+      (retryAfter !== undefined || remaining === "0" || /rate limit/i.test(message)));
   let retryAfterMs: number | undefined;
   if (retryAfter !== undefined && Number.isFinite(Number(retryAfter))) {
     retryAfterMs = Number(retryAfter) * 1_000;
@@ -67,7 +71,7 @@ export function classifyForgeError(error: unknown, what: string, now = Date.now(
     retryAfterMs = Math.max(0, Number(reset) * 1_000 - now);
   }
   const retryable = status === undefined || status >= 500 || rateLimited;
-  const reason = typeof e.message === "string" ? e.message.split("\n")[0] : String(error);
+  const reason = message === "" ? String(error) : message.split("\n")[0];
   const label = rateLimited
     ? "rate limited"
     : status === undefined
