@@ -1,12 +1,14 @@
 import { parseArgs } from "node:util";
 import { generate } from "./commands/generate.js";
+import { audit } from "./commands/audit.js";
+import { evidence } from "./commands/evidence.js";
 import { rules } from "./commands/rules.js";
 import { validate } from "./commands/validate.js";
 import { EXIT, UsageError } from "./io.js";
 import type { CliInvocation, CliIo, Command } from "./io.js";
 
 /** Every command, in help order. A new command is a file in `src/commands/` and a line here. */
-export const COMMANDS: readonly Command[] = [validate, rules, generate];
+export const COMMANDS: readonly Command[] = [validate, rules, generate, audit, evidence];
 
 /** Contract commands not built yet: they say so (exit 2) instead of "unknown command". */
 const PLANNED: readonly string[] = [
@@ -16,8 +18,6 @@ const PLANNED: readonly string[] = [
   "gate",
   "incidents",
   "proposals",
-  "evidence",
-  "audit",
   "replay",
   "release",
 ];

@@ -40,3 +40,12 @@ export { requestCommand, serveCommand } from "./rpc.js";
 export type { CommandHandler, CommandServer } from "./rpc.js";
 export { formatTraceparent, newCorrelationId, parseTraceparent, traceOf } from "./trace.js";
 export type { TraceContext } from "./trace.js";
+export { consumeRaw } from "./consume-raw.js";
+export type {
+  ConsumeRawOptions,
+  RawBatchHandler,
+  RawBatchOutcome,
+  RawConsumerStats,
+  RawMessage,
+  RawSubscription,
+} from "./consume-raw.js";

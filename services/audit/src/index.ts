@@ -1,1 +1,2 @@
-export {};
+export { AUDIT_CONSUMERS, auditService } from "./service.js";
+export type { AuditTuning } from "./service.js";

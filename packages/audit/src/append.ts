@@ -1,0 +1,203 @@
+import { query, withTransaction } from "@safedeploy/db";
+import type { DbLogger, Queryable } from "@safedeploy/db";
+import { GENESIS_HASH, chainHash } from "./chain.js";
+import { envelopeOf, projectEnvelope } from "./project.js";
+
+/** The pool type of `@safedeploy/db` (a `pg` pool). */
+export type AuditPool = Parameters<typeof withTransaction>[0];
+
+/** One message to store, as its stream holds it. */
+export interface AuditMessage {
+  /** Stream sequence. */
+  readonly seq: number;
+  readonly subject: string;
+  readonly headers: Readonly<Record<string, readonly string[]>>;
+  /** The payload bytes (or text). */
+  readonly data: Uint8Array | string;
+  /** Server time of storage, ISO 8601. */
+  readonly time: string;
+}
+
+/** What one {@link appendBatch} did. */
+export interface AppendReport {
+  /** Rows written now. */
+  readonly stored: number;
+  /** Sequences that were already stored (redeliveries) or repeated within the batch. */
+  readonly skipped: number;
+  /** Chain position of the last row written, or null when nothing was written. */
+  readonly lastPosition: number | null;
+  /** Envelopes the read model refused, with the constraint that refused them. */
+  readonly refused: readonly { readonly messageId: string; readonly constraint: string }[];
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The stored payload: the parsed JSON when it is JSON, else the text (or, for bytes that are not
+ * UTF-8, their base64) as a JSON string. NUL characters, which jsonb refuses, are escaped.
+ */
+export function payloadValue(data: Uint8Array | string): unknown {
+  let text: string;
+  if (typeof data === "string") text = data;
+  else {
+    try {
+      text = utf8.decode(data);
+    } catch {
+      return `base64:${Buffer.from(data).toString("base64")}`;
+    }
+  }
+  if (text.includes("\u0000")) return `base64:${Buffer.from(text, "utf8").toString("base64")}`;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+function headerValue(
+  headers: Readonly<Record<string, readonly string[]>>,
+  name: string,
+): string | undefined {
+  const key = Object.keys(headers).find((k) => k.toLowerCase() === name.toLowerCase());
+  return key === undefined ? undefined : headers[key]?.[0];
+}
+
+function field(payload: unknown, name: string): string | null {
+  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) return null;
+  const value = (payload as Record<string, unknown>)[name];
+  return typeof value === "string" ? value : null;
+}
+
+function serviceOfSubject(subject: string): string {
+  return subject.slice(subject.lastIndexOf(".") + 1);
+}
+
+/** The transaction-scoped advisory lock that serialises the writers of one stream's chain. */
+async function lockStream(client: Queryable, stream: string): Promise<void> {
+  await client.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [
+    `safedeploy.audit_log:${stream}`,
+  ]);
+}
+
+/**
+ * Appends a batch of one stream's messages to the audit log and projects their envelopes into the
+ * read model, all in one transaction. Under an advisory lock keyed by the stream it reads the
+ * chain's head, skips sequences already stored (redeliveries), assigns the next positions in
+ * sequence order, hashes each row onto the previous one and inserts them in one statement; so any
+ * number of replicas appending to one stream at once build one chain without gaps or forks.
+ * Throws (and writes nothing) when the database fails: the caller retries the batch.
+ */
+export async function appendBatch(
+  pool: AuditPool,
+  stream: string,
+  messages: readonly AuditMessage[],
+  options: { readonly logger?: DbLogger } = {},
+): Promise<AppendReport> {
+  const unique = [...new Map(messages.map((m) => [m.seq, m])).values()].sort(
+    (a, b) => a.seq - b.seq,
+  );
+  if (unique.length === 0) return { stored: 0, skipped: 0, lastPosition: null, refused: [] };
+  return withTransaction(pool, async (client) => {
+    await lockStream(client, stream);
+    const seen = await query<{ seq: string }>(
+      client,
+      "SELECT seq FROM audit_log WHERE stream = $1 AND seq = ANY($2::bigint[])",
+      [stream, unique.map((m) => m.seq)],
+    );
+    const stored = new Set(seen.map((row) => Number(row.seq)));
+    const fresh = unique.filter((m) => !stored.has(m.seq));
+    if (fresh.length === 0) {
+      return { stored: 0, skipped: messages.length, lastPosition: null, refused: [] };
+    }
+    const [head] = await query<{ position: string; hash: string }>(
+      client,
+      "SELECT position, hash FROM audit_log WHERE stream = $1 ORDER BY position DESC LIMIT 1",
+      [stream],
+    );
+    let position = head === undefined ? 0 : Number(head.position);
+    let prevHash = head?.hash ?? GENESIS_HASH;
+    const columns = {
+      seq: [] as number[],
+      position: [] as number[],
+      subject: [] as string[],
+      messageId: [] as (string | null)[],
+      type: [] as (string | null)[],
+      service: [] as string[],
+      headers: [] as string[],
+      payload: [] as string[],
+      storedAt: [] as string[],
+      prevHash: [] as string[],
+      hash: [] as string[],
+    };
+    const payloads: unknown[] = [];
+    for (const m of fresh) {
+      position += 1;
+      const payload = payloadValue(m.data);
+      const headers = m.headers;
+      const messageId = field(payload, "id") ?? headerValue(headers, "Nats-Msg-Id") ?? null;
+      const storedAt = new Date(m.time).toISOString();
+      const hash = chainHash(prevHash, {
+        stream,
+        seq: m.seq,
+        position,
+        subject: m.subject,
+        messageId,
+        headers,
+        payload,
+        storedAt,
+      });
+      columns.seq.push(m.seq);
+      columns.position.push(position);
+      columns.subject.push(m.subject);
+      columns.messageId.push(messageId);
+      columns.type.push(field(payload, "type"));
+      columns.service.push(field(payload, "service") ?? serviceOfSubject(m.subject));
+      columns.headers.push(JSON.stringify(headers));
+      columns.payload.push(JSON.stringify(payload));
+      columns.storedAt.push(storedAt);
+      columns.prevHash.push(prevHash);
+      columns.hash.push(hash);
+      payloads.push(payload);
+      prevHash = hash;
+    }
+    await client.query(
+      `INSERT INTO audit_log (stream, seq, position, subject, message_id, type, service, headers,
+         payload, stored_at, prev_hash, hash)
+       SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[],
+         $7::text[], $8::jsonb[], $9::jsonb[], $10::timestamptz[], $11::text[], $12::text[])`,
+      [
+        stream,
+        columns.seq,
+        columns.position,
+        columns.subject,
+        columns.messageId,
+        columns.type,
+        columns.service,
+        columns.headers,
+        columns.payload,
+        columns.storedAt,
+        columns.prevHash,
+        columns.hash,
+      ],
+    );
+    const refused: { messageId: string; constraint: string }[] = [];
+    for (const payload of payloads) {
+      const envelope = envelopeOf(payload);
+      if (envelope === undefined) continue;
+      const outcome = await projectEnvelope(client, envelope);
+      if (typeof outcome === "object") {
+        refused.push({ messageId: envelope.id, constraint: outcome.refused });
+        options.logger?.warn(
+          { stream, messageId: envelope.id, constraint: outcome.refused },
+          "read model refused an event; it stays in the audit log",
+        );
+      }
+    }
+    return {
+      stored: fresh.length,
+      skipped: messages.length - fresh.length,
+      lastPosition: position,
+      refused,
+    };
+  });
+}

@@ -1,0 +1,277 @@
+import { query } from "@safedeploy/db";
+import type { Queryable } from "@safedeploy/db";
+import { AnyEnvelope } from "@safedeploy/schema";
+import type { Envelope } from "@safedeploy/schema";
+
+/** The envelope a stored payload holds, or undefined (a dead letter, an unknown type, junk). */
+export function envelopeOf(payload: unknown): Envelope | undefined {
+  const parsed = AnyEnvelope.safeParse(payload);
+  return parsed.success ? parsed.data : undefined;
+}
+
+const ACTIVE_INCIDENT_INDEX = "incidents_one_active_per_service";
+
+async function touchService(db: Queryable, name: string, at: string): Promise<void> {
+  await query(
+    db,
+    `INSERT INTO services (name, updated_at) VALUES ($1, $2)
+     ON CONFLICT (name) DO UPDATE SET updated_at = GREATEST(services.updated_at, EXCLUDED.updated_at)`,
+    [name, at],
+  );
+}
+
+/**
+ * Recomputes an incident's state and update time from its recorded transitions, so the outcome
+ * is the same whatever order the events arrived in.
+ */
+async function refreshIncident(db: Queryable, incidentId: string): Promise<void> {
+  await query(
+    db,
+    `UPDATE incidents i SET
+       state = COALESCE(t.to_state, i.state),
+       updated_at = GREATEST(i.updated_at, COALESCE(t.at, i.updated_at))
+     FROM (SELECT to_state, at FROM incident_transitions WHERE incident_id = $1
+           ORDER BY at DESC, to_state DESC LIMIT 1) t
+     WHERE i.id = $1 AND (i.state IS DISTINCT FROM t.to_state OR i.updated_at < t.at)`,
+    [incidentId],
+  );
+}
+
+/** Outcome of projecting one envelope; `refused` names a read-model invariant that held. */
+export type Projection = "projected" | "ignored" | { readonly refused: string };
+
+/**
+ * Applies one envelope to the read model. Idempotent (ON CONFLICT) and order-tolerant; types the
+ * read model does not show are ignored. Runs inside the caller's transaction: a refusal by the
+ * one-active-incident index is contained in a savepoint and reported, not thrown.
+ */
+export async function projectEnvelope(db: Queryable, e: Envelope): Promise<Projection> {
+  switch (e.type) {
+    case "budget.evaluated": {
+      const d = e.data;
+      await touchService(db, e.service, e.time);
+      await query(
+        db,
+        `INSERT INTO evaluations (service, slo, severity, budget_remaining, error_ratio, objective,
+           explanation, evaluated_at, snapshot_id, message_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (service, slo) DO UPDATE SET
+           severity = EXCLUDED.severity, budget_remaining = EXCLUDED.budget_remaining,
+           error_ratio = EXCLUDED.error_ratio, objective = EXCLUDED.objective,
+           explanation = EXCLUDED.explanation, evaluated_at = EXCLUDED.evaluated_at,
+           snapshot_id = EXCLUDED.snapshot_id, message_id = EXCLUDED.message_id
+         WHERE evaluations.evaluated_at <= EXCLUDED.evaluated_at`,
+        [
+          e.service,
+          d.slo,
+          d.severity,
+          d.budgetRemaining,
+          d.errorRatio,
+          d.objective,
+          d.explanation,
+          d.evaluatedAt,
+          d.snapshotId,
+          e.id,
+        ],
+      );
+      return "projected";
+    }
+    case "governance.verdict": {
+      const d = e.data;
+      await touchService(db, e.service, e.time);
+      await query(
+        db,
+        `INSERT INTO verdicts (message_id, service, allowed, reasons, evaluated_at, cause_id)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (message_id) DO NOTHING`,
+        [e.id, e.service, d.allowed, JSON.stringify(d.reasons), d.evaluatedAt, d.causeId],
+      );
+      await query(
+        db,
+        `UPDATE services SET verdict_allowed = $2, verdict_reasons = $3, verdict_at = $4,
+           verdict_message_id = $5
+         WHERE name = $1 AND (verdict_at IS NULL OR verdict_at <= $4)`,
+        [e.service, d.allowed, JSON.stringify(d.reasons), d.evaluatedAt, e.id],
+      );
+      return "projected";
+    }
+    case "incidents.opened": {
+      const d = e.data;
+      await touchService(db, e.service, e.time);
+      try {
+        await query(db, "SAVEPOINT incident_opened");
+        await query(
+          db,
+          `INSERT INTO incidents (id, service, slo, state, severity, class, opened_at, updated_at,
+             cause_id, reason, message_id)
+           VALUES ($1, $2, $3, COALESCE((SELECT to_state FROM incident_transitions
+             WHERE incident_id = $1 ORDER BY at DESC, to_state DESC LIMIT 1), 'detected'),
+             $4, $5, $6, $6, $7, $8, $9)
+           ON CONFLICT (id) DO NOTHING`,
+          [
+            d.incidentId,
+            e.service,
+            d.slo,
+            d.severity,
+            d.class,
+            d.openedAt,
+            d.causeId,
+            d.reason,
+            e.id,
+          ],
+        );
+        await query(db, "RELEASE SAVEPOINT incident_opened");
+      } catch (error) {
+        await query(db, "ROLLBACK TO SAVEPOINT incident_opened");
+        const constraint = (error as { constraint?: unknown }).constraint;
+        if (constraint === ACTIVE_INCIDENT_INDEX) return { refused: ACTIVE_INCIDENT_INDEX };
+        throw error;
+      }
+      await refreshIncident(db, d.incidentId);
+      return "projected";
+    }
+    case "incidents.transitioned": {
+      const d = e.data;
+      await query(
+        db,
+        `INSERT INTO incident_transitions (incident_id, service, from_state, to_state, at, actor,
+           reason, link, message_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT ON CONSTRAINT incident_transitions_once DO NOTHING`,
+        [d.incidentId, e.service, d.from, d.to, d.at, d.actor, d.reason, d.link ?? null, e.id],
+      );
+      await refreshIncident(db, d.incidentId);
+      return "projected";
+    }
+    case "incidents.escalated": {
+      const d = e.data;
+      await query(
+        db,
+        `UPDATE incidents SET severity = $2, class = $3, updated_at = GREATEST(updated_at, $4)
+         WHERE id = $1`,
+        [d.incidentId, d.severity, d.class, d.at],
+      );
+      return "projected";
+    }
+    case "governance.freeze-opened": {
+      const d = e.data;
+      await touchService(db, e.service, e.time);
+      await query(
+        db,
+        `INSERT INTO freezes (id, service, from_at, until_at, reason, actor, origin)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (id) DO UPDATE SET from_at = EXCLUDED.from_at, until_at = EXCLUDED.until_at,
+           reason = EXCLUDED.reason, actor = EXCLUDED.actor, origin = EXCLUDED.origin`,
+        [d.freezeId, e.service, d.from, d.until, d.reason, d.actor, d.origin],
+      );
+      return "projected";
+    }
+    case "governance.freeze-lifted": {
+      const d = e.data;
+      await query(
+        db,
+        `INSERT INTO freezes (id, service, lifted_at, lifted_by, lift_reason) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (id) DO UPDATE SET lifted_at = EXCLUDED.lifted_at,
+           lifted_by = EXCLUDED.lifted_by, lift_reason = EXCLUDED.lift_reason`,
+        [d.freezeId, e.service, d.at, d.actor, d.reason],
+      );
+      return "projected";
+    }
+    case "governance.proposal-created": {
+      const d = e.data;
+      await touchService(db, e.service, e.time);
+      await query(
+        db,
+        `INSERT INTO proposals (id, service, incident_id, kind, state, created_at, summary, plan,
+           cause_id, updated_at)
+         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $5)
+         ON CONFLICT (id) DO UPDATE SET incident_id = EXCLUDED.incident_id, kind = EXCLUDED.kind,
+           created_at = EXCLUDED.created_at, summary = EXCLUDED.summary, plan = EXCLUDED.plan,
+           cause_id = EXCLUDED.cause_id`,
+        [
+          d.proposalId,
+          e.service,
+          d.incidentId,
+          d.kind,
+          d.createdAt,
+          d.summary,
+          JSON.stringify(d.plan),
+          d.causeId,
+        ],
+      );
+      return "projected";
+    }
+    case "governance.proposal-approved": {
+      const d = e.data;
+      await query(
+        db,
+        `INSERT INTO approvals (proposal_id, by, at, reason, approved, message_id)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT ON CONSTRAINT approvals_once DO NOTHING`,
+        [d.proposalId, d.by, d.at, d.reason, d.approved, e.id],
+      );
+      if (d.approved) await advanceProposal(db, d.proposalId, e.service, "approved", d.at);
+      return "projected";
+    }
+    case "governance.proposal-rejected":
+      await advanceProposal(db, e.data.proposalId, e.service, "rejected", e.data.at);
+      return "projected";
+    case "governance.proposal-superseded":
+      await advanceProposal(db, e.data.proposalId, e.service, "superseded", e.data.at);
+      return "projected";
+    case "governance.action-completed": {
+      const d = e.data;
+      await query(
+        db,
+        `INSERT INTO actions (proposal_id, outcome, at, branch, commit, pr_url, diff, dry_run, message_id)
+         VALUES ($1, 'completed', $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (proposal_id) DO UPDATE SET outcome = 'completed', at = EXCLUDED.at,
+           branch = EXCLUDED.branch, commit = EXCLUDED.commit, pr_url = EXCLUDED.pr_url,
+           diff = EXCLUDED.diff, dry_run = EXCLUDED.dry_run, reason = NULL, needs_triage = NULL,
+           message_id = EXCLUDED.message_id
+         WHERE actions.outcome = 'failed' OR actions.at <= EXCLUDED.at`,
+        [d.proposalId, d.at, d.branch, d.commit, d.prUrl, d.diff, d.dryRun, e.id],
+      );
+      await advanceProposal(db, d.proposalId, e.service, "executed", d.at);
+      return "projected";
+    }
+    case "governance.action-failed": {
+      const d = e.data;
+      await query(
+        db,
+        `INSERT INTO actions (proposal_id, outcome, at, reason, needs_triage, message_id)
+         VALUES ($1, 'failed', $2, $3, $4, $5)
+         ON CONFLICT (proposal_id) DO UPDATE SET at = EXCLUDED.at, reason = EXCLUDED.reason,
+           needs_triage = EXCLUDED.needs_triage, message_id = EXCLUDED.message_id
+         WHERE actions.outcome = 'failed' AND actions.at <= EXCLUDED.at`,
+        [d.proposalId, d.at, d.reason, d.needsTriage, e.id],
+      );
+      await advanceProposal(
+        db,
+        d.proposalId,
+        e.service,
+        d.needsTriage ? "needs-triage" : d.state,
+        d.at,
+      );
+      return "projected";
+    }
+    default:
+      return "ignored";
+  }
+}
+
+/** Moves a proposal forward (never back); creates its row if the creation is still to arrive. */
+async function advanceProposal(
+  db: Queryable,
+  id: string,
+  service: string,
+  state: string,
+  at: string,
+): Promise<void> {
+  await query(
+    db,
+    `INSERT INTO proposals (id, service, state, updated_at) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state,
+       updated_at = GREATEST(proposals.updated_at, EXCLUDED.updated_at)
+     WHERE proposal_state_rank(EXCLUDED.state) > proposal_state_rank(proposals.state)`,
+    [id, service, state, at],
+  );
+}

@@ -1,0 +1,189 @@
+import { query } from "@safedeploy/db";
+import type { Queryable } from "@safedeploy/db";
+import { GENESIS_HASH, chainHash } from "./chain.js";
+import type { ChainedFields } from "./chain.js";
+
+/** The first row of the audit log that breaks its chain, and how. */
+export interface BadRow {
+  readonly stream: string;
+  readonly seq: number;
+  readonly position: number;
+  /**
+   * `edited`: the row's content (or hash) no longer matches what was chained; `missing`: rows
+   * before it were removed; `reordered`: it was chained at another position than it now holds.
+   */
+  readonly problem: "edited" | "missing" | "reordered";
+  readonly detail: string;
+}
+
+/** The outcome of {@link verifyChain}: `rows` is how many rows were checked. */
+export interface ChainReport {
+  readonly intact: boolean;
+  readonly rows: number;
+  readonly firstBad: BadRow | null;
+}
+
+interface LogRow {
+  stream: string;
+  seq: string;
+  position: string;
+  subject: string;
+  message_id: string | null;
+  headers: unknown;
+  payload: unknown;
+  stored_at: Date;
+  prev_hash: string;
+  hash: string;
+}
+
+const PAGE = 5_000;
+/** How many candidate positions to try when telling a moved row from an edited one. */
+const SEARCH_LIMIT = 2_000_000;
+
+function fieldsOf(row: LogRow, position: number): ChainedFields {
+  return {
+    stream: row.stream,
+    seq: Number(row.seq),
+    position,
+    subject: row.subject,
+    messageId: row.message_id,
+    headers: row.headers,
+    payload: row.payload,
+    storedAt: row.stored_at.toISOString(),
+  };
+}
+
+async function positionOfHash(db: Queryable, stream: string, hash: string) {
+  const [row] = await query<{ position: string }>(
+    db,
+    "SELECT position FROM audit_log WHERE stream = $1 AND hash = $2 LIMIT 1",
+    [stream, hash],
+  );
+  return row === undefined ? undefined : Number(row.position);
+}
+
+/** The position at which this row's content was hashed, if it is another than where it is. */
+function chainedPosition(row: LogRow, last: number): number | undefined {
+  const at = Number(row.position);
+  const end = Math.min(last + 1, SEARCH_LIMIT);
+  for (let p = 1; p <= end; p++) {
+    if (p !== at && chainHash(row.prev_hash, fieldsOf(row, p)) === row.hash) return p;
+  }
+  return undefined;
+}
+
+async function verifyStream(
+  db: Queryable,
+  stream: string,
+): Promise<{ rows: number; firstBad: BadRow | null }> {
+  const [bounds] = await query<{ last: string | null }>(
+    db,
+    "SELECT max(position) AS last FROM audit_log WHERE stream = $1",
+    [stream],
+  );
+  const last = Number(bounds?.last ?? 0);
+  let expected = 1;
+  let expectedPrev = GENESIS_HASH;
+  let previous: LogRow | undefined;
+  let rows = 0;
+  for (;;) {
+    const page = await query<LogRow>(
+      db,
+      `SELECT stream, seq, position, subject, message_id, headers, payload, stored_at, prev_hash, hash
+       FROM audit_log WHERE stream = $1 AND position >= $2 ORDER BY position LIMIT $3`,
+      [stream, expected, PAGE],
+    );
+    if (page.length === 0) return { rows, firstBad: null };
+    for (const row of page) {
+      rows += 1;
+      const position = Number(row.position);
+      const bad = (problem: BadRow["problem"], detail: string, of: LogRow = row): BadRow => ({
+        stream,
+        seq: Number(of.seq),
+        position: Number(of.position),
+        problem,
+        detail,
+      });
+      if (position !== expected) {
+        const gap = expected === position - 1 ? `${expected}` : `${expected}..${position - 1}`;
+        return { rows, firstBad: bad("missing", `position ${gap} is missing before this row`) };
+      }
+      if (chainHash(row.prev_hash, fieldsOf(row, position)) !== row.hash) {
+        const chainedAt = chainedPosition(row, last);
+        if (chainedAt !== undefined) {
+          return {
+            rows,
+            firstBad: bad(
+              "reordered",
+              `this row was chained at position ${chainedAt} but is stored at position ${position}`,
+            ),
+          };
+        }
+        return {
+          rows,
+          firstBad: bad("edited", "its content no longer matches its hash"),
+        };
+      }
+      if (row.prev_hash !== expectedPrev) {
+        const linked = await positionOfHash(db, stream, row.prev_hash);
+        if (linked !== undefined) {
+          return {
+            rows,
+            firstBad: bad(
+              "reordered",
+              `it follows the row at position ${linked}, not the one at position ${position - 1}`,
+            ),
+          };
+        }
+        if (previous === undefined) {
+          return {
+            rows,
+            firstBad: bad(
+              "missing",
+              "it is the first row but links to an earlier one that is gone",
+            ),
+          };
+        }
+        return {
+          rows,
+          firstBad: bad(
+            "edited",
+            `its hash was rewritten: the next row (position ${position}) was chained to another hash`,
+            previous,
+          ),
+        };
+      }
+      expected += 1;
+      expectedPrev = row.hash;
+      previous = row;
+    }
+  }
+}
+
+/**
+ * Walks the hash chain of every stream (or one) in position order and names the first row that
+ * breaks it: content that no longer matches its hash (edited), a gap in positions or a broken
+ * first link (missing), or a row chained at another position than it holds (reordered). A
+ * removal of a stream's last rows leaves a valid, shorter chain and is not detectable here.
+ */
+export async function verifyChain(
+  db: Queryable,
+  options: { readonly stream?: string } = {},
+): Promise<ChainReport> {
+  const streams =
+    options.stream === undefined
+      ? (
+          await query<{ stream: string }>(
+            db,
+            "SELECT stream FROM audit_log GROUP BY stream ORDER BY stream",
+          )
+        ).map((row) => row.stream)
+      : [options.stream];
+  let rows = 0;
+  for (const stream of streams) {
+    const result = await verifyStream(db, stream);
+    rows += result.rows;
+    if (result.firstBad !== null) return { intact: false, rows, firstBad: result.firstBad };
+  }
+  return { intact: true, rows, firstBad: null };
+}
