@@ -4,6 +4,7 @@
  * nats-server and Prometheus processes a test can stop and restart.
  */
 export { dockerAvailable } from "./docker.js";
+export { budgetEvaluationEvent, gateReason, verdictEvent } from "./events.js";
 export { startTrafficExporter } from "./exporter.js";
 export type { Traffic, TrafficExporter } from "./exporter.js";
 export {

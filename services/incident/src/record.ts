@@ -1,4 +1,11 @@
-import type { Transition } from "@safedeploy/core";
+import { createHash } from "node:crypto";
+import type {
+  Incident,
+  IncidentDecision,
+  IncidentDecisionEvent,
+  ServiceIncidentState,
+  Transition,
+} from "@safedeploy/core";
 import { KvConflictError } from "@safedeploy/jetstream";
 import type { Revisioned, TypedKv } from "@safedeploy/jetstream";
 import { createEnvelope, messageId } from "@safedeploy/schema";
@@ -89,4 +96,97 @@ export async function commitRecord(
 
 function ignoreConflict(error: unknown): void {
   if (!(error instanceof KvConflictError)) throw error;
+}
+
+/** A stable incident id derived from the message that opened it, so a retried decision reuses it. */
+export function incidentIdFor(causeId: string): string {
+  return `INC-${createHash("sha256").update(causeId).digest("hex").slice(0, 12).toUpperCase()}`;
+}
+
+const EMPTY: ServiceRecord = { slos: {}, incident: null, healthySince: null, outbox: [] };
+const MAX_ATTEMPTS = 50;
+
+function toState(record: ServiceRecord): ServiceIncidentState {
+  return {
+    slos: record.slos,
+    incident: record.incident as Incident | null,
+    healthySince: record.healthySince,
+    ...(record.policy === undefined ? {} : { policy: record.policy }),
+  };
+}
+
+/** The event a decision calls for, caused by `cause` at the time of its evidence. */
+function decisionEnvelope(event: IncidentDecisionEvent, cause: Envelope, time: string): Envelope {
+  const context = { source: "incident", time, causedBy: cause };
+  const { incident } = event;
+  switch (event.kind) {
+    case "opened":
+      return createEnvelope(
+        {
+          type: "incidents.opened",
+          id: messageId("incidents.opened", incident.id),
+          service: incident.service,
+          data: {
+            incidentId: incident.id,
+            origin: incident.origin,
+            severity: incident.severity,
+            class: incident.class,
+            slo: incident.slo,
+            openedAt: incident.openedAt,
+            causeId: event.causeId,
+            reason: event.reason,
+          },
+        },
+        context,
+      );
+    case "escalated":
+      return createEnvelope(
+        {
+          type: "incidents.escalated",
+          id: messageId("incidents.escalated", incident.id, incident.class),
+          service: incident.service,
+          data: {
+            incidentId: incident.id,
+            severity: incident.severity,
+            class: incident.class,
+            previousClass: event.previousClass,
+            at: incident.updatedAt,
+            causeId: event.causeId,
+          },
+        },
+        context,
+      );
+    case "transitioned":
+      return transitionedEvent(incident, event.transition, context);
+  }
+}
+
+/**
+ * Folds one message into a service's incident record with compare-and-set, so any number of
+ * replicas keep one active incident per service; then publishes the decided events from the
+ * record's outbox and clears it. A record left with an outbox by a crash is flushed first.
+ */
+export async function foldIntoRecord(
+  deps: RecordDeps,
+  service: string,
+  cause: Envelope,
+  evidenceTime: string,
+  decide: (state: ServiceIncidentState) => IncidentDecision,
+): Promise<void> {
+  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
+    const entry = await deps.records.get(service);
+    if (entry !== null && entry.value.outbox.length > 0) {
+      await flushOutbox(deps, service, entry);
+      continue;
+    }
+    const decision = decide(toState(entry?.value ?? EMPTY));
+    if (!decision.changed) return;
+    const next = {
+      ...decision.state,
+      outbox: decision.events.map((event) => decisionEnvelope(event, cause, evidenceTime)),
+    } as ServiceRecord;
+    // Lost the race to another replica: re-read and decide again.
+    if (await commitRecord(deps, service, entry, next)) return;
+  }
+  throw new Error(`incident record of ${service} kept changing under ${MAX_ATTEMPTS} attempts`);
 }

@@ -5,17 +5,24 @@ import { SAFEDEPLOY_TOPOLOGY, parseDuration } from "@safedeploy/schema";
 import { onActionCompleted } from "./handlers/action.js";
 import { onEvaluation } from "./handlers/evaluation.js";
 import { onTransitionCommand } from "./handlers/transition.js";
+import { onVerdict } from "./handlers/verdict.js";
 import { IncidentIndex, ServiceRecord } from "./store.js";
 
 const consumer = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "incident");
 const actions = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "incident-actions");
+const verdicts = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "incident-verdicts");
 
-/** Budget evaluations in, one incident state machine per service out. Any number of replicas. */
+/**
+ * Budget evaluations and promotion verdicts in, one incident state machine per service out (SLO
+ * and policy incidents). Any number of replicas.
+ */
 export const incidentService: ServiceDefinition = {
   name: "incident",
   async start(context) {
-    if (consumer === undefined || actions === undefined) {
-      throw new Error("the topology declares no incident or incident-actions consumer");
+    if (consumer === undefined || actions === undefined || verdicts === undefined) {
+      throw new Error(
+        "the topology declares no incident, incident-actions or incident-verdicts consumer",
+      );
     }
     const catalog = await loadServiceCatalog(context);
     const policies = new Map(catalog.services.map((s) => [s.name, s.policy]));
@@ -51,9 +58,15 @@ export const incidentService: ServiceDefinition = {
       types: ["governance.action-completed"],
       handler: onActionCompleted({ records, index, publish }),
     });
+    const policyIncidents = consumeEvents(bus, {
+      consumer: verdicts,
+      types: ["governance.verdict"],
+      handler: onVerdict({ records, index, publish }),
+    });
     return {
       stop: async () => {
         await transitions.stop();
+        await policyIncidents.stop();
         await mitigations.stop();
         await subscription.stop();
         await bus.close();

@@ -1,6 +1,7 @@
 import {
   AnyEnvelope,
   IncidentClass,
+  IncidentOrigin,
   IncidentState,
   IncidentTransition,
   Severity,
@@ -11,6 +12,7 @@ import { z } from "zod";
 const StoredIncident = z.object({
   id: z.string(),
   service: z.string(),
+  origin: IncidentOrigin.default("slo"),
   slo: z.string().nullable(),
   state: IncidentState,
   severity: Severity,
@@ -35,6 +37,8 @@ export const ServiceRecord = z.object({
   ),
   incident: StoredIncident.nullable(),
   healthySince: z.string().nullable(),
+  /** The structural violations of the latest verdict folded in, and its time. */
+  policy: z.object({ at: z.string(), violations: z.array(z.string()) }).optional(),
   outbox: z.array(AnyEnvelope),
 });
 export type ServiceRecord = z.infer<typeof ServiceRecord>;

@@ -1,2 +1,2 @@
 export { policyService } from "./service.js";
-export { FreezeRecord, PolicyRecord } from "./store.js";
+export { CanaryRecord, FreezeRecord, PolicyRecord } from "./store.js";

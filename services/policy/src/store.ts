@@ -31,3 +31,11 @@ export const FreezeRecord = z.object({
   ),
 });
 export type FreezeRecord = z.infer<typeof FreezeRecord>;
+
+/** Per service: the canary step it is in, and when that step was found baked and healthy. */
+export const CanaryRecord = z.object({
+  weight: z.number().int(),
+  since: z.string(),
+  healthyAt: z.string().nullable(),
+});
+export type CanaryRecord = z.infer<typeof CanaryRecord>;

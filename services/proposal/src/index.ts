@@ -1,4 +1,14 @@
-export { approve, onIncidentOpened, proposalIdFor, reject, toView } from "./proposals.js";
+export { blockKey, onActionOutcome, onCanaryHealthy, onVerdict } from "./governance.js";
+export {
+  approve,
+  onIncidentEscalated,
+  onIncidentOpened,
+  proposalIdFor,
+  propose,
+  reject,
+  supersede,
+  toView,
+} from "./proposals.js";
 export type { ProposalDeps } from "./proposals.js";
 export { proposalService } from "./service.js";
-export { ProposalRecord } from "./store.js";
+export { BlockIndex, ProposalRecord } from "./store.js";

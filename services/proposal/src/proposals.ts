@@ -1,14 +1,21 @@
 import { createHash } from "node:crypto";
-import { approveProposal, rejectProposal, rollbackProposal } from "@safedeploy/core";
+import {
+  approveProposal,
+  rejectProposal,
+  rollbackProposal,
+  supersedeProposal,
+} from "@safedeploy/core";
 import type { Proposal } from "@safedeploy/core";
 import { CommandFailedError, KvConflictError } from "@safedeploy/jetstream";
 import type { TypedKv } from "@safedeploy/jetstream";
 import { createEnvelope, messageId } from "@safedeploy/schema";
 import type { Envelope, ProposalView } from "@safedeploy/schema";
-import type { ProposalRecord } from "./store.js";
+import type { BlockIndex, ProposalRecord } from "./store.js";
 
 export interface ProposalDeps {
   readonly proposals: TypedKv<ProposalRecord>;
+  /** Per service, the block-promotion proposal of its latest blocked verdict (same bucket). */
+  readonly blocks: TypedKv<BlockIndex>;
   readonly publish: (envelope: Envelope) => Promise<unknown>;
   readonly serviceFor: (
     name: string,
@@ -34,7 +41,7 @@ export function toView(proposal: ProposalRecord): ProposalView {
   };
 }
 
-function created(proposal: ProposalRecord, cause: Envelope): Envelope {
+export function created(proposal: ProposalRecord, cause: Envelope): Envelope {
   return createEnvelope(
     {
       type: "governance.proposal-created",
@@ -54,40 +61,122 @@ function created(proposal: ProposalRecord, cause: Envelope): Envelope {
   );
 }
 
+/** The burn severities a rollback answers; a policy incident alone calls for none. */
+const BURNING: readonly string[] = ["slow-burn", "fast-burn", "exhausted"];
+
+async function proposeRollback(
+  deps: ProposalDeps,
+  incident: { id: string; service: string; slo: string | null; severity: string; at: string },
+  cause: Envelope,
+): Promise<void> {
+  const service = deps.serviceFor(incident.service);
+  if (service === undefined || service.rollbackPath === null) return; // nothing to roll back: policy flags it
+  const draft = rollbackProposal({
+    id: "",
+    incident,
+    rollbackPath: service.rollbackPath,
+    required: service.approvalsRequired,
+    at: incident.at,
+  });
+  await propose(deps, draft, cause);
+}
+
 /**
- * An opened incident gets one rollback proposal, whatever the number of deliveries: the id comes
- * from (incident, kind) and the KV create only succeeds once. The created event is (re)published
- * every time, deduplicated by its message id, so a crash after the write loses nothing.
+ * An opened SLO incident gets one rollback proposal, whatever the number of deliveries: the id
+ * comes from (incident, kind) and the KV create only succeeds once. The created event is
+ * (re)published every time, deduplicated by its message id, so a crash after the write loses
+ * nothing. A policy incident (a declaration problem) gets none.
  */
 export const onIncidentOpened =
   (deps: ProposalDeps) =>
   async (opened: Envelope<"incidents.opened">): Promise<void> => {
-    const service = deps.serviceFor(opened.service);
-    if (service === undefined || service.rollbackPath === null) return; // nothing to roll back: policy flags it
-    const draft = rollbackProposal({
-      id: "",
-      incident: {
+    if (opened.data.origin === "policy") return;
+    await proposeRollback(
+      deps,
+      {
         id: opened.data.incidentId,
         service: opened.service,
         slo: opened.data.slo,
         severity: opened.data.severity,
+        at: opened.data.openedAt,
       },
-      rollbackPath: service.rollbackPath,
-      required: service.approvalsRequired,
-      at: opened.data.openedAt,
-    });
-    const proposal = { ...draft, id: proposalIdFor(draft.key) } as ProposalRecord;
-    let stored = proposal;
-    try {
-      await deps.proposals.create(proposal.id, proposal);
-    } catch (error) {
-      if (!(error instanceof KvConflictError)) throw error;
-      stored = (await deps.proposals.get(proposal.id))?.value ?? proposal;
-    }
-    await deps.publish(created(stored, opened));
+      opened,
+    );
   };
 
-async function decide(
+/**
+ * An incident that escalates into a burn (a policy incident whose service then burns) gets its
+ * rollback proposal then; for one that had it already, the same key finds the same proposal.
+ */
+export const onIncidentEscalated =
+  (deps: ProposalDeps) =>
+  async (escalated: Envelope<"incidents.escalated">): Promise<void> => {
+    if (!BURNING.includes(escalated.data.severity)) return;
+    await proposeRollback(
+      deps,
+      {
+        id: escalated.data.incidentId,
+        service: escalated.service,
+        slo: null,
+        severity: escalated.data.severity,
+        at: escalated.data.at,
+      },
+      escalated,
+    );
+  };
+
+/**
+ * Stores a drafted proposal under the id its key derives, unless it exists (then the stored one
+ * stands), and publishes its created event, deduplicated by id: however often a cause is
+ * delivered, one proposal, one event.
+ */
+export async function propose(
+  deps: ProposalDeps,
+  draft: Proposal,
+  cause: Envelope,
+): Promise<ProposalRecord> {
+  const proposal = { ...draft, id: proposalIdFor(draft.key) } as ProposalRecord;
+  let stored = proposal;
+  try {
+    await deps.proposals.create(proposal.id, proposal);
+  } catch (error) {
+    if (!(error instanceof KvConflictError)) throw error;
+    stored = (await deps.proposals.get(proposal.id))?.value ?? proposal;
+  }
+  await deps.publish(created(stored, cause));
+  return stored;
+}
+
+/**
+ * Retires a pending proposal a newer cause replaced; anything else is left as it is. The
+ * superseded event is published each time it applies, deduplicated by id.
+ */
+export async function supersede(
+  deps: ProposalDeps,
+  id: string,
+  by: string | null,
+  reason: string,
+  at: string,
+): Promise<void> {
+  const { proposal, changed } = await decide(deps, id, (p) => {
+    const next = supersedeProposal(p);
+    return { ok: true, proposal: next, changed: next !== p, nowApproved: false };
+  });
+  if (!changed && proposal.state !== "superseded") return;
+  await deps.publish(
+    createEnvelope(
+      {
+        type: "governance.proposal-superseded",
+        id: messageId("governance.proposal-superseded", proposal.id),
+        service: proposal.service,
+        data: { proposalId: proposal.id, supersededBy: by, at, reason },
+      },
+      { source: "proposal", time: at, correlationId: proposal.causeId },
+    ),
+  );
+}
+
+export async function decide(
   deps: ProposalDeps,
   id: string,
   change: (proposal: Proposal) => ReturnType<typeof approveProposal>,

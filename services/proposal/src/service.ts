@@ -2,22 +2,30 @@ import { consumeEvents, openKv, publishEvent, serveCommand } from "@safedeploy/j
 import { loadServiceCatalog, openServiceBus } from "@safedeploy/runtime";
 import type { ServiceDefinition } from "@safedeploy/runtime";
 import { SAFEDEPLOY_TOPOLOGY } from "@safedeploy/schema";
-import { approve, onIncidentOpened, reject } from "./proposals.js";
+import { onActionOutcome, onCanaryHealthy, onVerdict } from "./governance.js";
+import { approve, onIncidentEscalated, onIncidentOpened, reject } from "./proposals.js";
 import type { ProposalDeps } from "./proposals.js";
-import { ProposalRecord } from "./store.js";
+import { BlockIndex, ProposalRecord } from "./store.js";
 
-const consumer = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "proposal");
+const incidents = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "proposal");
+const governance = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "proposal-governance");
 
-/** Turns opened incidents into inert rollback proposals; approves and rejects them on command. */
+/**
+ * Turns incidents, blocked verdicts and baked canaries into inert proposals; approves and rejects
+ * them on command; follows what the git actuator did with the approved ones.
+ */
 export const proposalService: ServiceDefinition = {
   name: "proposal",
   async start(context) {
-    if (consumer === undefined) throw new Error("the topology declares no proposal consumer");
+    if (incidents === undefined || governance === undefined) {
+      throw new Error("the topology declares no proposal or proposal-governance consumer");
+    }
     const catalog = await loadServiceCatalog(context);
     const services = new Map(catalog.services.map((s) => [s.name, s]));
     const bus = await openServiceBus(context);
     const deps: ProposalDeps = {
       proposals: await openKv(bus, "proposals", ProposalRecord),
+      blocks: await openKv(bus, "proposals", BlockIndex),
       publish: (envelope) => publishEvent(bus, envelope),
       now: () => new Date().toISOString(),
       serviceFor: (name) => {
@@ -31,10 +39,31 @@ export const proposalService: ServiceDefinition = {
       },
     };
     const opened = onIncidentOpened(deps);
-    const subscription = consumeEvents(bus, {
-      consumer,
+    const escalated = onIncidentEscalated(deps);
+    const incidentSubscription = consumeEvents(bus, {
+      consumer: incidents,
       handler: async (envelope) => {
         if (envelope.type === "incidents.opened") await opened(envelope);
+        if (envelope.type === "incidents.escalated") await escalated(envelope);
+      },
+    });
+    const verdict = onVerdict(deps);
+    const healthy = onCanaryHealthy(deps);
+    const outcome = onActionOutcome(deps);
+    const governanceSubscription = consumeEvents(bus, {
+      consumer: governance,
+      handler: async (envelope) => {
+        switch (envelope.type) {
+          case "governance.verdict":
+            return verdict(envelope);
+          case "governance.canary-healthy":
+            return healthy(envelope);
+          case "governance.action-completed":
+          case "governance.action-failed":
+            return outcome(envelope);
+          default:
+            return; // the rest of GOVERNANCE is not this service's business
+        }
       },
     });
     const approving = await serveCommand(bus, "proposal.approve", (request) =>
@@ -46,7 +75,7 @@ export const proposalService: ServiceDefinition = {
     return {
       stop: async () => {
         await Promise.all([approving.stop(), rejecting.stop()]);
-        await subscription.stop();
+        await Promise.all([incidentSubscription.stop(), governanceSubscription.stop()]);
         await bus.close();
       },
     };

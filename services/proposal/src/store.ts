@@ -17,3 +17,10 @@ export const ProposalRecord = z.object({
   required: z.number().int().positive(),
 });
 export type ProposalRecord = z.infer<typeof ProposalRecord>;
+
+/**
+ * Per service (key `block.<service>`, beside the proposals): the block-promotion proposal of the
+ * latest verdict folded in, or null once promotion is allowed again, and that verdict's time.
+ */
+export const BlockIndex = z.object({ proposalId: z.string().nullable(), at: z.string() });
+export type BlockIndex = z.infer<typeof BlockIndex>;

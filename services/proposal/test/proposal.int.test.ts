@@ -9,7 +9,7 @@ import { createTestBus, readStream, testServiceEnv } from "@safedeploy/testing";
 import type { TestBus } from "@safedeploy/testing";
 import { onIncidentOpened, proposalIdFor } from "../src/proposals.js";
 import { proposalService } from "../src/service.js";
-import { ProposalRecord } from "../src/store.js";
+import { BlockIndex, ProposalRecord } from "../src/store.js";
 
 const catalog = new URL("../../../test/fixtures/catalog/valid", import.meta.url).pathname;
 let harness: TestBus;
@@ -24,6 +24,7 @@ function opened(service: string, incidentId: string): Envelope<"incidents.opened
       service,
       data: {
         incidentId,
+        origin: "slo",
         severity: "fast-burn",
         class: "P1",
         slo: "availability",
@@ -69,6 +70,7 @@ describe("proposal service", () => {
     const kv = await openKv(harness.bus, "proposals", ProposalRecord);
     const handler = onIncidentOpened({
       proposals: kv,
+      blocks: await openKv(harness.bus, "proposals", BlockIndex),
       publish: (envelope) => publishEvent(harness.bus, envelope),
       now: () => new Date().toISOString(),
       serviceFor: () => ({ rollbackPath: "envs/prod/checkout", approvalsRequired: 1 }),

@@ -1,0 +1,74 @@
+import { createEnvelope, messageId } from "@safedeploy/schema";
+import type { Envelope, GateReason, Severity } from "@safedeploy/schema";
+
+/** A budget evaluation of one SLO at `at`, as the budget service would publish it. */
+export function budgetEvaluationEvent(
+  service: string,
+  at: string,
+  severity: Severity,
+  options: {
+    slo?: string;
+    objective?: number;
+    budgetRemaining?: number | null;
+    burn1h?: number;
+  } = {},
+): Envelope<"budget.evaluated"> {
+  const slo = options.slo ?? "availability";
+  const remaining =
+    options.budgetRemaining === undefined
+      ? severity === "exhausted"
+        ? -0.1
+        : 0.5
+      : options.budgetRemaining;
+  return createEnvelope(
+    {
+      type: "budget.evaluated",
+      id: messageId("budget.evaluated", service, slo, at),
+      service,
+      data: {
+        slo,
+        snapshotId: `snap:${service}:${slo}:${at}`,
+        evaluatedAt: at,
+        objective: options.objective ?? 99.9,
+        severity,
+        budgetRemaining: remaining,
+        errorRatio: 0.01,
+        burnRates:
+          options.burn1h === undefined
+            ? []
+            : [{ window: "1h", errorRatio: 0.001 * options.burn1h, burnRate: options.burn1h }],
+        rules: [],
+        explanation: severity,
+        windows: [],
+      },
+    },
+    { source: "budget", time: at },
+  );
+}
+
+/** A gate reason with just a code and a message, for verdicts built in tests. */
+export function gateReason(code: string, message = code): GateReason {
+  return { code, message, value: null, threshold: null };
+}
+
+/** A promotion verdict at `at`, as the policy service would publish it. */
+export function verdictEvent(
+  service: string,
+  at: string,
+  reasons: readonly GateReason[],
+): Envelope<"governance.verdict"> {
+  return createEnvelope(
+    {
+      type: "governance.verdict",
+      id: messageId("governance.verdict", service, at),
+      service,
+      data: {
+        allowed: reasons.length === 0,
+        reasons: [...reasons],
+        evaluatedAt: at,
+        causeId: "test",
+      },
+    },
+    { source: "policy", time: at },
+  );
+}

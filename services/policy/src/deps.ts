@@ -1,0 +1,22 @@
+import type { CatalogService } from "@safedeploy/catalog";
+import { CommandFailedError } from "@safedeploy/jetstream";
+import type { TypedKv } from "@safedeploy/jetstream";
+import type { Envelope } from "@safedeploy/schema";
+import type { CanaryRecord, FreezeRecord, PolicyRecord } from "./store.js";
+
+/** What the policy handlers need: the catalog, their KV state, the bus and a clock. */
+export interface PolicyDeps {
+  readonly services: ReadonlyMap<string, CatalogService>;
+  readonly records: TypedKv<PolicyRecord>;
+  readonly freezes: TypedKv<FreezeRecord>;
+  readonly canaries: TypedKv<CanaryRecord>;
+  readonly publish: (envelope: Envelope) => Promise<unknown>;
+  readonly now: () => string;
+}
+
+/** The catalog service a command names, or `not_found`. */
+export function knownService(deps: PolicyDeps, name: string): CatalogService {
+  const service = deps.services.get(name);
+  if (service === undefined) throw new CommandFailedError("not_found", `no service named ${name}`);
+  return service;
+}

@@ -1,0 +1,115 @@
+import { activeFreezes, exhaustionFreeze } from "@safedeploy/core";
+import { CommandFailedError } from "@safedeploy/jetstream";
+import { createEnvelope, messageId, parseDuration } from "@safedeploy/schema";
+import type { CommandRequest, CommandResult, Envelope, FreezeView } from "@safedeploy/schema";
+import { knownService } from "../deps.js";
+import type { PolicyDeps } from "../deps.js";
+import type { FreezeRecord } from "../store.js";
+
+type Freeze = FreezeRecord["freezes"][number];
+
+function openedEvent(service: string, freeze: Freeze, cause?: Envelope): Envelope {
+  return createEnvelope(
+    {
+      type: "governance.freeze-opened",
+      id: messageId("governance.freeze-opened", freeze.id),
+      service,
+      data: {
+        freezeId: freeze.id,
+        from: freeze.from,
+        until: freeze.until,
+        reason: freeze.reason,
+        actor: freeze.actor,
+        origin: freeze.origin,
+      },
+    },
+    {
+      source: "policy",
+      time: freeze.from,
+      ...(cause === undefined ? { correlationId: freeze.id } : { causedBy: cause }),
+    },
+  );
+}
+
+/**
+ * An exhausted budget opens a freeze of `freezeOnExhaustion` from the evaluation, unless an
+ * exhaustion freeze is already in force. The freeze outlives the exhaustion: a person lifts it.
+ */
+export async function freezeOnExhaustion(
+  deps: PolicyDeps,
+  evaluation: Envelope<"budget.evaluated">,
+): Promise<void> {
+  const service = deps.services.get(evaluation.service);
+  if (service === undefined || evaluation.data.severity !== "exhausted") return;
+  const at = evaluation.data.evaluatedAt;
+  const freezeMs = parseDuration(service.policy.freezeOnExhaustion) ?? 86_400_000;
+  const freeze: Freeze = { ...exhaustionFreeze(service.name, at, freezeMs), actor: "system" };
+  let opened: Freeze | undefined;
+  await deps.freezes.mutate(service.name, (current) => {
+    const list = current?.value.freezes ?? [];
+    const inForce = activeFreezes(list, at).find((f) => f.origin === "exhaustion");
+    opened = inForce;
+    if (inForce !== undefined) return undefined;
+    opened = freeze;
+    return { freezes: [...list, freeze] };
+  });
+  // Published whenever a freeze is in force for this evidence; the id dedups repeats.
+  if (opened !== undefined) await deps.publish(openedEvent(service.name, opened, evaluation));
+}
+
+/** `freeze.create`: a manual freeze window with start, end and reason. */
+export const createFreeze =
+  (deps: PolicyDeps) =>
+  async (request: CommandRequest<"freeze.create">): Promise<FreezeView> => {
+    knownService(deps, request.service);
+    const from = request.from ?? deps.now();
+    if (Date.parse(request.until) <= Date.parse(from)) {
+      throw new CommandFailedError("invalid_request", "until must be after from", [
+        { field: "until", message: "must be after from" },
+      ]);
+    }
+    const freeze: Freeze = {
+      id: `freeze:${request.service}:manual:${from}`,
+      from,
+      until: request.until,
+      reason: request.reason,
+      origin: "manual",
+      actor: request.actor,
+    };
+    await deps.freezes.mutate(request.service, (current) => {
+      const list = current?.value.freezes ?? [];
+      return list.some((f) => f.id === freeze.id) ? undefined : { freezes: [...list, freeze] };
+    });
+    await deps.publish(openedEvent(request.service, freeze));
+    return { ...freeze, service: request.service };
+  };
+
+/** `freeze.lift`: ends every freeze of the service in force now (manual or automatic). */
+export const liftFreezes =
+  (deps: PolicyDeps) =>
+  async (request: CommandRequest<"freeze.lift">): Promise<CommandResult<"freeze.lift">> => {
+    knownService(deps, request.service);
+    const now = deps.now();
+    let lifted: Freeze[] = [];
+    await deps.freezes.mutate(request.service, (current) => {
+      const list = current?.value.freezes ?? [];
+      lifted = activeFreezes(list, now);
+      if (lifted.length === 0) return undefined;
+      const ids = new Set(lifted.map((f) => f.id));
+      return { freezes: list.map((f) => (ids.has(f.id) ? { ...f, until: now } : f)) };
+    });
+    for (const freeze of lifted) {
+      await deps.publish(
+        createEnvelope(
+          {
+            type: "governance.freeze-lifted",
+            id: messageId("governance.freeze-lifted", freeze.id),
+            service: request.service,
+            data: { freezeId: freeze.id, at: now, actor: request.actor, reason: request.reason },
+          },
+          { source: "policy", time: now, correlationId: freeze.id },
+        ),
+      );
+    }
+    return { lifted: lifted.map((f) => ({ ...f, service: request.service })) };
+  };
