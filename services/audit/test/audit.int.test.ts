@@ -1,0 +1,191 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { getIncident, verifyChain } from "@safedeploy/audit";
+import { createPool, query } from "@safedeploy/db";
+import { provision, publishEvent } from "@safedeploy/jetstream";
+import { ConfigError, startService } from "@safedeploy/runtime";
+import type { ServiceHandle } from "@safedeploy/runtime";
+import {
+  STREAMS,
+  createEnvelope,
+  deadLetterSubject,
+  messageId,
+  qualifiedName,
+} from "@safedeploy/schema";
+import type { Envelope } from "@safedeploy/schema";
+import { createTestBus, createTestDatabase, testServiceEnv } from "@safedeploy/testing";
+import type { TestBus, TestDatabase } from "@safedeploy/testing";
+import { incidentStory } from "../../../packages/audit/test/fixtures.js";
+import { auditService } from "../src/service.js";
+
+let harness: TestBus;
+let database: TestDatabase;
+let pool: ReturnType<typeof createPool>;
+const replicas: ServiceHandle[] = [];
+
+const start = async (): Promise<ServiceHandle> => {
+  const handle = await startService(
+    auditService({ maxBatch: 50, lingerMs: 10, backoffMs: [100] }),
+    {
+      env: testServiceEnv(harness, { DATABASE_URL: database.url }),
+    },
+  );
+  replicas.push(handle);
+  return handle;
+};
+
+function snapshotEvent(n: number): Envelope<"metrics.snapshot"> {
+  const time = new Date(Date.UTC(2026, 10, 24, 9) + n * 1_000).toISOString();
+  return createEnvelope(
+    {
+      type: "metrics.snapshot",
+      id: messageId("metrics.snapshot", `svc-${n % 10}`, "availability", time),
+      service: `svc-${n % 10}`,
+      data: {
+        slo: "availability",
+        objective: 99.9,
+        sloWindow: "30d",
+        minEvents: 10,
+        mode: "direct",
+        evaluatedAt: time,
+        windows: [],
+      },
+    },
+    { source: "test", time },
+  );
+}
+
+async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function streamCounts(): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const stream of STREAMS) {
+    const info = await harness.bus.jsm.streams.info(qualifiedName(harness.bus.ns, stream));
+    counts[stream] = info.state.messages;
+  }
+  return counts;
+}
+
+async function storedCounts(): Promise<Record<string, number>> {
+  const rows = await query<{ stream: string; n: number; max: string; min: string }>(
+    pool,
+    "SELECT stream, count(*)::int AS n, max(position) AS max, min(position) AS min FROM audit_log GROUP BY stream",
+  );
+  const counts: Record<string, number> = Object.fromEntries(STREAMS.map((s) => [s, 0]));
+  for (const row of rows) {
+    // Contiguous 1..n: as many rows as the highest position.
+    expect(Number(row.min)).toBe(1);
+    expect(Number(row.max)).toBe(row.n);
+    counts[row.stream] = row.n;
+  }
+  return counts;
+}
+
+beforeAll(async () => {
+  harness = await createTestBus();
+  await provision(harness.bus);
+  database = await createTestDatabase();
+  pool = createPool({ connectionString: database.url, max: 3 });
+});
+
+afterAll(async () => {
+  await Promise.all(replicas.map((r) => r.shutdown("test")));
+  await pool.end();
+  await harness.cleanup();
+  await database.drop();
+});
+
+describe("audit service", () => {
+  it("refuses to start without DATABASE_URL, naming it", async () => {
+    await expect(startService(auditService(), { env: testServiceEnv(harness) })).rejects.toSatisfy(
+      (error: unknown) => error instanceof ConfigError && error.message.includes("DATABASE_URL"),
+    );
+  });
+
+  it("three replicas, a restart, a lost database connection and a full redelivery: every message stored once, one chain per stream", async () => {
+    const [first] = await Promise.all([start(), start(), start()]);
+    const events: Envelope[] = [
+      ...Array.from({ length: 1_500 }, (_, n) => snapshotEvent(n)),
+      ...["checkout", "payments", "search"].flatMap((s, i) =>
+        incidentStory(s, `INC-${i + 1}`, `PRP-${i + 1}`),
+      ),
+    ];
+    let published = 0;
+    const publishing = (async () => {
+      for (let i = 0; i < events.length; i += 50) {
+        const [head, ...rest] = events.slice(i, i + 50);
+        if (head === undefined) break;
+        const slice = [head, ...rest];
+        await Promise.all(slice.map((e) => publishEvent(harness.bus, e)));
+        // Duplicates from producers are dropped by the stream's dedup window.
+        await publishEvent(harness.bus, head);
+        published += slice.length;
+      }
+      for (let n = 0; n < 30; n++) {
+        await harness.bus.js.publish(
+          deadLetterSubject(harness.bus.ns, "METRICS", "checkout"),
+          n % 3 === 0 ? `garbage ${n}` : JSON.stringify({ reason: "invalid", n }),
+        );
+      }
+    })();
+    // Mid-stream: one replica restarts, and every audit connection is cut once.
+    await eventually(() => Promise.resolve(published >= 600), 30_000, "publishing under way");
+    await first.shutdown("restart");
+    await start();
+    await query(
+      pool,
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'audit'",
+      [database.name],
+    );
+    await publishing;
+    const expected = await streamCounts();
+    expect(expected.METRICS).toBe(1_500 + 6);
+    await eventually(
+      async () => JSON.stringify(await storedCounts()) === JSON.stringify(expected),
+      60_000,
+      "every message stored",
+    );
+    // Force a redelivery of a whole stream: the recreated consumer starts from the beginning.
+    await harness.bus.jsm.consumers.delete(
+      qualifiedName(harness.bus.ns, "INCIDENTS"),
+      qualifiedName(harness.bus.ns, "audit-incidents"),
+    );
+    await harness.bus.jsm.consumers.delete(
+      qualifiedName(harness.bus.ns, "DEADLETTER"),
+      qualifiedName(harness.bus.ns, "audit-deadletter"),
+    );
+    await eventually(
+      async () => {
+        const info = await harness.bus.jsm.consumers
+          .info(
+            qualifiedName(harness.bus.ns, "INCIDENTS"),
+            qualifiedName(harness.bus.ns, "audit-incidents"),
+          )
+          .catch(() => undefined);
+        return (
+          info?.num_pending === 0 &&
+          info.num_ack_pending === 0 &&
+          info.delivered.stream_seq >= (expected.INCIDENTS ?? 0)
+        );
+      },
+      30_000,
+      "the redelivery consumed",
+    );
+    expect(await storedCounts()).toEqual(expected);
+    const duplicates = await query<{ n: number }>(
+      pool,
+      "SELECT count(*)::int AS n FROM (SELECT stream, message_id FROM audit_log WHERE message_id IS NOT NULL GROUP BY 1, 2 HAVING count(*) > 1) d",
+    );
+    expect(duplicates[0]?.n).toBe(0);
+    expect(await verifyChain(pool)).toMatchObject({ intact: true, firstBad: null });
+    expect(await getIncident(pool, "INC-2")).toMatchObject({
+      service: "payments",
+      state: "resolved",
+    });
+  });
+});
