@@ -34,18 +34,55 @@ export interface ConnectOptions {
 }
 
 /**
+ * Takes the credentials out of server URLs (`nats://user:pass@host:4222`, or `nats://token@host`):
+ * nats.js does not read them from the URL, so they become connection options instead. The first
+ * URL that carries any wins; the servers are returned without them.
+ */
+export function serverCredentials(servers: readonly string[]): {
+  servers: string[];
+  user?: string;
+  pass?: string;
+  token?: string;
+} {
+  let found: { user?: string; pass?: string; token?: string } = {};
+  const bare = servers.map((server) => {
+    let url: URL;
+    try {
+      url = new URL(server);
+    } catch {
+      return server; // host:port without a scheme carries no credentials
+    }
+    if (url.username === "") return server;
+    const user = decodeURIComponent(url.username);
+    const pass = decodeURIComponent(url.password);
+    if (Object.keys(found).length === 0) {
+      found = pass === "" ? { token: user } : { user, pass };
+    }
+    url.username = "";
+    url.password = "";
+    return url.toString().replace(/\/$/, "");
+  });
+  return { servers: bare, ...found };
+}
+
+/**
  * Connects and keeps reconnecting forever: a NATS outage delays work, it never ends the process.
+ * Credentials come from `user`/`pass`, or from the server URLs.
  */
 export async function connectBus(options: ConnectOptions): Promise<Bus> {
   const log = options.log ?? silentLogger;
+  const fromUrls = serverCredentials(options.servers);
+  const user = options.user ?? fromUrls.user;
+  const pass = options.pass ?? fromUrls.pass;
   const connection = await connect({
-    servers: [...options.servers],
+    servers: fromUrls.servers,
     name: options.name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     timeout: options.timeoutMs ?? 5_000,
-    ...(options.user === undefined ? {} : { user: options.user }),
-    ...(options.pass === undefined ? {} : { pass: options.pass }),
+    ...(user === undefined ? {} : { user }),
+    ...(pass === undefined ? {} : { pass }),
+    ...(fromUrls.token === undefined || user !== undefined ? {} : { token: fromUrls.token }),
   });
   const link = { up: true };
   void watchStatus(connection, log, link);

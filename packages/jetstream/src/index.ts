@@ -3,7 +3,7 @@
  * The only door to NATS: connect, provision the topology, publish typed events with dedup ids,
  * consume them with ack/nak/dead-letter, request/reply commands, and compare-and-set KV.
  */
-export { connectBus } from "./connection.js";
+export { connectBus, serverCredentials } from "./connection.js";
 export type { Bus, ConnectOptions } from "./connection.js";
 export { consumeEvents, DEFAULT_BACKOFF_MS } from "./consume.js";
 export type {
