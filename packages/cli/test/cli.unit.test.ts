@@ -172,11 +172,11 @@ describe("the command line", () => {
   });
 
   it("says which contract commands are not built yet", async () => {
-    const planned = await run(["gate", "checkout"]);
+    const planned = await run(["release", "plan", "train.yaml"]);
     expect(planned).toEqual({
       code: 2,
       stdout: "",
-      stderr: "safedeploy gate: not built yet in this version\n",
+      stderr: "safedeploy release: not built yet in this version\n",
     });
   });
 

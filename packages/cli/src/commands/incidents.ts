@@ -1,0 +1,148 @@
+import { parseArgs } from "node:util";
+import { IncidentState, ResourceName } from "@safedeploy/schema";
+import { Incident, apiPath, listOf, printJson, withApi } from "../api.js";
+import { EXIT, UsageError } from "../io.js";
+import type { Command } from "../io.js";
+import { formatTable, shortTime } from "../table.js";
+import { incidentsTable } from "./snapshot.js";
+
+const ID = /^[A-Za-z0-9._:-]+$/;
+
+/** The id argument of `show` and `transition`, checked before it goes into a URL. */
+export function idArgument(value: string | undefined, what: string, command: string): string {
+  if (value === undefined) throw new UsageError(`${command} needs ${what}`);
+  if (!ID.test(value)) throw new UsageError(`not ${what}: ${JSON.stringify(value)}`);
+  return value;
+}
+
+function stateOption(value: string | undefined): IncidentState | undefined {
+  if (value === undefined) return undefined;
+  const parsed = IncidentState.safeParse(value);
+  if (!parsed.success) {
+    throw new UsageError(
+      `unknown incident state "${value}": one of ${IncidentState.options.join(", ")}`,
+    );
+  }
+  return parsed.data;
+}
+
+function serviceOption(value: string | undefined): string | undefined {
+  if (value !== undefined && !ResourceName.safeParse(value).success) {
+    throw new UsageError(`not a service name: ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** The incident's header lines and its timeline of transitions. */
+export function describeIncident(incident: Incident): string {
+  const extra = incident as Record<string, unknown>;
+  const lines = [
+    `${incident.id}  ${incident.service}  ${incident.state}`,
+    `  severity ${incident.severity}, class ${incident.class}` +
+      (typeof extra.slo === "string" ? `, SLO ${extra.slo}` : ""),
+    `  opened ${shortTime(incident.openedAt)}, updated ${shortTime(incident.updatedAt)}`,
+  ];
+  if (typeof extra.reason === "string" && extra.reason !== "") lines.push(`  ${extra.reason}`);
+  const timeline = formatTable(
+    ["AT", "FROM", "TO", "BY", "REASON", "LINK"],
+    incident.transitions.map((t) => [shortTime(t.at), t.from, t.to, t.actor, t.reason, t.link]),
+  );
+  return `${lines.join("\n")}\n\nTimeline\n${timeline}`;
+}
+
+const USAGE = `Usage: safedeploy incidents list [--service SERVICE] [--state STATE] [--json]
+       safedeploy incidents show ID [--json]
+       safedeploy incidents transition ID STATE --reason TEXT [--link URL] [--json]
+
+Incidents of the control plane at $SAFEDEPLOY_API (default http://127.0.0.1:8080, token
+$SAFEDEPLOY_TOKEN).
+  list        incidents, newest first, optionally of one service and/or in one state
+  show        one incident with its timeline of transitions
+  transition  move an incident to STATE (needs an approver token); the API refuses an
+              illegal transition (409) and the CLI prints why
+STATE is one of ${IncidentState.options.join(", ")}.
+Exit 0, 1 when the API cannot be reached or refuses (message shown), 2 usage error.
+
+Options:
+  --service SERVICE  list: only this service's incidents
+  --state STATE      list: only incidents in this state
+  --reason TEXT      transition: why (required, recorded with your token's name)
+  --link URL         transition: a link to record with it (postmortem, ticket, chat)
+  --json             print the API's JSON answer`;
+
+/** `safedeploy incidents list|show|transition`. */
+export const incidents: Command = {
+  name: "incidents",
+  summary: "list, show and transition incidents (list | show ID | transition ID STATE)",
+  usage: USAGE,
+  async run(args, io) {
+    const { values, positionals } = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      options: {
+        json: { type: "boolean", default: false },
+        service: { type: "string" },
+        state: { type: "string" },
+        reason: { type: "string" },
+        link: { type: "string" },
+      },
+    });
+    const [sub, ...rest] = positionals;
+    const onlyFor = (allowed: readonly string[]) => {
+      for (const option of ["service", "state", "reason", "link"] as const) {
+        if (values[option] !== undefined && !allowed.includes(option)) {
+          throw new UsageError(`incidents ${sub ?? ""} takes no --${option}`);
+        }
+      }
+    };
+    switch (sub) {
+      case "list": {
+        onlyFor(["service", "state"]);
+        if (rest.length > 0) throw new UsageError("incidents list takes no arguments");
+        const filter = { service: serviceOption(values.service), state: stateOption(values.state) };
+        return withApi("incidents", io, async (api) => {
+          const answer = await api.get(apiPath(["incidents"], filter), listOf(Incident));
+          if (values.json) printJson(io, answer.raw);
+          else io.stdout(incidentsTable(answer.value.items));
+          return EXIT.ok;
+        });
+      }
+      case "show": {
+        onlyFor([]);
+        const id = idArgument(rest[0], "an incident ID", "incidents show");
+        if (rest.length > 1) throw new UsageError("incidents show takes one ID");
+        return withApi("incidents", io, async (api) => {
+          const answer = await api.get(apiPath(["incidents", id]), Incident);
+          if (values.json) printJson(io, answer.raw);
+          else io.stdout(describeIncident(answer.value));
+          return EXIT.ok;
+        });
+      }
+      case "transition": {
+        onlyFor(["reason", "link"]);
+        const id = idArgument(rest[0], "an incident ID", "incidents transition");
+        if (rest[1] === undefined) throw new UsageError("incidents transition needs a STATE");
+        const to = stateOption(rest[1]);
+        if (rest.length > 2) throw new UsageError("incidents transition takes ID and STATE");
+        const reason = values.reason?.trim();
+        if (reason === undefined || reason === "") {
+          throw new UsageError("incidents transition needs --reason TEXT");
+        }
+        if (values.link !== undefined && !URL.canParse(values.link)) {
+          throw new UsageError(`--link is not a URL: ${JSON.stringify(values.link)}`);
+        }
+        const body = { to, reason, ...(values.link === undefined ? {} : { link: values.link }) };
+        return withApi("incidents", io, async (api) => {
+          const answer = await api.post(apiPath(["incidents", id, "transitions"]), body, Incident);
+          if (values.json) printJson(io, answer.raw);
+          else io.stdout(`${id} is now ${answer.value.state}\n`);
+          return EXIT.ok;
+        });
+      }
+      case undefined:
+        throw new UsageError("incidents needs a subcommand: list, show or transition");
+      default:
+        throw new UsageError(`unknown subcommand "${sub}"`);
+    }
+  },
+};

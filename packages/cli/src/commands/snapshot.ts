@@ -1,0 +1,133 @@
+import { parseArgs } from "node:util";
+import { SnapshotAnswer, apiPath, printJson, withApi } from "../api.js";
+import type {
+  Freeze,
+  Incident,
+  Proposal,
+  ServiceStatus,
+  SnapshotAnswer as Snapshot,
+} from "../api.js";
+import { EXIT, UsageError } from "../io.js";
+import type { Command } from "../io.js";
+import { budgetBar, formatTable, shortTime } from "../table.js";
+import type { Cell } from "../table.js";
+
+/** `blocked (code, code)`, `allowed`, or `-` before the first verdict. */
+export function gateCell(gate: ServiceStatus["gate"]): string {
+  if (gate === null) return "-";
+  if (gate.allowed) return "allowed";
+  const codes = gate.reasons.map((reason) => reason.code);
+  return codes.length === 0 ? "blocked" : `blocked (${codes.join(", ")})`;
+}
+
+/** One row per SLO (the service's name, incident and gate on its first row only). */
+export function servicesTable(services: readonly ServiceStatus[]): string {
+  const rows: Cell[][] = [];
+  for (const service of services) {
+    const slos =
+      service.slos.length === 0
+        ? [{ slo: null, severity: service.severity, budgetRemaining: service.budgetRemaining }]
+        : service.slos;
+    slos.forEach((slo, index) => {
+      rows.push([
+        index === 0 ? service.name : "",
+        slo.slo,
+        budgetBar(slo.budgetRemaining),
+        slo.severity,
+        index === 0 ? service.activeIncident : "",
+        index === 0 ? gateCell(service.gate) : "",
+      ]);
+    });
+  }
+  return formatTable(["SERVICE", "SLO", "BUDGET LEFT", "SEVERITY", "INCIDENT", "GATE"], rows);
+}
+
+export function incidentsTable(incidents: readonly Incident[]): string {
+  return formatTable(
+    ["ID", "SERVICE", "STATE", "SEVERITY", "CLASS", "OPENED", "UPDATED"],
+    incidents.map((incident) => [
+      incident.id,
+      incident.service,
+      incident.state,
+      incident.severity,
+      incident.class,
+      shortTime(incident.openedAt),
+      shortTime(incident.updatedAt),
+    ]),
+  );
+}
+
+export function proposalsTable(proposals: readonly Proposal[]): string {
+  return formatTable(
+    ["ID", "SERVICE", "KIND", "STATE", "INCIDENT", "APPROVALS", "CREATED"],
+    proposals.map((proposal) => [
+      proposal.id,
+      proposal.service,
+      proposal.kind,
+      proposal.state,
+      proposal.incidentId,
+      proposal.approvals.length,
+      shortTime(proposal.createdAt),
+    ]),
+  );
+}
+
+export function freezesTable(freezes: readonly Freeze[]): string {
+  return formatTable(
+    ["SERVICE", "ORIGIN", "FROM", "UNTIL", "BY", "REASON"],
+    freezes.map((freeze) => [
+      freeze.service,
+      freeze.origin,
+      shortTime(freeze.from),
+      shortTime(freeze.until),
+      freeze.actor,
+      freeze.reason,
+    ]),
+  );
+}
+
+function describe(snapshot: Snapshot): string {
+  const blocked =
+    snapshot.blocked ??
+    snapshot.services.filter((s) => s.gate?.allowed === false).map((s) => s.name);
+  return [
+    `Snapshot${snapshot.at === undefined ? "" : ` at ${shortTime(snapshot.at)}`}: ` +
+      `${snapshot.services.length} services, ${snapshot.incidents.length} active incidents, ` +
+      `${snapshot.proposals.length} open proposals, ${snapshot.freezes.length} freezes; ` +
+      `promotion blocked: ${blocked.length === 0 ? "none" : blocked.join(", ")}\n`,
+    `\nServices\n${servicesTable(snapshot.services)}`,
+    `\nActive incidents\n${incidentsTable(snapshot.incidents)}`,
+    `\nOpen proposals\n${proposalsTable(snapshot.proposals)}`,
+    `\nFreezes\n${freezesTable(snapshot.freezes)}`,
+  ].join("");
+}
+
+/** `safedeploy snapshot [--json]`. */
+export const snapshot: Command = {
+  name: "snapshot",
+  summary: "services, budgets, incidents, proposals and freezes of a running control plane",
+  usage: `Usage: safedeploy snapshot [--json]
+
+Prints the whole system from the API at $SAFEDEPLOY_API (default http://127.0.0.1:8080,
+token $SAFEDEPLOY_TOKEN): every service with the error budget left per SLO as a bar, its
+severity, active incident and promotion gate; then the active incidents, the proposals
+waiting for a human or the actuator, and the freezes in force.
+Exit 0, 1 when the API cannot be reached or refuses, 2 usage error.
+
+Options:
+  --json  print the API's snapshot {at, services, incidents, proposals, freezes, blocked}`,
+  async run(args, io) {
+    const { values, positionals } = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      options: { json: { type: "boolean", default: false } },
+    });
+    if (positionals.length > 0) throw new UsageError("snapshot takes no arguments");
+    return withApi("snapshot", io, async (api) => {
+      const answer = await api.get(apiPath(["snapshot"]), SnapshotAnswer);
+      if (values.json) printJson(io, answer.raw);
+      else io.stdout(describe(answer.value));
+      return EXIT.ok;
+    });
+  },
+};
