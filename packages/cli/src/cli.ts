@@ -5,7 +5,6 @@ import { evidence } from "./commands/evidence.js";
 import { gate } from "./commands/gate.js";
 import { incidents } from "./commands/incidents.js";
 import { proposals } from "./commands/proposals.js";
-import { replay } from "./commands/replay.js";
 import { rules } from "./commands/rules.js";
 import { snapshot } from "./commands/snapshot.js";
 import { validate } from "./commands/validate.js";
@@ -23,11 +22,10 @@ export const COMMANDS: readonly Command[] = [
   gate,
   incidents,
   proposals,
-  replay,
 ];
 
 /** Contract commands not built yet: they say so (exit 2) instead of "unknown command". */
-const PLANNED: readonly string[] = ["up", "demo", "release"];
+const PLANNED: readonly string[] = ["up", "demo", "replay", "release"];
 
 function toolHelp(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));
