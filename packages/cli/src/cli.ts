@@ -1,10 +1,13 @@
 import { parseArgs } from "node:util";
 import { generate } from "./commands/generate.js";
+import { demo } from "./commands/demo.js";
+import { up } from "./commands/up.js";
 import { audit } from "./commands/audit.js";
 import { evidence } from "./commands/evidence.js";
 import { gate } from "./commands/gate.js";
 import { incidents } from "./commands/incidents.js";
 import { proposals } from "./commands/proposals.js";
+import { replay } from "./commands/replay.js";
 import { rules } from "./commands/rules.js";
 import { snapshot } from "./commands/snapshot.js";
 import { validate } from "./commands/validate.js";
@@ -22,10 +25,13 @@ export const COMMANDS: readonly Command[] = [
   gate,
   incidents,
   proposals,
+  replay,
+  up,
+  demo,
 ];
 
 /** Contract commands not built yet: they say so (exit 2) instead of "unknown command". */
-const PLANNED: readonly string[] = ["up", "demo", "replay", "release"];
+const PLANNED: readonly string[] = ["release"];
 
 function toolHelp(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));

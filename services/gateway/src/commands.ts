@@ -1,0 +1,37 @@
+import type { CommandName, CommandRequest, CommandResult } from "@safedeploy/schema";
+import type { SendCommand } from "./deps.js";
+import { ApiError, commandFailure } from "./errors.js";
+
+/** The service that answers each command, for messages. */
+const OWNER: Record<CommandName, string> = {
+  "proposal.approve": "proposal",
+  "proposal.reject": "proposal",
+  "incident.transition": "incident",
+  "freeze.create": "policy",
+  "freeze.lift": "policy",
+  "canary.step": "policy",
+  "gate.query": "policy",
+};
+
+/**
+ * Sends a command and returns its result, or throws the {@link ApiError} of its refusal; no
+ * answer at all is `unavailable` (503), naming the service that did not answer.
+ */
+export async function runCommand<C extends CommandName>(
+  send: SendCommand,
+  command: C,
+  request: CommandRequest<C>,
+): Promise<CommandResult<C>> {
+  let reply;
+  try {
+    reply = await send(command, request);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === "unavailable") {
+      throw new ApiError("unavailable", `the ${OWNER[command]} service did not answer`);
+    }
+    throw new ApiError("internal", `${command} failed`, [], { cause: error });
+  }
+  if (!reply.ok) throw commandFailure(reply.error);
+  return reply.result;
+}

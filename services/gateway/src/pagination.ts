@@ -1,0 +1,67 @@
+import { z } from "zod";
+import { ApiError } from "./errors.js";
+
+/** The sort key of one list item: compared position by position. */
+export type SortKey = readonly string[];
+
+const CursorKey = z.array(z.string()).min(1).max(4);
+
+/** An opaque cursor naming the last item of a page. */
+export function encodeCursor(key: SortKey): string {
+  return Buffer.from(JSON.stringify(key), "utf8").toString("base64url");
+}
+
+/** The key inside a cursor, or a 400 naming `cursor`. */
+export function decodeCursor(cursor: string): SortKey {
+  try {
+    return CursorKey.parse(JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")));
+  } catch {
+    throw new ApiError("invalid_request", "querystring.cursor: not a cursor this API issued", [
+      { in: "querystring", path: "cursor", message: "not a cursor this API issued" },
+    ]);
+  }
+}
+
+/**
+ * One page of `items`, sorted by `keyOf` in `directions` order per key part. The cursor
+ * names the last item returned; the next page starts after it even when items were added since.
+ */
+export function paginate<T>(
+  items: readonly T[],
+  keyOf: (item: T) => SortKey,
+  directions: readonly ("asc" | "desc")[],
+  page: { readonly limit: number; readonly cursor?: string | undefined },
+): { items: T[]; next: string | null } {
+  // Sorted here, not trusted from the database: its collation may order ids differently.
+  let rest = [...items].sort((a, b) => {
+    const ka = keyOf(a);
+    const kb = keyOf(b);
+    if (comesAfter(ka, kb, directions)) return 1;
+    return comesAfter(kb, ka, directions) ? -1 : 0;
+  });
+  if (page.cursor !== undefined) {
+    const after = decodeCursor(page.cursor);
+    rest = rest.filter((item) => comesAfter(keyOf(item), after, directions));
+  }
+  const taken = rest.slice(0, page.limit);
+  const last = taken.at(-1);
+  return {
+    items: taken,
+    next: rest.length > page.limit && last !== undefined ? encodeCursor(keyOf(last)) : null,
+  };
+}
+
+function comesAfter(
+  key: SortKey,
+  cursor: SortKey,
+  directions: readonly ("asc" | "desc")[],
+): boolean {
+  for (let i = 0; i < key.length; i++) {
+    const a = key[i] ?? "";
+    const b = cursor[i] ?? "";
+    if (a === b) continue;
+    const greater = a > b;
+    return directions[i] === "desc" ? !greater : greater;
+  }
+  return false;
+}

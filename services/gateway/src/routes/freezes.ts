@@ -1,0 +1,97 @@
+import { listFreezes } from "@safedeploy/audit";
+import { ResourceName } from "@safedeploy/schema";
+import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
+import { runCommand } from "../commands.js";
+import type { GatewayDeps } from "../deps.js";
+import { ApiError, ERROR_RESPONSES } from "../errors.js";
+import { paginate } from "../pagination.js";
+import { principalOf } from "../plugins/auth.js";
+import { Freeze, FreezeBody, FreezeParams, LiftBody, Lifted, Page, listOf } from "../schemas.js";
+
+const SECURED = { tags: ["freezes"], security: [{ bearer: [] }] };
+
+/** Manual freeze windows: the ones in force, open one, lift a service's. */
+export const freezeRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
+  app,
+  { deps },
+  done,
+) => {
+  const requireService = (name: string, where: "body" | "params", path: string) => {
+    if (!deps.catalog.services.some((s) => s.name === name)) {
+      throw new ApiError("not_found", `no service ${name} in the catalog`, [
+        { in: where, path, message: "unknown service" },
+      ]);
+    }
+  };
+
+  app.get(
+    "/freezes",
+    {
+      config: { role: "viewer" },
+      schema: {
+        ...SECURED,
+        summary: "Freeze windows in force now, newest first",
+        querystring: Page.extend({ service: ResourceName.optional() }),
+        response: { 200: listOf(Freeze), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const { service } = request.query;
+      const found = await listFreezes(deps.pool, {
+        ...(service === undefined ? {} : { service }),
+        activeAt: deps.clock.now().toISOString(),
+      });
+      return paginate(found, (f) => [f.from, f.id], ["desc", "asc"], request.query);
+    },
+  );
+
+  app.post(
+    "/freezes",
+    {
+      config: { role: "admin" },
+      schema: {
+        ...SECURED,
+        summary: "Open a manual freeze window",
+        body: FreezeBody,
+        response: { 201: Freeze, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) => {
+      const { service, until, reason, from } = request.body;
+      requireService(service, "body", "service");
+      const freeze = await runCommand(deps.sendCommand, "freeze.create", {
+        service,
+        until,
+        reason,
+        actor: principalOf(request).name,
+        ...(from === undefined ? {} : { from }),
+      });
+      return reply.code(201).send(freeze);
+    },
+  );
+
+  app.delete(
+    "/freezes/:service",
+    {
+      config: { role: "admin" },
+      schema: {
+        ...SECURED,
+        summary: "Lift the service's freezes (the body's reason is optional)",
+        params: FreezeParams,
+        body: LiftBody,
+        response: { 200: Lifted, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const { service } = request.params;
+      requireService(service, "params", "service");
+      const principal = principalOf(request);
+      return runCommand(deps.sendCommand, "freeze.lift", {
+        service,
+        actor: principal.name,
+        reason: request.body?.reason ?? `lifted through the API by ${principal.name}`,
+      });
+    },
+  );
+  done();
+};

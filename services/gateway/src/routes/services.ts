@@ -1,0 +1,131 @@
+import { getIncident, listFreezes, listServices } from "@safedeploy/audit";
+import type { ServiceState } from "@safedeploy/audit";
+import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
+import type { z } from "zod";
+import { runCommand } from "../commands.js";
+import type { GatewayDeps } from "../deps.js";
+import { ApiError, ERROR_RESPONSES } from "../errors.js";
+import { paginate } from "../pagination.js";
+import { Gate, Page, ServiceDetail, ServiceParams, ServiceSummary, listOf } from "../schemas.js";
+
+const VIEWER = { role: "viewer" } as const;
+const SECURED = { tags: ["services"], security: [{ bearer: [] }] };
+
+/** Services: the catalog's, with what the read model knows of each, and the promotion gate. */
+export const serviceRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
+  app,
+  { deps },
+  done,
+) => {
+  const declared = new Map(deps.catalog.services.map((s) => [s.name, s]));
+
+  const summaries = async (): Promise<z.infer<typeof ServiceSummary>[]> => {
+    const states = new Map((await listServices(deps.pool)).map((s) => [s.name, s]));
+    const names = [...new Set([...declared.keys(), ...states.keys()])];
+    return names.map((name) => summary(name, states.get(name)));
+  };
+  const summary = (name: string, state: ServiceState | undefined) => {
+    const service = declared.get(name);
+    return {
+      name,
+      owner: service?.owner ?? null,
+      inCatalog: service !== undefined,
+      severity: state?.severity ?? null,
+      budgetRemaining: state?.budgetRemaining ?? null,
+      slos: [...(state?.slos ?? [])],
+      activeIncident: state?.activeIncident ?? null,
+      gate: state?.gate == null ? null : { ...state.gate, reasons: [...state.gate.reasons] },
+    };
+  };
+  const requireService = (name: string) => {
+    if (!declared.has(name)) {
+      throw new ApiError("not_found", `no service ${name} in the catalog`, [
+        { in: "params", path: "name", message: "unknown service" },
+      ]);
+    }
+  };
+
+  app.get(
+    "/services",
+    {
+      config: VIEWER,
+      schema: {
+        ...SECURED,
+        summary: "Services with budget, severity, active incident and last gate verdict",
+        querystring: Page,
+        response: { 200: listOf(ServiceSummary), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => paginate(await summaries(), (s) => [s.name], ["asc"], request.query),
+  );
+
+  app.get(
+    "/services/:name",
+    {
+      config: VIEWER,
+      schema: {
+        ...SECURED,
+        summary: "One service: spec, SLO and budget state per SLO, incident, freezes, gate",
+        params: ServiceParams,
+        response: { 200: ServiceDetail, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const { name } = request.params;
+      const service = declared.get(name);
+      const state = (await listServices(deps.pool)).find((s) => s.name === name);
+      if (service === undefined && state === undefined) requireService(name);
+      const [incident, freezes, gate] = await Promise.all([
+        state?.activeIncident == null
+          ? Promise.resolve(null)
+          : getIncident(deps.pool, state.activeIncident),
+        listFreezes(deps.pool, { service: name, activeAt: deps.clock.now().toISOString() }),
+        service === undefined
+          ? Promise.resolve(null)
+          : runCommand(deps.sendCommand, "gate.query", { service: name }).then(
+              (live) => ({ ...live, live: true }),
+              (error: unknown) => {
+                if (!(error instanceof ApiError) || error.code !== "unavailable") throw error;
+                request.log.warn({ service: name }, "policy did not answer; last verdict shown");
+                return state?.gate == null
+                  ? null
+                  : {
+                      ...state.gate,
+                      reasons: [...state.gate.reasons],
+                      service: name,
+                      live: false,
+                    };
+              },
+            ),
+      ]);
+      return {
+        ...summary(name, state),
+        spec: service === undefined ? null : { ...service.spec },
+        policy: service === undefined ? null : { ...service.policy },
+        incident: incident === null ? null : { ...incident },
+        freezes: [...freezes],
+        gate,
+      };
+    },
+  );
+
+  app.get(
+    "/services/:name/gate",
+    {
+      config: VIEWER,
+      schema: {
+        ...SECURED,
+        summary: "May the service be promoted now? Always 200 for a known service",
+        description:
+          'Asks the policy service. Usable as an Argo Rollouts `web` metric provider with `jsonPath: "{$}"` and `successCondition: result.allowed == true`.',
+        params: ServiceParams,
+        response: { 200: Gate, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      requireService(request.params.name);
+      return runCommand(deps.sendCommand, "gate.query", { service: request.params.name });
+    },
+  );
+  done();
+};

@@ -1,0 +1,192 @@
+import {
+  FreezeView,
+  GateReason,
+  GateView,
+  IncidentState,
+  IncidentView,
+  ProposalState,
+  ProposalView,
+  ResourceName,
+  Severity,
+  Timestamp,
+} from "@safedeploy/schema";
+import { z } from "zod";
+
+/** The request and answer bodies of the HTTP API (CONTRACT.md, "HTTP API"). */
+
+const Reason = z.string().trim().min(1, { message: "a reason is required" }).max(2000);
+
+export const ReasonBody = z.object({ reason: Reason });
+
+export const TransitionBody = z.object({
+  to: IncidentState,
+  reason: Reason,
+  link: z.url().optional(),
+});
+
+export const FreezeBody = z.object({
+  service: ResourceName,
+  until: Timestamp,
+  reason: Reason,
+  from: Timestamp.optional(),
+});
+
+export const LiftBody = z.object({ reason: Reason }).optional();
+
+export const ServiceParams = z.object({ name: ResourceName });
+export const FreezeParams = z.object({ service: ResourceName });
+export const IdParams = z.object({ id: z.string().min(1).max(200) });
+
+/** `?limit=&cursor=` of every list. */
+export const Page = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().min(1).max(500).optional(),
+});
+
+export const IncidentQuery = Page.extend({
+  service: ResourceName.optional(),
+  state: IncidentState.optional(),
+});
+export const ProposalQuery = Page.extend({
+  service: ResourceName.optional(),
+  state: ProposalState.optional(),
+});
+
+/** `{ items, next }` of every list; `next` is the cursor of the following page. */
+export function listOf<T extends z.ZodType>(item: T) {
+  return z.object({ items: z.array(item), next: z.string().nullable() });
+}
+
+export const Incident = IncidentView.extend({
+  slo: z.string().nullable().optional(),
+  causeId: z.string().optional(),
+  reason: z.string().optional(),
+}).meta({ id: "Incident" });
+
+export const Proposal = ProposalView.extend({
+  summary: z.string().optional(),
+  plan: z.record(z.string(), z.unknown()).optional(),
+  dryRun: z.boolean().nullable().optional(),
+  failure: z
+    .object({ reason: z.string(), needsTriage: z.boolean(), at: Timestamp })
+    .nullable()
+    .optional(),
+}).meta({ id: "Proposal" });
+
+export const Freeze = FreezeView.extend({
+  liftedAt: Timestamp.nullable().optional(),
+}).meta({ id: "Freeze" });
+
+export const Gate = GateView.meta({ id: "Gate" });
+
+export const SloState = z.object({
+  slo: z.string(),
+  severity: Severity,
+  budgetRemaining: z.number().nullable(),
+  errorRatio: z.number().nullable(),
+  objective: z.number(),
+  explanation: z.string(),
+  evaluatedAt: Timestamp,
+  messageId: z.string(),
+});
+
+/** The last published verdict, as the read model holds it. */
+export const Verdict = z.object({
+  allowed: z.boolean(),
+  reasons: z.array(GateReason).readonly(),
+  evaluatedAt: Timestamp,
+});
+
+export const ServiceState = z
+  .object({
+    name: z.string(),
+    severity: Severity.nullable(),
+    budgetRemaining: z.number().nullable(),
+    slos: z.array(SloState).readonly(),
+    activeIncident: z.string().nullable(),
+    gate: Verdict.nullable(),
+  })
+  .meta({ id: "ServiceState" });
+
+export const ServiceSummary = ServiceState.extend({
+  owner: z.string().nullable(),
+  inCatalog: z.boolean(),
+}).meta({ id: "ServiceSummary" });
+
+export const ServiceDetail = ServiceSummary.extend({
+  spec: z.record(z.string(), z.unknown()).nullable(),
+  policy: z.record(z.string(), z.unknown()).nullable(),
+  incident: Incident.nullable(),
+  freezes: z.array(Freeze),
+  /** Asked of the policy service now; the last published verdict when it does not answer. */
+  gate: Verdict.extend({ service: z.string(), live: z.boolean() }).nullable(),
+}).meta({ id: "ServiceDetail" });
+
+export const Snapshot = z
+  .object({
+    at: Timestamp,
+    services: z.array(ServiceState).readonly(),
+    incidents: z.array(Incident).readonly(),
+    proposals: z.array(Proposal).readonly(),
+    freezes: z.array(Freeze).readonly(),
+    blocked: z.array(z.string()).readonly(),
+  })
+  .meta({ id: "Snapshot" });
+
+const EvidenceSource = z.object({
+  stream: z.string(),
+  seq: z.number(),
+  position: z.number(),
+  messageId: z.string().nullable(),
+  type: z.string().nullable(),
+  hash: z.string(),
+});
+const EvidencePart = z.object({
+  items: z.array(z.unknown()).readonly(),
+  sources: z.array(EvidenceSource).readonly(),
+});
+
+export const Evidence = z
+  .object({
+    incidentId: z.string(),
+    service: z.string(),
+    decision: EvidencePart,
+    slo: EvidencePart,
+    budget: EvidencePart,
+    proposal: EvidencePart,
+    approval: EvidencePart,
+    resolution: EvidencePart,
+  })
+  .meta({ id: "EvidenceBundle" });
+
+export const ChainReport = z.object({
+  intact: z.boolean(),
+  rows: z.number().int(),
+  firstBad: z
+    .object({
+      stream: z.string(),
+      seq: z.number(),
+      position: z.number(),
+      problem: z.enum(["edited", "missing", "reordered"]),
+      detail: z.string(),
+    })
+    .nullable(),
+});
+
+export const Lifted = z.object({ lifted: z.array(Freeze) });
+
+export const EventsQuery = z.object({
+  types: z
+    .string()
+    .max(2000)
+    .optional()
+    .describe("comma-separated message types to deliver, e.g. incidents.opened,budget.evaluated"),
+  from: z
+    .enum(["now", "start"])
+    .default("now")
+    .describe("without Last-Event-ID: start at new messages (now) or replay the whole log (start)"),
+  access_token: z
+    .string()
+    .optional()
+    .describe("the bearer token, for clients that cannot set headers (EventSource)"),
+});
