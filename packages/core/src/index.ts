@@ -73,3 +73,5 @@ export {
 export type { VerdictInput } from "./policy-incident.js";
 export { canaryReadiness, nextCanaryWeight } from "./canary.js";
 export type { CanaryReadiness, CanaryState } from "./canary.js";
+export { changedDecisions, firstDifference, replayService } from "./replay.js";
+export type { ReplayDecision, ReplayDifference, ReplayPolicy, ReplayResult } from "./replay.js";

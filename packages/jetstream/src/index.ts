@@ -34,6 +34,8 @@ export {
   streamConfig,
 } from "./provision.js";
 export type { ProvisionReport } from "./provision.js";
+export { readHistory } from "./history.js";
+export type { HistoryEntry, HistoryQuery } from "./history.js";
 export { HEADERS, publishEvent } from "./publish.js";
 export type { PublishResult } from "./publish.js";
 export { requestCommand, serveCommand } from "./rpc.js";
