@@ -180,6 +180,10 @@ export function consumeRaw(bus: Bus, options: ConsumeRawOptions): RawSubscriptio
         messages = await consumer.consume({ max_messages: maxBatch * 2 });
         void recreateWhenLost(messages);
         for await (const m of messages) {
+          if (isStopping()) {
+            m.nak(); // let another replica take it at once
+            continue;
+          }
           queue.push(m);
           if (queue.length === 1 || queue.length >= maxBatch) notify();
         }
@@ -203,6 +207,7 @@ export function consumeRaw(bus: Bus, options: ConsumeRawOptions): RawSubscriptio
       notify();
       await messages?.close();
       await Promise.all([pulling, draining]);
+      for (const m of queue.splice(0)) m.nak();
     },
   };
 }

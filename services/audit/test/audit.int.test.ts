@@ -26,7 +26,7 @@ const start = async (): Promise<ServiceHandle> => {
   const handle = await startService(
     auditService({ maxBatch: 50, lingerMs: 10, backoffMs: [100] }),
     {
-      env: testServiceEnv(harness, { DATABASE_URL: database.url }),
+      env: testServiceEnv(harness, { DATABASE_URL: database.url, LOG_LEVEL: "silent" }),
     },
   );
   replicas.push(handle);
@@ -59,6 +59,22 @@ async function eventually(check: () => Promise<boolean>, timeoutMs: number, what
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Deletes a durable consumer; NATS 2.9 may refuse once while it is being consumed. */
+async function deleteConsumer(stream: string, durable: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await harness.bus.jsm.consumers.delete(
+        qualifiedName(harness.bus.ns, stream),
+        qualifiedName(harness.bus.ns, durable),
+      );
+      return;
+    } catch (error) {
+      if (attempt >= 5) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   }
 }
 
@@ -147,18 +163,14 @@ describe("audit service", () => {
     expect(expected.METRICS).toBe(1_500 + 6);
     await eventually(
       async () => JSON.stringify(await storedCounts()) === JSON.stringify(expected),
-      60_000,
+      // Messages the stopped replica had been sent but not yet handed out come back after the
+      // consumer's ack wait (30 s).
+      80_000,
       "every message stored",
     );
     // Force a redelivery of a whole stream: the recreated consumer starts from the beginning.
-    await harness.bus.jsm.consumers.delete(
-      qualifiedName(harness.bus.ns, "INCIDENTS"),
-      qualifiedName(harness.bus.ns, "audit-incidents"),
-    );
-    await harness.bus.jsm.consumers.delete(
-      qualifiedName(harness.bus.ns, "DEADLETTER"),
-      qualifiedName(harness.bus.ns, "audit-deadletter"),
-    );
+    await deleteConsumer("INCIDENTS", "audit-incidents");
+    await deleteConsumer("DEADLETTER", "audit-deadletter");
     await eventually(
       async () => {
         const info = await harness.bus.jsm.consumers
@@ -187,5 +199,5 @@ describe("audit service", () => {
       service: "payments",
       state: "resolved",
     });
-  });
+  }, 120_000);
 });
