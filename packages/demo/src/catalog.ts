@@ -1,8 +1,9 @@
 /**
  * The demo catalog: one service, `checkout`, with a canary strategy and a Policy whose windows are
  * shortened from the SRE Workbook's hours to seconds, so a bad deploy burns visibly within a
- * minute. The objective is 90% over 5m: the bad version's 80% errors burn the budget at 8×, over
- * the fast-burn factor 2 as soon as the 10s short window has seen them.
+ * minute. The objective is 80% over 5m: the bad version's 80% errors burn the budget at 4×, over
+ * the fast-burn factor 2 (10s/5s windows) about 5 s after the deploy, a little before the short
+ * healthy history lets the budget run out.
  */
 export const DEMO_SERVICE = "checkout";
 
@@ -16,8 +17,8 @@ metadata: { name: default }
 spec:
   requireCanary: true
   burnRates:
-    - { severity: fast-burn, factor: 2, long: 30s, short: 10s }
-    - { severity: slow-burn, factor: 1, long: 2m, short: 30s }
+    - { severity: fast-burn, factor: 2, long: 10s, short: 5s }
+    - { severity: slow-burn, factor: 1, long: 1m, short: 10s }
   maxPromotionBurnRate: 1
   freezeOnExhaustion: 1m
   noData: block
@@ -33,7 +34,7 @@ metadata:
 spec:
   slos:
     - name: availability
-      objective: 90
+      objective: 80
       window: 5m
       minEvents: 10
       sli:

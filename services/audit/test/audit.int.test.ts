@@ -17,6 +17,8 @@ import type { TestBus, TestDatabase } from "@safedeploy/testing";
 import { incidentStory } from "../../../packages/audit/test/fixtures.js";
 import { auditService } from "../src/service.js";
 
+/** With the three incident stories, the DEADLETTER and the duplicates: just over 10,000. */
+const SNAPSHOTS = 9_960;
 let harness: TestBus;
 let database: TestDatabase;
 let pool: ReturnType<typeof createPool>;
@@ -123,10 +125,11 @@ describe("audit service", () => {
     );
   });
 
-  it("three replicas, a restart, a lost database connection and a full redelivery: every message stored once, one chain per stream", async () => {
+  it("10,000 messages, three replicas, a restart, a lost database connection and a full redelivery: every message stored once, one chain per stream", async () => {
     const [first] = await Promise.all([start(), start(), start()]);
+    const began = performance.now();
     const events: Envelope[] = [
-      ...Array.from({ length: 1_500 }, (_, n) => snapshotEvent(n)),
+      ...Array.from({ length: SNAPSHOTS }, (_, n) => snapshotEvent(n)),
       ...["checkout", "payments", "search"].flatMap((s, i) =>
         incidentStory(s, `INC-${i + 1}`, `PRP-${i + 1}`),
       ),
@@ -150,7 +153,11 @@ describe("audit service", () => {
       }
     })();
     // Mid-stream: one replica restarts, and every audit connection is cut once.
-    await eventually(() => Promise.resolve(published >= 600), 30_000, "publishing under way");
+    await eventually(
+      () => Promise.resolve(published >= SNAPSHOTS / 3),
+      30_000,
+      "publishing under way",
+    );
     await first.shutdown("restart");
     await start();
     await query(
@@ -160,13 +167,17 @@ describe("audit service", () => {
     );
     await publishing;
     const expected = await streamCounts();
-    expect(expected.METRICS).toBe(1_500 + 6);
+    expect(expected.METRICS).toBe(SNAPSHOTS + 6);
     await eventually(
       async () => JSON.stringify(await storedCounts()) === JSON.stringify(expected),
       // Messages the stopped replica had been sent but not yet handed out come back after the
       // consumer's ack wait (30 s).
       80_000,
       "every message stored",
+    );
+    const total = Object.values(expected).reduce((sum, n) => sum + n, 0);
+    process.stdout.write(
+      `${total} messages stored by 3 replicas in ${Math.round(performance.now() - began)} ms\n`,
     );
     // Force a redelivery of a whole stream: the recreated consumer starts from the beginning.
     await deleteConsumer("INCIDENTS", "audit-incidents");
@@ -194,7 +205,9 @@ describe("audit service", () => {
       "SELECT count(*)::int AS n FROM (SELECT stream, message_id FROM audit_log WHERE message_id IS NOT NULL GROUP BY 1, 2 HAVING count(*) > 1) d",
     );
     expect(duplicates[0]?.n).toBe(0);
+    const verifying = performance.now();
     expect(await verifyChain(pool)).toMatchObject({ intact: true, firstBad: null });
+    process.stdout.write(`verified in ${Math.round(performance.now() - verifying)} ms\n`);
     expect(await getIncident(pool, "INC-2")).toMatchObject({
       service: "payments",
       state: "resolved",

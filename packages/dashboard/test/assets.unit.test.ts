@@ -1,0 +1,90 @@
+import { readFile, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { dashboardAssetsDir } from "@safedeploy/dashboard";
+
+interface SseEvent {
+  id: string | null;
+  type: string;
+  data: string;
+}
+interface SseModule {
+  createSseParser: (onEvent: (event: SseEvent) => void) => {
+    push(text: string): void;
+    readonly lastEventId: string | null;
+    readonly retry: number | null;
+  };
+}
+
+// sse.js is browser code without types: imported by URL so the compiler does not resolve it.
+const sseUrl = new URL("../public/sse.js", import.meta.url).href;
+const { createSseParser } = (await import(sseUrl)) as SseModule;
+
+describe("dashboard assets", () => {
+  it("dashboardAssetsDir is the absolute public/ directory with the page's files", async () => {
+    expect(dashboardAssetsDir.startsWith("/")).toBe(true);
+    expect(dashboardAssetsDir.endsWith("/public/")).toBe(true);
+    expect((await readdir(dashboardAssetsDir)).sort()).toEqual([
+      "app.js",
+      "index.html",
+      "sse.js",
+      "style.css",
+    ]);
+  });
+
+  it("loads only its own files: no CDN, no inline script (the gateway's CSP allows 'self' only)", async () => {
+    const html = await readFile(join(dashboardAssetsDir, "index.html"), "utf8");
+    expect(html).toContain('<script type="module" src="app.js"></script>');
+    expect(html).toContain('<link rel="stylesheet" href="style.css" />');
+    const scripts = html.match(/<script[^>]*>/g) ?? [];
+    expect(scripts).toEqual(['<script type="module" src="app.js">']);
+    for (const name of ["index.html", "app.js", "sse.js", "style.css"]) {
+      const text = await readFile(join(dashboardAssetsDir, name), "utf8");
+      for (const outside of ["http://", "https://", '="//', "@import"]) {
+        expect(text.includes(outside), `${name} mentions ${outside}`).toBe(false);
+      }
+    }
+    const app = await readFile(join(dashboardAssetsDir, "app.js"), "utf8");
+    expect(app).not.toMatch(/\binnerHTML\b|window\.prompt|\bprompt\(/);
+  });
+
+  it("labels every control and marks the parts the browser test drives", async () => {
+    const html = await readFile(join(dashboardAssetsDir, "index.html"), "utf8");
+    expect(html).toContain('<label for="token">');
+    expect(html).toContain('<label for="decision-reason">');
+    for (const id of ["token-input", "sign-in", "services", "incidents", "proposals", "freezes"]) {
+      expect(html).toContain(`data-testid="${id}"`);
+    }
+    expect(html).toContain('<dialog id="decision"');
+  });
+});
+
+describe("sse parser", () => {
+  it("parses events split anywhere across chunks, with ids, types, comments and retry", () => {
+    const seen: SseEvent[] = [];
+    const parser = createSseParser((event) => seen.push(event));
+    const stream =
+      "retry: 2000\n\n: heartbeat\n\n" +
+      'id: c1\nevent: incidents.opened\ndata: {"a":1}\n\n' +
+      "id: c2\r\nevent: governance.proposal-created\r\ndata: line one\r\ndata: line two\r\n\r\n" +
+      "data: no type\n\n";
+    for (let index = 0; index < stream.length; index += 7)
+      parser.push(stream.slice(index, index + 7));
+    expect(seen).toEqual([
+      { id: "c1", type: "incidents.opened", data: '{"a":1}' },
+      { id: "c2", type: "governance.proposal-created", data: "line one\nline two" },
+      { id: "c2", type: "message", data: "no type" },
+    ]);
+    expect(parser.lastEventId).toBe("c2");
+    expect(parser.retry).toBe(2000);
+  });
+
+  it("keeps an incomplete event until its blank line arrives", () => {
+    const seen: SseEvent[] = [];
+    const parser = createSseParser((event) => seen.push(event));
+    parser.push("id: x\nevent: budget.evaluated\ndata: {}\n");
+    expect(seen).toEqual([]);
+    parser.push("\n");
+    expect(seen).toEqual([{ id: "x", type: "budget.evaluated", data: "{}" }]);
+  });
+});
