@@ -5,7 +5,7 @@
  * canary weight in an Argo Rollouts manifest), deterministic commits on `safedeploy/<proposal>`,
  * no-force idempotent pushes, and a provider-neutral forge (plain git, or GitHub pull requests).
  */
-export { editCanaryWeight } from "./canary.js";
+export { editCanaryWeight, editRolloutPaused } from "./canary.js";
 export type { CanaryEdit } from "./canary.js";
 export { ForgeError, GitCommandError, InvalidChangeError, redactSecrets } from "./errors.js";
 export { gitForge, reviewFor } from "./forge.js";

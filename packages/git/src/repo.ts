@@ -1,6 +1,7 @@
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join, posix } from "node:path";
-import { editCanaryWeight } from "./canary.js";
+import { editCanaryWeight, editRolloutPaused } from "./canary.js";
+import type { CanaryEdit } from "./canary.js";
 import { InvalidChangeError } from "./errors.js";
 import { runGit } from "./run.js";
 import type { GitInvocation, GitResult } from "./run.js";
@@ -13,7 +14,8 @@ export type GitChange =
       readonly path: string;
       readonly from: number;
       readonly to: number;
-    };
+    }
+  | { readonly action: "pause-rollout"; readonly path: string };
 
 /** Who commits. Fixed, so that two replicas making the same change produce the same sha. */
 export interface CommitIdentity {
@@ -255,7 +257,12 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
     };
   };
 
-  const stageCanary = async (rawPath: string, from: number, to: number): Promise<StagedChange> => {
+  /** Edits the one Rollout manifest under `path` with `edit`; anything ambiguous needs triage. */
+  const stageRolloutEdit = async (
+    rawPath: string,
+    edit: (source: string) => CanaryEdit,
+    describeEdit: (rollout: string, file: string) => { subject: string; body: string },
+  ): Promise<StagedChange> => {
     const path = normalizeRepoPath(rawPath);
     const triage = (reason: string): StagedChange => ({ status: "needs-triage", reason });
     const files = (await out(["ls-tree", "-r", "--name-only", originBase, "--", path]))
@@ -267,9 +274,10 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
     const edits: { file: string; text: string; rollout: string }[] = [];
     for (const file of files) {
       const source = await readFile(join(dir, ...file.split(posix.sep)), "utf8");
-      const edit = editCanaryWeight(source, from, to);
-      if (edit.kind === "problem") return triage(`${file}: ${edit.reason}`);
-      if (edit.kind === "edited") edits.push({ file, text: edit.text, rollout: edit.rollout });
+      const edited = edit(source);
+      if (edited.kind === "problem") return triage(`${file}: ${edited.reason}`);
+      if (edited.kind === "edited")
+        edits.push({ file, text: edited.text, rollout: edited.rollout });
     }
     const [only, ...others] = edits;
     if (only === undefined) return triage(`no Argo Rollouts Rollout under ${path}`);
@@ -278,12 +286,24 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
     }
     await writeFile(join(dir, ...only.file.split(posix.sep)), only.text, "utf8");
     await git(["add", "--", only.file]);
-    return {
-      status: "staged",
-      subject: `Set the canary weight of ${only.rollout} to ${to}`,
-      body: `Changes the first setWeight step of Rollout ${only.rollout} in ${only.file} from ${from} to ${to}.`,
-    };
+    return { status: "staged", ...describeEdit(only.rollout, only.file) };
   };
+
+  const stageCanary = (path: string, from: number, to: number): Promise<StagedChange> =>
+    stageRolloutEdit(
+      path,
+      (source) => editCanaryWeight(source, from, to),
+      (rollout, file) => ({
+        subject: `Set the canary weight of ${rollout} to ${to}`,
+        body: `Changes the first setWeight step of Rollout ${rollout} in ${file} from ${from} to ${to}.`,
+      }),
+    );
+
+  const stagePause = (path: string): Promise<StagedChange> =>
+    stageRolloutEdit(path, editRolloutPaused, (rollout, file) => ({
+      subject: `Pause Rollout ${rollout}: promotion is blocked`,
+      body: `Sets spec.paused: true on Rollout ${rollout} in ${file}, so Argo Rollouts promotes nothing further until it is unpaused.`,
+    }));
 
   const describe = async (
     commit: string,
@@ -336,10 +356,16 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
     };
   };
 
-  const stage = (change: GitChange): Promise<StagedChange> =>
-    change.action === "git-revert"
-      ? stageRevert(change.path)
-      : stageCanary(change.path, change.from, change.to);
+  const stage = (change: GitChange): Promise<StagedChange> => {
+    switch (change.action) {
+      case "git-revert":
+        return stageRevert(change.path);
+      case "set-canary-weight":
+        return stageCanary(change.path, change.from, change.to);
+      case "pause-rollout":
+        return stagePause(change.path);
+    }
+  };
 
   const applyChange = async (request: ChangeRequest): Promise<ChangeOutcome> => {
     const branch = branchFor(request.proposalId);

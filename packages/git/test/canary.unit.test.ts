@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { editCanaryWeight } from "../src/index.js";
+import { editCanaryWeight, editRolloutPaused } from "../src/index.js";
 import { paymentsFile, rollout } from "./fixtures.js";
 
 describe("editCanaryWeight", () => {
@@ -23,5 +23,37 @@ describe("editCanaryWeight", () => {
       reason: "Rollout a has no setWeight step",
     });
     expect(editCanaryWeight("kind: Deployment\n", 10, 50)).toEqual({ kind: "no-rollout" });
+  });
+});
+
+describe("editRolloutPaused", () => {
+  it("inserts spec.paused: true at the spec's indentation, leaving every other byte", () => {
+    const source = paymentsFile("v1");
+    const edit = editRolloutPaused(source);
+    expect(edit).toMatchObject({ kind: "edited", rollout: "payments" });
+    if (edit.kind !== "edited") return;
+    const at = source.indexOf("  replicas: 4");
+    expect(edit.text).toBe(`${source.slice(0, at)}  paused: true\n${source.slice(at)}`);
+    expect(editRolloutPaused(edit.text)).toEqual({
+      kind: "problem",
+      reason: "Rollout payments is already paused",
+    });
+  });
+
+  it("flips an explicit paused: false, and refuses files it cannot pause", () => {
+    const unpaused = rollout("a", "v1").replace(
+      "  replicas: 4",
+      "  paused: false # resumed\n  replicas: 4",
+    );
+    const edit = editRolloutPaused(unpaused);
+    expect(edit).toEqual({
+      kind: "edited",
+      rollout: "a",
+      text: unpaused.replace("paused: false", "paused: true"),
+    });
+    expect(editRolloutPaused("kind: Deployment\n")).toEqual({ kind: "no-rollout" });
+    expect(editRolloutPaused("kind: Rollout\nmetadata: { name: b }\nspec: {}\n")).toMatchObject({
+      kind: "problem",
+    });
   });
 });

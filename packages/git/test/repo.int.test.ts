@@ -222,6 +222,19 @@ describe("canary weight", () => {
     expect(outcome.subject).toBe("Set the canary weight of payments to 25");
   });
 
+  it("a block-promotion pauses the Rollout with one added line", async () => {
+    const repo = await openEnvRepo({ remote: env.remote, workDir: env.workDir("pause") });
+    const outcome = await repo.apply(
+      request("PRP-P1", { action: "pause-rollout", path: "envs/prod/payments" }),
+    );
+    if (outcome.status === "needs-triage") throw new Error(outcome.reason);
+    expect(outcome.status).toBe("pushed");
+    expect(outcome.diff.split("\n").filter((l) => /^[+-][^+-]/.test(l))).toEqual([
+      "+  paused: true",
+    ]);
+    expect(outcome.subject).toBe("Pause Rollout payments: promotion is blocked");
+  });
+
   it("a drifted weight, or no Rollout, needs triage", async () => {
     await env.commit(
       "config only",

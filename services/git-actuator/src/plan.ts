@@ -28,6 +28,9 @@ export const CanaryPlan = z.object({
   to: Weight,
 });
 
+/** The plan of an approved `block-promotion` with a manifest path: pause the Rollout. */
+export const PausePlan = z.object({ action: z.literal("pause-rollout"), path: RepoPath });
+
 /** What to do in Git for an approved action; `none` for kinds that need no commit. */
 export type GitPlan =
   | { readonly kind: "change"; readonly change: GitChange }
@@ -35,12 +38,17 @@ export type GitPlan =
   | { readonly kind: "invalid"; readonly reason: string };
 
 /**
- * Validates an action's plan against its kind. `block-promotion` makes no commit: the verdict and
- * the proposal already block promotion in SafeDeploy, so its action completes with no branch.
+ * Validates an action's plan against its kind. A `block-promotion` pauses the service's Rollout
+ * in Git (`pause-rollout`); one recorded only (the service declares no path) makes no commit and
+ * completes with no branch.
  */
 export function gitPlanFor(kind: ProposalKind, plan: unknown): GitPlan {
-  if (kind === "block-promotion") return { kind: "none" };
-  const schema = kind === "rollback-rollout" ? RevertPlan : CanaryPlan;
+  if (kind === "block-promotion" && !PausePlan.safeParse(plan).success) {
+    const action = (plan as { action?: unknown } | null)?.action;
+    if (action !== "pause-rollout") return { kind: "none" };
+  }
+  const schema =
+    kind === "rollback-rollout" ? RevertPlan : kind === "promote-canary" ? CanaryPlan : PausePlan;
   const parsed = schema.safeParse(plan);
   if (!parsed.success) {
     return {

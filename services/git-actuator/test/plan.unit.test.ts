@@ -23,6 +23,10 @@ describe("gitPlanFor", () => {
     expect(
       gitPlanFor("block-promotion", { action: "pause-rollout", path: "x", reasons: [] }),
     ).toEqual({
+      kind: "change",
+      change: { action: "pause-rollout", path: "x" },
+    });
+    expect(gitPlanFor("block-promotion", { action: "record-only", reasons: [] })).toEqual({
       kind: "none",
     });
   });
