@@ -1,16 +1,37 @@
-import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrateAudit } from "@safedeploy/audit";
 import { createPool } from "@safedeploy/db";
+import { demoCatalog } from "@safedeploy/demo";
 import { startPglite } from "../src/stack/postgres.js";
+import { formatLogLine, Supervisor } from "../src/stack/supervisor.js";
+import { findExecutable } from "../src/stack/tools.js";
 import type { EmbeddedPostgres } from "../src/stack/postgres.js";
 
 const exec = promisify(execFile);
 const WORKER = join(import.meta.dirname, "fixtures", "pg-worker.mjs");
+const FAKE = join(import.meta.dirname, "fixtures", "crashy-service.mjs");
+const BIN = join(import.meta.dirname, "..", "bin", "safedeploy.js");
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const until = async (probe: () => boolean, timeoutMs: number, what: string) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+};
 
 /*
  * The proof the issue asks for: what `safedeploy up` relies on when DATABASE_URL is unset and no
@@ -113,4 +134,78 @@ describe("embedded PGlite through the pglite-socket multiplexer", () => {
       await b.end();
     }
   });
+});
+
+describe("up's supervisor (test doubles of processes only)", () => {
+  it("prefixes each line with the service, makes pino JSON readable, restarts a crashed service with backoff", async () => {
+    const lines: string[] = [];
+    const supervisor = new Supervisor({ write: (line) => lines.push(line), backoffMs: [100, 200] });
+    supervisor.start({
+      name: "policy",
+      command: process.execPath,
+      args: [FAKE],
+      env: { ...process.env, CRASH_AFTER_MS: "150", NAME: "policy" },
+    });
+    supervisor.start({ name: "budget", command: process.execPath, args: [FAKE], env: process.env });
+    await until(() => supervisor.restarts("policy") >= 2, 10_000, "two restarts");
+    await supervisor.stop(5_000);
+    const text = lines.join("");
+    expect(text).toMatch(/^\[policy\] +info {2}started$/m);
+    expect(text).toMatch(/^\[policy\] +plain line from policy$/m);
+    expect(text).toMatch(/^\[policy\] +crashed \(exit code 1\); restart #1 in 100 ms$/m);
+    expect(text).toMatch(/^\[policy\] +crashed \(exit code 1\); restart #2 in 200 ms$/m);
+    expect(text).toMatch(/^\[budget\] +info {2}stopping$/m);
+    expect(supervisor.restarts("budget")).toBe(0);
+    expect(supervisor.pids()).toEqual([]);
+  }, 20_000);
+
+  it("formats pino errors by their message", () => {
+    expect(formatLogLine(JSON.stringify({ level: 50, msg: "failed", err: { message: "boom" } }))).toBe(
+      'error failed err="boom"',
+    );
+    expect(formatLogLine("not json")).toBe("not json");
+  });
+});
+
+const natsInstalled = findExecutable("nats-server", process.env) !== undefined;
+
+describe.skipIf(!natsInstalled)("safedeploy up, the real binary", () => {
+  it("starts every service, says where the dashboard is, and Ctrl-C (SIGINT) stops them all, then its servers", async () => {
+    const home = mkdtempSync(join(tmpdir(), "sd-up-"));
+    const catalog = join(home, "catalog.yaml");
+    writeFileSync(catalog, demoCatalog());
+    const env: Record<string, string | undefined> = {
+      ...process.env,
+      SAFEDEPLOY_HOME: home,
+      SAFEDEPLOY_CATALOG: catalog,
+      GATEWAY_PORT: "0",
+      LOG_LEVEL: "warn",
+      NO_COLOR: "1",
+    };
+    delete env.NATS_URL;
+    delete env.DATABASE_URL;
+    delete env.SAFEDEPLOY_ENV_REPO;
+    const child = spawn(process.execPath, [BIN, "up"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    try {
+      await until(() => output.includes("SafeDeploy is up"), 150_000, `up to be ready:\n${output}`);
+      expect(output).toContain("not starting the git actuator");
+      expect(output).toMatch(/nats-server with JetStream on nats:\/\/127\.0\.0\.1:\d+/);
+      expect(output).not.toContain("not ready yet");
+      const { stdout } = await exec("ps", ["-o", "pid=", "--ppid", String(child.pid)]);
+      const pids = stdout.split("\n").map((line) => Number(line.trim())).filter((pid) => pid > 0);
+      // Seven services (no git actuator without an env repo) and nats-server.
+      expect(pids.length).toBe(8);
+      child.kill("SIGINT");
+      expect(await exited).toBe(0);
+      expect(output).toContain("[up] stopped");
+      expect(pids.filter(alive)).toEqual([]);
+    } finally {
+      child.kill("SIGKILL");
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 200_000);
 });

@@ -31,7 +31,7 @@ export const FreezeBody = z.object({
   from: Timestamp.optional(),
 });
 
-export const LiftBody = z.object({ reason: Reason }).optional();
+export const LiftBody = z.object({ reason: Reason }).nullish();
 
 export const ServiceParams = z.object({ name: ResourceName });
 export const FreezeParams = z.object({ service: ResourceName });
