@@ -30,7 +30,7 @@ const policy: ReplayPolicy = {
   },
 };
 
-function event<T extends EventType>(type: T, id: string, data: EventData<T>): Envelope {
+function event<T extends EventType>(type: T, id: string, data: EventData<T>): Envelope<T> {
   return createEnvelope({ type, id, service: "checkout", data }, { source: "test", time: t(0) });
 }
 
