@@ -24,6 +24,28 @@ async function touchService(db: Queryable, name: string, at: string): Promise<vo
  * Recomputes an incident's state and update time from its recorded transitions, so the outcome
  * is the same whatever order the events arrived in.
  */
+const ACTIVE_STATES: readonly string[] = ["detected", "investigating", "mitigated"];
+
+/**
+ * Projects the openings the one-active-incident index refused for `service`: audit replicas may
+ * store "B opened" before "A resolved" (batches commit in any order), and B belongs in the read
+ * model once A is closed. Already-projected openings are skipped by their id.
+ */
+async function reopenRefused(db: Queryable, service: string): Promise<void> {
+  const refused = await query<{ payload: unknown }>(
+    db,
+    `SELECT payload FROM audit_log a
+     WHERE a.service = $1 AND a.type = 'incidents.opened'
+       AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.id = a.payload -> 'data' ->> 'incidentId')
+     ORDER BY a.stored_at, a.seq`,
+    [service],
+  );
+  for (const row of refused) {
+    const envelope = envelopeOf(row.payload);
+    if (envelope !== undefined) await projectEnvelope(db, envelope);
+  }
+}
+
 async function refreshIncident(db: Queryable, incidentId: string): Promise<void> {
   await query(
     db,
@@ -140,6 +162,7 @@ export async function projectEnvelope(db: Queryable, e: Envelope): Promise<Proje
         [d.incidentId, e.service, d.from, d.to, d.at, d.actor, d.reason, d.link ?? null, e.id],
       );
       await refreshIncident(db, d.incidentId);
+      if (!ACTIVE_STATES.includes(d.to)) await reopenRefused(db, e.service);
       return "projected";
     }
     case "incidents.escalated": {

@@ -300,6 +300,29 @@ describe("read model", () => {
       "INC-2",
     ]);
     expect(await getIncident(pool, "INC-3")).toBeNull();
+
+    // INC-2's resolution was stored after INC-3's opening (replicas commit in any order): once
+    // INC-2 is closed, the opening the index refused takes its place in the read model.
+    const resolved = envelope(
+      "incidents.transitioned",
+      messageId("incidents.transitioned", "INC-2", "resolved"),
+      "payments",
+      {
+        incidentId: "INC-2",
+        from: "detected",
+        to: "resolved",
+        at: at(40.5),
+        actor: "ana",
+        reason: "fixed",
+      },
+      40,
+    );
+    await appendBatch(pool, "INCIDENTS", asMessages([resolved], seqBase + 2));
+    expect(await getIncident(pool, "INC-2")).toMatchObject({ state: "resolved" });
+    expect(await getIncident(pool, "INC-3")).toMatchObject({
+      state: "detected",
+      service: "payments",
+    });
   });
 
   it("records freezes and verdicts for the snapshot", async () => {

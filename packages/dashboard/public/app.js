@@ -167,7 +167,7 @@ function renderServices(services) {
     const slos =
       service.slos && service.slos.length > 0
         ? service.slos.map((slo) => budgetBar(slo.slo, slo.budgetRemaining, slo.severity))
-        : [budgetBar("budget", service.budgetRemaining, service.severity)];
+        : [budgetBar("not evaluated yet", service.budgetRemaining, service.severity)];
     return h(
       "tr",
       {
@@ -202,6 +202,19 @@ function renderServices(services) {
   );
 }
 
+/** The transitions, led by the opening when the API lists only the moves after it. */
+function timelineOf(incident) {
+  if (incident.transitions.some((t) => t.from === null)) return incident.transitions;
+  const opened = {
+    from: null,
+    to: "detected",
+    at: incident.openedAt,
+    actor: "system",
+    reason: incident.reason ?? "opened",
+  };
+  return [opened, ...incident.transitions];
+}
+
 function renderIncidents(incidents) {
   const target = $("incidents");
   target.removeAttribute("aria-busy");
@@ -219,6 +232,7 @@ function renderIncidents(incidents) {
           "data-testid": "incident",
           "data-id": incident.id,
           "data-state": incident.state,
+          "data-service": incident.service,
           "aria-label": `Incident ${incident.id}`,
         },
         h(
@@ -246,7 +260,7 @@ function renderIncidents(incidents) {
             "aria-label": `Timeline of ${incident.id}`,
             "data-testid": "timeline",
           },
-          incident.transitions.map((t) =>
+          timelineOf(incident).map((t) =>
             h(
               "li",
               { "data-to": t.to },
@@ -295,6 +309,12 @@ function planText(plan) {
   if (plan.action === "git-revert") {
     return `Would revert, on a new branch, the latest commit that changed ${plan.path ?? "the service's path"} in the environment repo.`;
   }
+  if (plan.action === "pause-rollout") {
+    return `Would pause the rollout under ${plan.path ?? "the service's path"} in the environment repo.`;
+  }
+  if (plan.action === "record-only") {
+    return "Records the block; pushes nothing.";
+  }
   if (plan.action === "set-canary-weight") {
     return `Would set the canary weight of ${plan.path ?? "the service"} from ${plan.from}% to ${plan.to}%.`;
   }
@@ -307,10 +327,12 @@ function proposalCard(proposal) {
   return h(
     "article",
     {
-      class: `proposal state-${proposal.state}`,
+      class: "proposal",
       "data-testid": "proposal",
       "data-id": proposal.id,
       "data-state": proposal.state,
+      "data-service": proposal.service,
+      "data-kind": proposal.kind,
       "aria-label": `Proposal ${proposal.id}`,
     },
     h(

@@ -1,8 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { publishEvent } from "@safedeploy/jetstream";
-import { budgetEvaluationEvent, waitUntil } from "@safedeploy/testing";
+import { startService } from "@safedeploy/runtime";
+import { budgetEvaluationEvent, testServiceEnv, waitUntil } from "@safedeploy/testing";
+import { createGatewayService, tokenHash } from "../src/index.js";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
-import { NAMES, TOKENS, bearer, startControlPlane } from "./harness.js";
+import { CATALOG, NAMES, TOKENS, bearer, startControlPlane } from "./harness.js";
 import type { ControlPlane } from "./harness.js";
 
 let plane: ControlPlane;
@@ -211,7 +216,11 @@ describe("health, metrics, documents", () => {
     expect(page.headers["content-type"]).toContain("text/html");
     expect(page.headers["content-security-policy"]).toContain("script-src 'self'");
     expect(page.headers["x-content-type-options"]).toBe("nosniff");
+    const script = await call("GET", "/app.js", null);
+    expect(script.statusCode).toBe(200);
+    expect(script.headers["content-type"]).toContain("text/javascript");
     expect((await call("GET", "/../../etc/passwd", null)).statusCode).toBe(404);
+    expect((await call("GET", "/nothing.js", null)).statusCode).toBe(404);
   });
 
   it("unknown routes answer a JSON 404", async () => {
@@ -651,5 +660,36 @@ describe("server-sent events over a real port", () => {
     const badId = await fetch(url, { headers: { ...bearer("viewer"), "last-event-id": "x" } });
     expect(badId.status).toBe(400);
     await live.close();
+  });
+});
+
+describe("the gateway service", () => {
+  it("starts from the environment, listens, answers with its tokens file and stops cleanly", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "gateway-"));
+    const tokens = join(dir, "tokens.yaml");
+    await writeFile(tokens, `- { name: ci, role: viewer, sha256: ${tokenHash("ci-token")} }\n`);
+    let url = "";
+    const handle = await startService(
+      createGatewayService({ onListening: (address) => (url = address) }),
+      {
+        env: testServiceEnv(plane.harness, {
+          DATABASE_URL: plane.database.url,
+          SAFEDEPLOY_CATALOG: CATALOG,
+          SAFEDEPLOY_TOKENS: tokens,
+          GATEWAY_PORT: "0",
+        }),
+      },
+    );
+    try {
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+      const gate = await fetch(`${url}/v1/services/checkout/gate`, {
+        headers: { authorization: "Bearer ci-token" },
+      });
+      expect(gate.status).toBe(200);
+      expect(await gate.json()).toMatchObject({ service: "checkout", allowed: false });
+    } finally {
+      expect(await handle.shutdown("test")).toBe("clean");
+    }
   });
 });
