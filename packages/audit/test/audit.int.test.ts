@@ -359,7 +359,7 @@ describe("read model", () => {
     const snap = await snapshot(pool, { now: at(10) });
     expect(snap.blocked).toEqual(["checkout"]);
     expect(snap.freezes).toHaveLength(1);
-    expect(snap.incidents.map((i) => i.id)).toEqual(["INC-2"]);
+    expect(snap.incidents.map((i) => i.id)).toEqual(["INC-3"]); // the active one of the test above
     const lifted = envelope(
       "governance.freeze-lifted",
       "freeze-lifted:checkout:1",
