@@ -33,6 +33,20 @@ function serviceOption(value: string | undefined): string | undefined {
   return value;
 }
 
+/** The transitions, led by the opening when the API lists only the moves after it. */
+function timelineOf(incident: Incident): Incident["transitions"] {
+  if (incident.transitions.some((t) => t.from === null)) return incident.transitions;
+  const reason = (incident as Record<string, unknown>).reason;
+  const opened = {
+    from: null,
+    to: "detected" as const,
+    at: incident.openedAt,
+    actor: "system",
+    reason: typeof reason === "string" ? reason : "opened",
+  };
+  return [opened, ...incident.transitions];
+}
+
 /** The incident's header lines and its timeline of transitions. */
 export function describeIncident(incident: Incident): string {
   const extra = incident as Record<string, unknown>;
@@ -45,7 +59,7 @@ export function describeIncident(incident: Incident): string {
   if (typeof extra.reason === "string" && extra.reason !== "") lines.push(`  ${extra.reason}`);
   const timeline = formatTable(
     ["AT", "FROM", "TO", "BY", "REASON", "LINK"],
-    incident.transitions.map((t) => [shortTime(t.at), t.from, t.to, t.actor, t.reason, t.link]),
+    timelineOf(incident).map((t) => [shortTime(t.at), t.from, t.to, t.actor, t.reason, t.link]),
   );
   return `${lines.join("\n")}\n\nTimeline\n${timeline}`;
 }

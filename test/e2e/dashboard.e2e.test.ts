@@ -1,0 +1,260 @@
+// The dashboard in a real headless Chromium (Debian's /usr/bin/chromium, driven by
+// playwright-core) against the real control plane: NATS, PostgreSQL, the audit, policy, incident,
+// proposal and git-actuator services, and the gateway serving the page and the API. A fast burn of
+// checkout appears on the open page by itself (server-sent events); approving its rollback in the
+// page's dialog pushes a revert branch to a bare environment repo, and the page shows the
+// proposal executed, its diff, and the incident mitigated. The run saves a screenshot.
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { provision, publishEvent } from "@safedeploy/jetstream";
+import { startService } from "@safedeploy/runtime";
+import type { ServiceHandle } from "@safedeploy/runtime";
+import {
+  budgetEvaluationEvent,
+  createTestBus,
+  createTestDatabase,
+  testServiceEnv,
+} from "@safedeploy/testing";
+import type { TestBus, TestDatabase } from "@safedeploy/testing";
+import type {
+  Browser,
+  BrowserType,
+  Page,
+} from "../../packages/dashboard/node_modules/playwright-core/index.js";
+import { auditService } from "../../services/audit/src/index.js";
+import { createGatewayService, tokenHash } from "../../services/gateway/src/index.js";
+import { createGitActuatorService } from "../../services/git-actuator/src/index.js";
+import { incidentService } from "../../services/incident/src/index.js";
+import { policyService } from "../../services/policy/src/index.js";
+import { proposalService } from "../../services/proposal/src/index.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const CATALOG = new URL("../fixtures/catalog/governance", import.meta.url).pathname;
+const TOKEN = "dashboard-e2e-approver-token";
+const SCREENSHOT_DIR = new URL("../../node_modules/.cache/safedeploy-e2e/", import.meta.url)
+  .pathname;
+
+// playwright-core is the dashboard package's devDependency: load it from there.
+const requireFromDashboard = createRequire(
+  new URL("../../packages/dashboard/package.json", import.meta.url),
+);
+
+const exec = promisify(execFile);
+const git = async (cwd: string, args: string[]) =>
+  (
+    await exec("git", args, {
+      cwd,
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: "Dev",
+        GIT_AUTHOR_EMAIL: "dev@example.com",
+        GIT_COMMITTER_NAME: "Dev",
+        GIT_COMMITTER_EMAIL: "dev@example.com",
+      },
+    })
+  ).stdout.trim();
+
+const rollout = (image: string) =>
+  `apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: checkout\nspec:\n  strategy:\n    canary:\n      steps:\n        - setWeight: 10\n        - pause: {}\n  template:\n    spec:\n      containers:\n        - name: checkout\n          image: shop/checkout:${image}\n`;
+
+let root = "";
+let remote = "";
+let harness: TestBus | undefined;
+let database: TestDatabase | undefined;
+let browser: Browser | undefined;
+let page: Page;
+let gatewayUrl = "";
+const services: ServiceHandle[] = [];
+const pageErrors: string[] = [];
+
+async function commit(seed: string, message: string, files: Record<string, string>) {
+  for (const [path, text] of Object.entries(files)) {
+    await mkdir(dirname(join(seed, path)), { recursive: true });
+    await writeFile(join(seed, path), text);
+  }
+  await git(seed, ["add", "--all"]);
+  await git(seed, ["commit", "--quiet", "-m", message]);
+  await git(seed, ["push", "--quiet", "origin", "main"]);
+}
+
+const chromiumMissing = !existsSync(CHROMIUM);
+
+describe.skipIf(chromiumMissing)(
+  `dashboard in Chromium${chromiumMissing ? ` (skipped: ${CHROMIUM} is not installed; apt-get install chromium)` : ""}`,
+  () => {
+    beforeAll(async () => {
+      root = await mkdtemp(join(tmpdir(), "sd-dashboard-"));
+      remote = join(root, "env.git");
+      const seed = join(root, "seed");
+      await git(root, ["init", "--quiet", "--bare", "--initial-branch=main", remote]);
+      await git(root, ["clone", "--quiet", remote, seed]);
+      await git(seed, ["checkout", "--quiet", "-B", "main"]);
+      await commit(seed, "checkout v1.5.2", {
+        "envs/prod/checkout/rollout.yaml": rollout("v1.5.2"),
+      });
+      await commit(seed, "checkout v1.6.0", {
+        "envs/prod/checkout/rollout.yaml": rollout("v1.6.0"),
+      });
+
+      const tokens = join(root, "tokens.yaml");
+      await writeFile(tokens, `- name: ana\n  role: approver\n  sha256: ${tokenHash(TOKEN)}\n`);
+
+      harness = await createTestBus();
+      await provision(harness.bus);
+      database = await createTestDatabase();
+      const env = testServiceEnv(harness, {
+        DATABASE_URL: database.url,
+        SAFEDEPLOY_CATALOG: CATALOG,
+        SAFEDEPLOY_ENV_REPO: remote,
+        SAFEDEPLOY_HOME: join(root, "home"),
+        SAFEDEPLOY_TOKENS: tokens,
+        GATEWAY_HOST: "127.0.0.1",
+        GATEWAY_PORT: "0",
+      });
+      services.push(
+        await startService(auditService({ maxBatch: 100, lingerMs: 10, backoffMs: [100] }), {
+          env,
+        }),
+      );
+      for (const definition of [policyService, incidentService, proposalService]) {
+        services.push(await startService(definition, { env }));
+      }
+      services.push(await startService(createGitActuatorService({ env }), { env }));
+      services.push(
+        await startService(
+          createGatewayService({
+            events: { pollMs: 100, heartbeatMs: 5_000 },
+            onListening: (url) => (gatewayUrl = url),
+          }),
+          { env },
+        ),
+      );
+      expect(gatewayUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+
+      const { chromium } = requireFromDashboard("playwright-core") as {
+        chromium: BrowserType;
+      };
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+        ],
+      });
+      page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
+      page.on("pageerror", (error) => pageErrors.push(error.message));
+      page.on("console", (message) => {
+        if (message.type() === "error") pageErrors.push(message.text());
+      });
+    }, 120_000);
+
+    afterAll(async () => {
+      await browser?.close();
+      for (const service of services.reverse()) await service.shutdown("test");
+      await harness?.cleanup();
+      await database?.drop();
+      if (root !== "") await rm(root, { recursive: true, force: true });
+    });
+
+    it("refuses a wrong token, then signs in and follows the event stream", async () => {
+      await page.goto(gatewayUrl);
+      await page.getByLabel("API token").fill("not-a-token");
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await expectText(page, '[data-testid="login-error"]', "This token is not valid.");
+
+      await page.getByLabel("API token").fill(TOKEN);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.waitForSelector('[data-testid="live-status"][data-state="on"]');
+      await page.waitForSelector('[data-testid="incidents"]:not([aria-busy])');
+      expect(await page.evaluate('sessionStorage.getItem("safedeploy.token")')).toBe(TOKEN);
+      // The wrong token's 401 was logged by the browser on purpose; nothing else may be.
+      expect(pageErrors.filter((error) => !error.includes("status of 401"))).toEqual([]);
+      pageErrors.length = 0;
+    });
+
+    it("shows a fast burn's incident and rollback proposal live, approves it in the dialog, and sees the incident mitigated", async () => {
+      const checkoutIncident = '[data-testid="incident"][data-service="checkout"]';
+      const rollback =
+        '[data-testid="proposal"][data-service="checkout"][data-kind="rollback-rollout"]';
+      expect(await page.locator(checkoutIncident).count()).toBe(0);
+
+      // No reload from here on: everything arrives through /v1/events.
+      await publishEvent(
+        harness!.bus,
+        budgetEvaluationEvent("checkout", new Date().toISOString(), "fast-burn", {
+          burn1h: 16,
+          budgetRemaining: 0.4,
+        }),
+      );
+      await page.waitForSelector(`${checkoutIncident}[data-state="detected"]`, { timeout: 30_000 });
+      await page.waitForSelector(`${rollback}[data-state="pending"]`, { timeout: 30_000 });
+      const service = page.locator('[data-testid="service"][data-name="checkout"]');
+      await expectText(
+        page,
+        '[data-testid="service"][data-name="checkout"] [data-testid="severity"]',
+        "fast-burn",
+      );
+      expect(await service.getByRole("meter").first().getAttribute("aria-valuenow")).toBe("40");
+      const proposalId = await page
+        .locator(`${rollback}[data-state="pending"]`)
+        .getAttribute("data-id");
+      expect(proposalId).toMatch(/\S/);
+      const card = `[data-testid="proposal"][data-id="${proposalId!}"]`;
+
+      await page
+        .locator(card)
+        .getByRole("button", { name: `Approve ${proposalId!}` })
+        .click();
+      const dialog = page.getByRole("dialog");
+      await dialog.waitFor({ state: "visible" });
+      expect(await dialog.getByRole("heading").textContent()).toBe(`Approve ${proposalId!}`);
+      // An empty reason is refused in the page, before the API.
+      await dialog.getByRole("button", { name: "Approve" }).click();
+      expect(await dialog.isVisible()).toBe(true);
+      await dialog.getByLabel(/Reason/).fill("checkout 5xx after v1.6.0: roll back");
+      await dialog.getByRole("button", { name: "Approve" }).click();
+      await dialog.waitFor({ state: "hidden" });
+
+      await page.waitForSelector(`${card}[data-state="executed"]`, { timeout: 45_000 });
+      await page.waitForSelector(`${checkoutIncident}[data-state="mitigated"]`, {
+        timeout: 30_000,
+      });
+      await expectText(page, `${card} [data-testid="action-branch"]`, `safedeploy/${proposalId!}`);
+      const diff = (await page.locator(`${card} [data-testid="diff"]`).textContent()) ?? "";
+      expect(diff).toContain("-          image: shop/checkout:v1.6.0");
+      expect(diff).toContain("+          image: shop/checkout:v1.5.2");
+      expect(await page.locator(`${card} [data-testid="approvals"]`).textContent()).toContain(
+        "ana",
+      );
+      expect(
+        await page.locator(`${checkoutIncident} [data-testid="timeline"] li`).count(),
+      ).toBeGreaterThanOrEqual(2);
+      expect(await git(remote, ["branch", "--list", `safedeploy/${proposalId!}`])).toContain(
+        `safedeploy/${proposalId!}`,
+      );
+
+      await mkdir(SCREENSHOT_DIR, { recursive: true });
+      const screenshot = join(SCREENSHOT_DIR, "dashboard.png");
+      await page.screenshot({ path: screenshot, fullPage: true });
+      process.stdout.write(`dashboard screenshot: ${screenshot}\n`);
+      expect(pageErrors).toEqual([]);
+    }, 120_000);
+  },
+);
+
+/** Waits until the element at `selector` contains `text`. */
+async function expectText(on: Page, selector: string, text: string): Promise<void> {
+  await on.locator(selector).filter({ hasText: text }).first().waitFor({ timeout: 20_000 });
+}
