@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "@safedeploy/cli";
 import { provision, publishEvent } from "@safedeploy/jetstream";
 import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
@@ -70,6 +71,7 @@ let database: TestDatabase | undefined;
 let browser: Browser | undefined;
 let page: Page;
 let gatewayUrl = "";
+let executedId = "";
 const services: ServiceHandle[] = [];
 const pageErrors: string[] = [];
 
@@ -245,12 +247,44 @@ describe.skipIf(chromiumMissing)(
         `safedeploy/${proposalId!}`,
       );
 
+      executedId = proposalId!;
       await mkdir(SCREENSHOT_DIR, { recursive: true });
       const screenshot = join(SCREENSHOT_DIR, "dashboard.png");
       await page.screenshot({ path: screenshot, fullPage: true });
       process.stdout.write(`dashboard screenshot: ${screenshot}\n`);
       expect(pageErrors).toEqual([]);
     }, 120_000);
+
+    it("the CLI reads the same state from the real gateway", async () => {
+      const cli = async (...argv: string[]) => {
+        let stdout = "";
+        let stderr = "";
+        const code = await runCli({
+          argv,
+          env: { SAFEDEPLOY_API: gatewayUrl, SAFEDEPLOY_TOKEN: TOKEN },
+          stdout: (text) => (stdout += text),
+          stderr: (text) => (stderr += text),
+        });
+        return { code, stdout, stderr };
+      };
+      const snapshot = await cli("snapshot");
+      expect(snapshot).toMatchObject({ code: 0, stderr: "" });
+      expect(snapshot.stdout).toMatch(/checkout +availability +\[########-+\] +40% +fast-burn/);
+      const gate = await cli("gate", "checkout");
+      expect(gate.code).toBe(3);
+      expect(gate.stdout).toMatch(/^checkout: promotion BLOCKED/);
+      const shown = await cli("proposals", "show", executedId);
+      expect(shown).toMatchObject({ code: 0, stderr: "" });
+      expect(shown.stdout).toContain(`branch  safedeploy/${executedId}`);
+      expect(shown.stdout).toContain("+          image: shop/checkout:v1.5.2");
+      const again = await cli("proposals", "reject", executedId, "--reason", "too late");
+      expect(again.code).toBe(1);
+      expect(again.stderr).toMatch(/^safedeploy proposals: 409 /);
+      const incidents = await cli("incidents", "list", "--service", "checkout", "--json");
+      expect(JSON.parse(incidents.stdout)).toMatchObject({
+        items: [{ service: "checkout", state: "mitigated" }],
+      });
+    });
   },
 );
 
