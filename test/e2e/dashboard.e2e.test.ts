@@ -38,6 +38,7 @@ import { proposalService } from "../../services/proposal/src/index.js";
 const CHROMIUM = "/usr/bin/chromium";
 const CATALOG = new URL("../fixtures/catalog/governance", import.meta.url).pathname;
 const TOKEN = "dashboard-e2e-approver-token";
+const VIEWER_TOKEN = "dashboard-e2e-viewer-token";
 const SCREENSHOT_DIR = new URL("../../node_modules/.cache/safedeploy-e2e/", import.meta.url)
   .pathname;
 
@@ -105,7 +106,11 @@ describe.skipIf(chromiumMissing)(
       });
 
       const tokens = join(root, "tokens.yaml");
-      await writeFile(tokens, `- name: ana\n  role: approver\n  sha256: ${tokenHash(TOKEN)}\n`);
+      await writeFile(
+        tokens,
+        `- name: ana\n  role: approver\n  sha256: ${tokenHash(TOKEN)}\n` +
+          `- name: vic\n  role: viewer\n  sha256: ${tokenHash(VIEWER_TOKEN)}\n`,
+      );
 
       harness = await createTestBus();
       await provision(harness.bus);
@@ -284,6 +289,25 @@ describe.skipIf(chromiumMissing)(
       expect(JSON.parse(incidents.stdout)).toMatchObject({
         items: [{ service: "checkout", state: "mitigated" }],
       });
+    });
+
+    it("a viewer sees the board, but the dialog shows the API's refusal of an approval", async () => {
+      await page.getByRole("button", { name: "Sign out" }).click();
+      await page.getByLabel("API token").waitFor({ state: "visible" });
+      expect(await page.evaluate('sessionStorage.getItem("safedeploy.token")')).toBeNull();
+      await page.getByLabel("API token").fill(VIEWER_TOKEN);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      const pending = page.locator('[data-testid="proposal"][data-state="pending"]').first();
+      await pending.waitFor();
+      await pending.getByRole("button", { name: /^Reject / }).click();
+      const dialog = page.getByRole("dialog");
+      await dialog.getByLabel(/Reason/).fill("not mine to decide");
+      await dialog.getByRole("button", { name: "Reject" }).click();
+      await expectText(page, '[data-testid="decision-error"]', "Your token may not do this");
+      expect(await dialog.isVisible()).toBe(true);
+      await dialog.getByRole("button", { name: "Cancel" }).click();
+      await dialog.waitFor({ state: "hidden" });
+      expect(await pending.getAttribute("data-state")).toBe("pending");
     });
   },
 );

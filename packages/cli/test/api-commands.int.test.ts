@@ -197,6 +197,10 @@ async function answer(req: IncomingMessage, res: ServerResponse) {
     return send(res, 200, { items, next: null });
   }
   if (req.method === "GET" && path === "/v1/incidents/INC-1") return send(res, 200, incident);
+  if (req.method === "GET" && path === "/v1/incidents/INC-2") {
+    // Only the moves after the opening, as the read model lists them.
+    return send(res, 200, { ...incident, id: "INC-2", transitions: incident.transitions.slice(1) });
+  }
   if (req.method === "POST" && path === "/v1/incidents/INC-1/transitions") {
     const { to } = body as { to: string };
     if (to === "detected") {
@@ -385,6 +389,10 @@ describe("safedeploy incidents", () => {
     );
     expect(JSON.parse((await run(["incidents", "show", "INC-1", "--json"])).stdout)).toEqual(
       incident,
+    );
+    const withoutOpening = await run(["incidents", "show", "INC-2"]);
+    expect(withoutOpening.stdout).toContain(
+      "2026-11-24 09:00:00Z  -         detected       system  fast-burn: burn 16.2 > 14.4 over 1h and 15.8 > 14.4 over 5m",
     );
     expect(await run(["incidents", "show", "INC-9"])).toMatchObject({
       code: 1,
