@@ -160,9 +160,9 @@ describe("up's supervisor (test doubles of processes only)", () => {
   }, 20_000);
 
   it("formats pino errors by their message", () => {
-    expect(formatLogLine(JSON.stringify({ level: 50, msg: "failed", err: { message: "boom" } }))).toBe(
-      'error failed err="boom"',
-    );
+    expect(
+      formatLogLine(JSON.stringify({ level: 50, msg: "failed", err: { message: "boom" } })),
+    ).toBe('error failed err="boom"');
     expect(formatLogLine("not json")).toBe("not json");
   });
 });
@@ -170,6 +170,18 @@ describe("up's supervisor (test doubles of processes only)", () => {
 const natsInstalled = findExecutable("nats-server", process.env) !== undefined;
 
 describe.skipIf(!natsInstalled)("safedeploy up, the real binary", () => {
+  beforeAll(async () => {
+    // The binary runs packages/cli/dist: build it (incremental, quick when up to date).
+    const root = join(import.meta.dirname, "..", "..", "..");
+    await exec(
+      process.execPath,
+      [join(root, "node_modules/typescript/bin/tsc"), "-b", "packages/cli"],
+      {
+        cwd: root,
+      },
+    );
+  }, 120_000);
+
   it("starts every service, says where the dashboard is, and Ctrl-C (SIGINT) stops them all, then its servers", async () => {
     const home = mkdtempSync(join(tmpdir(), "sd-up-"));
     const catalog = join(home, "catalog.yaml");
@@ -178,8 +190,9 @@ describe.skipIf(!natsInstalled)("safedeploy up, the real binary", () => {
       ...process.env,
       SAFEDEPLOY_HOME: home,
       SAFEDEPLOY_CATALOG: catalog,
-      GATEWAY_PORT: "0",
       LOG_LEVEL: "warn",
+      // Nothing listens there: the collector waits for Prometheus and up does not wait for it.
+      PROMETHEUS_URL: "http://127.0.0.1:9",
       NO_COLOR: "1",
     };
     delete env.NATS_URL;
@@ -194,9 +207,14 @@ describe.skipIf(!natsInstalled)("safedeploy up, the real binary", () => {
       await until(() => output.includes("SafeDeploy is up"), 150_000, `up to be ready:\n${output}`);
       expect(output).toContain("not starting the git actuator");
       expect(output).toMatch(/nats-server with JetStream on nats:\/\/127\.0\.0\.1:\d+/);
+      expect(output).toContain("the collector waits for it");
       expect(output).not.toContain("not ready yet");
+      expect(output).toMatch(/Dashboard: http:\/\/127\.0\.0\.1:\d{2,5}\//);
       const { stdout } = await exec("ps", ["-o", "pid=", "--ppid", String(child.pid)]);
-      const pids = stdout.split("\n").map((line) => Number(line.trim())).filter((pid) => pid > 0);
+      const pids = stdout
+        .split("\n")
+        .map((line) => Number(line.trim()))
+        .filter((pid) => pid > 0);
       // Seven services (no git actuator without an env repo) and nats-server.
       expect(pids.length).toBe(8);
       child.kill("SIGINT");

@@ -195,7 +195,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       await pool.end();
     }
 
-    const gatewayPort = set("GATEWAY_PORT") ? Number(env.GATEWAY_PORT) : await portOr(8080);
+    const gatewayPort =
+      set("GATEWAY_PORT") && env.GATEWAY_PORT !== "0"
+        ? Number(env.GATEWAY_PORT)
+        : await portOr(8080);
     const gatewayHost = set("GATEWAY_HOST") ? (env.GATEWAY_HOST ?? "127.0.0.1") : "127.0.0.1";
     const shared: Record<string, string> = {};
     for (const [key, value] of Object.entries(env)) if (value !== undefined) shared[key] = value;
@@ -208,6 +211,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       GATEWAY_PORT: String(gatewayPort),
     });
     if (!set("PROMETHEUS_URL")) shared.PROMETHEUS_URL = "http://127.0.0.1:9090";
+    const prometheusUp = await healthy(`${shared.PROMETHEUS_URL ?? ""}/-/ready`);
+    if (!prometheusUp && names.includes("collector")) {
+      say(
+        `Prometheus at ${shared.PROMETHEUS_URL ?? ""} does not answer: the collector waits for it ` +
+          "(set PROMETHEUS_URL; `safedeploy demo` starts one)",
+      );
+    }
     const supervisor = new Supervisor({ write: options.write, color: options.color });
     const health = new Map<string, number>();
     for (const name of names) {
@@ -226,7 +236,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       await stopServers();
     };
     const deadline = Date.now() + (options.readyTimeoutMs ?? 120_000);
-    const waiting = new Set(names);
+    // Without Prometheus the collector is never ready: do not hold the banner for it.
+    const waiting = new Set(names.filter((name) => prometheusUp || name !== "collector"));
     while (waiting.size > 0 && Date.now() < deadline) {
       for (const name of [...waiting]) {
         if (await healthy(`http://127.0.0.1:${health.get(name) ?? 0}/readyz`)) waiting.delete(name);

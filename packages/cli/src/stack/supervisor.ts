@@ -37,7 +37,12 @@ export function formatLogLine(line: string): string {
   if (!line.startsWith("{")) return line;
   try {
     const record = JSON.parse(line) as Record<string, unknown>;
-    const level = typeof record.level === "number" ? (LEVELS[record.level] ?? "info") : "info";
+    const level =
+      typeof record.level === "number"
+        ? (LEVELS[record.level] ?? "info")
+        : typeof record.level === "string"
+          ? record.level
+          : "info";
     const msg = typeof record.msg === "string" ? record.msg : "";
     const extras = Object.entries(record)
       .filter(([key]) => !NOISE.has(key))
