@@ -73,6 +73,8 @@ let browser: Browser | undefined;
 let page: Page;
 let gatewayUrl = "";
 let executedId = "";
+let serviceEnv: Record<string, string> = {};
+const eventRequests: Record<string, string>[] = [];
 const services: ServiceHandle[] = [];
 const pageErrors: string[] = [];
 
@@ -115,7 +117,7 @@ describe.skipIf(chromiumMissing)(
       harness = await createTestBus();
       await provision(harness.bus);
       database = await createTestDatabase();
-      const env = testServiceEnv(harness, {
+      const env = (serviceEnv = testServiceEnv(harness, {
         DATABASE_URL: database.url,
         SAFEDEPLOY_CATALOG: CATALOG,
         SAFEDEPLOY_ENV_REPO: remote,
@@ -123,7 +125,7 @@ describe.skipIf(chromiumMissing)(
         SAFEDEPLOY_TOKENS: tokens,
         GATEWAY_HOST: "127.0.0.1",
         GATEWAY_PORT: "0",
-      });
+      }));
       services.push(
         await startService(auditService({ maxBatch: 100, lingerMs: 10, backoffMs: [100] }), {
           env,
@@ -162,6 +164,9 @@ describe.skipIf(chromiumMissing)(
       });
       page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
       page.on("pageerror", (error) => pageErrors.push(error.message));
+      page.on("request", (request) => {
+        if (new URL(request.url()).pathname === "/v1/events") eventRequests.push(request.headers());
+      });
       page.on("console", (message) => {
         if (message.type() === "error") pageErrors.push(message.text());
       });
@@ -290,6 +295,38 @@ describe.skipIf(chromiumMissing)(
         items: [{ service: "checkout", state: "mitigated" }],
       });
     });
+
+    it("reconnects to /v1/events with Last-Event-ID after the gateway restarts, and catches up", async () => {
+      const port = new URL(gatewayUrl).port;
+      const before = eventRequests.length;
+      const gateway = services.pop()!;
+      await gateway.shutdown("test");
+      await page.waitForSelector('[data-testid="live-status"][data-state="off"]');
+      // While the gateway is away, checkout recovers.
+      await publishEvent(
+        harness!.bus,
+        budgetEvaluationEvent("checkout", new Date().toISOString(), "normal", {
+          budgetRemaining: 0.9,
+        }),
+      );
+      services.push(
+        await startService(createGatewayService({ events: { pollMs: 100, heartbeatMs: 5_000 } }), {
+          env: { ...serviceEnv, GATEWAY_PORT: port },
+        }),
+      );
+      await page.waitForSelector('[data-testid="live-status"][data-state="on"]', {
+        timeout: 30_000,
+      });
+      await expectText(
+        page,
+        '[data-testid="service"][data-name="checkout"] [data-testid="severity"]',
+        "normal",
+      );
+      const resumed = eventRequests.slice(before);
+      expect(resumed.length).toBeGreaterThan(0);
+      expect(resumed.at(-1)?.["last-event-id"]).toMatch(/\S/);
+      pageErrors.length = 0; // the refused connections while the gateway was down
+    }, 60_000);
 
     it("a viewer sees the board, but the dialog shows the API's refusal of an approval", async () => {
       await page.getByRole("button", { name: "Sign out" }).click();

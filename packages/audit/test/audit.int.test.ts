@@ -211,6 +211,13 @@ describe("read model", () => {
       updatedAt: at(30),
       transitions: [
         {
+          from: null,
+          to: "detected",
+          at: at(1),
+          actor: "system",
+          reason: "availability is fast-burn",
+        },
+        {
           from: "detected",
           to: "investigating",
           at: at(3),
