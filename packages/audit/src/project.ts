@@ -148,6 +148,15 @@ export async function projectEnvelope(db: Queryable, e: Envelope): Promise<Proje
         if (constraint === ACTIVE_INCIDENT_INDEX) return { refused: ACTIVE_INCIDENT_INDEX };
         throw error;
       }
+      // The opening is the timeline's first entry, as the incident service reports it.
+      await query(
+        db,
+        `INSERT INTO incident_transitions (incident_id, service, from_state, to_state, at, actor,
+           reason, link, message_id)
+         VALUES ($1, $2, NULL, 'detected', $3, 'system', $4, NULL, $5)
+         ON CONFLICT ON CONSTRAINT incident_transitions_once DO NOTHING`,
+        [d.incidentId, e.service, d.openedAt, d.reason, e.id],
+      );
       await refreshIncident(db, d.incidentId);
       return "projected";
     }
