@@ -23,17 +23,13 @@ import {
   testServiceEnv,
 } from "@safedeploy/testing";
 import type { TestBus, TestDatabase } from "@safedeploy/testing";
-import type {
-  Browser,
-  BrowserType,
-  Page,
-} from "../../packages/dashboard/node_modules/playwright-core/index.js";
-import { auditService } from "../../services/audit/src/index.js";
-import { createGatewayService, tokenHash } from "../../services/gateway/src/index.js";
-import { createGitActuatorService } from "../../services/git-actuator/src/index.js";
-import { incidentService } from "../../services/incident/src/index.js";
-import { policyService } from "../../services/policy/src/index.js";
-import { proposalService } from "../../services/proposal/src/index.js";
+import type { Browser, BrowserType, Page } from "playwright-core";
+import { auditService } from "@safedeploy/service-audit";
+import { createGatewayService, tokenHash } from "@safedeploy/service-gateway";
+import { createGitActuatorService } from "@safedeploy/service-git-actuator";
+import { incidentService } from "@safedeploy/service-incident";
+import { policyService } from "@safedeploy/service-policy";
+import { proposalService } from "@safedeploy/service-proposal";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CATALOG = new URL("../fixtures/catalog/governance", import.meta.url).pathname;

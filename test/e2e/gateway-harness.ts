@@ -7,17 +7,16 @@ import type { ServiceHandle } from "@safedeploy/runtime";
 import { createTestBus, createTestDatabase, testServiceEnv } from "@safedeploy/testing";
 import type { TestBus, TestDatabase } from "@safedeploy/testing";
 import type { FastifyInstance } from "fastify";
-// The gateway's integration tests run the real services that answer its commands and fill its
+// The gateway end-to-end tests run the real services that answer its commands and fill its
 // read model, as test/ does; the gateway's own code never imports them.
-import { auditService } from "../../audit/src/index.js";
-import { incidentService } from "../../incident/src/index.js";
-import { policyService } from "../../policy/src/index.js";
-import { proposalService } from "../../proposal/src/index.js";
-import { buildGateway, tokenHash, tokenStore } from "../src/index.js";
-import type { GatewayDeps, SendCommand } from "../src/index.js";
+import { auditService } from "@safedeploy/service-audit";
+import { incidentService } from "@safedeploy/service-incident";
+import { policyService } from "@safedeploy/service-policy";
+import { proposalService } from "@safedeploy/service-proposal";
+import { buildGateway, tokenHash, tokenStore } from "@safedeploy/service-gateway";
+import type { GatewayDeps, SendCommand } from "@safedeploy/service-gateway";
 
-export const CATALOG = new URL("../../../test/fixtures/catalog/governance", import.meta.url)
-  .pathname;
+export const CATALOG = new URL("../fixtures/catalog/governance", import.meta.url).pathname;
 
 /** The bearer tokens of the tests, by role. */
 export const TOKENS = {

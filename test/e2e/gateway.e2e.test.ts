@@ -5,10 +5,10 @@ import { join } from "node:path";
 import { publishEvent } from "@safedeploy/jetstream";
 import { startService } from "@safedeploy/runtime";
 import { budgetEvaluationEvent, testServiceEnv, waitUntil } from "@safedeploy/testing";
-import { createGatewayService, tokenHash } from "../src/index.js";
+import { createGatewayService, tokenHash } from "@safedeploy/service-gateway";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
-import { CATALOG, NAMES, TOKENS, bearer, startControlPlane } from "./harness.js";
-import type { ControlPlane } from "./harness.js";
+import { CATALOG, NAMES, TOKENS, bearer, startControlPlane } from "./gateway-harness.js";
+import type { ControlPlane } from "./gateway-harness.js";
 
 let plane: ControlPlane;
 let app: FastifyInstance;
