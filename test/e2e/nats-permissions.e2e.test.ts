@@ -8,6 +8,7 @@ import {
   consumeEvents,
   openKv,
   provision,
+  publishEvent,
   requestCommand,
   serveCommand,
 } from "@safedeploy/jetstream";
@@ -22,7 +23,12 @@ import {
   passwordVariable,
 } from "@safedeploy/schema";
 import type { ConsumerDeclaration, ServiceUser } from "@safedeploy/schema";
-import { startNatsServer } from "@safedeploy/testing";
+import { startService } from "@safedeploy/runtime";
+import type { ServiceHandle } from "@safedeploy/runtime";
+import { incidentIdFor, incidentService } from "@safedeploy/service-incident";
+import { policyService } from "@safedeploy/service-policy";
+import { proposalIdFor, proposalService } from "@safedeploy/service-proposal";
+import { budgetEvaluationEvent, startNatsServer } from "@safedeploy/testing";
 import type { PrivateNatsServer } from "@safedeploy/testing";
 
 /*
@@ -32,8 +38,8 @@ import type { PrivateNatsServer } from "@safedeploy/testing";
  * Each user does, through @safedeploy/jetstream, what its service does at start and at work:
  * provision the topology (as openServiceBus does), open its buckets, serve its commands, pull and
  * settle through its durables (dead-lettering what it cannot parse), publish its events, send its
- * commands. The services themselves cannot run as their users yet: nats.js 3 ignores credentials
- * in NATS_URL, and openServiceBus passes no user or password (see deploy/nats/README.md).
+ * commands. Then the real incident, policy and proposal services run as their users (credentials
+ * in NATS_URL) and do their job with no permissions violation.
  */
 
 const ns = DEFAULT_NAMESPACE;
@@ -226,5 +232,51 @@ describe("NATS users and permissions (deploy/nats)", () => {
     expect(logged.some((l) => l.includes("STREAM.DELETE") && l.includes('"git-actuator"'))).toBe(
       true,
     );
+  });
+
+  it("runs the real incident, policy and proposal services as their users, without a violation", async () => {
+    // The stand-ins of the first test must not answer in the real services' place.
+    for (const subscription of subscriptions.splice(0)) await subscription.stop();
+    for (const commandServer of servers.splice(0)) await commandServer.stop();
+    const before = violations().length;
+    const urlAs = (user: ServiceUser) =>
+      server.url.replace("nats://", `nats://${user}:${passwords[user]}@`);
+    const env = (user: ServiceUser) => ({
+      NATS_URL: urlAs(user),
+      SAFEDEPLOY_CATALOG: new URL("../fixtures/catalog/governance", import.meta.url).pathname,
+      LOG_LEVEL: "silent",
+    });
+    const running: ServiceHandle[] = [
+      await startService(incidentService, { env: env("incident") }),
+      await startService(policyService, { env: env("policy") }),
+      await startService(proposalService, { env: env("proposal") }),
+    ];
+    try {
+      const budget = await busAs("budget");
+      const burn = budgetEvaluationEvent("checkout", new Date().toISOString(), "fast-burn", {
+        burn1h: 20,
+      });
+      await publishEvent(budget, burn);
+      // The proposal service answers the gateway's approve with the rollback it made for the
+      // incident the incident service opened: the whole chain ran under the users' permissions.
+      const gateway = await busAs("gateway");
+      const proposalId = proposalIdFor(`${incidentIdFor(burn.id)}:rollback-rollout`);
+      let approved: Awaited<ReturnType<typeof requestCommand<"proposal.approve">>> | undefined;
+      for (let i = 0; i < 200 && approved?.ok !== true; i++) {
+        approved = await requestCommand(gateway, "proposal.approve", {
+          proposalId,
+          by: "ana",
+          reason: "permissions test",
+        });
+        if (approved.ok) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(approved).toMatchObject({ ok: true, result: { state: "approved" } });
+      const gate = await requestCommand(gateway, "gate.query", { service: "checkout" });
+      expect(gate).toMatchObject({ ok: true, result: { allowed: false } });
+      expect(violations().slice(before)).toEqual([]);
+    } finally {
+      for (const service of running) await service.shutdown("test");
+    }
   });
 });
