@@ -75,3 +75,60 @@ export { canaryReadiness, nextCanaryWeight } from "./canary.js";
 export type { CanaryReadiness, CanaryState } from "./canary.js";
 export { changedDecisions, firstDifference, replayService } from "./replay.js";
 export type { ReplayDecision, ReplayDifference, ReplayPolicy, ReplayResult } from "./replay.js";
+export { DEFAULT_MIN_BASELINE_RATIO, describeChange, planTrain } from "./release-plan.js";
+export type {
+  PlanError,
+  PlanResult,
+  PlannedChange,
+  PlannedFollowUp,
+  PlannedStep,
+  PromotionStrategy,
+  RegressionRule,
+  TrainPlan,
+} from "./release-plan.js";
+export {
+  detectRegression,
+  evaluateHealthCheck,
+  haltsTrain,
+  jsonEqual,
+  readJsonPath,
+  seriesKey,
+  worstOutcome,
+} from "./release-checks.js";
+export type {
+  CheckFailure,
+  CheckOutcome,
+  CheckResult,
+  ErrorCounts,
+  ErrorSeries,
+  HaltOn,
+  HealthObservation,
+  RegressionFinding,
+  RegressionResult,
+} from "./release-checks.js";
+export {
+  attributeFailure,
+  checkTargets,
+  decideTrain,
+  releaseManifest,
+  reportFailure,
+  startTrain,
+} from "./release.js";
+export type {
+  Attribution,
+  CheckTarget,
+  FollowUpPhase,
+  FollowUpState,
+  ManifestEntry,
+  ReleaseManifest,
+  StepPhase,
+  StepReport,
+  StepState,
+  TrainAction,
+  TrainDecision,
+  TrainEvent,
+  TrainEventType,
+  TrainNewEvent,
+  TrainState,
+  TrainStatus,
+} from "./release.js";

@@ -1,0 +1,829 @@
+import { messageId } from "@safedeploy/schema";
+import type { HealthCheck, NewEvent } from "@safedeploy/schema";
+import { haltsTrain, worstOutcome } from "./release-checks.js";
+import type { CheckOutcome, CheckResult, HaltOn, RegressionResult } from "./release-checks.js";
+import type {
+  PlannedChange,
+  PlannedStep,
+  PromotionStrategy,
+  RegressionRule,
+  TrainPlan,
+} from "./release-plan.js";
+
+/** What the service reports for one promoted step: its checks, regression and gate. */
+export interface StepReport {
+  readonly step: number;
+  readonly service: string;
+  readonly checks: readonly CheckResult[];
+  /** `null` when the step has no regression rule. */
+  readonly regression: RegressionResult | null;
+  /** The SLO gate of the service, when it was asked. A blocked gate fails the step. */
+  readonly gate?: { readonly allowed: boolean; readonly reasons: readonly string[] } | null;
+}
+
+/** What the service must check for one promoted step (run-checks, final checks, follow-ups). */
+export interface CheckTarget {
+  readonly step: number;
+  readonly service: string;
+  readonly checks: readonly HealthCheck[];
+  readonly regression: RegressionRule | null;
+  /** The recorded deploy time: regression compares before and after it. */
+  readonly deployedAt: string;
+}
+
+/** Which step introduced a failure: one step, ambiguous (manual triage), or none failed. */
+export type Attribution =
+  | { readonly kind: "none" }
+  | {
+      readonly kind: "step";
+      readonly step: number;
+      readonly service: string;
+      readonly evidence: readonly string[];
+    }
+  | {
+      readonly kind: "ambiguous";
+      /** The steps whose service failed (empty when only the stack check failed). */
+      readonly steps: readonly number[];
+      readonly evidence: readonly string[];
+    };
+
+export type StepPhase = "pending" | "promoting" | "guarding" | "checking" | "checked" | "failed";
+
+export interface StepState {
+  readonly index: number;
+  readonly service: string;
+  readonly phase: StepPhase;
+  readonly commit: string | null;
+  readonly promotingAt: string | null;
+  /** The recorded deploy time of this step. */
+  readonly promotedAt: string | null;
+  readonly guardUntil: string | null;
+  readonly checkedAt: string | null;
+  readonly outcome: CheckOutcome | null;
+  /** Why the promotion itself failed (`failed` phase). */
+  readonly failure: string | null;
+}
+
+export type FollowUpPhase = "scheduled" | "running" | "passed" | "failed";
+
+export interface FollowUpState {
+  readonly index: number;
+  readonly after: string;
+  readonly dueAt: string;
+  readonly phase: FollowUpPhase;
+  readonly at: string | null;
+  readonly attribution: Attribution | null;
+}
+
+export type TrainStatus = "running" | "completed" | "halted" | "needs-triage";
+
+/** The durable state of one train, as the release-train service keeps it. */
+export interface TrainState {
+  readonly trainId: string;
+  readonly plan: TrainPlan;
+  readonly dryRun: boolean;
+  readonly haltOn: HaltOn;
+  readonly startedAt: string;
+  readonly status: TrainStatus;
+  readonly steps: readonly StepState[];
+  readonly final: {
+    readonly phase: "pending" | "checking" | "checked";
+    readonly outcome: CheckOutcome | null;
+  };
+  readonly finishedAt: string | null;
+  readonly reason: string | null;
+  readonly attribution: Attribution | null;
+  readonly followUps: readonly FollowUpState[];
+}
+
+/**
+ * What happened, as the service feeds it to {@link decideTrain}. An event that does not fit the
+ * state (wrong phase, premature, already applied) changes nothing.
+ */
+export type TrainEvent =
+  | { readonly type: "step-promoted"; readonly step: number; readonly commit: string }
+  | { readonly type: "step-failed"; readonly step: number; readonly reason: string }
+  | { readonly type: "guard-elapsed"; readonly step: number }
+  | {
+      readonly type: "checks-reported";
+      readonly step: number;
+      /** Must include the report of `step`; may include earlier steps (re-checked). */
+      readonly reports: readonly StepReport[];
+    }
+  | {
+      readonly type: "final-checks-reported";
+      readonly checks: readonly CheckResult[];
+      readonly reports: readonly StepReport[];
+    }
+  | { readonly type: "follow-up-due"; readonly index: number }
+  | {
+      readonly type: "follow-up-reported";
+      readonly index: number;
+      readonly checks: readonly CheckResult[];
+      readonly reports: readonly StepReport[];
+    };
+
+/** What the service must do next. Pure data; executing it is the service's job. */
+export type TrainAction =
+  | {
+      readonly kind: "promote";
+      readonly step: number;
+      readonly service: string;
+      readonly change: PlannedChange;
+      readonly strategy: PromotionStrategy;
+    }
+  /** Fire `guard-elapsed` for `step` at `until` (a durable timer). */
+  | { readonly kind: "wait"; readonly step: number; readonly until: string }
+  | { readonly kind: "run-checks"; readonly step: number; readonly targets: readonly CheckTarget[] }
+  | {
+      readonly kind: "run-final-checks";
+      readonly checks: readonly HealthCheck[];
+      readonly targets: readonly CheckTarget[];
+    }
+  /** Fire `follow-up-due` for `index` at `dueAt` (a durable timer). */
+  | { readonly kind: "schedule-follow-up"; readonly index: number; readonly dueAt: string }
+  | {
+      readonly kind: "run-follow-up";
+      readonly index: number;
+      readonly checks: readonly HealthCheck[];
+      readonly targets: readonly CheckTarget[];
+    }
+  /** Propose a revert of this step's change, scoped to the service's path only. */
+  | {
+      readonly kind: "propose-revert";
+      readonly step: number;
+      readonly service: string;
+      readonly path: string;
+      readonly commit: string | null;
+      readonly reason: string;
+      readonly evidence: readonly string[];
+    }
+  | {
+      readonly kind: "manual-triage";
+      readonly reason: string;
+      readonly evidence: readonly string[];
+    }
+  /** A failed follow-up blocks further promotions of the service until a human clears it. */
+  | { readonly kind: "block-service"; readonly service: string; readonly reason: string };
+
+export type TrainEventType =
+  | "governance.train-started"
+  | "governance.train-step"
+  | "governance.train-finished"
+  | "governance.follow-up";
+
+/** An event for the service to publish, with its deterministic id. */
+export type TrainNewEvent = {
+  [T in TrainEventType]: NewEvent<T>;
+}[TrainEventType];
+
+export interface TrainDecision {
+  readonly state: TrainState;
+  readonly events: readonly TrainNewEvent[];
+  readonly actions: readonly TrainAction[];
+  /** False when the event did not fit the state: nothing to save, publish or do. */
+  readonly changed: boolean;
+  /** Why an event changed nothing. */
+  readonly ignored?: string;
+}
+
+function addMs(at: string, ms: number): string {
+  return new Date(Date.parse(at) + ms).toISOString();
+}
+
+function stepEvent(
+  state: TrainState,
+  step: number,
+  phase: "promoting" | "promoted" | "guarding" | "checked",
+  now: string,
+  extra: {
+    readonly commit?: string | null;
+    readonly outcome?: CheckOutcome | null;
+    readonly details?: Record<string, unknown>;
+  } = {},
+): TrainNewEvent {
+  const planned = plannedStep(state.plan, step);
+  return {
+    type: "governance.train-step",
+    id: messageId("governance.train-step", state.trainId, step, phase),
+    service: planned.service,
+    data: {
+      trainId: state.trainId,
+      step,
+      phase,
+      at: now,
+      commit: extra.commit ?? null,
+      outcome: extra.outcome ?? null,
+      details: extra.details ?? {},
+    },
+  };
+}
+
+function finishedEvent(
+  state: TrainState,
+  outcome: "completed" | "halted" | "needs-triage",
+  reason: string,
+  now: string,
+): TrainNewEvent {
+  return {
+    type: "governance.train-finished",
+    id: messageId("governance.train-finished", state.trainId),
+    service: state.plan.train,
+    data: { trainId: state.trainId, at: now, outcome, reason },
+  };
+}
+
+function followUpEvent(
+  state: TrainState,
+  followUp: FollowUpState,
+  phase: "scheduled" | "passed" | "failed",
+  now: string,
+  details: Record<string, unknown> = {},
+): TrainNewEvent {
+  return {
+    type: "governance.follow-up",
+    id: messageId("governance.follow-up", state.trainId, followUp.index, phase),
+    service: state.plan.train,
+    data: {
+      trainId: state.trainId,
+      dueAt: followUp.dueAt,
+      after: followUp.after,
+      phase,
+      at: now,
+      attributedStep: followUp.attribution?.kind === "step" ? followUp.attribution.step : null,
+      details,
+    },
+  };
+}
+
+function plannedStep(plan: TrainPlan, index: number): PlannedStep {
+  const step = plan.steps[index];
+  if (step === undefined) throw new RangeError(`train has no step ${index}`);
+  return step;
+}
+
+function promoteAction(plan: TrainPlan, index: number): TrainAction {
+  const step = plannedStep(plan, index);
+  return {
+    kind: "promote",
+    step: index,
+    service: step.service,
+    change: step.change,
+    strategy: step.strategy,
+  };
+}
+
+/** The check targets of every promoted step up to and including `through`. */
+export function checkTargets(state: TrainState, through: number): readonly CheckTarget[] {
+  const targets: CheckTarget[] = [];
+  for (const step of state.steps) {
+    if (step.index > through || step.promotedAt === null) continue;
+    const planned = plannedStep(state.plan, step.index);
+    targets.push({
+      step: step.index,
+      service: step.service,
+      checks: planned.checks,
+      regression: planned.regression,
+      deployedAt: step.promotedAt,
+    });
+  }
+  return targets;
+}
+
+function withStep(state: TrainState, index: number, update: Partial<StepState>): TrainState {
+  return {
+    ...state,
+    steps: state.steps.map((step) => (step.index === index ? { ...step, ...update } : step)),
+  };
+}
+
+/**
+ * Starts a train: every step pending but the first, which is promoting. Emits train-started and
+ * the first train-step; asks for the first promotion.
+ */
+export function startTrain(input: {
+  readonly trainId: string;
+  readonly plan: TrainPlan;
+  readonly dryRun: boolean;
+  readonly haltOn?: HaltOn;
+  readonly now: string;
+}): TrainDecision {
+  const { trainId, plan, now } = input;
+  const initial: TrainState = {
+    trainId,
+    plan,
+    dryRun: input.dryRun,
+    haltOn: input.haltOn ?? "fatal",
+    startedAt: now,
+    status: "running",
+    steps: plan.steps.map((step) => ({
+      index: step.index,
+      service: step.service,
+      phase: "pending",
+      commit: null,
+      promotingAt: null,
+      promotedAt: null,
+      guardUntil: null,
+      checkedAt: null,
+      outcome: null,
+      failure: null,
+    })),
+    final: { phase: "pending", outcome: null },
+    finishedAt: null,
+    reason: null,
+    attribution: null,
+    followUps: [],
+  };
+  const state = withStep(initial, 0, { phase: "promoting", promotingAt: now });
+  return {
+    state,
+    changed: true,
+    events: [
+      {
+        type: "governance.train-started",
+        id: messageId("governance.train-started", trainId),
+        service: plan.train,
+        data: {
+          trainId,
+          train: plan.train,
+          at: now,
+          dryRun: input.dryRun,
+          steps: plan.steps.map((step) => ({ service: step.service, change: step.summary })),
+        },
+      },
+      stepEvent(state, 0, "promoting", now),
+    ],
+    actions: [promoteAction(plan, 0)],
+  };
+}
+
+/** Whether a report fails under `haltOn`, with the evidence that says so. */
+export function reportFailure(
+  report: StepReport,
+  haltOn: HaltOn,
+): {
+  readonly outcome: CheckOutcome;
+  readonly failed: boolean;
+  readonly evidence: readonly string[];
+} {
+  const evidence: string[] = [];
+  const outcomes: CheckOutcome[] = [];
+  for (const check of report.checks) {
+    outcomes.push(check.outcome);
+    for (const failure of check.failures) {
+      evidence.push(
+        `step ${report.step + 1} ${report.service}: ${check.url} (${check.outcome}): ${failure.message}`,
+      );
+    }
+  }
+  if (report.regression?.regressed === true) {
+    outcomes.push("fatal");
+    for (const finding of report.regression.findings) {
+      evidence.push(`step ${report.step + 1} ${report.service}: regression: ${finding.message}`);
+    }
+  }
+  if (report.gate?.allowed === false) {
+    outcomes.push("fatal");
+    evidence.push(
+      `step ${report.step + 1} ${report.service}: gate blocks: ${report.gate.reasons.join("; ") || "no reason given"}`,
+    );
+  }
+  const outcome = worstOutcome(outcomes);
+  return { outcome, failed: haltsTrain(outcome, haltOn), evidence };
+}
+
+/**
+ * Which step introduced a failure. The services that failed their own signals (health checks,
+ * regression, gate) are the suspects: exactly one service → its (latest reported) step; two or
+ * more at once, or a failing stack check with no per-service signal → ambiguous, for manual
+ * triage with the evidence. A step whose reports are healthy is never named.
+ */
+export function attributeFailure(input: {
+  readonly reports: readonly StepReport[];
+  readonly stackChecks?: readonly CheckResult[];
+  readonly haltOn: HaltOn;
+}): Attribution {
+  const failing = input.reports
+    .map((report) => ({ report, verdict: reportFailure(report, input.haltOn) }))
+    .filter(({ verdict }) => verdict.failed);
+  const evidence = failing.flatMap(({ verdict }) => verdict.evidence);
+  const stackFailing = (input.stackChecks ?? []).filter((check) =>
+    haltsTrain(check.outcome, input.haltOn),
+  );
+  for (const check of stackFailing) {
+    for (const failure of check.failures)
+      evidence.push(`stack: ${check.url} (${check.outcome}): ${failure.message}`);
+  }
+  const services = new Set(failing.map(({ report }) => report.service));
+  if (services.size === 1) {
+    const step = Math.max(...failing.map(({ report }) => report.step));
+    const service = failing[0]?.report.service ?? "";
+    return { kind: "step", step, service, evidence };
+  }
+  if (services.size > 1) {
+    return {
+      kind: "ambiguous",
+      steps: [...new Set(failing.map(({ report }) => report.step))].sort((a, b) => a - b),
+      evidence: [
+        `${services.size} services failing at once: ${[...services].join(", ")}`,
+        ...evidence,
+      ],
+    };
+  }
+  if (stackFailing.length > 0) {
+    return {
+      kind: "ambiguous",
+      steps: [],
+      evidence: ["the stack check failed with no per-service signal", ...evidence],
+    };
+  }
+  return { kind: "none" };
+}
+
+function remedy(state: TrainState, attribution: Attribution, reason: string): TrainAction[] {
+  if (attribution.kind === "step") {
+    const step = state.steps[attribution.step];
+    const planned = plannedStep(state.plan, attribution.step);
+    return [
+      {
+        kind: "propose-revert",
+        step: attribution.step,
+        service: attribution.service,
+        path: planned.change.path,
+        commit: step?.commit ?? null,
+        reason,
+        evidence: attribution.evidence,
+      },
+    ];
+  }
+  if (attribution.kind === "ambiguous") {
+    return [{ kind: "manual-triage", reason, evidence: attribution.evidence }];
+  }
+  return [];
+}
+
+function ignore(state: TrainState, why: string): TrainDecision {
+  return { state, events: [], actions: [], changed: false, ignored: why };
+}
+
+function halt(
+  state: TrainState,
+  attribution: Attribution,
+  reason: string,
+  now: string,
+  events: TrainNewEvent[],
+): TrainDecision {
+  const outcome = attribution.kind === "step" ? "halted" : "needs-triage";
+  const halted: TrainState = {
+    ...state,
+    status: outcome,
+    finishedAt: now,
+    reason,
+    attribution,
+  };
+  return {
+    state: halted,
+    changed: true,
+    events: [...events, finishedEvent(halted, outcome, reason, now)],
+    actions: remedy(halted, attribution, reason),
+  };
+}
+
+function complete(state: TrainState, now: string, events: TrainNewEvent[]): TrainDecision {
+  const followUps: FollowUpState[] = state.plan.followUps.map((followUp, index) => ({
+    index,
+    after: followUp.after,
+    dueAt: addMs(now, followUp.afterMs),
+    phase: "scheduled",
+    at: null,
+    attribution: null,
+  }));
+  const reason = `all ${state.plan.steps.length} steps promoted and checked`;
+  const completed: TrainState = {
+    ...state,
+    status: "completed",
+    finishedAt: now,
+    reason,
+    followUps,
+  };
+  return {
+    state: completed,
+    changed: true,
+    events: [
+      ...events,
+      finishedEvent(completed, "completed", reason, now),
+      ...followUps.map((followUp) => followUpEvent(completed, followUp, "scheduled", now)),
+    ],
+    actions: followUps.map((followUp) => ({
+      kind: "schedule-follow-up" as const,
+      index: followUp.index,
+      dueAt: followUp.dueAt,
+    })),
+  };
+}
+
+function summary(reports: readonly StepReport[]): Record<string, unknown> {
+  return {
+    reports: reports.map((report) => ({
+      step: report.step,
+      service: report.service,
+      checks: report.checks.map((check) => ({
+        url: check.url,
+        outcome: check.outcome,
+        failures: check.failures,
+      })),
+      regression: report.regression,
+      gate: report.gate ?? null,
+    })),
+  };
+}
+
+/**
+ * The train's next state for one event at `now`: deterministic, and replay-safe (an event that
+ * does not fit the current phase, such as the same event applied twice, changes nothing). Step
+ * n+1 is promoted only once step n was checked without a halting outcome; a halting outcome ends
+ * the train with a revert of the one failing service's step, or manual triage when ambiguous.
+ */
+export function decideTrain(state: TrainState, event: TrainEvent, now: string): TrainDecision {
+  switch (event.type) {
+    case "step-promoted": {
+      const step = state.steps[event.step];
+      if (state.status !== "running" || step?.phase !== "promoting") {
+        return ignore(state, `step ${event.step} is not promoting`);
+      }
+      const planned = plannedStep(state.plan, event.step);
+      const guardUntil = addMs(now, planned.guardWindowMs);
+      const next = withStep(state, event.step, {
+        phase: "guarding",
+        commit: event.commit,
+        promotedAt: now,
+        guardUntil,
+      });
+      return {
+        state: next,
+        changed: true,
+        events: [
+          stepEvent(next, event.step, "promoted", now, { commit: event.commit }),
+          stepEvent(next, event.step, "guarding", now, {
+            commit: event.commit,
+            details: { guardWindow: planned.guardWindow, guardUntil },
+          }),
+        ],
+        actions: [{ kind: "wait", step: event.step, until: guardUntil }],
+      };
+    }
+    case "step-failed": {
+      const step = state.steps[event.step];
+      if (state.status !== "running" || step?.phase !== "promoting") {
+        return ignore(state, `step ${event.step} is not promoting`);
+      }
+      const next = withStep(state, event.step, { phase: "failed", failure: event.reason });
+      const reason = `step ${event.step + 1} (${step.service}) could not be promoted: ${event.reason}`;
+      const halted: TrainState = {
+        ...next,
+        status: "halted",
+        finishedAt: now,
+        reason,
+        attribution: { kind: "none" },
+      };
+      // Nothing landed, so there is nothing to revert.
+      return {
+        state: halted,
+        changed: true,
+        events: [finishedEvent(halted, "halted", reason, now)],
+        actions: [],
+      };
+    }
+    case "guard-elapsed": {
+      const step = state.steps[event.step];
+      if (state.status !== "running" || step?.phase !== "guarding") {
+        return ignore(state, `step ${event.step} is not guarding`);
+      }
+      if (step.guardUntil !== null && Date.parse(now) < Date.parse(step.guardUntil)) {
+        return ignore(state, `step ${event.step} guards until ${step.guardUntil}`);
+      }
+      const next = withStep(state, event.step, { phase: "checking" });
+      return {
+        state: next,
+        changed: true,
+        events: [],
+        actions: [
+          { kind: "run-checks", step: event.step, targets: checkTargets(next, event.step) },
+        ],
+      };
+    }
+    case "checks-reported": {
+      const step = state.steps[event.step];
+      if (state.status !== "running" || step?.phase !== "checking") {
+        return ignore(state, `step ${event.step} is not checking`);
+      }
+      if (!event.reports.some((report) => report.step === event.step)) {
+        return ignore(state, `no report for step ${event.step}`);
+      }
+      const reports = event.reports.filter((report) => report.step <= event.step);
+      const outcome = worstOutcome(
+        reports.map((report) => reportFailure(report, state.haltOn).outcome),
+      );
+      const attribution = attributeFailure({ reports, haltOn: state.haltOn });
+      const next = withStep(state, event.step, { phase: "checked", checkedAt: now, outcome });
+      const checked = stepEvent(next, event.step, "checked", now, {
+        commit: step.commit,
+        outcome,
+        details: summary(reports),
+      });
+      if (attribution.kind !== "none") {
+        const reason =
+          attribution.kind === "step"
+            ? `step ${event.step + 1} guard failed: step ${attribution.step + 1} (${attribution.service}) is failing`
+            : `step ${event.step + 1} guard failed and the failing service is ambiguous`;
+        return halt(next, attribution, reason, now, [checked]);
+      }
+      const following = event.step + 1;
+      if (following < state.steps.length) {
+        const promoting = withStep(next, following, { phase: "promoting", promotingAt: now });
+        return {
+          state: promoting,
+          changed: true,
+          events: [checked, stepEvent(promoting, following, "promoting", now)],
+          actions: [promoteAction(state.plan, following)],
+        };
+      }
+      if (state.plan.finalChecks.length === 0) {
+        return complete({ ...next, final: { phase: "checked", outcome: "ok" } }, now, [checked]);
+      }
+      const checking: TrainState = { ...next, final: { phase: "checking", outcome: null } };
+      return {
+        state: checking,
+        changed: true,
+        events: [checked],
+        actions: [
+          {
+            kind: "run-final-checks",
+            checks: state.plan.finalChecks,
+            targets: checkTargets(checking, state.steps.length - 1),
+          },
+        ],
+      };
+    }
+    case "final-checks-reported": {
+      if (state.status !== "running" || state.final.phase !== "checking") {
+        return ignore(state, "final checks are not running");
+      }
+      const outcome = worstOutcome([
+        ...event.checks.map((check) => check.outcome),
+        ...event.reports.map((report) => reportFailure(report, state.haltOn).outcome),
+      ]);
+      const next: TrainState = { ...state, final: { phase: "checked", outcome } };
+      const attribution = attributeFailure({
+        reports: event.reports,
+        stackChecks: event.checks,
+        haltOn: state.haltOn,
+      });
+      if (attribution.kind !== "none") {
+        const reason =
+          attribution.kind === "step"
+            ? `final checks failed: step ${attribution.step + 1} (${attribution.service}) is failing`
+            : "final checks failed and the failing service is ambiguous";
+        return halt(next, attribution, reason, now, []);
+      }
+      return complete(next, now, []);
+    }
+    case "follow-up-due": {
+      const followUp = state.followUps[event.index];
+      if (followUp?.phase !== "scheduled") {
+        return ignore(state, `follow-up ${event.index} is not scheduled`);
+      }
+      if (Date.parse(now) < Date.parse(followUp.dueAt)) {
+        return ignore(state, `follow-up ${event.index} is due at ${followUp.dueAt}`);
+      }
+      const next: TrainState = {
+        ...state,
+        followUps: state.followUps.map((item) =>
+          item.index === event.index ? { ...item, phase: "running" } : item,
+        ),
+      };
+      return {
+        state: next,
+        changed: true,
+        events: [],
+        actions: [
+          {
+            kind: "run-follow-up",
+            index: event.index,
+            checks: state.plan.finalChecks,
+            targets: checkTargets(next, state.steps.length - 1),
+          },
+        ],
+      };
+    }
+    case "follow-up-reported": {
+      const followUp = state.followUps[event.index];
+      if (followUp?.phase !== "running") {
+        return ignore(state, `follow-up ${event.index} is not running`);
+      }
+      const attribution = attributeFailure({
+        reports: event.reports,
+        stackChecks: event.checks,
+        haltOn: state.haltOn,
+      });
+      const failed = attribution.kind !== "none";
+      const updated: FollowUpState = {
+        ...followUp,
+        phase: failed ? "failed" : "passed",
+        at: now,
+        attribution,
+      };
+      const next: TrainState = {
+        ...state,
+        followUps: state.followUps.map((item) => (item.index === event.index ? updated : item)),
+      };
+      const details = { ...summary(event.reports), stack: event.checks, attribution };
+      const published = followUpEvent(
+        next,
+        updated,
+        updated.phase === "failed" ? "failed" : "passed",
+        now,
+        details,
+      );
+      if (!failed) return { state: next, changed: true, events: [published], actions: [] };
+      const reason =
+        attribution.kind === "step"
+          ? `follow-up +${followUp.after} failed: step ${attribution.step + 1} (${attribution.service}) is failing`
+          : `follow-up +${followUp.after} failed and the failing service is ambiguous`;
+      const block: TrainAction[] =
+        attribution.kind === "step"
+          ? [{ kind: "block-service", service: attribution.service, reason }]
+          : [];
+      return {
+        state: next,
+        changed: true,
+        events: [published],
+        actions: [...block, ...remedy(next, attribution, reason)],
+      };
+    }
+  }
+}
+
+/** One promoted service in a release manifest. */
+export interface ManifestEntry {
+  readonly step: number;
+  readonly service: string;
+  readonly change: PlannedChange;
+  readonly commit: string | null;
+  /** The recorded deploy time. */
+  readonly promotedAt: string;
+  readonly checkedAt: string | null;
+  readonly outcome: CheckOutcome | null;
+}
+
+/** The release manifest (JSON): which service was promoted to what, when, with which commit. */
+export interface ReleaseManifest {
+  readonly trainId: string;
+  readonly train: string;
+  readonly dryRun: boolean;
+  readonly startedAt: string;
+  readonly finishedAt: string | null;
+  readonly status: TrainStatus;
+  readonly reason: string | null;
+  readonly promoted: readonly ManifestEntry[];
+  readonly followUps: readonly {
+    readonly after: string;
+    readonly dueAt: string;
+    readonly phase: FollowUpPhase;
+    readonly attributedStep: number | null;
+  }[];
+}
+
+/** The release manifest of a train, from its state: the steps that landed, in order. */
+export function releaseManifest(state: TrainState): ReleaseManifest {
+  return {
+    trainId: state.trainId,
+    train: state.plan.train,
+    dryRun: state.dryRun,
+    startedAt: state.startedAt,
+    finishedAt: state.finishedAt,
+    status: state.status,
+    reason: state.reason,
+    promoted: state.steps.flatMap((step) =>
+      step.promotedAt === null
+        ? []
+        : [
+            {
+              step: step.index,
+              service: step.service,
+              change: plannedStep(state.plan, step.index).change,
+              commit: step.commit,
+              promotedAt: step.promotedAt,
+              checkedAt: step.checkedAt,
+              outcome: step.outcome,
+            },
+          ],
+    ),
+    followUps: state.followUps.map((followUp) => ({
+      after: followUp.after,
+      dueAt: followUp.dueAt,
+      phase: followUp.phase,
+      attributedStep: followUp.attribution?.kind === "step" ? followUp.attribution.step : null,
+    })),
+  };
+}
