@@ -19,6 +19,7 @@ export {
   ACTIVE_INCIDENT_STATES,
   getIncident,
   getProposal,
+  getService,
   listFreezes,
   listIncidents,
   listProposals,
@@ -28,6 +29,7 @@ export {
 export type {
   FreezeRecord,
   IncidentRecord,
+  KeysetPage,
   ProposalRecord,
   ServiceState,
   SloState,

@@ -23,6 +23,67 @@ export const ACTIVE_INCIDENT_STATES: readonly IncidentState[] = [
   "mitigated",
 ];
 
+/**
+ * One keyset page of a list: at most `limit` rows, starting after the row whose sort key is
+ * `after` (the key of the previous page's last row). Keys are compared as JavaScript compares
+ * strings (byte order, the "C" collation): services by `[name]` ascending; incidents and
+ * proposals newest first by `[time, id]`, the time an ISO 8601 instant at millisecond precision.
+ */
+export interface KeysetPage {
+  readonly limit: number;
+  readonly after?: readonly string[] | undefined;
+}
+
+/** `[time, id]` of a time-ordered page's cursor, or a RangeError naming what is wrong. */
+function timeKey(after: readonly string[]): [string, string] {
+  const [time, id] = after;
+  if (
+    after.length !== 2 ||
+    time === undefined ||
+    id === undefined ||
+    Number.isNaN(Date.parse(time))
+  ) {
+    throw new RangeError("a page key of this list is [time, id], the time an ISO 8601 instant");
+  }
+  return [time, id];
+}
+
+/** Groups rows by a key, keeping their order. */
+function groupBy<T>(rows: readonly T[], keyOf: (row: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const row of rows) {
+    const key = keyOf(row);
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, [row]);
+    else group.push(row);
+  }
+  return groups;
+}
+
+/**
+ * The SQL of a newest-first keyset page over `time` (millisecond precision, as cursors carry it)
+ * then `id`, with its parameters numbered from `first`; an index on the same expressions serves it.
+ */
+function newestFirst(
+  time: string,
+  id: string,
+  page: KeysetPage | undefined,
+  first: number,
+): { where: string; order: string; limit: string; params: unknown[] } {
+  const ms = `date_trunc('milliseconds', ${time} AT TIME ZONE 'UTC')`;
+  const order = `ORDER BY ${ms} DESC, ${id} COLLATE "C"`;
+  if (page === undefined) return { where: "", order, limit: "", params: [] };
+  const params: unknown[] = [page.limit];
+  let where = "";
+  if (page.after !== undefined) {
+    const [at, last] = timeKey(page.after);
+    const t = `($${first + 1}::timestamptz AT TIME ZONE 'UTC')`;
+    where = `AND ${ms} <= ${t} AND (${ms} < ${t} OR ${id} COLLATE "C" > $${first + 2})`;
+    params.push(at, last);
+  }
+  return { where, order, limit: `LIMIT $${first}`, params };
+}
+
 interface IncidentRow {
   id: string;
   service: string;
@@ -57,12 +118,14 @@ async function incidentsWhere(
   db: Queryable,
   where: string,
   params: readonly unknown[],
+  page?: KeysetPage,
 ): Promise<IncidentRecord[]> {
+  const keyset = newestFirst("opened_at", "id", page, params.length + 1);
   const rows = await query<IncidentRow>(
     db,
     `SELECT id, service, slo, state, severity, class, opened_at, updated_at, cause_id, reason
-     FROM incidents ${where} ORDER BY opened_at DESC, id`,
-    params,
+     FROM incidents ${where} ${keyset.where} ${keyset.order} ${keyset.limit}`,
+    [...params, ...keyset.params],
   );
   if (rows.length === 0) return [];
   const transitions = await query<TransitionRow>(
@@ -71,6 +134,7 @@ async function incidentsWhere(
      WHERE incident_id = ANY($1::text[]) ORDER BY at, to_state`,
     [rows.map((row) => row.id)],
   );
+  const byIncident = groupBy(transitions, (t) => t.incident_id);
   return rows.map((row) => ({
     id: row.id,
     service: row.service,
@@ -79,31 +143,34 @@ async function incidentsWhere(
     class: row.class,
     openedAt: iso(row.opened_at),
     updatedAt: iso(row.updated_at),
-    transitions: transitions
-      .filter((t) => t.incident_id === row.id)
-      .map((t) => ({
-        from: t.from_state,
-        to: t.to_state,
-        at: iso(t.at),
-        actor: t.actor,
-        reason: t.reason,
-        ...(t.link === null ? {} : { link: t.link }),
-      })),
+    transitions: (byIncident.get(row.id) ?? []).map((t) => ({
+      from: t.from_state,
+      to: t.to_state,
+      at: iso(t.at),
+      actor: t.actor,
+      reason: t.reason,
+      ...(t.link === null ? {} : { link: t.link }),
+    })),
     slo: row.slo,
     causeId: row.cause_id,
     reason: row.reason,
   }));
 }
 
-/** Incidents, newest first, optionally of one service and/or in one state. */
+/**
+ * Incidents, newest first (by opening time at millisecond precision, then id), optionally of one
+ * service and/or in one state; with `page`, only that keyset page of them.
+ */
 export function listIncidents(
   db: Queryable,
   filter: { readonly service?: string; readonly state?: IncidentState } = {},
+  page?: KeysetPage,
 ): Promise<IncidentRecord[]> {
   return incidentsWhere(
     db,
     "WHERE ($1::text IS NULL OR service = $1) AND ($2::text IS NULL OR state = $2)",
     [filter.service ?? null, filter.state ?? null],
+    page,
   );
 }
 
@@ -149,15 +216,17 @@ async function proposalsWhere(
   db: Queryable,
   where: string,
   params: readonly unknown[],
+  page?: KeysetPage,
 ): Promise<ProposalRecord[]> {
+  const keyset = newestFirst("p.created_at", "p.id", page, params.length + 1);
   const rows = await query<ProposalRow>(
     db,
     `SELECT p.id, p.service, p.incident_id, p.kind, p.state, p.created_at, p.summary, p.plan,
        a.outcome, a.at AS action_at, a.branch, a.commit, a.pr_url, a.diff, a.dry_run,
        a.reason AS failure, a.needs_triage
      FROM proposals p LEFT JOIN actions a ON a.proposal_id = p.id
-     WHERE p.kind IS NOT NULL ${where} ORDER BY p.created_at DESC, p.id`,
-    params,
+     WHERE p.kind IS NOT NULL ${where} ${keyset.where} ${keyset.order} ${keyset.limit}`,
+    [...params, ...keyset.params],
   );
   if (rows.length === 0) return [];
   const approvals = await query<{ proposal_id: string; by: string; at: Date; reason: string }>(
@@ -166,6 +235,7 @@ async function proposalsWhere(
      ORDER BY at, by`,
     [rows.map((row) => row.id)],
   );
+  const byProposal = groupBy(approvals, (a) => a.proposal_id);
   return rows.map((row) => ({
     id: row.id,
     service: row.service,
@@ -173,9 +243,11 @@ async function proposalsWhere(
     kind: row.kind,
     state: row.state,
     createdAt: iso(row.created_at),
-    approvals: approvals
-      .filter((a) => a.proposal_id === row.id)
-      .map((a) => ({ by: a.by, at: iso(a.at), reason: a.reason })),
+    approvals: (byProposal.get(row.id) ?? []).map((a) => ({
+      by: a.by,
+      at: iso(a.at),
+      reason: a.reason,
+    })),
     action:
       row.outcome === "completed"
         ? {
@@ -199,15 +271,20 @@ async function proposalsWhere(
   }));
 }
 
-/** Proposals, newest first, optionally in one state and/or of one service. */
+/**
+ * Proposals, newest first (by creation time at millisecond precision, then id), optionally in one
+ * state and/or of one service; with `page`, only that keyset page of them.
+ */
 export function listProposals(
   db: Queryable,
   filter: { readonly state?: ProposalState; readonly service?: string } = {},
+  page?: KeysetPage,
 ): Promise<ProposalRecord[]> {
   return proposalsWhere(
     db,
     "AND ($1::text IS NULL OR p.state = $1) AND ($2::text IS NULL OR p.service = $2)",
     [filter.state ?? null, filter.service ?? null],
+    page,
   );
 }
 
@@ -294,69 +371,106 @@ function worst(slos: readonly SloState[]): Severity | null {
   return found;
 }
 
-/** Every service the log has seen, by name. */
-export async function listServices(db: Queryable): Promise<ServiceState[]> {
-  const services = await query<{
-    name: string;
-    verdict_allowed: boolean | null;
-    verdict_reasons: GateReason[] | null;
-    verdict_at: Date | null;
-    incident: string | null;
-  }>(
+interface ServiceRow {
+  name: string;
+  verdict_allowed: boolean | null;
+  verdict_reasons: GateReason[] | null;
+  verdict_at: Date | null;
+  incident: string | null;
+}
+
+interface EvaluationRow {
+  service: string;
+  slo: string;
+  severity: Severity;
+  budget_remaining: number | null;
+  error_ratio: number | null;
+  objective: number;
+  explanation: string;
+  evaluated_at: Date;
+  message_id: string;
+}
+
+const SERVICE_COLUMNS = `s.name, s.verdict_allowed, s.verdict_reasons, s.verdict_at, i.id AS incident
+  FROM services s LEFT JOIN incidents i ON i.service = s.name AND i.state = ANY($1::text[])`;
+const EVALUATION_COLUMNS = `service, slo, severity, budget_remaining, error_ratio, objective,
+  explanation, evaluated_at, message_id FROM evaluations`;
+
+function serviceState(s: ServiceRow, evaluations: readonly EvaluationRow[]): ServiceState {
+  const slos = evaluations.map((e) => ({
+    slo: e.slo,
+    severity: e.severity,
+    budgetRemaining: e.budget_remaining,
+    errorRatio: e.error_ratio,
+    objective: e.objective,
+    explanation: e.explanation,
+    evaluatedAt: iso(e.evaluated_at),
+    messageId: e.message_id,
+  }));
+  let budgetRemaining: number | null = null;
+  for (const slo of slos) {
+    if (slo.budgetRemaining !== null) {
+      budgetRemaining =
+        budgetRemaining === null
+          ? slo.budgetRemaining
+          : Math.min(budgetRemaining, slo.budgetRemaining);
+    }
+  }
+  return {
+    name: s.name,
+    severity: worst(slos),
+    budgetRemaining,
+    slos,
+    activeIncident: s.incident,
+    gate:
+      s.verdict_allowed === null || s.verdict_at === null
+        ? null
+        : {
+            allowed: s.verdict_allowed,
+            reasons: s.verdict_reasons ?? [],
+            evaluatedAt: iso(s.verdict_at),
+          },
+  };
+}
+
+/**
+ * Every service the log has seen, by name (byte order); with `page`, only that keyset page of
+ * them (`after` is `[name]`), each read by key rather than by scanning every service.
+ */
+export async function listServices(db: Queryable, page?: KeysetPage): Promise<ServiceState[]> {
+  const after = page?.after?.[0] ?? null;
+  const services = await query<ServiceRow>(
     db,
-    `SELECT s.name, s.verdict_allowed, s.verdict_reasons, s.verdict_at, i.id AS incident
-     FROM services s LEFT JOIN incidents i
-       ON i.service = s.name AND i.state = ANY($1::text[])
-     ORDER BY s.name`,
-    [ACTIVE_INCIDENT_STATES],
+    `SELECT ${SERVICE_COLUMNS}
+     WHERE ($2::text IS NULL OR s.name COLLATE "C" > $2)
+     ORDER BY s.name COLLATE "C" LIMIT $3`,
+    [ACTIVE_INCIDENT_STATES, after, page?.limit ?? null],
   );
-  const evaluations = await query<{
-    service: string;
-    slo: string;
-    severity: Severity;
-    budget_remaining: number | null;
-    error_ratio: number | null;
-    objective: number;
-    explanation: string;
-    evaluated_at: Date;
-    message_id: string;
-  }>(
-    db,
-    `SELECT service, slo, severity, budget_remaining, error_ratio, objective, explanation,
-       evaluated_at, message_id FROM evaluations ORDER BY service, slo`,
-  );
-  return services.map((s) => {
-    const slos = evaluations
-      .filter((e) => e.service === s.name)
-      .map((e) => ({
-        slo: e.slo,
-        severity: e.severity,
-        budgetRemaining: e.budget_remaining,
-        errorRatio: e.error_ratio,
-        objective: e.objective,
-        explanation: e.explanation,
-        evaluatedAt: iso(e.evaluated_at),
-        messageId: e.message_id,
-      }));
-    const budgets = slos.flatMap((slo) =>
-      slo.budgetRemaining === null ? [] : [slo.budgetRemaining],
-    );
-    return {
-      name: s.name,
-      severity: worst(slos),
-      budgetRemaining: budgets.length === 0 ? null : Math.min(...budgets),
-      slos,
-      activeIncident: s.incident,
-      gate:
-        s.verdict_allowed === null || s.verdict_at === null
-          ? null
-          : {
-              allowed: s.verdict_allowed,
-              reasons: s.verdict_reasons ?? [],
-              evaluatedAt: iso(s.verdict_at),
-            },
-    };
-  });
+  if (services.length === 0) return [];
+  const evaluations =
+    page === undefined
+      ? await query<EvaluationRow>(db, `SELECT ${EVALUATION_COLUMNS} ORDER BY service, slo`)
+      : await query<EvaluationRow>(
+          db,
+          `SELECT ${EVALUATION_COLUMNS} WHERE service = ANY($1::text[]) ORDER BY service, slo`,
+          [services.map((s) => s.name)],
+        );
+  const byService = groupBy(evaluations, (e) => e.service);
+  return services.map((s) => serviceState(s, byService.get(s.name) ?? []));
+}
+
+/** One service the log has seen, read by its name, or null. */
+export async function getService(db: Queryable, name: string): Promise<ServiceState | null> {
+  const [[found], evaluations] = await Promise.all([
+    query<ServiceRow>(db, `SELECT ${SERVICE_COLUMNS} WHERE s.name = $2`, [
+      ACTIVE_INCIDENT_STATES,
+      name,
+    ]),
+    query<EvaluationRow>(db, `SELECT ${EVALUATION_COLUMNS} WHERE service = $1 ORDER BY slo`, [
+      name,
+    ]),
+  ]);
+  return found === undefined ? null : serviceState(found, evaluations);
 }
 
 /** The whole system at a glance (`safedeploy snapshot`, GET /v1/snapshot). */

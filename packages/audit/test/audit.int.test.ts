@@ -56,7 +56,11 @@ beforeAll(async () => {
   pool = createPool({ connectionString: database.url, max: 6 });
   // Three replicas starting at once: one applies, the others wait and find everything applied.
   const reports = await Promise.all([1, 2, 3].map(() => migrateAudit(pool)));
-  expect(reports.flatMap((r) => r.applied).sort()).toEqual(["0001_audit_log", "0002_read_model"]);
+  expect(reports.flatMap((r) => r.applied).sort()).toEqual([
+    "0001_audit_log",
+    "0002_read_model",
+    "0003_read_model_keysets",
+  ]);
 });
 
 afterAll(async () => {

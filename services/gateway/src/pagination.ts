@@ -16,15 +16,36 @@ export function decodeCursor(cursor: string): SortKey {
   try {
     return CursorKey.parse(JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")));
   } catch {
-    throw new ApiError("invalid_request", "querystring.cursor: not a cursor this API issued", [
-      { in: "querystring", path: "cursor", message: "not a cursor this API issued" },
-    ]);
+    throw notOurs();
   }
+}
+
+const notOurs = () =>
+  new ApiError("invalid_request", "querystring.cursor: not a cursor this API issued", [
+    { in: "querystring", path: "cursor", message: "not a cursor this API issued" },
+  ]);
+
+/**
+ * What the read model needs to fetch one page in SQL: `limit + 1` rows (one more than the page,
+ * so {@link paginate} can tell whether there is a next page) after the cursor's key, checked to
+ * have `parts` parts, the first an instant when `timed` (or a 400 naming `cursor`).
+ */
+export function keysetOf(
+  page: { readonly limit: number; readonly cursor?: string | undefined },
+  shape: { readonly parts: number; readonly timed: boolean },
+): { limit: number; after?: SortKey } {
+  if (page.cursor === undefined) return { limit: page.limit + 1 };
+  const after = decodeCursor(page.cursor);
+  if (after.length !== shape.parts) throw notOurs();
+  if (shape.timed && Number.isNaN(Date.parse(after[0] ?? ""))) throw notOurs();
+  return { limit: page.limit + 1, after };
 }
 
 /**
  * One page of `items`, sorted by `keyOf` in `directions` order per key part. The cursor
  * names the last item returned; the next page starts after it even when items were added since.
+ * `items` may be the whole list or just the candidates the read model fetched for this page (the
+ * first `limit + 1` after the cursor): the page and its cursor come out the same.
  */
 export function paginate<T>(
   items: readonly T[],

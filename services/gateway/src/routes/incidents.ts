@@ -3,7 +3,7 @@ import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
 import { runCommand } from "../commands.js";
 import type { GatewayDeps } from "../deps.js";
 import { ApiError, ERROR_RESPONSES } from "../errors.js";
-import { paginate } from "../pagination.js";
+import { keysetOf, paginate } from "../pagination.js";
 import { principalOf } from "../plugins/auth.js";
 import { Evidence, IdParams, Incident, IncidentQuery, TransitionBody, listOf } from "../schemas.js";
 
@@ -33,10 +33,14 @@ export const incidentRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
     },
     async (request) => {
       const { service, state } = request.query;
-      const found = await listIncidents(deps.pool, {
-        ...(service === undefined ? {} : { service }),
-        ...(state === undefined ? {} : { state }),
-      });
+      const found = await listIncidents(
+        deps.pool,
+        {
+          ...(service === undefined ? {} : { service }),
+          ...(state === undefined ? {} : { state }),
+        },
+        keysetOf(request.query, { parts: 2, timed: true }),
+      );
       return paginate(found, (i) => [i.openedAt, i.id], ["desc", "asc"], request.query);
     },
   );

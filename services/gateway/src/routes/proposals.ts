@@ -3,7 +3,7 @@ import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
 import { runCommand } from "../commands.js";
 import type { GatewayDeps } from "../deps.js";
 import { ApiError, ERROR_RESPONSES } from "../errors.js";
-import { paginate } from "../pagination.js";
+import { keysetOf, paginate } from "../pagination.js";
 import { principalOf } from "../plugins/auth.js";
 import { IdParams, Proposal, ProposalQuery, ReasonBody, listOf } from "../schemas.js";
 
@@ -28,10 +28,14 @@ export const proposalRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
     },
     async (request) => {
       const { service, state } = request.query;
-      const found = await listProposals(deps.pool, {
-        ...(service === undefined ? {} : { service }),
-        ...(state === undefined ? {} : { state }),
-      });
+      const found = await listProposals(
+        deps.pool,
+        {
+          ...(service === undefined ? {} : { service }),
+          ...(state === undefined ? {} : { state }),
+        },
+        keysetOf(request.query, { parts: 2, timed: true }),
+      );
       return paginate(found, (p) => [p.createdAt, p.id], ["desc", "asc"], request.query);
     },
   );

@@ -1,11 +1,11 @@
-import { getIncident, listFreezes, listServices } from "@safedeploy/audit";
+import { getIncident, getService, listFreezes, listServices } from "@safedeploy/audit";
 import type { ServiceState } from "@safedeploy/audit";
 import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
 import type { z } from "zod";
 import { runCommand } from "../commands.js";
 import type { GatewayDeps } from "../deps.js";
 import { ApiError, ERROR_RESPONSES } from "../errors.js";
-import { paginate } from "../pagination.js";
+import { keysetOf, paginate } from "../pagination.js";
 import { Gate, Page, ServiceDetail, ServiceParams, ServiceSummary, listOf } from "../schemas.js";
 
 const VIEWER = { role: "viewer" } as const;
@@ -18,11 +18,32 @@ export const serviceRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
   done,
 ) => {
   const declared = new Map(deps.catalog.services.map((s) => [s.name, s]));
+  // The catalog's names in page order, to merge with a page of the read model's.
+  const catalogNames = [...declared.keys()].sort();
 
-  const summaries = async (): Promise<z.infer<typeof ServiceSummary>[]> => {
-    const states = new Map((await listServices(deps.pool)).map((s) => [s.name, s]));
-    const names = [...new Set([...declared.keys(), ...states.keys()])];
-    return names.map((name) => summary(name, states.get(name)));
+  /**
+   * The candidates of one page: the first `limit + 1` names after the cursor of the catalog and of
+   * the read model (a service can be in either or both), which hold the first `limit + 1` of their
+   * union; paginate picks the page from them.
+   */
+  const candidates = async (page: {
+    limit: number;
+    cursor?: string | undefined;
+  }): Promise<z.infer<typeof ServiceSummary>[]> => {
+    const keyset = keysetOf(page, { parts: 1, timed: false });
+    const after = keyset.after?.[0];
+    const states = new Map((await listServices(deps.pool, keyset)).map((s) => [s.name, s]));
+    let from = 0;
+    if (after !== undefined) {
+      let to = catalogNames.length;
+      while (from < to) {
+        const middle = (from + to) >>> 1;
+        if ((catalogNames[middle] ?? "") > after) to = middle;
+        else from = middle + 1;
+      }
+    }
+    const names = new Set([...catalogNames.slice(from, from + keyset.limit), ...states.keys()]);
+    return [...names].map((name) => summary(name, states.get(name)));
   };
   const summary = (name: string, state: ServiceState | undefined) => {
     const service = declared.get(name);
@@ -56,7 +77,8 @@ export const serviceRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
         response: { 200: listOf(ServiceSummary), ...ERROR_RESPONSES },
       },
     },
-    async (request) => paginate(await summaries(), (s) => [s.name], ["asc"], request.query),
+    async (request) =>
+      paginate(await candidates(request.query), (s) => [s.name], ["asc"], request.query),
   );
 
   app.get(
@@ -73,7 +95,7 @@ export const serviceRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
     async (request) => {
       const { name } = request.params;
       const service = declared.get(name);
-      const state = (await listServices(deps.pool)).find((s) => s.name === name);
+      const state = (await getService(deps.pool, name)) ?? undefined;
       if (service === undefined && state === undefined) requireService(name);
       const [incident, freezes, gate] = await Promise.all([
         state?.activeIncident == null
