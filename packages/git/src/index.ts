@@ -1,12 +1,14 @@
 /**
  * @packageDocumentation
  * The environment-repo adapter: a local clone driven through the `git` CLI (argv only, never a
- * shell), the two changes SafeDeploy makes (revert one path's part of its last commit, set a
- * canary weight in an Argo Rollouts manifest), deterministic commits on `safedeploy/<proposal>`,
- * no-force idempotent pushes, and a provider-neutral forge (plain git, or GitHub pull requests).
+ * shell), the changes SafeDeploy makes (revert one path's part of its last commit, set a canary
+ * weight or pause an Argo Rollouts Rollout, set a workload's image for a release train),
+ * deterministic commits on `safedeploy/<proposal>`, no-force idempotent pushes, and a provider-neutral forge (plain git, or GitHub pull requests).
  */
 export { editCanaryWeight, editRolloutPaused } from "./canary.js";
 export type { CanaryEdit } from "./canary.js";
+export { editImage } from "./image.js";
+export type { ImageEdit } from "./image.js";
 export { ForgeError, GitCommandError, InvalidChangeError, redactSecrets } from "./errors.js";
 export { gitForge, reviewFor } from "./forge.js";
 export type { Forge, ForgeChange, ForgeReview, ReviewLink } from "./forge.js";

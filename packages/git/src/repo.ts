@@ -3,6 +3,7 @@ import { join, posix } from "node:path";
 import { editCanaryWeight, editRolloutPaused } from "./canary.js";
 import type { CanaryEdit } from "./canary.js";
 import { InvalidChangeError } from "./errors.js";
+import { editImage } from "./image.js";
 import { runGit } from "./run.js";
 import type { GitInvocation, GitResult } from "./run.js";
 
@@ -15,7 +16,15 @@ export type GitChange =
       readonly from: number;
       readonly to: number;
     }
-  | { readonly action: "pause-rollout"; readonly path: string };
+  | { readonly action: "pause-rollout"; readonly path: string }
+  | {
+      /** Set the image of the one workload container under `path` (a release train's step). */
+      readonly action: "set-image";
+      readonly path: string;
+      readonly image: string;
+      /** The container to change; without it, the path must hold exactly one container. */
+      readonly container?: string;
+    };
 
 /** Who commits. Fixed, so that two replicas making the same change produce the same sha. */
 export interface CommitIdentity {
@@ -305,6 +314,52 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
       body: `Sets spec.paused: true on Rollout ${rollout} in ${file}, so Argo Rollouts promotes nothing further until it is unpaused.`,
     }));
 
+  const stageImage = async (
+    rawPath: string,
+    image: string,
+    container: string | undefined,
+  ): Promise<StagedChange> => {
+    const path = normalizeRepoPath(rawPath);
+    const triage = (reason: string): StagedChange => ({ status: "needs-triage", reason });
+    const files = (await out(["ls-tree", "-r", "--name-only", originBase, "--", path]))
+      .split("\n")
+      .filter((file) => /\.ya?ml$/.test(file))
+      .sort();
+    if (files.length === 0) return triage(`no YAML manifest under ${path} on ${base}`);
+    await resetToBase();
+    const edits: { file: string; text: string; workload: string; from: string; name: string }[] =
+      [];
+    for (const file of files) {
+      const source = await readFile(join(dir, ...file.split(posix.sep)), "utf8");
+      const edited = editImage(source, container, image);
+      if (edited.kind === "problem") return triage(`${file}: ${edited.reason}`);
+      if (edited.kind === "edited") {
+        edits.push({
+          file,
+          text: edited.text,
+          workload: edited.workload,
+          from: edited.from,
+          name: edited.container,
+        });
+      }
+    }
+    const [only, ...others] = edits;
+    const which = container === undefined ? "a container" : `a container named ${container}`;
+    if (only === undefined) return triage(`no workload with ${which} under ${path}`);
+    if (others.length > 0) {
+      return triage(
+        `several workloads with ${which} under ${path}: ${edits.map((e) => `${e.file} (${e.workload})`).join(", ")}`,
+      );
+    }
+    await writeFile(join(dir, ...only.file.split(posix.sep)), only.text, "utf8");
+    await git(["add", "--", only.file]);
+    return {
+      status: "staged",
+      subject: `Set the image of ${only.workload} to ${image}`,
+      body: `Changes the image of container ${only.name || "(unnamed)"} of ${only.workload} in ${only.file} from ${only.from} to ${image}.`,
+    };
+  };
+
   const describe = async (
     commit: string,
   ): Promise<Pick<ChangeCommitted, "diff" | "diffStat" | "baseCommit">> => {
@@ -364,6 +419,8 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
         return stageCanary(change.path, change.from, change.to);
       case "pause-rollout":
         return stagePause(change.path);
+      case "set-image":
+        return stageImage(change.path, change.image, change.container);
     }
   };
 

@@ -1,7 +1,15 @@
 import { z } from "zod";
 import { Actor, IncidentState } from "./domain.js";
+import { ReleaseTrainDocument } from "./catalog.js";
 import { ResourceName, Timestamp } from "./primitives.js";
-import { CanaryView, FreezeView, GateView, IncidentView, ProposalView } from "./views.js";
+import {
+  CanaryView,
+  FreezeView,
+  GateView,
+  IncidentView,
+  ProposalView,
+  TrainView,
+} from "./views.js";
 
 const Reason = z.string().trim().min(1, { message: "a reason is required" }).max(2000);
 
@@ -56,6 +64,27 @@ export const COMMANDS = {
   "gate.query": {
     request: z.object({ service: ResourceName }),
     result: GateView,
+  },
+  /**
+   * Start a release train: the document itself, or the name of a train in the catalog. The
+   * actor starting it approves its promotions; a dry run computes every commit and pushes none.
+   */
+  "train.start": {
+    request: z.object({
+      train: z.union([ResourceName, ReleaseTrainDocument]),
+      dryRun: z.boolean().default(false),
+      actor: Actor,
+    }),
+    result: TrainView,
+  },
+  "train.status": {
+    request: z.object({ trainId: z.string().min(1).max(256) }),
+    result: TrainView,
+  },
+  /** The most recent trains, newest first. */
+  "train.list": {
+    request: z.object({ limit: z.number().int().min(1).max(500).default(100) }),
+    result: z.object({ items: z.array(TrainView) }),
   },
 } as const;
 

@@ -32,7 +32,17 @@ export type IncidentOrigin = z.infer<typeof IncidentOrigin>;
 export const IncidentClass = z.enum(["P0", "P1", "P2", "P3"]);
 export type IncidentClass = z.infer<typeof IncidentClass>;
 
-export const ProposalKind = z.enum(["rollback-rollout", "promote-canary", "block-promotion"]);
+/**
+ * What a proposal (or an action handed to the git actuator) does. `promote-release` is a release
+ * train's promotion of one step: set a service's image in its manifests; the train's start by a
+ * person is its approval.
+ */
+export const ProposalKind = z.enum([
+  "rollback-rollout",
+  "promote-canary",
+  "block-promotion",
+  "promote-release",
+]);
 export type ProposalKind = z.infer<typeof ProposalKind>;
 
 export const ProposalState = z.enum([

@@ -227,6 +227,15 @@ export const EVENT_DATA = {
     outcome: z.enum(["completed", "halted", "needs-triage"]),
     reason: z.string(),
   }),
+  /**
+   * A train's release manifest: which service was promoted to what, when, with which commit
+   * (built by core's manifest builder; published on every change, so the audit log keeps each).
+   */
+  "governance.train-manifest": z.object({
+    trainId: Id,
+    at: Timestamp,
+    manifest: z.record(z.string(), z.unknown()),
+  }),
   "governance.follow-up": z.object({
     trainId: Id,
     dueAt: Timestamp,

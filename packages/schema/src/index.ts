@@ -34,8 +34,11 @@ export {
   GateView,
   IncidentTransition,
   IncidentView,
+  FollowUpView,
   ProposalAction,
   ProposalView,
+  TrainStepView,
+  TrainView,
 } from "./views.js";
 export { COMMANDS, CommandError, commandReply } from "./commands.js";
 export type { CommandName, CommandReply, CommandRequest, CommandResult } from "./commands.js";

@@ -21,6 +21,7 @@ export const SERVICE_USERS = [
   "git-actuator",
   "audit",
   "gateway",
+  "release-train",
 ] as const;
 export type ServiceUser = (typeof SERVICE_USERS)[number];
 
@@ -138,6 +139,9 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
       "freeze.lift",
       "gate.query",
       "canary.step",
+      "train.start",
+      "train.status",
+      "train.list",
     ],
     watches: [
       "metrics.snapshot",
@@ -156,7 +160,32 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
       "governance.proposal-superseded",
       "governance.action-completed",
       "governance.action-failed",
+      "governance.train-started",
+      "governance.train-step",
+      "governance.train-finished",
+      "governance.train-manifest",
+      "governance.follow-up",
     ],
+  },
+  "release-train": {
+    ...none,
+    publishes: [
+      "governance.train-started",
+      "governance.train-step",
+      "governance.train-finished",
+      "governance.train-manifest",
+      "governance.follow-up",
+      // Its promotions: a train started by a person is approved as a whole. It never receives
+      // action requests (it consumes only their outcomes).
+      APPROVED_ACTION_EVENT,
+      // The revert of a failing step: a pending rollback proposal a person must approve.
+      "governance.proposal-created",
+    ],
+    consumers: ["release-train-actions", "release-train-failures"],
+    // `proposals`: it files the pending revert proposal where the proposal service approves it.
+    buckets: ["trains", "proposals"],
+    serves: ["train.start", "train.status", "train.list"],
+    requests: ["gate.query", "freeze.create"],
   },
 };
 

@@ -67,6 +67,8 @@ export const SAFEDEPLOY_TOPOLOGY: Topology = {
     consumer("GOVERNANCE", "incident-verdicts", "governance.verdict"),
     consumer("GOVERNANCE", "proposal-governance", ">"),
     consumer("GOVERNANCE", "git-actuator", "governance.action-requested", { ackWait: "2m" }),
+    consumer("GOVERNANCE", "release-train-actions", "governance.action-completed"),
+    consumer("GOVERNANCE", "release-train-failures", "governance.action-failed"),
     consumer("METRICS", "audit-metrics", ">", { maxAckPending: 10_000 }),
     consumer("BUDGET", "audit-budget", ">", { maxAckPending: 10_000 }),
     consumer("INCIDENTS", "audit-incidents", ">", { maxAckPending: 10_000 }),
@@ -79,5 +81,6 @@ export const SAFEDEPLOY_TOPOLOGY: Topology = {
     { name: "proposals", history: 5, description: "proposal index by cause" },
     { name: "verdicts", history: 1, description: "last published verdict per service" },
     { name: "canaries", history: 5, description: "canary step per service" },
+    { name: "trains", history: 5, description: "release train state and manifest per train" },
   ],
 };

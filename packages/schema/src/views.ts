@@ -86,3 +86,53 @@ export const CanaryView = z.object({
   next: z.number().int().min(1).max(100).nullable(),
 });
 export type CanaryView = z.infer<typeof CanaryView>;
+
+/** One step of a release train as the API shows it. */
+export const TrainStepView = z.object({
+  index: z.number().int().nonnegative(),
+  service: ResourceName,
+  /** What the step changes, e.g. `image registry/checkout:v1.6.0`. */
+  change: z.string(),
+  /** Where the step is, as the train's state machine names it (e.g. pending, guarding, passed). */
+  phase: z.string(),
+  proposalId: z.string(),
+  branch: z.string().nullable(),
+  commit: z.string().nullable(),
+  deployedAt: Timestamp.nullable(),
+  guardUntil: Timestamp.nullable(),
+  outcome: z.enum(["ok", "warning", "fatal"]).nullable(),
+  /** The guard's evidence: health checks, regression, gate. */
+  evidence: z.array(z.unknown()),
+});
+export type TrainStepView = z.infer<typeof TrainStepView>;
+
+/** A follow-up check of a finished train. */
+export const FollowUpView = z.object({
+  after: z.string(),
+  dueAt: Timestamp,
+  phase: z.enum(["scheduled", "passed", "failed"]),
+  attributedStep: z.number().int().nonnegative().nullable(),
+  at: Timestamp.nullable(),
+});
+export type FollowUpView = z.infer<typeof FollowUpView>;
+
+/** A release train as the API and `train.status` show it. */
+export const TrainView = z.object({
+  id: z.string(),
+  name: ResourceName,
+  state: z.enum(["running", "completed", "halted", "needs-triage"]),
+  dryRun: z.boolean(),
+  actor: Actor,
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+  reason: z.string().nullable(),
+  steps: z.array(TrainStepView),
+  followUps: z.array(FollowUpView),
+  /** The revert proposed for the one failing step's service, if any (a person approves it). */
+  revert: z
+    .object({ proposalId: z.string(), service: ResourceName, step: z.number().int() })
+    .nullable(),
+  /** The release manifest (JSON) as core's builder makes it. */
+  manifest: z.record(z.string(), z.unknown()),
+});
+export type TrainView = z.infer<typeof TrainView>;

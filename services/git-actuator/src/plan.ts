@@ -31,6 +31,21 @@ export const CanaryPlan = z.object({
 /** The plan of an approved `block-promotion` with a manifest path: pause the Rollout. */
 export const PausePlan = z.object({ action: z.literal("pause-rollout"), path: RepoPath });
 
+/**
+ * The plan of a `promote-release` (one release-train step): set the image of the service's
+ * workload container under its path. An image reference: no whitespace, quotes or backslashes.
+ */
+export const ImagePlan = z.object({
+  action: z.literal("set-image"),
+  path: RepoPath,
+  image: z
+    .string()
+    .min(1)
+    .max(512)
+    .regex(/^[^\s"'\\]+$/, { message: "must be an image reference" }),
+  container: z.string().min(1).max(253).optional(),
+});
+
 /** What to do in Git for an approved action; `none` for kinds that need no commit. */
 export type GitPlan =
   | { readonly kind: "change"; readonly change: GitChange }
@@ -38,7 +53,8 @@ export type GitPlan =
   | { readonly kind: "invalid"; readonly reason: string };
 
 /**
- * Validates an action's plan against its kind. A `block-promotion` pauses the service's Rollout
+ * Validates an action's plan against its kind. A `promote-release` (a release train's step, approved
+ * by the person who started the train) sets one image (`set-image`). A `block-promotion` pauses the service's Rollout
  * in Git (`pause-rollout`); one recorded only (the service declares no path) makes no commit and
  * completes with no branch.
  */
@@ -48,7 +64,13 @@ export function gitPlanFor(kind: ProposalKind, plan: unknown): GitPlan {
     if (action !== "pause-rollout") return { kind: "none" };
   }
   const schema =
-    kind === "rollback-rollout" ? RevertPlan : kind === "promote-canary" ? CanaryPlan : PausePlan;
+    kind === "rollback-rollout"
+      ? RevertPlan
+      : kind === "promote-canary"
+        ? CanaryPlan
+        : kind === "promote-release"
+          ? ImagePlan
+          : PausePlan;
   const parsed = schema.safeParse(plan);
   if (!parsed.success) {
     return {
@@ -58,5 +80,13 @@ export function gitPlanFor(kind: ProposalKind, plan: unknown): GitPlan {
         .join("; ")}`,
     };
   }
-  return { kind: "change", change: parsed.data };
+  const change = parsed.data;
+  // exactOptionalPropertyTypes: an absent container is left out, not undefined.
+  if (change.action === "set-image" && change.container === undefined) {
+    return {
+      kind: "change",
+      change: { action: "set-image", path: change.path, image: change.image },
+    };
+  }
+  return { kind: "change", change: change as GitChange };
 }
