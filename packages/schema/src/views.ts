@@ -101,6 +101,8 @@ export const TrainStepView = z.object({
   deployedAt: Timestamp.nullable(),
   guardUntil: Timestamp.nullable(),
   outcome: z.enum(["ok", "warning", "fatal"]).nullable(),
+  /** The promotion's unified diff (also of a dry run, which pushes nothing). */
+  diff: z.string().nullable(),
   /** The guard's evidence: health checks, regression, gate. */
   evidence: z.array(z.unknown()),
 });
@@ -132,6 +134,8 @@ export const TrainView = z.object({
   revert: z
     .object({ proposalId: z.string(), service: ResourceName, step: z.number().int() })
     .nullable(),
+  /** When the failing service could not be told: the steps suspected and the evidence. */
+  triage: z.object({ steps: z.array(z.number().int()), evidence: z.array(z.string()) }).nullable(),
   /** The release manifest (JSON) as core's builder makes it. */
   manifest: z.record(z.string(), z.unknown()),
 });
