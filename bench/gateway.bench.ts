@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 // The audit, db, catalog and gateway packages are not dependencies of @safedeploy/bench: their
 // built entry points are imported by path (pnpm bench builds first).
-import { appendBatch, getService, migrateAudit } from "../packages/audit/dist/index.js";
+import { appendBatch, getService, migrateAudit, snapshot } from "../packages/audit/dist/index.js";
 import type { AuditMessage } from "../packages/audit/dist/index.js";
 import { loadCatalog } from "../packages/catalog/dist/index.js";
 import { createPool } from "../packages/db/dist/index.js";
@@ -218,6 +218,27 @@ async function main(): Promise<void> {
     `read model: ${stored.toLocaleString("en")} envelopes appended in ${fillSeconds.toFixed(1)} s`,
   );
 
+  // What one snapshot costs in the read model alone (SQL and assembly), and serialized, in-process.
+  const direct: number[] = [];
+  const serialized: number[] = [];
+  for (let k = 0; k < 5; k++) {
+    const t0 = performance.now();
+    const snap = await snapshot(pool);
+    const t1 = performance.now();
+    JSON.stringify(snap);
+    direct.push(t1 - t0);
+    serialized.push(performance.now() - t1);
+  }
+  const median = (values: number[]) =>
+    values.sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+  const snapshotInProcessMs = {
+    readModel: Math.round(median(direct)),
+    jsonStringify: Math.round(median(serialized)),
+  };
+  log(
+    `snapshot in process: read model ${snapshotInProcessMs.readModel} ms, JSON.stringify ${snapshotInProcessMs.jsonStringify} ms (median of 5)`,
+  );
+
   // 2. The catalog of the same services, NATS with a gate.query responder, and the gateway.
   const dir = mkdtempSync(join(tmpdir(), "sd-bench-gateway-"));
   const catalogFile = join(dir, "catalog.yaml");
@@ -330,6 +351,7 @@ spec:
     fillSeconds: Math.round(fillSeconds * 10) / 10,
     concurrency: CONCURRENCY,
     secondsPerEndpoint: DURATION,
+    snapshotInProcessMs,
     gateQuery: "responder over real NATS answering from the read model (getService)",
     loadGenerator: "worker thread, node:http keep-alive Agent",
     endpoints,

@@ -215,7 +215,7 @@ async function waitFor<T>(
   step: string,
   what: string,
   timeoutMs: number,
-  probe: () => Promise<{ value?: T; seen: unknown }>,
+  probe: () => Promise<{ value: T | undefined; seen: unknown }>,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -329,7 +329,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   const summary = timings
-    .map((t) => `  ${t.step}: ${(t.ms / 1000).toFixed(1)} s (at +${(t.atMs / 1000).toFixed(1)} s)`)
+    .map(
+      (t) =>
+        `  ${t.step}: ${(t.ms / 1000).toFixed(1)} s (at +${(t.atMs / 1000).toFixed(1)} s)` +
+        (t.note === undefined ? "" : ` ${t.note}`),
+    )
     .join("\n");
   process.stdout.write(
     `control-plane e2e step timings:\n${summary}\n  approving the executed proposal again: ${retriedApproval}\n`,
@@ -374,8 +378,10 @@ describe("the control plane end to end: burn → incident → approved rollback 
     expect((await fetch(`${gatewayUrl}/v1/services/checkout`)).status).toBe(401);
 
     // Healthy history before the errors, so the budget outlasts the burn (see the catalog).
+    const waited = Date.now();
     const wait = HEALTHY_HISTORY_MS - (Date.now() - trafficStarted);
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    timed(`1b. waiting for ${HEALTHY_HISTORY_MS / 1000} s of healthy history`, waited);
   }, 75_000);
 
   it("2. errors injected: an incident and a pending rollback proposal appear; the gate blocks", async () => {
