@@ -34,7 +34,7 @@ export default tseslint.config(
     },
     plugins: { "import-x": importX },
     rules: {
-      "import-x/no-cycle": "error",
+      "import-x/no-cycle": ["error", { ignoreExternal: true }],
       "import-x/no-self-import": "error",
       "no-console": "error",
       "@typescript-eslint/no-floating-promises": "error",
