@@ -82,6 +82,7 @@ export type {
   PlannedChange,
   PlannedFollowUp,
   PlannedStep,
+  PlanService,
   PromotionStrategy,
   RegressionRule,
   TrainPlan,

@@ -81,6 +81,18 @@ export type PlanResult =
   | { readonly ok: true; readonly plan: TrainPlan }
   | { readonly ok: false; readonly errors: readonly PlanError[] };
 
+/**
+ * A service as planning needs it: a catalog document, or a loaded catalog service (`name` and
+ * `spec`, as `@safedeploy/catalog` gives it).
+ */
+export type PlanService =
+  | Pick<ServiceDocument, "metadata" | "spec">
+  | { readonly name: string; readonly spec: ServiceDocument["spec"] };
+
+function serviceName(service: PlanService): string {
+  return "metadata" in service ? service.metadata.name : service.name;
+}
+
 /** The zero-baseline floor of a regression rule: 0.1% errors. */
 export const DEFAULT_MIN_BASELINE_RATIO = 0.001;
 
@@ -91,7 +103,7 @@ function durationMs(text: string): number {
   return ms;
 }
 
-function strategyOf(service: ServiceDocument): PromotionStrategy {
+function strategyOf(service: PlanService): PromotionStrategy {
   const deployment = service.spec.deployment;
   if (deployment === undefined) return { kind: "rolling", maxUnavailable: "25%" };
   switch (deployment.strategy) {
@@ -132,9 +144,9 @@ export function describeChange(change: PlannedChange): string {
  */
 export function planTrain(
   train: ReleaseTrainDocument,
-  services: readonly ServiceDocument[],
+  services: readonly PlanService[],
 ): PlanResult {
-  const byName = new Map(services.map((service) => [service.metadata.name, service]));
+  const byName = new Map(services.map((service) => [serviceName(service), service]));
   const errors: PlanError[] = [];
   const steps: PlannedStep[] = [];
   train.spec.steps.forEach((step, index) => {

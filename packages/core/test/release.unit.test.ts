@@ -179,7 +179,8 @@ describe("planTrain", () => {
       metadata: { name: "bare", owner: "team" },
       spec: { slos: [] },
     });
-    expect(planTrain(doc, [...services, bare])).toEqual({
+    const loaded = services.map((s) => ({ name: s.metadata.name, spec: s.spec }));
+    expect(planTrain(doc, [...loaded, bare])).toEqual({
       ok: false,
       errors: [
         {

@@ -5,6 +5,7 @@ import type { ConsumerDeclaration } from "@safedeploy/schema";
 import type { Bus } from "./connection.js";
 import { DEFAULT_BACKOFF_MS } from "./consume.js";
 import { describeError } from "./errors.js";
+import { recreateWhenLost } from "./lifeline.js";
 import { ensureConsumer } from "./provision.js";
 
 /** One stored message exactly as the stream holds it: nothing is decoded or validated. */
@@ -154,31 +155,16 @@ export function consumeRaw(bus: Bus, options: ConsumeRawOptions): RawSubscriptio
     for (const m of queue.splice(0)) m.nak(); // let another replica take them at once
   }
 
-  async function recreateWhenLost(current: ConsumerMessages): Promise<void> {
-    for await (const status of current.status()) {
-      if (state.stopping) return;
-      if (status.type !== "consumer_deleted" && status.type !== "consumer_not_found") continue;
-      try {
-        const report = await ensureConsumer(bus, declaration);
-        if (report.created.length > 0) {
-          stats.recreated += 1;
-          log.warn({ stream, durable, after: status.type }, "consumer recreated");
-        }
-        await current.close();
-        return;
-      } catch (error) {
-        log.warn({ stream, durable, error: describeError(error) }, "consumer not reachable yet");
-      }
-    }
-  }
-
   async function pull(): Promise<void> {
     while (!state.stopping) {
       try {
         await ensureConsumer(bus, declaration);
         const consumer = await bus.js.consumers.get(stream, durable);
         messages = await consumer.consume({ max_messages: maxBatch * 2 });
-        void recreateWhenLost(messages);
+        void recreateWhenLost(bus, declaration, messages, {
+          stopping: () => state.stopping,
+          recreated: () => (stats.recreated += 1),
+        });
         for await (const m of messages) {
           if (isStopping()) {
             m.nak(); // let another replica take it at once

@@ -13,6 +13,7 @@ import type { ConsumerDeclaration, DeadLetter, Envelope, EventType } from "@safe
 import type { z } from "zod";
 import type { Bus } from "./connection.js";
 import { describeError, isRetryable } from "./errors.js";
+import { recreateWhenLost } from "./lifeline.js";
 import { ensureConsumer } from "./provision.js";
 import { HEADERS } from "./publish.js";
 import { parseTraceparent } from "./trace.js";
@@ -295,33 +296,16 @@ export function consumeEvents<T extends EventType>(
     }
   }
 
-  async function recreateWhenLost(current: ConsumerMessages): Promise<void> {
-    for await (const status of current.status()) {
-      if (state.stopping) return;
-      // A deleted consumer would only be noticed after two missed heartbeats (tens of seconds):
-      // recreate it now and restart the pull loop on it.
-      if (status.type !== "consumer_deleted" && status.type !== "consumer_not_found") continue;
-      try {
-        const report = await ensureConsumer(bus, declaration);
-        if (report.created.length > 0) {
-          stats.recreated += 1;
-          log.warn({ stream, durable, after: status.type }, "consumer recreated");
-        }
-        await current.close();
-        return;
-      } catch (error) {
-        log.warn({ stream, durable, error: describeError(error) }, "consumer not reachable yet");
-      }
-    }
-  }
-
   async function run(): Promise<void> {
     while (!state.stopping) {
       try {
         await ensureConsumer(bus, declaration);
         const consumer = await bus.js.consumers.get(stream, durable);
         messages = await consumer.consume({ max_messages: options.batch ?? 100 });
-        void recreateWhenLost(messages);
+        void recreateWhenLost(bus, declaration, messages, {
+          stopping: () => state.stopping,
+          recreated: () => (stats.recreated += 1),
+        });
         const limit = Math.max(1, options.concurrency ?? 1);
         const inFlight = new Set<Promise<void>>();
         for await (const m of messages) {
