@@ -491,6 +491,10 @@ describe("the control plane end to end: burn → incident → approved rollback 
     expect(trailers, `commit message:\n${message}`).toContain(
       `SafeDeploy-Incident: ${incident.id}`,
     );
+    expect(message.split("\n")[0]).toBe(
+      `Revert envs/prod/checkout to before ${badCommit.slice(0, 12)}`,
+    );
+    expect(message).toContain(`Reverts the part of ${badCommit}`);
     // Only checkout's part of the release commit is reverted: cart keeps v2.1.0.
     expect(await git(remote, ["diff", "--name-only", badCommit, commitId])).toBe(CHECKOUT);
     expect(await git(remote, ["show", `${commitId}:${CHECKOUT}`])).toBe(
@@ -564,6 +568,31 @@ describe("the control plane end to end: burn → incident → approved rollback 
     const detail = await get<ServiceDetail>("/v1/services/checkout");
     expect(detail.activeIncident).toBeNull();
     expect(detail.severity).toBe("normal");
+
+    // Healthy again with most of the budget left: promotion is allowed again, and no proposal of
+    // checkout is left pending (the block-promotion ones of the burn are superseded).
+    const allowedAgain = await waitFor(
+      "step 4 (errors stopped)",
+      "GET /v1/services/checkout/gate allowing promotion again and no pending checkout proposal",
+      20_000,
+      async () => {
+        const gate = await get<Gate>("/v1/services/checkout/gate");
+        const { items } = await get<{ items: Proposal[] }>(
+          "/v1/proposals?service=checkout&state=pending",
+        );
+        return {
+          value: gate.allowed && items.length === 0 ? gate : undefined,
+          seen: { gate, pending: items.map((p) => ({ id: p.id, kind: p.kind })) },
+        };
+      },
+    );
+    const remaining = (await get<ServiceDetail>("/v1/services/checkout")).slos[0]?.budgetRemaining;
+    timed(
+      "4b. errors stopped → gate allowed, nothing pending",
+      since,
+      `budget left ${String(remaining)}`,
+    );
+    expect(allowedAgain.reasons).toEqual([]);
     // cart, healthy all along, never had an incident.
     expect((await get<{ items: Incident[] }>("/v1/incidents?service=cart")).items).toEqual([]);
     found.resolved = resolved;

@@ -1,25 +1,21 @@
 import { writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { DEFAULT_NAMESPACE, natsPermissionsConfig } from "@safedeploy/schema";
+import { DEFAULT_NAMESPACE, ResourceName, natsPermissionsConfig } from "@safedeploy/schema";
 import { EXIT, UsageError } from "../io.js";
-import type { Command } from "../io.js";
+import type { CliIo, Command } from "../io.js";
 
 const TOKEN = /^[a-z][a-z0-9_-]*$/;
 const PREFIX = /^[A-Za-z0-9_-]*$/;
 
-/** `safedeploy generate nats-permissions [--out FILE]`: the NATS users of deploy/nats. */
-export const generate: Command = {
-  name: "generate",
-  summary: "generate deployment artefacts (nats-permissions: the NATS server users)",
-  usage: `Usage: safedeploy generate nats-permissions [--out FILE] [--root TOKEN] [--prefix PREFIX]
+/** One artefact `generate` can print: its synopsis and what it runs with its own arguments. */
+interface Generator {
+  readonly synopsis: string;
+  run(args: readonly string[], io: CliIo): Promise<number>;
+}
 
-Prints the nats-server configuration with one user per service, each allowed only
-its own subjects, consumers, KV buckets and commands (deploy/nats/permissions.conf is
-this output, committed). Passwords are references to $SAFEDEPLOY_NATS_<SERVICE>_PASSWORD
-in the server's environment; the file holds no secret. --out writes FILE instead of
-stdout. --root and --prefix name the subject root and the stream/consumer/bucket prefix
-(default sd and none, as SAFEDEPLOY_SUBJECT_ROOT and SAFEDEPLOY_STREAM_PREFIX).`,
+const natsPermissions: Generator = {
+  synopsis: "nats-permissions [--out FILE] [--root TOKEN] [--prefix PREFIX]",
   async run(args, io) {
     const { positionals, values } = parseArgs({
       args: [...args],
@@ -30,8 +26,7 @@ stdout. --root and --prefix name the subject root and the stream/consumer/bucket
         prefix: { type: "string", default: DEFAULT_NAMESPACE.prefix },
       },
     });
-    const [artefact, ...rest] = positionals;
-    if (artefact !== "nats-permissions" || rest.length > 0) {
+    if (positionals.length > 0) {
       throw new UsageError("usage: safedeploy generate nats-permissions [--out FILE]");
     }
     if (!TOKEN.test(values.root))
@@ -47,5 +42,211 @@ stdout. --root and --prefix name the subject root and the stream/consumer/bucket
       io.stderr(`wrote ${values.out}\n`);
     }
     return EXIT.ok;
+  },
+};
+
+const DEFAULT_API = "http://127.0.0.1:8080";
+
+/** The API base from --api, else SAFEDEPLOY_API, else the default; no trailing slash. */
+function apiBase(given: string | undefined, io: CliIo): string {
+  const base = given ?? io.env.SAFEDEPLOY_API ?? DEFAULT_API;
+  let url: URL;
+  try {
+    url = new URL(base);
+  } catch {
+    throw new UsageError(`--api must be an http(s) URL, got ${JSON.stringify(base)}`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new UsageError(`--api must be an http(s) URL, got ${JSON.stringify(base)}`);
+  }
+  return base.replace(/\/+$/, "");
+}
+
+function serviceName(text: string | undefined, what: string): string {
+  if (text === undefined) throw new UsageError(`${what} needs a SERVICE`);
+  if (!ResourceName.safeParse(text).success) {
+    throw new UsageError(`SERVICE must be a service name ([a-z0-9-]), got ${JSON.stringify(text)}`);
+  }
+  return text;
+}
+
+/**
+ * An Argo Rollouts AnalysisTemplate whose `web` metric asks SafeDeploy's gate: successful while
+ * `{$.allowed}` is true. The token comes from a Secret through the `safedeploy-token` argument.
+ */
+export function argoAnalysisTemplate(input: {
+  readonly service: string;
+  readonly api: string;
+  readonly secret: string;
+  readonly interval: string;
+}): string {
+  const name = `safedeploy-gate-${input.service}`;
+  return `# Argo Rollouts AnalysisTemplate: SafeDeploy's gate for ${input.service}.
+# Reference it from a canary step:
+#   steps:
+#     - analysis:
+#         templates: [{ templateName: ${name} }]
+# The token is read from the Secret ${input.secret} (key "token"), a SafeDeploy viewer token.
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata:
+  name: ${name}
+  labels:
+    app.kubernetes.io/managed-by: safedeploy
+spec:
+  args:
+    - name: safedeploy-token
+      valueFrom:
+        secretKeyRef:
+          name: ${input.secret}
+          key: token
+  metrics:
+    - name: safedeploy-gate
+      interval: ${input.interval}
+      count: 1
+      failureLimit: 0
+      successCondition: result == true
+      failureCondition: result == false
+      provider:
+        web:
+          method: GET
+          url: "${input.api}/v1/services/${input.service}/gate"
+          timeoutSeconds: 10
+          headers:
+            - key: Authorization
+              value: "Bearer {{args.safedeploy-token}}"
+          jsonPath: "{$.allowed}"
+`;
+}
+
+const argoAnalysis: Generator = {
+  synopsis: "argo-analysis SERVICE [--api URL] [--secret NAME] [--interval DURATION]",
+  async run(args, io) {
+    const { positionals, values } = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      options: {
+        api: { type: "string" },
+        secret: { type: "string", default: "safedeploy-token" },
+        interval: { type: "string", default: "30s" },
+      },
+    });
+    const [service, ...rest] = positionals;
+    if (rest.length > 0) throw new UsageError("argo-analysis takes one SERVICE");
+    const name = serviceName(service, "argo-analysis");
+    if (!ResourceName.safeParse(values.secret).success) {
+      throw new UsageError("--secret must be a Kubernetes Secret name ([a-z0-9-])");
+    }
+    if (!/^\d+(ms|s|m|h)$/.test(values.interval)) {
+      throw new UsageError("--interval must be a duration like 30s or 1m");
+    }
+    io.stdout(
+      argoAnalysisTemplate({
+        service: name,
+        api: apiBase(values.api, io),
+        secret: values.secret,
+        interval: values.interval,
+      }),
+    );
+    await Promise.resolve();
+    return EXIT.ok;
+  },
+};
+
+/**
+ * A GitHub Actions step that asks SafeDeploy's gate and fails the job when it says no: with
+ * \`safedeploy gate\` (exit 3 blocked) when the CLI is there, else with curl and the answer's
+ * \`allowed\` field. The service is a fixed name, or the \`SAFEDEPLOY_SERVICE\` env of the job.
+ */
+export function ciGateStep(input: { readonly service: string | undefined; readonly api: string }): string {
+  const service = input.service ?? "${{ env.SAFEDEPLOY_SERVICE }}";
+  return `# GitHub Actions step: fails the job when SafeDeploy's gate blocks ${input.service ?? "the service"}.
+# Needs the repository secret SAFEDEPLOY_TOKEN (a viewer token).
+- name: SafeDeploy gate${input.service === undefined ? "" : ` (${input.service})`}
+  shell: bash
+  env:
+    SAFEDEPLOY_API: ${input.api}
+    SAFEDEPLOY_TOKEN: \${{ secrets.SAFEDEPLOY_TOKEN }}
+    SERVICE: ${service.startsWith("$") ? `\${{ env.SAFEDEPLOY_SERVICE }}` : service}
+  run: |
+    set -euo pipefail
+    if command -v safedeploy >/dev/null 2>&1; then
+      # exit 0 allowed, 3 blocked (the reasons are printed); anything else is an error.
+      safedeploy gate "$SERVICE"
+      exit $?
+    fi
+    answer=$(curl --fail-with-body --silent --show-error --max-time 30 \\
+      -H "Authorization: Bearer $SAFEDEPLOY_TOKEN" \\
+      "$SAFEDEPLOY_API/v1/services/$SERVICE/gate")
+    echo "$answer"
+    if echo "$answer" | jq -e '.allowed == true' >/dev/null; then
+      echo "SafeDeploy: $SERVICE may be promoted"
+    else
+      echo "::error title=SafeDeploy gate::$SERVICE is blocked: $(echo "$answer" | jq -r '[.reasons[]?.message] | join("; ")')"
+      exit 1
+    fi
+`;
+}
+
+const ciGate: Generator = {
+  synopsis: "ci-gate [--service SERVICE] [--api URL]",
+  async run(args, io) {
+    const { positionals, values } = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      options: { service: { type: "string" }, api: { type: "string" } },
+    });
+    if (positionals.length > 0) throw new UsageError("ci-gate takes no positional argument");
+    const service =
+      values.service === undefined ? undefined : serviceName(values.service, "ci-gate");
+    io.stdout(ciGateStep({ service, api: apiBase(values.api, io) }));
+    await Promise.resolve();
+    return EXIT.ok;
+  },
+};
+
+/** What `generate` can print, by name. */
+const GENERATORS: Readonly<Record<string, Generator>> = {
+  "nats-permissions": natsPermissions,
+  "argo-analysis": argoAnalysis,
+  "ci-gate": ciGate,
+};
+
+const synopses = Object.values(GENERATORS)
+  .map((generator) => `safedeploy generate ${generator.synopsis}`)
+  .join("\n       ");
+
+/** `safedeploy generate ARTEFACT`: deployment artefacts that are derived, never hand-written. */
+export const generate: Command = {
+  name: "generate",
+  summary:
+    "generate deployment artefacts (nats-permissions, argo-analysis SERVICE, ci-gate)",
+  usage: `Usage: ${synopses}
+
+nats-permissions: prints the nats-server configuration with one user per service, each
+allowed only its own subjects, consumers, KV buckets and commands
+(deploy/nats/permissions.conf is this output, committed). Passwords are references to
+$SAFEDEPLOY_NATS_<SERVICE>_PASSWORD in the server's environment; the file holds no
+secret. --out writes FILE instead of stdout. --root and --prefix name the subject root
+and the stream/consumer/bucket prefix (default sd and none, as SAFEDEPLOY_SUBJECT_ROOT
+and SAFEDEPLOY_STREAM_PREFIX).
+
+argo-analysis: prints an Argo Rollouts AnalysisTemplate (argoproj.io/v1alpha1) with a
+web metric on GET {api}/v1/services/SERVICE/gate, successful while {$.allowed} is true,
+to reference from canary steps. The bearer token comes from the Kubernetes Secret
+--secret (default safedeploy-token, key "token"). --api defaults to $SAFEDEPLOY_API,
+else http://127.0.0.1:8080; --interval (default 30s) is the metric's interval.
+
+ci-gate: prints a GitHub Actions step that runs "safedeploy gate SERVICE" (or curl on
+the gate endpoint when the CLI is not installed) and fails the job when the gate says
+no. Without --service the step reads the job's SAFEDEPLOY_SERVICE env.`,
+  async run(args, io) {
+    const [name, ...rest] = args;
+    const generator =
+      name !== undefined && Object.hasOwn(GENERATORS, name) ? GENERATORS[name] : undefined;
+    if (generator === undefined) {
+      throw new UsageError(`generate needs one of: ${Object.keys(GENERATORS).join(", ")}`);
+    }
+    return generator.run(rest, io);
   },
 };
