@@ -8,6 +8,7 @@ import { gate } from "./commands/gate.js";
 import { incidents } from "./commands/incidents.js";
 import { proposals } from "./commands/proposals.js";
 import { replay } from "./commands/replay.js";
+import { release } from "./commands/release.js";
 import { rules } from "./commands/rules.js";
 import { snapshot } from "./commands/snapshot.js";
 import { validate } from "./commands/validate.js";
@@ -26,12 +27,13 @@ export const COMMANDS: readonly Command[] = [
   incidents,
   proposals,
   replay,
+  release,
   up,
   demo,
 ];
 
 /** Contract commands not built yet: they say so (exit 2) instead of "unknown command". */
-const PLANNED: readonly string[] = ["release"];
+const PLANNED: readonly string[] = [];
 
 function toolHelp(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));

@@ -155,10 +155,13 @@ const argoAnalysis: Generator = {
 
 /**
  * A GitHub Actions step that asks SafeDeploy's gate and fails the job when it says no: with
- * \`safedeploy gate\` (exit 3 blocked) when the CLI is there, else with curl and the answer's
- * \`allowed\` field. The service is a fixed name, or the \`SAFEDEPLOY_SERVICE\` env of the job.
+ * `safedeploy gate` (exit 3 blocked) when the CLI is there, else with curl and the answer's
+ * `allowed` field. The service is a fixed name, or the `SAFEDEPLOY_SERVICE` env of the job.
  */
-export function ciGateStep(input: { readonly service: string | undefined; readonly api: string }): string {
+export function ciGateStep(input: {
+  readonly service: string | undefined;
+  readonly api: string;
+}): string {
   const service = input.service ?? "${{ env.SAFEDEPLOY_SERVICE }}";
   return `# GitHub Actions step: fails the job when SafeDeploy's gate blocks ${input.service ?? "the service"}.
 # Needs the repository secret SAFEDEPLOY_TOKEN (a viewer token).
@@ -167,7 +170,7 @@ export function ciGateStep(input: { readonly service: string | undefined; readon
   env:
     SAFEDEPLOY_API: ${input.api}
     SAFEDEPLOY_TOKEN: \${{ secrets.SAFEDEPLOY_TOKEN }}
-    SERVICE: ${service.startsWith("$") ? `\${{ env.SAFEDEPLOY_SERVICE }}` : service}
+    SERVICE: ${service}
   run: |
     set -euo pipefail
     if command -v safedeploy >/dev/null 2>&1; then
@@ -205,6 +208,17 @@ const ciGate: Generator = {
   },
 };
 
+/** Options of any generator that take a value (so the value is not taken for the artefact). */
+const VALUED = new Set([
+  "--out",
+  "--root",
+  "--prefix",
+  "--api",
+  "--secret",
+  "--interval",
+  "--service",
+]);
+
 /** What `generate` can print, by name. */
 const GENERATORS: Readonly<Record<string, Generator>> = {
   "nats-permissions": natsPermissions,
@@ -219,8 +233,7 @@ const synopses = Object.values(GENERATORS)
 /** `safedeploy generate ARTEFACT`: deployment artefacts that are derived, never hand-written. */
 export const generate: Command = {
   name: "generate",
-  summary:
-    "generate deployment artefacts (nats-permissions, argo-analysis SERVICE, ci-gate)",
+  summary: "generate deployment artefacts (nats-permissions, argo-analysis SERVICE, ci-gate)",
   usage: `Usage: ${synopses}
 
 nats-permissions: prints the nats-server configuration with one user per service, each
@@ -241,7 +254,12 @@ ci-gate: prints a GitHub Actions step that runs "safedeploy gate SERVICE" (or cu
 the gate endpoint when the CLI is not installed) and fails the job when the gate says
 no. Without --service the step reads the job's SAFEDEPLOY_SERVICE env.`,
   async run(args, io) {
-    const [name, ...rest] = args;
+    // The artefact is the first argument that is not an option or an option's value.
+    const at = args.findIndex(
+      (arg, i) => !arg.startsWith("-") && (i === 0 || !VALUED.has(args[i - 1] ?? "")),
+    );
+    const name = at === -1 ? undefined : args[at];
+    const rest = args.filter((_, i) => i !== at);
     const generator =
       name !== undefined && Object.hasOwn(GENERATORS, name) ? GENERATORS[name] : undefined;
     if (generator === undefined) {

@@ -1,0 +1,214 @@
+import { readFile, stat } from "node:fs/promises";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { formatCatalogError, loadCatalog, parseCatalogText } from "@safedeploy/catalog";
+import type { CatalogError } from "@safedeploy/catalog";
+import { planTrain } from "@safedeploy/core";
+import type { PlanError, PlanService, TrainPlan } from "@safedeploy/core";
+import type { HealthCheck, ReleaseTrainDocument } from "@safedeploy/schema";
+import { EXIT, UsageError } from "../io.js";
+import type { CliIo, Command } from "../io.js";
+
+/** One `release` subcommand: its synopsis line and what it runs with the arguments after its name. */
+interface ReleaseSubcommand {
+  readonly synopsis: string;
+  run(args: readonly string[], io: CliIo): Promise<number>;
+}
+
+function describeCheck(check: HealthCheck): string {
+  const { expect } = check;
+  const parts = [`status ${expect.status}`];
+  for (const [path, value] of Object.entries(expect.json ?? {})) {
+    parts.push(`${path} = ${JSON.stringify(value)}`);
+  }
+  if (expect.bodyContains !== undefined)
+    parts.push(`body contains ${JSON.stringify(expect.bodyContains)}`);
+  if (expect.maxLatency !== undefined) parts.push(`within ${expect.maxLatency}`);
+  return `GET ${check.http}: ${parts.join(", ")} (${check.severity})`;
+}
+
+function describeStrategy(step: TrainPlan["steps"][number]): string {
+  const { strategy } = step;
+  switch (strategy.kind) {
+    case "canary":
+      return `canary ${strategy.stages.map((stage) => `${stage.weight}%`).join(" → ")}, bake ${strategy.stages[0]?.bakeTime ?? "0s"} each`;
+    case "blue_green":
+      return `blue_green, one cutover${strategy.cutoverHook === null ? "" : " (cutover hook)"}`;
+    case "rolling":
+      return `rolling, one change (maxUnavailable ${strategy.maxUnavailable})`;
+  }
+}
+
+/**
+ * The plan as text: what `release plan` prints and `release run --dry-run` must print the same.
+ */
+export function formatPlan(plan: TrainPlan): string {
+  const lines = [
+    `release train ${plan.train}: ${plan.steps.length} step${plan.steps.length === 1 ? "" : "s"}`,
+  ];
+  const checksLines = (checks: readonly HealthCheck[], indent: string) =>
+    checks.length === 0
+      ? [`${indent}none`]
+      : checks.map((check) => `${indent}${describeCheck(check)}`);
+  for (const step of plan.steps) {
+    lines.push(
+      `  ${step.index + 1}. ${step.service}: ${describeStrategy(step)}`,
+      `     change:     ${step.summary}`,
+      `     guard:      ${step.guardWindow}, then check`,
+      `     checks:`,
+      ...checksLines(step.checks, "       "),
+      `     regression: ${
+        step.regression === null
+          ? "none"
+          : `new error series, or error ratio above ${step.regression.maxErrorRatioIncrease} × the baseline (floor ${(step.regression.minBaselineRatio ?? 0) * 100}%)`
+      }`,
+    );
+  }
+  lines.push("  final checks:", ...checksLines(plan.finalChecks, "    "));
+  lines.push(
+    `  follow-ups: ${plan.followUps.length === 0 ? "none" : plan.followUps.map((f) => `+${f.after}`).join(", ")} after the train finishes`,
+  );
+  return `${lines.join("\n")}\n`;
+}
+
+type Loaded =
+  | {
+      readonly ok: true;
+      readonly trains: readonly ReleaseTrainDocument[];
+      readonly services: readonly PlanService[];
+    }
+  | { readonly ok: false; readonly errors: readonly string[] };
+
+const catalogErrors = (errors: readonly CatalogError[]) => errors.map(formatCatalogError);
+
+/**
+ * Loads the trains of MANIFEST and the services they name. A directory, or a file holding the
+ * services too, is a catalog of its own; a file holding only trains takes the services from
+ * `SAFEDEPLOY_CATALOG` (default ./catalog), its own Services first.
+ */
+export async function loadTrainManifest(manifest: string, io: CliIo): Promise<Loaded> {
+  const absolute = resolve(io.cwd ?? ".", manifest);
+  let isFile: boolean;
+  try {
+    isFile = (await stat(absolute)).isFile();
+  } catch {
+    return { ok: false, errors: [`${manifest}: cannot read the manifest`] };
+  }
+  if (!isFile) {
+    const result = await loadCatalog(manifest, { cwd: io.cwd });
+    if (!result.ok) return { ok: false, errors: catalogErrors(result.errors) };
+    return { ok: true, trains: result.catalog.trains, services: result.catalog.services };
+  }
+  const parsed = parseCatalogText(await readFile(absolute, "utf8"), manifest);
+  if (parsed.errors.length > 0) return { ok: false, errors: catalogErrors(parsed.errors) };
+  const trains: ReleaseTrainDocument[] = [];
+  const own: PlanService[] = [];
+  for (const { document } of parsed.documents) {
+    if (document.kind === "ReleaseTrain") trains.push(document);
+    if (document.kind === "Service") own.push(document);
+  }
+  const names = new Set(
+    own.map((service) => ("metadata" in service ? service.metadata.name : service.name)),
+  );
+  const missing = trains.some((train) => train.spec.steps.some((step) => !names.has(step.service)));
+  if (!missing) return { ok: true, trains, services: own };
+  const catalogPath = io.env.SAFEDEPLOY_CATALOG ?? "./catalog";
+  const catalog = await loadCatalog(catalogPath, { cwd: io.cwd });
+  if (!catalog.ok) {
+    return {
+      ok: false,
+      errors: [
+        `${manifest}: the train names services the manifest does not hold, and the catalog ${catalogPath} is invalid:`,
+        ...catalogErrors(catalog.errors),
+      ],
+    };
+  }
+  const services = [
+    ...own,
+    ...catalog.catalog.services.filter((service) => !names.has(service.name)),
+  ];
+  return { ok: true, trains, services };
+}
+
+const plan: ReleaseSubcommand = {
+  synopsis: "plan MANIFEST [--dry-run] [--json]",
+  async run(args, io) {
+    const { values, positionals } = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      options: {
+        json: { type: "boolean", default: false },
+        "dry-run": { type: "boolean", default: false },
+      },
+    });
+    const [manifest, ...rest] = positionals;
+    if (manifest === undefined || rest.length > 0)
+      throw new UsageError("release plan takes one MANIFEST");
+    const loaded = await loadTrainManifest(manifest, io);
+    const invalid = (errors: readonly string[]) => {
+      if (values.json) io.stdout(`${JSON.stringify({ valid: false, errors }, null, 2)}\n`);
+      else io.stderr(`${errors.join("\n")}\n${manifest}: invalid release plan\n`);
+      return EXIT.negative;
+    };
+    if (!loaded.ok) return invalid(loaded.errors);
+    if (loaded.trains.length === 0) return invalid([`${manifest}: no ReleaseTrain document`]);
+    const plans: TrainPlan[] = [];
+    const errors: PlanError[] = [];
+    for (const train of loaded.trains) {
+      const result = planTrain(train, loaded.services);
+      if (result.ok) plans.push(result.plan);
+      else errors.push(...result.errors);
+    }
+    if (errors.length > 0) {
+      return invalid(errors.map((error) => `${manifest}: ${error.message}`));
+    }
+    if (values.json) {
+      io.stdout(`${JSON.stringify({ valid: true, dryRun: values["dry-run"], plans }, null, 2)}\n`);
+      return EXIT.ok;
+    }
+    for (const trainPlan of plans) io.stdout(formatPlan(trainPlan));
+    if (values["dry-run"]) io.stdout("dry run: nothing pushed\n");
+    return EXIT.ok;
+  },
+};
+
+/** The `release` subcommands by name; `run` and `status` join this table. */
+export const RELEASE_SUBCOMMANDS: Readonly<Record<string, ReleaseSubcommand>> = { plan };
+
+/** `safedeploy release plan|run|status MANIFEST`: staged multi-service release trains. */
+export const release: Command = {
+  name: "release",
+  summary:
+    "release trains: plan a staged multi-service promotion (exit 0 valid, 1 invalid or halted)",
+  get usage() {
+    const synopses = Object.values(RELEASE_SUBCOMMANDS).map(
+      (sub) => `safedeploy release ${sub.synopsis}`,
+    );
+    return `Usage: ${synopses.join("\n       ")}
+
+plan: prints the ordered plan of the ReleaseTrain in MANIFEST: per step the service, its
+deploy strategy (canary weights and bake time, blue_green cutover, rolling), the change
+(image or patch) aimed at the service's rollback.path, the guard window, the health checks
+and the regression rule; then the final checks and the follow-ups. MANIFEST is a catalog
+file or directory; when a file holds only the train, its services come from
+$SAFEDEPLOY_CATALOG (default ./catalog). Nothing is pushed (--dry-run says so).
+Exit 0 valid plan, 1 invalid (each problem named), 2 usage.
+
+Options:
+  --json     print {"valid", "plans": [...]} or {"valid": false, "errors": [...]} on stdout
+  --dry-run  nothing is pushed (plan never pushes)`;
+  },
+  async run(args, io) {
+    const [name, ...rest] = args;
+    const subcommand =
+      name !== undefined && Object.hasOwn(RELEASE_SUBCOMMANDS, name)
+        ? RELEASE_SUBCOMMANDS[name]
+        : undefined;
+    if (subcommand === undefined) {
+      throw new UsageError(
+        `release needs a subcommand: ${Object.keys(RELEASE_SUBCOMMANDS).join(", ")}`,
+      );
+    }
+    return subcommand.run(rest, io);
+  },
+};
