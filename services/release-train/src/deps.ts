@@ -1,0 +1,44 @@
+import type { CatalogService } from "@safedeploy/catalog";
+import type { ErrorCounts, HealthObservation } from "@safedeploy/core";
+import type { TypedKv } from "@safedeploy/jetstream";
+import type { Logger } from "@safedeploy/runtime";
+import type {
+  CommandRequest,
+  Envelope,
+  GateView,
+  HealthCheck,
+  ReleaseTrainDocument,
+} from "@safedeploy/schema";
+import type { ProposalRecord, TrainIndex, TrainRecord } from "./store.js";
+
+/** What the release-train handlers and driver need; every effect arrives here. */
+export interface TrainDeps {
+  readonly services: ReadonlyMap<string, CatalogService>;
+  /** The catalog's ReleaseTrain documents, by name (`train.start` may name one). */
+  readonly catalogTrains: ReadonlyMap<string, ReleaseTrainDocument>;
+  readonly trains: TypedKv<TrainRecord>;
+  readonly index: TypedKv<TrainIndex>;
+  readonly proposals: TypedKv<ProposalRecord>;
+  readonly publish: (envelope: Envelope) => Promise<unknown>;
+  /** `gate.query` to the policy service; throws when nobody answers (retried later). */
+  readonly gate: (service: string) => Promise<GateView>;
+  /** `freeze.create` to the policy service; throws when it is refused or unanswered. */
+  readonly freeze: (request: CommandRequest<"freeze.create">) => Promise<void>;
+  /** One HTTP probe of a health check: what came back, or why nothing did. */
+  readonly probe: (check: HealthCheck) => Promise<HealthObservation>;
+  /**
+   * A service's errors per series and its requests in the window before a deploy time and the one
+   * after it (cut at `now`), from Prometheus; throws when Prometheus cannot answer (retried later).
+   */
+  readonly measureErrors: (
+    service: string,
+    window: { readonly deployedAt: string; readonly windowMs: number; readonly now: string },
+  ) => Promise<{ readonly before: ErrorCounts; readonly after: ErrorCounts }>;
+  readonly now: () => string;
+  readonly newTrainId: () => string;
+  /** This replica, as it names itself in leases. */
+  readonly owner: string;
+  /** How long a replica may hold a train before another may take it over. */
+  readonly leaseMs: number;
+  readonly log: Logger;
+}

@@ -1,0 +1,192 @@
+import { createHash } from "node:crypto";
+import { decideTrain, releaseManifest } from "@safedeploy/core";
+import type { TrainEvent, TrainState } from "@safedeploy/core";
+import { KvConflictError } from "@safedeploy/jetstream";
+import type { Revisioned } from "@safedeploy/jetstream";
+import { createEnvelope, messageId } from "@safedeploy/schema";
+import type { Envelope, NewEvent } from "@safedeploy/schema";
+import type { TrainDeps } from "./deps.js";
+import { performAction } from "./effects.js";
+import type { ActionResult } from "./effects.js";
+import { INDEX_KEY } from "./store.js";
+import type { OutboxEvent, TrainRecord } from "./store.js";
+
+/** The manifest event of a state: its id names the manifest's content, so repeats dedup. */
+export function manifestEvent(
+  state: TrainState,
+  at: string,
+): NewEvent<"governance.train-manifest"> {
+  const manifest = releaseManifest(state);
+  const digest = createHash("sha256").update(JSON.stringify(manifest)).digest("hex").slice(0, 16);
+  return {
+    type: "governance.train-manifest",
+    id: messageId("governance.train-manifest", state.trainId, digest),
+    service: state.plan.train,
+    data: { trainId: state.trainId, at, manifest: { ...manifest } },
+  };
+}
+
+/** Whether a train still has work: running, an effect to finish, or a follow-up to come. */
+export function isActive(record: TrainRecord): boolean {
+  return (
+    record.state.status === "running" ||
+    record.outbox.length > 0 ||
+    record.pending.length > 0 ||
+    (!record.state.dryRun &&
+      record.state.followUps.some((f) => f.phase === "scheduled" || f.phase === "running"))
+  );
+}
+
+/**
+ * What happened since the last decision, as a state-machine event with the time it happened: a
+ * promotion reported by the actuator (its deploy time is the actuator's), a guard window or
+ * follow-up whose due time passed. A dry run does not wait out its guard windows.
+ */
+export function dueEvent(
+  record: TrainRecord,
+  now: string,
+): { event: TrainEvent; at: string } | null {
+  const { state } = record;
+  for (const step of state.steps) {
+    if (step.phase === "promoting") {
+      const outcome = record.promotions[String(step.index)];
+      if (outcome?.kind === "completed") {
+        const at = outcome.at < (step.promotingAt ?? outcome.at) ? now : outcome.at;
+        return { event: { type: "step-promoted", step: step.index, commit: outcome.commit }, at };
+      }
+      if (outcome?.kind === "failed") {
+        return {
+          event: { type: "step-failed", step: step.index, reason: outcome.reason },
+          at: now,
+        };
+      }
+    }
+    if (step.phase === "guarding" && step.guardUntil !== null) {
+      if (state.dryRun)
+        return { event: { type: "guard-elapsed", step: step.index }, at: step.guardUntil };
+      if (step.guardUntil <= now)
+        return { event: { type: "guard-elapsed", step: step.index }, at: now };
+    }
+  }
+  if (state.dryRun) return null;
+  for (const followUp of state.followUps) {
+    if (followUp.phase === "scheduled" && followUp.dueAt <= now) {
+      return { event: { type: "follow-up-due", index: followUp.index }, at: now };
+    }
+  }
+  return null;
+}
+
+/** Folds one state-machine event into the record: new state, events to publish, actions to do. */
+export function applyEvent(record: TrainRecord, event: TrainEvent, at: string): TrainRecord {
+  const decision = decideTrain(record.state, event, at);
+  if (!decision.changed) return record;
+  return {
+    ...record,
+    state: decision.state,
+    outbox: [...record.outbox, ...decision.events, manifestEvent(decision.state, at)],
+    pending: [...record.pending, ...decision.actions],
+  };
+}
+
+function applyResult(record: TrainRecord, result: ActionResult, now: string): TrainRecord {
+  let next: TrainRecord = { ...record, pending: record.pending.slice(1) };
+  if (result.evidence !== undefined)
+    next = { ...next, evidence: { ...next.evidence, ...result.evidence } };
+  if (result.revert !== undefined) next = { ...next, revert: result.revert };
+  if (result.block !== undefined) {
+    next = { ...next, blocks: { ...next.blocks, [result.block.service]: result.block.freezeId } };
+  }
+  if (result.event !== undefined) next = applyEvent(next, result.event, now);
+  return next;
+}
+
+function envelopeOf(record: TrainRecord, event: OutboxEvent): Envelope {
+  return createEnvelope(event as NewEvent<"governance.train-step">, {
+    source: "release-train",
+    time: record.updatedAt,
+    correlationId: record.id,
+  });
+}
+
+/** The outcome of one {@link advanceTrain}: done for now, or another replica holds the train. */
+export type AdvanceOutcome = "idle" | "held" | "missing";
+
+/**
+ * Advances one train as far as it can go now, one durable step at a time: claim it (a lease
+ * written with compare-and-set, so one replica at a time), then publish its outbox, do its next
+ * pending action, or feed the state machine what is due — saving with compare-and-set after each.
+ * A replica that dies anywhere leaves the record at its last save; the next one resumes there,
+ * redoing at most one idempotent effect.
+ */
+export async function advanceTrain(deps: TrainDeps, trainId: string): Promise<AdvanceOutcome> {
+  const leaseUntil = () => new Date(Date.parse(deps.now()) + deps.leaseMs).toISOString();
+  const claimed = await deps.trains.mutate(trainId, (current) => {
+    if (current === null) return undefined;
+    const lease = current.value.lease;
+    if (lease !== null && lease.owner !== deps.owner && lease.until > deps.now()) return undefined;
+    return { ...current.value, lease: { owner: deps.owner, until: leaseUntil() } };
+  });
+  if (claimed.entry === null) return "missing";
+  if (!claimed.changed) return "held";
+  let entry: Revisioned<TrainRecord> = claimed.entry;
+
+  const save = async (value: TrainRecord): Promise<void> => {
+    const revision = await deps.trains.update(trainId, value, entry.revision);
+    entry = { value, revision };
+  };
+  const log = deps.log.child({ train: trainId });
+  try {
+    for (let round = 0; round < 1_000; round += 1) {
+      const record = entry.value;
+      const now = deps.now();
+      const lease = { owner: deps.owner, until: leaseUntil() };
+      if (record.outbox.length > 0) {
+        for (const event of record.outbox) await deps.publish(envelopeOf(record, event));
+        await save({ ...record, outbox: [], lease, updatedAt: now });
+        continue;
+      }
+      const action = record.pending[0];
+      if (action !== undefined) {
+        log.debug({ action: action.kind }, "performing");
+        const result = await performAction(deps, record, action);
+        await save({ ...applyResult(record, result, now), lease, updatedAt: now });
+        continue;
+      }
+      const due = dueEvent(record, now);
+      if (due !== null) {
+        const next = applyEvent(record, due.event, due.at);
+        if (next === record) {
+          log.warn({ event: due.event }, "the state machine ignored a due event");
+          break;
+        }
+        await save({ ...next, lease, updatedAt: now });
+        continue;
+      }
+      break;
+    }
+  } catch (error) {
+    if (error instanceof KvConflictError) {
+      log.warn({}, "the train moved under this replica; leaving it");
+      return "held";
+    }
+    log.warn({ err: error }, "release train step failed; retrying on a later tick");
+  }
+  await deps.trains
+    .update(trainId, { ...entry.value, lease: null }, entry.revision)
+    .catch(() => undefined);
+  if (!isActive(entry.value)) {
+    await deps.index.mutate(INDEX_KEY, (current) => {
+      const trains = current?.value.trains ?? [];
+      if (!trains.some((t) => t.id === trainId && t.active)) return undefined;
+      return { trains: trains.map((t) => (t.id === trainId ? { ...t, active: false } : t)) };
+    });
+  }
+  return "idle";
+}
+
+/** The trains some replica must advance. */
+export async function activeTrains(deps: TrainDeps): Promise<string[]> {
+  const index = await deps.index.get(INDEX_KEY);
+  return (index?.value.trains ?? []).filter((t) => t.active).map((t) => t.id);
+}

@@ -1,0 +1,257 @@
+import { createHash } from "node:crypto";
+import { detectRegression, evaluateHealthCheck, proposalKey } from "@safedeploy/core";
+import type {
+  CheckResult,
+  CheckTarget,
+  StepReport,
+  TrainAction,
+  TrainEvent,
+  TrainState,
+} from "@safedeploy/core";
+import { KvConflictError } from "@safedeploy/jetstream";
+import { createEnvelope, messageId } from "@safedeploy/schema";
+import type { HealthCheck } from "@safedeploy/schema";
+import type { TrainDeps } from "./deps.js";
+import type { ProposalRecord, TrainRecord } from "./store.js";
+
+/** The proposal id (and so the branch `safedeploy/<id>`) of a train step's promotion. */
+export function promotionId(trainId: string, step: number): string {
+  return `${trainId}-s${step + 1}`;
+}
+
+/** The train and step a promotion id names, or null for anyone else's proposal. */
+export function parsePromotionId(proposalId: string): { trainId: string; step: number } | null {
+  const match = /^(TRN-[0-9A-F]+)-s(\d+)$/.exec(proposalId);
+  if (match?.[1] === undefined || match[2] === undefined) return null;
+  return { trainId: match[1], step: Number(match[2]) - 1 };
+}
+
+/** A stable proposal id from its key, as the proposal service derives it. */
+function proposalIdFor(key: string): string {
+  return `PRP-${createHash("sha256").update(key).digest("hex").slice(0, 12).toUpperCase()}`;
+}
+
+/** What doing an action yielded: an event to feed the state machine, and evidence to keep. */
+export interface ActionResult {
+  readonly event?: TrainEvent;
+  readonly evidence?: Readonly<Record<string, unknown[]>>;
+  readonly revert?: TrainRecord["revert"];
+  readonly block?: { readonly service: string; readonly freezeId: string };
+}
+
+/** The shortest window a regression compares: Prometheus needs a few scrapes in each. */
+export const MIN_WINDOW_MS = 5_000;
+
+async function runCheck(deps: TrainDeps, check: HealthCheck): Promise<CheckResult> {
+  return evaluateHealthCheck(check, await deps.probe(check));
+}
+
+/**
+ * Health checks, regression and (for `gateStep`) the SLO gate of each target, at `now`. The
+ * regression compares the window after each target's recorded deploy time (until now) with one
+ * of the same length before it, at least {@link MIN_WINDOW_MS} long.
+ */
+async function reportTargets(
+  deps: TrainDeps,
+  targets: readonly CheckTarget[],
+  now: string,
+  gateStep: number | null,
+): Promise<StepReport[]> {
+  const reports: StepReport[] = [];
+  for (const target of targets) {
+    const checks = await Promise.all(target.checks.map((check) => runCheck(deps, check)));
+    let regression = null;
+    if (target.regression !== null) {
+      const windowMs = Math.max(Date.parse(now) - Date.parse(target.deployedAt), MIN_WINDOW_MS);
+      const measured = await deps.measureErrors(target.service, {
+        deployedAt: target.deployedAt,
+        windowMs,
+        now,
+      });
+      regression = detectRegression(measured.before, measured.after, target.regression);
+    }
+    let gate = null;
+    if (target.step === gateStep) {
+      const view = await deps.gate(target.service);
+      gate = { allowed: view.allowed, reasons: view.reasons.map((r) => `${r.code}: ${r.message}`) };
+    }
+    reports.push({
+      step: target.step,
+      service: target.service,
+      checks,
+      regression,
+      ...(gate === null ? {} : { gate }),
+    });
+  }
+  return reports;
+}
+
+function evidenceOf(reports: readonly StepReport[]): Record<string, unknown[]> {
+  return Object.fromEntries(
+    reports.map((report) => [
+      String(report.step),
+      [
+        ...report.checks.map((check) => ({ type: "health", ...check })),
+        ...(report.regression === null ? [] : [{ type: "regression", ...report.regression }]),
+        ...(report.gate === undefined || report.gate === null
+          ? []
+          : [{ type: "gate", ...report.gate }]),
+      ],
+    ]),
+  );
+}
+
+/**
+ * Files the revert of one step's service as a pending `rollback-rollout` proposal in the
+ * proposal service's bucket (idempotent: the id derives from train and step) and announces it.
+ * Its plan reverts the last commit under the service's path only; a person approves it.
+ */
+async function proposeRevert(
+  deps: TrainDeps,
+  record: TrainRecord,
+  action: Extract<TrainAction, { kind: "propose-revert" }>,
+  now: string,
+): Promise<ActionResult> {
+  const causeId = `${record.id}:step-${action.step + 1}`;
+  const key = proposalKey("rollback-rollout", { service: action.service, causeId });
+  const required = deps.services.get(action.service)?.policy.approvals.required ?? 1;
+  const draft: ProposalRecord = {
+    id: proposalIdFor(key),
+    key,
+    service: action.service,
+    incidentId: null,
+    kind: "rollback-rollout",
+    state: "pending",
+    createdAt: now,
+    causeId,
+    summary: `Revert ${action.service} (release train ${record.document.metadata.name}, step ${action.step + 1}): ${action.reason}`,
+    plan: { action: "git-revert", path: action.path, commit: action.commit, train: record.id },
+    approvals: [],
+    required,
+  };
+  let stored = draft;
+  try {
+    await deps.proposals.create(draft.id, draft);
+  } catch (error) {
+    if (!(error instanceof KvConflictError)) throw error;
+    stored = (await deps.proposals.get(draft.id))?.value ?? draft;
+  }
+  await deps.publish(
+    createEnvelope(
+      {
+        type: "governance.proposal-created",
+        id: messageId("governance.proposal-created", stored.id),
+        service: stored.service,
+        data: {
+          proposalId: stored.id,
+          kind: stored.kind,
+          incidentId: null,
+          causeId: stored.causeId,
+          createdAt: stored.createdAt,
+          summary: stored.summary,
+          plan: stored.plan,
+        },
+      },
+      { source: "release-train", time: stored.createdAt, correlationId: record.id },
+    ),
+  );
+  return { revert: { proposalId: stored.id, service: action.service, step: action.step } };
+}
+
+/**
+ * Does one decided action. Promotions are requested from the git actuator (the outcome comes back
+ * through GOVERNANCE); checks run here and come back as an event; a revert is proposed, a failing
+ * service frozen. Timers (`wait`, `schedule-follow-up`) need nothing: their due time is in the
+ * state. Every action is idempotent, so doing one twice after a crash changes nothing.
+ */
+export async function performAction(
+  deps: TrainDeps,
+  record: TrainRecord,
+  action: TrainAction,
+): Promise<ActionResult> {
+  const state: TrainState = record.state;
+  const now = deps.now();
+  switch (action.kind) {
+    case "promote": {
+      if (action.change.kind !== "image") {
+        return {
+          event: {
+            type: "step-failed",
+            step: action.step,
+            reason: "manifest patches are not supported by the git actuator yet; use image",
+          },
+        };
+      }
+      const proposalId = promotionId(record.id, action.step);
+      const requestedAt = state.steps[action.step]?.promotingAt ?? now;
+      await deps.publish(
+        createEnvelope(
+          {
+            type: "governance.action-requested",
+            id: messageId("governance.action-requested", proposalId),
+            service: action.service,
+            data: {
+              proposalId,
+              kind: "promote-release",
+              incidentId: null,
+              requestedAt,
+              plan: { action: "set-image", path: action.change.path, image: action.change.image },
+              dryRun: state.dryRun,
+            },
+          },
+          { source: "release-train", time: requestedAt, correlationId: record.id },
+        ),
+      );
+      return {};
+    }
+    case "wait":
+    case "schedule-follow-up":
+      return {};
+    case "run-checks": {
+      const reports = await reportTargets(deps, action.targets, now, action.step);
+      return {
+        event: { type: "checks-reported", step: action.step, reports },
+        evidence: evidenceOf(reports),
+      };
+    }
+    case "run-final-checks": {
+      const checks = await Promise.all(action.checks.map((check) => runCheck(deps, check)));
+      const reports = await reportTargets(deps, action.targets, now, null);
+      return {
+        event: { type: "final-checks-reported", checks, reports },
+        evidence: evidenceOf(reports),
+      };
+    }
+    case "run-follow-up": {
+      const checks = await Promise.all(action.checks.map((check) => runCheck(deps, check)));
+      const reports = await reportTargets(deps, action.targets, now, null);
+      return { event: { type: "follow-up-reported", index: action.index, checks, reports } };
+    }
+    case "propose-revert":
+      if (state.dryRun) return {}; // a dry run reports what it would propose, proposes nothing
+      return proposeRevert(deps, record, action, now);
+    case "manual-triage":
+      deps.log.warn(
+        { train: record.id, reason: action.reason, evidence: action.evidence },
+        "release train needs manual triage; nothing reverted",
+      );
+      return {};
+    case "block-service": {
+      if (state.dryRun) return {};
+      // `from` is fixed by the follow-up, so the freeze id (and its event) is the same on retry.
+      const failed = state.followUps.find((f) => f.phase === "failed" && f.at !== null);
+      const from = failed?.at ?? now;
+      const until = new Date(Date.parse(from) + 365 * 86_400_000).toISOString();
+      await deps.freeze({
+        service: action.service,
+        from,
+        until,
+        reason: `release train ${record.document.metadata.name} (${record.id}): ${action.reason}; lift it once triaged`,
+        actor: "release-train",
+      });
+      return {
+        block: { service: action.service, freezeId: `freeze:${action.service}:manual:${from}` },
+      };
+    }
+  }
+}

@@ -1,0 +1,4 @@
+import { runService } from "@safedeploy/runtime";
+import { releaseTrainService } from "./service.js";
+
+runService(releaseTrainService);

@@ -1,0 +1,174 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import {
+  CommandFailedError,
+  consumeEvents,
+  openKv,
+  publishEvent,
+  requestCommand,
+  serveCommand,
+} from "@safedeploy/jetstream";
+import { createPrometheusClient } from "@safedeploy/prometheus";
+import { measureErrors, probeHealth, regressionQueries } from "@safedeploy/release";
+import { loadServiceCatalog, openServiceBus } from "@safedeploy/runtime";
+import type { ServiceDefinition } from "@safedeploy/runtime";
+import { API_VERSION, SAFEDEPLOY_TOPOLOGY } from "@safedeploy/schema";
+import { startTrainCommand, trainListCommand, trainStatusCommand } from "./commands.js";
+import type { TrainDeps } from "./deps.js";
+import { activeTrains, advanceTrain } from "./driver.js";
+import { parsePromotionId } from "./effects.js";
+import { onActionOutcome } from "./outcomes.js";
+import { ProposalRecord, TrainIndex, TrainRecord } from "./store.js";
+
+const completions = SAFEDEPLOY_TOPOLOGY.consumers.find(
+  (c) => c.durable === "release-train-actions",
+);
+const failures = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "release-train-failures");
+
+/** Knobs of the release-train service; the defaults suit production. */
+export interface ReleaseTrainOptions {
+  /** How often each replica looks for due timers and work (default 1 s). */
+  readonly tickMs?: number;
+  /** How long a replica may hold a train before another takes over (default 2 min). */
+  readonly leaseMs?: number;
+  /** Per-probe timeout of health checks (default 10 s). */
+  readonly probeTimeoutMs?: number;
+}
+
+/**
+ * Release trains: `train.start` plans and stores a train; every replica's driver advances the
+ * active trains one durable step at a time (promotion through the git actuator, guard window,
+ * health, regression and gate checks, halt with a one-service revert proposal or manual triage,
+ * follow-ups that freeze a failing service). State and timers live in the `trains` bucket, so
+ * any replica resumes any train after a restart.
+ */
+export function createReleaseTrainService(options: ReleaseTrainOptions = {}): ServiceDefinition {
+  return {
+    name: "release-train",
+    async start(context) {
+      if (completions === undefined || failures === undefined) {
+        throw new Error("the topology declares no release-train consumers");
+      }
+      const log = context.log.child({ component: "release-train" });
+      const catalog = await loadServiceCatalog(context);
+      const bus = await openServiceBus(context);
+      const prometheus = createPrometheusClient({
+        baseUrl: context.config.prometheusUrl,
+        timeoutMs: 10_000,
+      });
+      const services = new Map(catalog.services.map((s) => [s.name, s]));
+      const deps: TrainDeps = {
+        services,
+        catalogTrains: new Map(catalog.trains.map((t) => [t.metadata.name, t])),
+        trains: await openKv(bus, "trains", TrainRecord),
+        index: await openKv(bus, "trains", TrainIndex),
+        proposals: await openKv(bus, "proposals", ProposalRecord),
+        publish: (envelope) => publishEvent(bus, envelope),
+        gate: async (service) => {
+          const reply = await requestCommand(bus, "gate.query", { service });
+          if (!reply.ok) throw new CommandFailedError(reply.error.code, reply.error.message);
+          return reply.result;
+        },
+        freeze: async (request) => {
+          const reply = await requestCommand(bus, "freeze.create", request);
+          if (!reply.ok) throw new CommandFailedError(reply.error.code, reply.error.message);
+        },
+        probe: (check) =>
+          probeHealth(check, {
+            fetch: globalThis.fetch,
+            timeoutMs: options.probeTimeoutMs ?? 10_000,
+          }),
+        measureErrors: async (name, window) => {
+          const service = services.get(name);
+          const queries =
+            service === undefined
+              ? null
+              : regressionQueries({
+                  apiVersion: API_VERSION,
+                  kind: "Service",
+                  metadata: { name: service.name, owner: service.owner },
+                  spec: service.spec,
+                });
+          if (queries === null) {
+            throw new Error(`${name} declares no SLO whose queries a regression could compare`);
+          }
+          return measureErrors(prometheus, queries, {
+            deployedAt: new Date(window.deployedAt),
+            windowMs: window.windowMs,
+            now: new Date(window.now),
+          });
+        },
+        now: () => new Date().toISOString(),
+        newTrainId: () => `TRN-${randomBytes(6).toString("hex").toUpperCase()}`,
+        owner: `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`,
+        leaseMs: options.leaseMs ?? 120_000,
+        log,
+      };
+
+      // One pass at a time per replica: a kick during a pass runs another right after it.
+      const lifecycle = { stopping: false };
+      const stopping = () => lifecycle.stopping;
+      let pass: Promise<void> = Promise.resolve();
+      const runPass = (only?: string) => {
+        pass = pass.then(async () => {
+          if (stopping()) return;
+          try {
+            const ids = only === undefined ? await activeTrains(deps) : [only];
+            for (const id of ids) {
+              if (stopping()) return;
+              await advanceTrain(deps, id);
+            }
+          } catch (error) {
+            log.warn({ err: error }, "release train pass failed; retrying on the next tick");
+          }
+        });
+        return pass;
+      };
+      const outcome = onActionOutcome(deps);
+      const subscriptions = [
+        consumeEvents(bus, {
+          consumer: completions,
+          types: ["governance.action-completed"],
+          handler: async (envelope) => {
+            await outcome(envelope);
+            const promotion = parsePromotionId(envelope.data.proposalId);
+            if (promotion !== null) void runPass(promotion.trainId);
+          },
+        }),
+        consumeEvents(bus, {
+          consumer: failures,
+          types: ["governance.action-failed"],
+          handler: async (envelope) => {
+            await outcome(envelope);
+            const promotion = parsePromotionId(envelope.data.proposalId);
+            if (promotion !== null) void runPass(promotion.trainId);
+          },
+        }),
+      ];
+      const commands = [
+        await serveCommand(
+          bus,
+          "train.start",
+          startTrainCommand(deps, (id) => void runPass(id)),
+        ),
+        await serveCommand(bus, "train.status", trainStatusCommand(deps)),
+        await serveCommand(bus, "train.list", trainListCommand(deps)),
+      ];
+      const ticker = setInterval(() => void runPass(), options.tickMs ?? 1_000);
+      void runPass();
+      return {
+        stop: async () => {
+          lifecycle.stopping = true;
+          clearInterval(ticker);
+          await Promise.all(commands.map((command) => command.stop()));
+          await Promise.all(subscriptions.map((subscription) => subscription.stop()));
+          await pass;
+          await bus.close();
+        },
+      };
+    },
+  };
+}
+
+/** The release-train service with production defaults. */
+export const releaseTrainService: ServiceDefinition = createReleaseTrainService();

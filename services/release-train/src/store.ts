@@ -1,0 +1,105 @@
+import type { TrainAction, TrainNewEvent, TrainState } from "@safedeploy/core";
+import { ProposalKind, ProposalState, ReleaseTrainDocument } from "@safedeploy/schema";
+import type { NewEvent } from "@safedeploy/schema";
+import { z } from "zod";
+
+/**
+ * The core's train state, as this service alone writes it. Checked for its shape's anchors only:
+ * the rest is core's `TrainState`, produced by `startTrain`/`decideTrain` and never edited here.
+ */
+const StoredTrainState = z.custom<TrainState>(
+  (value) =>
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { trainId?: unknown }).trainId === "string" &&
+    Array.isArray((value as { steps?: unknown }).steps) &&
+    typeof (value as { plan?: unknown }).plan === "object",
+  { message: "not a train state" },
+);
+
+/** An event the train decided to publish: the state machine's, or its manifest. */
+export type OutboxEvent = TrainNewEvent | NewEvent<"governance.train-manifest">;
+
+/** What the git actuator reported for one step's promotion (its `action-completed|failed`). */
+export const PromotionOutcome = z.discriminatedUnion("kind", [
+  z.object({
+    kind: z.literal("completed"),
+    at: z.string(),
+    branch: z.string(),
+    commit: z.string(),
+    prUrl: z.string().nullable(),
+    diff: z.string(),
+    dryRun: z.boolean(),
+  }),
+  z.object({ kind: z.literal("failed"), at: z.string(), reason: z.string() }),
+]);
+export type PromotionOutcome = z.infer<typeof PromotionOutcome>;
+
+/** The guard evidence of one step's latest checks (health, regression, gate), for the views. */
+const StepEvidence = z.array(z.unknown());
+
+/**
+ * One train (key: its id). `state` is core's; `outbox` holds decided events not yet known to be
+ * published and `pending` the decided actions not yet done, so a replica that dies between a
+ * decision and its effects leaves them for the next one (every effect is idempotent). Timers are
+ * the due times inside `state` (a step's `guardUntil`, a follow-up's `dueAt`), checked on a tick.
+ */
+export const TrainRecord = z.object({
+  id: z.string(),
+  document: ReleaseTrainDocument,
+  actor: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  state: StoredTrainState,
+  outbox: z.array(z.custom<OutboxEvent>()),
+  pending: z.array(z.custom<TrainAction>()),
+  /** Per step index (as a string): the actuator's report of its promotion. */
+  promotions: z.record(z.string(), PromotionOutcome),
+  /** Per step index: the evidence of its last checks. */
+  evidence: z.record(z.string(), StepEvidence),
+  /** The revert proposed for the one failing step, if any. */
+  revert: z
+    .object({ proposalId: z.string(), service: z.string(), step: z.number().int() })
+    .nullable(),
+  /** Freezes requested for failed follow-ups: `service` → freeze id. */
+  blocks: z.record(z.string(), z.string()),
+  /** The replica advancing the train now, until when; others leave it alone until it expires. */
+  lease: z.object({ owner: z.string(), until: z.string() }).nullable(),
+});
+export type TrainRecord = z.infer<typeof TrainRecord>;
+
+/** Key {@link INDEX_KEY}: every train by start time; `active` ones are advanced on each tick. */
+export const TrainIndex = z.object({
+  trains: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      createdAt: z.string(),
+      active: z.boolean(),
+    }),
+  ),
+});
+export type TrainIndex = z.infer<typeof TrainIndex>;
+
+export const INDEX_KEY = "index";
+
+/**
+ * A proposal as the proposal service keeps it in the `proposals` bucket (its `ProposalRecord`;
+ * mirrored here because no service imports another). The train files its revert proposals there,
+ * pending, so a person approves them through `proposal.approve` like any other.
+ */
+export const ProposalRecord = z.object({
+  id: z.string(),
+  key: z.string(),
+  service: z.string(),
+  incidentId: z.string().nullable(),
+  kind: ProposalKind,
+  state: ProposalState,
+  createdAt: z.string(),
+  causeId: z.string(),
+  summary: z.string(),
+  plan: z.record(z.string(), z.unknown()),
+  approvals: z.array(z.object({ by: z.string(), at: z.string(), reason: z.string() })),
+  required: z.number().int().positive(),
+});
+export type ProposalRecord = z.infer<typeof ProposalRecord>;

@@ -1,0 +1,50 @@
+import { releaseManifest } from "@safedeploy/core";
+import type { TrainView } from "@safedeploy/schema";
+import { promotionId } from "./effects.js";
+import type { TrainRecord } from "./store.js";
+
+/** A train as the API shows it. */
+export function toTrainView(record: TrainRecord): TrainView {
+  const { state } = record;
+  return {
+    id: record.id,
+    name: record.document.metadata.name,
+    state: state.status,
+    dryRun: state.dryRun,
+    actor: record.actor,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+    reason: state.reason,
+    steps: state.steps.map((step) => {
+      const planned = state.plan.steps[step.index];
+      const promotion = record.promotions[String(step.index)];
+      return {
+        index: step.index,
+        service: step.service,
+        change: planned?.summary ?? "",
+        phase: step.phase,
+        proposalId: promotionId(record.id, step.index),
+        branch: promotion?.kind === "completed" ? promotion.branch : null,
+        commit: step.commit,
+        deployedAt: step.promotedAt,
+        guardUntil: step.guardUntil,
+        outcome: step.outcome,
+        diff: promotion?.kind === "completed" ? promotion.diff : null,
+        evidence: record.evidence[String(step.index)] ?? [],
+      };
+    }),
+    followUps: state.followUps.map((followUp) => ({
+      after: followUp.after,
+      dueAt: followUp.dueAt,
+      phase: followUp.phase === "running" ? "scheduled" : followUp.phase,
+      attributedStep: followUp.attribution?.kind === "step" ? followUp.attribution.step : null,
+      at: followUp.at,
+    })),
+    revert: record.revert,
+    triage:
+      state.attribution?.kind === "ambiguous"
+        ? { steps: [...state.attribution.steps], evidence: [...state.attribution.evidence] }
+        : null,
+    manifest: { ...releaseManifest(state) },
+  };
+}

@@ -1,0 +1,284 @@
+import { execFile } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
+import { openEnvRepo } from "@safedeploy/git";
+import type { EnvRepo } from "@safedeploy/git";
+import { consumeEvents, publishEvent, requestCommand, serveCommand } from "@safedeploy/jetstream";
+import type { CommandServer, Subscription } from "@safedeploy/jetstream";
+import { startService } from "@safedeploy/runtime";
+import type { ServiceHandle } from "@safedeploy/runtime";
+import { SAFEDEPLOY_TOPOLOGY, createEnvelope, messageId } from "@safedeploy/schema";
+import type { CommandRequest, FreezeView, TrainView } from "@safedeploy/schema";
+import { testServiceEnv, waitUntil } from "@safedeploy/testing";
+import type { TestBus } from "@safedeploy/testing";
+import { createReleaseTrainService } from "../src/index.js";
+
+const exec = promisify(execFile);
+
+/** Runs git as a developer would (not SafeDeploy's identity). */
+export const git = async (cwd: string, args: string[]) =>
+  (
+    await exec("git", args, {
+      cwd,
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: "Dev",
+        GIT_AUTHOR_EMAIL: "dev@example.com",
+        GIT_COMMITTER_NAME: "Dev",
+        GIT_COMMITTER_EMAIL: "dev@example.com",
+      },
+    })
+  ).stdout.trim();
+
+export const SERVICES = ["cart", "catalog", "checkout", "payments"] as const;
+
+export const deployment = (service: string, tag: string) =>
+  `# ${service}: owned by its team\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${service}\nspec:\n  replicas: 2\n  template:\n    spec:\n      containers:\n        - name: ${service}\n          image: shop/${service}:${tag} # pinned\n`;
+
+export function catalogYaml(): string {
+  return SERVICES.map(
+    (name) => `apiVersion: safedeploy.dev/v1
+kind: Service
+metadata: { name: ${name}, owner: team-${name} }
+spec:
+  slos:
+    - name: availability
+      objective: 99
+      window: 10m
+      sli:
+        errorQuery: sum by (code) (increase(http_requests_total{service="${name}",code=~"5.."}[{{.window}}]))
+        totalQuery: sum(increase(http_requests_total{service="${name}"}[{{.window}}]))
+  rollback: { strategy: git-revert, path: envs/prod/${name} }
+`,
+  ).join("---\n");
+}
+
+/** A local environment repo (bare origin plus a seed clone) with one Deployment per service. */
+export interface EnvRepoFixture {
+  readonly root: string;
+  readonly remote: string;
+  readonly seed: string;
+  branches(): Promise<string[]>;
+  /** The image tag of a service's Deployment on main. */
+  imageOnMain(service: string): Promise<string>;
+  /** What a person does with a promotion's branch: merge it into main (fast-forward). */
+  merge(branch: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function createEnvRepo(): Promise<EnvRepoFixture> {
+  const root = await mkdtemp(join(tmpdir(), "sd-train-"));
+  const remote = join(root, "origin.git");
+  const seed = join(root, "seed");
+  await git(root, ["init", "--quiet", "--bare", "--initial-branch=main", remote]);
+  await git(root, ["clone", "--quiet", remote, seed]);
+  await git(seed, ["checkout", "--quiet", "-b", "main"]);
+  for (const service of SERVICES) {
+    const path = join(seed, "envs", "prod", service, "deployment.yaml");
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, deployment(service, "v1"));
+  }
+  await git(seed, ["add", "--all"]);
+  await git(seed, ["commit", "--quiet", "-m", "prod at v1"]);
+  await git(seed, ["push", "--quiet", "origin", "main"]);
+  return {
+    root,
+    remote,
+    seed,
+    branches: async () =>
+      (await git(remote, ["for-each-ref", "--format=%(refname:short)", "refs/heads/safedeploy"]))
+        .split("\n")
+        .filter(Boolean),
+    imageOnMain: async (service) => {
+      const text = await git(remote, ["show", `main:envs/prod/${service}/deployment.yaml`]);
+      return /image: shop\/[a-z]+:(\S+)/.exec(text)?.[1] ?? "";
+    },
+    merge: async (branch) => {
+      await git(remote, ["update-ref", "refs/heads/main", `refs/heads/${branch}`]);
+    },
+    close: () => rm(root, { recursive: true, force: true }),
+  };
+}
+
+/**
+ * A stand-in for the git actuator (a service test may not start another service): it consumes
+ * the approved actions through the actuator's own durable, makes the change with the real git
+ * adapter and reports it, and, as the reviewer of a promotion would, merges the branch.
+ */
+export async function startActuator(harness: TestBus, env: EnvRepoFixture) {
+  const repo: EnvRepo = await openEnvRepo({
+    remote: env.remote,
+    workDir: join(env.root, `actuator-${Math.random().toString(36).slice(2)}`),
+  });
+  const consumer = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "git-actuator")!;
+  const subscription: Subscription = consumeEvents(harness.bus, {
+    consumer,
+    types: ["governance.action-requested"],
+    handler: async (requested) => {
+      const plan = requested.data.plan as { action: string; path: string; image: string };
+      const outcome = await repo.apply({
+        proposalId: requested.data.proposalId,
+        incidentId: null,
+        kind: requested.data.kind,
+        requestedAt: requested.data.requestedAt,
+        change:
+          plan.action === "set-image"
+            ? { action: "set-image", path: plan.path, image: plan.image }
+            : { action: "git-revert", path: plan.path },
+        dryRun: requested.data.dryRun,
+      });
+      const at = new Date().toISOString();
+      if (outcome.status === "needs-triage") {
+        await publishEvent(
+          harness.bus,
+          createEnvelope(
+            {
+              type: "governance.action-failed",
+              id: messageId("governance.action-failed", requested.data.proposalId),
+              service: requested.service,
+              data: {
+                proposalId: requested.data.proposalId,
+                at,
+                reason: outcome.reason,
+                needsTriage: true,
+                state: "needs-triage",
+              },
+            },
+            { source: "git-actuator", time: at, causedBy: requested },
+          ),
+        );
+        return;
+      }
+      if (outcome.status === "pushed") await env.merge(outcome.branch);
+      await publishEvent(
+        harness.bus,
+        createEnvelope(
+          {
+            type: "governance.action-completed",
+            id: messageId(
+              "governance.action-completed",
+              requested.data.proposalId,
+              ...(requested.data.dryRun ? ["dry-run"] : []),
+            ),
+            service: requested.service,
+            data: {
+              proposalId: requested.data.proposalId,
+              incidentId: null,
+              kind: requested.data.kind,
+              at,
+              branch: outcome.branch,
+              commit: outcome.commit,
+              prUrl: null,
+              diff: outcome.diff,
+              dryRun: requested.data.dryRun,
+            },
+          },
+          { source: "git-actuator", time: at, causedBy: requested },
+        ),
+      );
+    },
+  });
+  return { stop: () => subscription.stop() };
+}
+
+/** Health endpoints a test controls: each service answers `{status, version}` and "ready". */
+export async function startHealthEndpoints() {
+  const failing = new Set<string>();
+  const server = createServer((request, response) => {
+    const service = /^\/([a-z]+)\/healthz$/.exec(request.url ?? "")?.[1] ?? "";
+    const ok = !failing.has(service);
+    response
+      .writeHead(200, { "content-type": "application/json" })
+      .end(JSON.stringify({ status: ok ? "ok" : "degraded", detail: ok ? "ready" : "cache cold" }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: (service: string) => `http://127.0.0.1:${port}/${service}/healthz`,
+    fail: (service: string) => failing.add(service),
+    heal: (service: string) => failing.delete(service),
+    close: () =>
+      new Promise<void>((resolve) =>
+        server.close(() => {
+          resolve();
+        }),
+      ),
+  };
+}
+
+/** The policy side a train asks: an allowing gate, and freezes it records. */
+export async function startFakePolicy(harness: TestBus) {
+  const freezes: CommandRequest<"freeze.create">[] = [];
+  const servers: CommandServer[] = [
+    await serveCommand(harness.bus, "gate.query", (request) =>
+      Promise.resolve({
+        service: request.service,
+        allowed: true,
+        reasons: [],
+        evaluatedAt: new Date().toISOString(),
+      }),
+    ),
+    await serveCommand(harness.bus, "freeze.create", (request): Promise<FreezeView> => {
+      freezes.push(request);
+      return Promise.resolve({
+        id: `freeze:${request.service}:manual:${request.from ?? ""}`,
+        service: request.service,
+        from: request.from ?? new Date().toISOString(),
+        until: request.until,
+        reason: request.reason,
+        actor: request.actor,
+        origin: "manual",
+      });
+    }),
+  ];
+  return { freezes, stop: () => Promise.all(servers.map((s) => s.stop())) };
+}
+
+export async function startTrainReplica(
+  harness: TestBus,
+  catalogPath: string,
+  overrides: Record<string, string> = {},
+): Promise<ServiceHandle> {
+  return startService(createReleaseTrainService({ tickMs: 200, leaseMs: 5_000 }), {
+    env: testServiceEnv(harness, {
+      SAFEDEPLOY_CATALOG: catalogPath,
+      HEALTH_PORT: "0",
+      ...overrides,
+    }),
+  });
+}
+
+export async function writeCatalog(dir: string, text: string): Promise<string> {
+  const path = join(dir, "catalog.yaml");
+  await writeFile(path, text);
+  return path;
+}
+
+export async function trainStatus(harness: TestBus, trainId: string): Promise<TrainView> {
+  const reply = await requestCommand(harness.bus, "train.status", { trainId });
+  if (!reply.ok) throw new Error(reply.error.message);
+  return reply.result;
+}
+
+/** Waits until the train satisfies `done`, returning its last view. */
+export async function waitForTrain(
+  harness: TestBus,
+  trainId: string,
+  done: (train: TrainView) => boolean,
+  timeoutMs = 30_000,
+): Promise<TrainView> {
+  let last: TrainView | undefined;
+  await waitUntil(
+    async () => {
+      last = await trainStatus(harness, trainId);
+      return done(last);
+    },
+    timeoutMs,
+    () => `train ${trainId} is ${JSON.stringify(last, null, 1)}`,
+  );
+  return last!;
+}

@@ -1,0 +1,241 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openKv, provision, requestCommand } from "@safedeploy/jetstream";
+import type { ServiceHandle } from "@safedeploy/runtime";
+import type { Envelope, ReleaseTrainDocument, TrainView } from "@safedeploy/schema";
+import { createTestBus, readStream } from "@safedeploy/testing";
+import type { TestBus } from "@safedeploy/testing";
+import { ProposalRecord, TrainRecord } from "../src/index.js";
+import {
+  SERVICES,
+  catalogYaml,
+  createEnvRepo,
+  startActuator,
+  startFakePolicy,
+  startHealthEndpoints,
+  startTrainReplica,
+  waitForTrain,
+  writeCatalog,
+} from "./harness.js";
+import type { EnvRepoFixture } from "./harness.js";
+
+let harness: TestBus;
+let env: EnvRepoFixture;
+let health: Awaited<ReturnType<typeof startHealthEndpoints>>;
+let policy: Awaited<ReturnType<typeof startFakePolicy>>;
+let actuator: { stop(): Promise<void> };
+let catalogPath: string;
+let replica: ServiceHandle;
+
+function train(
+  name: string,
+  tag: string,
+  options: { guardWindow?: string; followUps?: string[] } = {},
+): ReleaseTrainDocument {
+  return {
+    apiVersion: "safedeploy.dev/v1",
+    kind: "ReleaseTrain",
+    metadata: { name },
+    spec: {
+      steps: SERVICES.map((service) => ({
+        service,
+        image: `shop/${service}:${tag}`,
+        guardWindow: options.guardWindow ?? "1s",
+        checks: [
+          {
+            http: health.url(service),
+            expect: { status: 200, json: { "$.status": "ok" }, bodyContains: "ready" },
+            severity: "fatal" as const,
+          },
+        ],
+      })),
+      finalChecks: [],
+      followUps: options.followUps ?? [],
+    },
+  };
+}
+
+async function start(document: ReleaseTrainDocument, dryRun = false): Promise<TrainView> {
+  const reply = await requestCommand(harness.bus, "train.start", {
+    train: document,
+    dryRun,
+    actor: "alice",
+  });
+  if (!reply.ok) throw new Error(reply.error.message);
+  return reply.result;
+}
+
+async function governance(trainId: string): Promise<Envelope[]> {
+  return (await readStream(harness.bus, "GOVERNANCE")).filter(
+    (e) => (e.data as { trainId?: string }).trainId === trainId,
+  );
+}
+
+async function proposals(): Promise<ProposalRecord[]> {
+  const created = (await readStream(harness.bus, "GOVERNANCE")).filter(
+    (e) => e.type === "governance.proposal-created",
+  );
+  const kv = await openKv(harness.bus, "proposals", ProposalRecord);
+  const found: ProposalRecord[] = [];
+  for (const event of created) {
+    const entry = await kv.get((event.data as { proposalId: string }).proposalId);
+    if (entry !== null) found.push(entry.value);
+  }
+  return found;
+}
+
+beforeAll(async () => {
+  harness = await createTestBus();
+  await provision(harness.bus);
+  env = await createEnvRepo();
+  health = await startHealthEndpoints();
+  policy = await startFakePolicy(harness);
+  actuator = await startActuator(harness, env);
+  catalogPath = await writeCatalog(env.root, catalogYaml());
+  replica = await startTrainReplica(harness, catalogPath);
+});
+
+afterAll(async () => {
+  await replica.shutdown("test");
+  await actuator.stop();
+  await policy.stop();
+  await health.close();
+  await harness.cleanup();
+  await env.close();
+});
+
+describe("release-train service", () => {
+  it("dry run: computes every step's diff, pushes nothing, and plans what the real run executes", async () => {
+    const started = await start(train("dry", "v2"), true);
+    const done = await waitForTrain(harness, started.id, (t) => t.state !== "running");
+    expect(done.state).toBe("completed");
+    expect(await env.branches()).toEqual([]);
+    for (const step of done.steps) {
+      expect(step.diff).toContain(`+          image: shop/${step.service}:v2 # pinned`);
+    }
+    expect(await env.imageOnMain("cart")).toBe("v1");
+    const planned = (await governance(started.id)).find(
+      (e) => e.type === "governance.train-started",
+    );
+    expect(planned?.data).toMatchObject({ dryRun: true });
+    (globalThis as { dryPlan?: unknown }).dryPlan = (planned?.data as { steps: unknown }).steps;
+  }, 30_000);
+
+  it("promotes four healthy services in order, each after the previous one's guard window", async () => {
+    const started = await start(train("all-healthy", "v2"));
+    const done = await waitForTrain(harness, started.id, (t) => t.state !== "running");
+    expect(done.state).toBe("completed");
+    expect(done.steps.map((s) => s.phase)).toEqual(["checked", "checked", "checked", "checked"]);
+    for (let i = 1; i < done.steps.length; i++) {
+      const previous = done.steps[i - 1]!;
+      expect(done.steps[i]!.deployedAt! >= previous.guardUntil!).toBe(true);
+      expect(Date.parse(previous.guardUntil!) - Date.parse(previous.deployedAt!)).toBe(1_000);
+    }
+    for (const service of SERVICES) expect(await env.imageOnMain(service)).toBe("v2");
+    expect((await env.branches()).sort()).toEqual(
+      [1, 2, 3, 4].map((n) => `safedeploy/${started.id}-s${n}`),
+    );
+    const events = await governance(started.id);
+    const real = events.find((e) => e.type === "governance.train-started");
+    expect((real?.data as { steps: unknown }).steps).toEqual(
+      (globalThis as { dryPlan?: unknown }).dryPlan,
+    );
+    const manifests = events.filter((e) => e.type === "governance.train-manifest");
+    const last = manifests.at(-1)?.data as { manifest: { promoted: { commit: string }[] } };
+    expect(last.manifest.promoted.map((p) => p.commit)).toEqual(done.steps.map((s) => s.commit));
+    expect(done.manifest).toEqual(last.manifest);
+  }, 40_000);
+
+  it("halts after step 3 when checkout fails its content check and proposes a revert of checkout only", async () => {
+    health.fail("checkout");
+    try {
+      const started = await start(train("bad-checkout", "v3"));
+      const done = await waitForTrain(harness, started.id, (t) => t.state !== "running");
+      expect(done.state).toBe("halted");
+      expect(done.steps.map((s) => s.phase)).toEqual(["checked", "checked", "checked", "pending"]);
+      expect(done.steps[2]!.outcome).toBe("fatal");
+      expect(done.revert).toMatchObject({ service: "checkout", step: 2 });
+      const revert = (await proposals()).filter((p) => p.causeId.startsWith(started.id));
+      expect(revert).toHaveLength(1);
+      expect(revert[0]).toMatchObject({
+        service: "checkout",
+        kind: "rollback-rollout",
+        state: "pending",
+        plan: { action: "git-revert", path: "envs/prod/checkout" },
+      });
+      expect(await env.imageOnMain("cart")).toBe("v3");
+      expect(await env.imageOnMain("catalog")).toBe("v3");
+      expect(await env.imageOnMain("payments")).toBe("v2");
+      const evidence = JSON.stringify(done.steps[2]!.evidence);
+      expect(evidence).toContain("degraded");
+    } finally {
+      health.heal("checkout");
+    }
+  }, 40_000);
+
+  it("flags manual triage, reverting nothing, when two services fail at once", async () => {
+    const before = (await proposals()).length;
+    const started = await start(train("two-failing", "v4", { guardWindow: "2s" }));
+    // catalog goes bad while checkout (step 3) is in its guard window, and checkout is bad too.
+    await waitForTrain(harness, started.id, (t) => t.steps[2]!.phase === "guarding");
+    health.fail("catalog");
+    health.fail("checkout");
+    try {
+      const done = await waitForTrain(harness, started.id, (t) => t.state !== "running");
+      expect(done.state).toBe("needs-triage");
+      expect(done.revert).toBeNull();
+      expect(done.triage?.steps).toEqual([1, 2]);
+      expect(done.triage?.evidence[0]).toMatch(/2 services failing at once/);
+      expect((await proposals()).length).toBe(before);
+    } finally {
+      health.heal("catalog");
+      health.heal("checkout");
+    }
+  }, 40_000);
+
+  it("resumes a train stopped during a guard window on a new replica", async () => {
+    const started = await start(train("resumed", "v5", { guardWindow: "3s" }));
+    await waitForTrain(harness, started.id, (t) => t.steps[1]!.phase === "guarding");
+    await replica.shutdown("test");
+    const halfway = await trainStatusDirect(started.id);
+    expect(halfway.steps[1]!.phase).toBe("guarding");
+    replica = await startTrainReplica(harness, catalogPath);
+    const done = await waitForTrain(harness, started.id, (t) => t.state !== "running");
+    expect(done.state).toBe("completed");
+    for (const service of SERVICES) expect(await env.imageOnMain(service)).toBe("v5");
+  }, 60_000);
+
+  it("fires a follow-up after the service restarted, attributes the failure to its step and freezes that service", async () => {
+    const started = await start(train("followed", "v6", { followUps: ["4s"] }));
+    const done = await waitForTrain(harness, started.id, (t) => t.state !== "running");
+    expect(done.state).toBe("completed");
+    expect(done.followUps).toMatchObject([{ after: "4s", phase: "scheduled" }]);
+    await replica.shutdown("test");
+    health.fail("payments");
+    try {
+      replica = await startTrainReplica(harness, catalogPath);
+      const followed = await waitForTrain(
+        harness,
+        started.id,
+        (t) => t.followUps[0]!.phase !== "scheduled",
+      );
+      expect(followed.followUps[0]).toMatchObject({ phase: "failed", attributedStep: 3 });
+      const event = (await governance(started.id)).find(
+        (e) =>
+          e.type === "governance.follow-up" && (e.data as { phase: string }).phase === "failed",
+      );
+      expect(event?.data).toMatchObject({ attributedStep: 3 });
+      await waitForTrain(harness, started.id, (t) => t.revert !== null);
+      expect(policy.freezes.map((f) => f.service)).toEqual(["payments"]);
+      expect(policy.freezes[0]!.reason).toMatch(/followed .*step 4 \(payments\)/);
+    } finally {
+      health.heal("payments");
+    }
+  }, 60_000);
+});
+
+/** The stored state, read without any replica running. */
+async function trainStatusDirect(trainId: string) {
+  const kv = await openKv(harness.bus, "trains", TrainRecord);
+  const entry = await kv.get(trainId);
+  return { steps: entry!.value.state.steps };
+}
