@@ -157,4 +157,20 @@ describe("block-promotion and promote-canary proposals", () => {
     if (!rejected.ok) throw new Error(rejected.message);
     expect(recordActionOutcome(rejected.proposal, "executed").state).toBe("rejected");
   });
+
+  it("approving after the action ran returns the proposal unchanged, for anyone", () => {
+    const approved = approveProposal(proposal(), by("ana"));
+    if (!approved.ok) throw new Error(approved.message);
+    for (const outcome of ["executed", "needs-triage"] as const) {
+      const done = recordActionOutcome(approved.proposal, outcome);
+      for (const who of ["ana", "bob"]) {
+        expect(approveProposal(done, by(who))).toEqual({
+          ok: true,
+          proposal: done,
+          changed: false,
+          nowApproved: false,
+        });
+      }
+    }
+  });
 });

@@ -16,6 +16,7 @@ import { incidentRoutes } from "./routes/incidents.js";
 import { proposalRoutes } from "./routes/proposals.js";
 import { serviceRoutes } from "./routes/services.js";
 import { systemRoutes } from "./routes/system.js";
+import { trainRoutes } from "./routes/trains.js";
 
 /** Requests per minute per token (or address) when `GATEWAY_RATE_LIMIT` is not set. */
 export const DEFAULT_RATE_LIMIT = 600;
@@ -46,6 +47,7 @@ export const gatewayApp: FastifyPluginAsync<{ deps: GatewayDeps }> = async (app,
       await v1.register(freezeRoutes, { deps });
       await v1.register(systemRoutes, { deps });
       await v1.register(eventRoutes, { deps });
+      await v1.register(trainRoutes, { deps });
     },
     { prefix: "/v1" },
   );

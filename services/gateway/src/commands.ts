@@ -11,6 +11,9 @@ const OWNER: Record<CommandName, string> = {
   "freeze.lift": "policy",
   "canary.step": "policy",
   "gate.query": "policy",
+  "train.start": "release-train",
+  "train.status": "release-train",
+  "train.list": "release-train",
 };
 
 /**

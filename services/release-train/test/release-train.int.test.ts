@@ -140,7 +140,9 @@ describe("release-train service", () => {
       (globalThis as { dryPlan?: unknown }).dryPlan,
     );
     const manifests = events.filter((e) => e.type === "governance.train-manifest");
-    const last = manifests.at(-1)?.data as { manifest: { promoted: { commit: string }[] } };
+    const last = manifests.at(-1)?.data as unknown as {
+      manifest: { promoted: { commit: string }[] };
+    };
     expect(last.manifest.promoted.map((p) => p.commit)).toEqual(done.steps.map((s) => s.commit));
     expect(done.manifest).toEqual(last.manifest);
   }, 40_000);
