@@ -1,11 +1,14 @@
 import { readFile, stat } from "node:fs/promises";
 import { resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { formatCatalogError, loadCatalog, parseCatalogText } from "@safedeploy/catalog";
 import type { CatalogError } from "@safedeploy/catalog";
 import { planTrain } from "@safedeploy/core";
 import type { PlanError, PlanService, TrainPlan } from "@safedeploy/core";
+import { TrainView } from "@safedeploy/schema";
 import type { HealthCheck, ReleaseTrainDocument } from "@safedeploy/schema";
+import { apiPath, listOf, printJson, withApi } from "../api.js";
 import { EXIT, UsageError } from "../io.js";
 import type { CliIo, Command } from "../io.js";
 
@@ -172,8 +175,161 @@ const plan: ReleaseSubcommand = {
   },
 };
 
-/** The `release` subcommands by name; `run` and `status` join this table. */
-export const RELEASE_SUBCOMMANDS: Readonly<Record<string, ReleaseSubcommand>> = { plan };
+/** How often `release run` asks the API how the train is doing. */
+const POLL_MS = 500;
+
+/** One line per step phase and follow-up, so `run` prints each change once. */
+function progressLines(train: TrainView): string[] {
+  const lines = train.steps.map((step) => {
+    const where =
+      step.phase === "guarding" && step.guardUntil !== null ? ` until ${step.guardUntil}` : "";
+    const commit = step.commit === null ? "" : ` (${step.commit.slice(0, 12)})`;
+    const outcome = step.outcome === null ? "" : `: ${step.outcome}`;
+    return `  step ${step.index + 1} ${step.service}: ${step.phase}${where}${commit}${outcome}`;
+  });
+  for (const followUp of train.followUps) {
+    const step = followUp.attributedStep === null ? "" : `, step ${followUp.attributedStep + 1}`;
+    lines.push(`  follow-up +${followUp.after} (due ${followUp.dueAt}): ${followUp.phase}${step}`);
+  }
+  return lines;
+}
+
+function printOutcome(train: TrainView, io: CliIo): void {
+  io.stdout(
+    `release train ${train.name} (${train.id}): ${train.state}${train.reason === null ? "" : `: ${train.reason}`}\n`,
+  );
+  if (train.revert !== null) {
+    io.stdout(
+      `  revert proposed for ${train.revert.service} only: ${train.revert.proposalId} (approve it to roll back)\n`,
+    );
+  }
+  if (train.triage !== null) {
+    io.stdout("  manual triage needed, nothing reverted; evidence:\n");
+    for (const line of train.triage.evidence) io.stdout(`    ${line}\n`);
+  }
+}
+
+const finished = (train: TrainView) => train.state !== "running";
+const exitOf = (train: TrainView) => (train.state === "completed" ? EXIT.ok : EXIT.negative);
+
+const run: ReleaseSubcommand = {
+  synopsis: "run MANIFEST [--dry-run] [--json]",
+  async run(args, io) {
+    const { values, positionals } = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      options: {
+        json: { type: "boolean", default: false },
+        "dry-run": { type: "boolean", default: false },
+      },
+    });
+    const [manifest, ...rest] = positionals;
+    if (manifest === undefined || rest.length > 0)
+      throw new UsageError("release run takes one MANIFEST");
+    const loaded = await loadTrainManifest(manifest, io);
+    if (!loaded.ok) {
+      io.stderr(`${loaded.errors.join("\n")}\n${manifest}: invalid release train\n`);
+      return EXIT.negative;
+    }
+    const [train, ...others] = loaded.trains;
+    if (train === undefined || others.length > 0) {
+      io.stderr(`${manifest}: release run needs exactly one ReleaseTrain document\n`);
+      return EXIT.negative;
+    }
+    const planned = planTrain(train, loaded.services);
+    if (!planned.ok) {
+      io.stderr(`${planned.errors.map((e) => `${manifest}: ${e.message}`).join("\n")}\n`);
+      return EXIT.negative;
+    }
+    const dryRun = values["dry-run"];
+    if (!values.json) io.stdout(formatPlan(planned.plan));
+    return withApi("release run", io, async (api) => {
+      let { value: current } = await api.post(apiPath(["trains"]), { train, dryRun }, TrainView);
+      if (!values.json) io.stdout(`started ${current.id}${dryRun ? " (dry run)" : ""}\n`);
+      const shown = new Set<string>();
+      const show = (view: TrainView) => {
+        if (values.json) return;
+        for (const line of progressLines(view)) {
+          if (shown.has(line)) continue;
+          shown.add(line);
+          io.stdout(`${line}\n`);
+        }
+      };
+      show(current);
+      let raw: unknown = current;
+      while (!finished(current)) {
+        await sleep(POLL_MS);
+        const answer = await api.get(apiPath(["trains", current.id]), TrainView);
+        current = answer.value;
+        raw = answer.raw;
+        show(current);
+      }
+      if (values.json) {
+        printJson(io, raw);
+        return exitOf(current);
+      }
+      if (dryRun) {
+        for (const step of current.steps) {
+          if (step.diff === null) continue;
+          io.stdout(`--- step ${step.index + 1} ${step.service}: diff (not pushed)\n${step.diff}`);
+        }
+        io.stdout("dry run: nothing pushed\n");
+      }
+      printOutcome(current, io);
+      return exitOf(current);
+    });
+  },
+};
+
+const status: ReleaseSubcommand = {
+  synopsis: "status TRAIN-ID|MANIFEST [--json]",
+  async run(args, io) {
+    const { values, positionals } = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      options: { json: { type: "boolean", default: false } },
+    });
+    const [target, ...rest] = positionals;
+    if (target === undefined || rest.length > 0)
+      throw new UsageError("release status takes one TRAIN-ID or MANIFEST");
+    let name: string | null = null;
+    if (!/^TRN-[0-9A-F]+$/.test(target)) {
+      const loaded = await loadTrainManifest(target, io);
+      if (!loaded.ok || loaded.trains.length !== 1) {
+        io.stderr(`${target}: neither a train id (TRN-…) nor a manifest with one ReleaseTrain\n`);
+        return EXIT.negative;
+      }
+      name = loaded.trains[0]?.metadata.name ?? null;
+    }
+    return withApi("release status", io, async (api) => {
+      let id = target;
+      if (name !== null) {
+        const { value } = await api.get(apiPath(["trains"]), listOf(TrainView));
+        const latest = value.items.find((t) => t.name === name);
+        if (latest === undefined) {
+          io.stderr(`no run of release train ${name} yet\n`);
+          return EXIT.negative;
+        }
+        id = latest.id;
+      }
+      const { value, raw } = await api.get(apiPath(["trains", id]), TrainView);
+      if (values.json) {
+        printJson(io, raw);
+        return value.state === "running" ? EXIT.ok : exitOf(value);
+      }
+      for (const line of progressLines(value)) io.stdout(`${line}\n`);
+      printOutcome(value, io);
+      return value.state === "running" ? EXIT.ok : exitOf(value);
+    });
+  },
+};
+
+/** The `release` subcommands by name. */
+export const RELEASE_SUBCOMMANDS: Readonly<Record<string, ReleaseSubcommand>> = {
+  plan,
+  run,
+  status,
+};
 
 /** `safedeploy release plan|run|status MANIFEST`: staged multi-service release trains. */
 export const release: Command = {
@@ -196,7 +352,18 @@ Exit 0 valid plan, 1 invalid (each problem named), 2 usage.
 
 Options:
   --json     print {"valid", "plans": [...]} or {"valid": false, "errors": [...]} on stdout
-  --dry-run  nothing is pushed (plan never pushes)`;
+  --dry-run  nothing is pushed (plan never pushes)
+
+run: prints the same plan, starts the train through the API at $SAFEDEPLOY_API (token
+$SAFEDEPLOY_TOKEN, role approver: you approve its promotions) and follows it, one line per
+step phase, until it finishes. With --dry-run every step's commit and diff is computed and
+printed, checks run, guard windows are not waited, nothing is pushed or reverted.
+Exit 0 completed, 1 halted or needs triage (the revert proposal or the evidence is printed).
+  --json     print the finished train (steps, evidence, revert, manifest) as JSON
+
+status: the latest run of the train in MANIFEST, or the train TRAIN-ID: its steps,
+follow-ups, revert and outcome. Exit 0 running or completed, 1 halted or needs triage.
+  --json     the train as JSON, its release manifest included (the export)`;
   },
   async run(args, io) {
     const [name, ...rest] = args;
