@@ -14,11 +14,11 @@ import { join } from "node:path";
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 // The audit, db, catalog and gateway packages are not dependencies of @safedeploy/bench: their
 // built entry points are imported by path (pnpm bench builds first).
-import { appendBatch, getService, migrateAudit, snapshot } from "../packages/audit/dist/index.js";
-import type { AuditMessage } from "../packages/audit/dist/index.js";
-import { loadCatalog } from "../packages/catalog/dist/index.js";
-import { createPool } from "../packages/db/dist/index.js";
-import { buildGateway, tokenHash, tokenStore } from "../services/gateway/dist/index.js";
+import { appendBatch, getService, migrateAudit, snapshot } from "@safedeploy/audit";
+import type { AuditMessage } from "@safedeploy/audit";
+import { loadCatalog } from "@safedeploy/catalog";
+import { createPool } from "@safedeploy/db";
+import { buildGateway, tokenHash, tokenStore } from "@safedeploy/service-gateway";
 import { requestCommand, serveCommand } from "@safedeploy/jetstream";
 import { createEnvelope, messageId, streamOfEventType } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";

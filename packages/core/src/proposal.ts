@@ -139,6 +139,9 @@ export function recordActionOutcome(
   return proposal.state === "approved" ? { ...proposal, state: outcome } : proposal;
 }
 
+/** States a proposal reaches only after it was approved. */
+const ALREADY_APPROVED: readonly ProposalState[] = ["approved", "executed", "needs-triage"];
+
 export type ApprovalResult =
   | {
       readonly ok: true;
@@ -154,18 +157,18 @@ export type ApprovalResult =
  * cannot be approved.
  */
 export function approveProposal(proposal: Proposal, approval: ApprovalRecord): ApprovalResult {
-  if (proposal.state !== "pending" && proposal.state !== "approved") {
+  const unchanged = { ok: true, proposal, changed: false, nowApproved: false } as const;
+  // Approving what is already approved (or already acted on) returns it as it is: a client that
+  // lost the answer and retries gets the same proposal, not an error.
+  if (proposal.approvals.some((a) => a.by === approval.by)) return unchanged;
+  if (ALREADY_APPROVED.includes(proposal.state)) return unchanged;
+  if (proposal.state !== "pending") {
     return {
       ok: false,
       code: "conflict",
       message: `${proposal.id} is ${proposal.state} and cannot be approved`,
     };
   }
-  if (proposal.approvals.some((a) => a.by === approval.by)) {
-    return { ok: true, proposal, changed: false, nowApproved: false };
-  }
-  if (proposal.state === "approved")
-    return { ok: true, proposal, changed: false, nowApproved: false };
   const approvals = [...proposal.approvals, approval];
   const approved = approvals.length >= proposal.required;
   return {
