@@ -174,11 +174,14 @@ describe("NATS users and permissions (deploy/nats)", () => {
       );
       expect(seen.outcome).toBe("dead-lettered");
     }
-    // The gateway reaches every command server (an invalid request still gets its answer).
+    // The gateway reaches every command server: an empty request is refused as invalid, or (where
+    // it is valid, as for train.list) reaches the stand-in handler, which fails it.
     const gateway = users.get("gateway")!;
     for (const command of SERVICE_ACCESS.gateway.requests) {
       const reply = await requestCommand(gateway, command, {} as never);
-      expect(reply).toMatchObject({ ok: false, error: { code: "invalid_request" } });
+      expect(reply.ok, command).toBe(false);
+      const code = reply.ok ? "ok" : reply.error.code;
+      expect(["invalid_request", "internal"], `${command} answered ${code}`).toContain(code);
     }
     expect(violations()).toEqual([]);
   });

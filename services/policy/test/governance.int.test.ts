@@ -116,10 +116,9 @@ describe("canary bake", () => {
     expect(await governance("governance.canary-healthy")).toHaveLength(0);
     await feed(budgetEvaluationEvent("checkout", at(13), "fast-burn", { burn1h: 16 }));
     expect(await governance("governance.canary-healthy")).toHaveLength(0); // baked, but blocked
-    await feed(
-      budgetEvaluationEvent("checkout", at(14), "normal"),
-      budgetEvaluationEvent("checkout", at(15), "normal"),
-    );
+    // One at a time: the first evidence past the bake time is the one that asks.
+    await feed(budgetEvaluationEvent("checkout", at(14), "normal"));
+    await feed(budgetEvaluationEvent("checkout", at(15), "normal"));
     const healthy = await governance("governance.canary-healthy");
     expect(healthy).toHaveLength(1);
     expect(healthy[0]).toMatchObject({
@@ -134,10 +133,8 @@ describe("canary bake", () => {
       reason: "promoted",
       since: at(20),
     });
-    await feed(
-      budgetEvaluationEvent("checkout", at(23), "normal"),
-      budgetEvaluationEvent("checkout", at(24), "normal"),
-    );
+    await feed(budgetEvaluationEvent("checkout", at(23), "normal"));
+    await feed(budgetEvaluationEvent("checkout", at(24), "normal"));
     expect((await governance("governance.canary-healthy")).map((e) => e.data)).toMatchObject([
       { weight: 10, next: 50 },
       { weight: 50, next: 100, since: at(20) },

@@ -151,7 +151,12 @@ describe("release-train service", () => {
     health.fail("checkout");
     try {
       const started = await start(train("bad-checkout", "v3"));
-      const done = await waitForTrain(harness, started.id, (t) => t.state !== "running");
+      // The halt is decided first; the revert is the action carried out after it.
+      const done = await waitForTrain(
+        harness,
+        started.id,
+        (t) => t.state !== "running" && t.revert !== null,
+      );
       expect(done.state).toBe("halted");
       expect(done.steps.map((s) => s.phase)).toEqual(["checked", "checked", "checked", "pending"]);
       expect(done.steps[2]!.outcome).toBe("fatal");
