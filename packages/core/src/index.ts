@@ -61,6 +61,7 @@ export {
   proposalKey,
   recordActionOutcome,
   rejectProposal,
+  revertProposal,
   rollbackProposal,
   supersedeProposal,
 } from "./proposal.js";

@@ -66,6 +66,40 @@ export function rollbackProposal(input: {
 }
 
 /**
+ * A revert asked for by another decision than an incident (a release train's failing step): the
+ * same git revert of the service's path, keyed by (service, kind, cause).
+ */
+export function revertProposal(input: {
+  readonly id: string;
+  readonly service: string;
+  readonly causeId: string;
+  readonly path: string;
+  readonly commit: string | null;
+  readonly reason: string;
+  readonly required: number;
+  readonly at: string;
+}): Proposal {
+  return {
+    id: input.id,
+    key: proposalKey("rollback-rollout", { service: input.service, causeId: input.causeId }),
+    service: input.service,
+    incidentId: null,
+    kind: "rollback-rollout",
+    state: "pending",
+    createdAt: input.at,
+    causeId: input.causeId,
+    summary: `Revert ${input.service}: ${input.reason}`,
+    plan: {
+      action: "git-revert",
+      path: input.path,
+      ...(input.commit === null ? {} : { commit: input.commit }),
+    },
+    approvals: [],
+    required: input.required,
+  };
+}
+
+/**
  * The proposal a blocked verdict calls for: pause the service's Rollout in the environment repo,
  * so the execution plane cannot promote it either (or, with no rollback path, only record it).
  */

@@ -7,6 +7,7 @@ import {
   recordActionOutcome,
   proposalKey,
   rejectProposal,
+  revertProposal,
   rollbackProposal,
   supersedeProposal,
 } from "@safedeploy/core";
@@ -172,5 +173,40 @@ describe("block-promotion and promote-canary proposals", () => {
         });
       }
     }
+  });
+});
+
+describe("revertProposal", () => {
+  it("reverts one service's path for a cause that is not an incident, keyed by the cause", () => {
+    const revert = revertProposal({
+      id: "PRP-9",
+      service: "checkout",
+      causeId: "TRN-1:step-3",
+      path: "envs/prod/checkout",
+      commit: "abc123",
+      reason: "release train t, step 3: checkout failed its content check",
+      required: 2,
+      at,
+    });
+    expect(revert).toMatchObject({
+      key: "checkout:rollback-rollout:TRN-1:step-3",
+      kind: "rollback-rollout",
+      incidentId: null,
+      state: "pending",
+      required: 2,
+      plan: { action: "git-revert", path: "envs/prod/checkout", commit: "abc123" },
+      summary: "Revert checkout: release train t, step 3: checkout failed its content check",
+    });
+    const withoutCommit = revertProposal({
+      id: "PRP-10",
+      service: "checkout",
+      causeId: "TRN-1:step-4",
+      path: "envs/prod/checkout",
+      commit: null,
+      reason: "r",
+      required: 1,
+      at,
+    });
+    expect(withoutCommit.plan).toEqual({ action: "git-revert", path: "envs/prod/checkout" });
   });
 });

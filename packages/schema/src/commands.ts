@@ -26,6 +26,24 @@ export const COMMANDS = {
     request: z.object({ proposalId: z.string().min(1), by: Actor, reason: Reason }),
     result: ProposalView,
   },
+  /**
+   * A revert of one service's path proposed by another service (a release train whose step
+   * failed): a pending rollback-rollout proposal a person approves, one per (service, cause).
+   */
+  "proposal.revert": {
+    request: z.object({
+      service: ResourceName,
+      path: z.string().min(1).max(1_024),
+      /** What calls for it, e.g. `TRN-…:step-3`: the same cause always names the same proposal. */
+      causeId: z.string().min(1).max(256),
+      /** The commit the revert undoes, when known. */
+      commit: z.string().max(64).optional(),
+      reason: Reason,
+      actor: Actor,
+      at: Timestamp,
+    }),
+    result: ProposalView,
+  },
   "incident.transition": {
     request: z.object({
       incidentId: z.string().min(1),

@@ -110,7 +110,7 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
     ],
     consumers: ["proposal", "proposal-governance"],
     buckets: ["proposals"],
-    serves: ["proposal.approve", "proposal.reject"],
+    serves: ["proposal.approve", "proposal.reject", "proposal.revert"],
   },
   "git-actuator": {
     ...none,
@@ -178,14 +178,12 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
       // Its promotions: a train started by a person is approved as a whole. It never receives
       // action requests (it consumes only their outcomes).
       APPROVED_ACTION_EVENT,
-      // The revert of a failing step: a pending rollback proposal a person must approve.
-      "governance.proposal-created",
     ],
     consumers: ["release-train-actions", "release-train-failures"],
-    // `proposals`: it files the pending revert proposal where the proposal service approves it.
-    buckets: ["trains", "proposals"],
+    buckets: ["trains"],
     serves: ["train.start", "train.status", "train.list"],
-    requests: ["gate.query", "freeze.create"],
+    // `proposal.revert`: the revert of a failing step, a pending proposal a person must approve.
+    requests: ["gate.query", "freeze.create", "proposal.revert"],
   },
 };
 

@@ -72,8 +72,15 @@ describe("servicePermissions", () => {
       "_INBOX.>",
       "sd.cmd.proposal.approve",
       "sd.cmd.proposal.reject",
+      "sd.cmd.proposal.revert",
     ]);
     expect(of("proposal").allowResponses).toBe(true);
+    // A release train asks for reverts; only the proposal service files proposals.
+    expect(of("release-train").publish.allow).toContain("sd.cmd.proposal.revert");
+    expect(of("release-train").publish.allow).not.toContain("sd.governance.proposal-created.*");
+    expect(of("release-train").publish.allow.some((s) => s.startsWith("$KV.proposals"))).toBe(
+      false,
+    );
     expect(of("gateway").allowResponses).toBe(false);
     expect(of("gateway").publish.allow).toContain("sd.cmd.proposal.approve");
     expect(of("collector").publish.allow.some((s) => s.startsWith("sd.cmd."))).toBe(false);

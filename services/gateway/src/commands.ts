@@ -6,6 +6,7 @@ import { ApiError, commandFailure } from "./errors.js";
 const OWNER: Record<CommandName, string> = {
   "proposal.approve": "proposal",
   "proposal.reject": "proposal",
+  "proposal.revert": "proposal",
   "incident.transition": "incident",
   "freeze.create": "policy",
   "freeze.lift": "policy",

@@ -6,6 +6,7 @@ export {
   proposalIdFor,
   propose,
   reject,
+  requestRevert,
   supersede,
   toView,
 } from "./proposals.js";

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import {
   approveProposal,
   rejectProposal,
+  revertProposal,
   rollbackProposal,
   supersedeProposal,
 } from "@safedeploy/core";
@@ -9,7 +10,7 @@ import type { Proposal } from "@safedeploy/core";
 import { CommandFailedError, KvConflictError } from "@safedeploy/jetstream";
 import type { TypedKv } from "@safedeploy/jetstream";
 import { createEnvelope, messageId } from "@safedeploy/schema";
-import type { Envelope, ProposalView } from "@safedeploy/schema";
+import type { CommandRequest, Envelope, ProposalView } from "@safedeploy/schema";
 import type { BlockIndex, ProposalRecord } from "./store.js";
 
 export interface ProposalDeps {
@@ -41,7 +42,10 @@ export function toView(proposal: ProposalRecord): ProposalView {
   };
 }
 
-export function created(proposal: ProposalRecord, cause: Envelope): Envelope {
+/** What a proposal was made for: a message, or a command's correlation id. */
+type Cause = Envelope | { readonly correlationId: string };
+
+export function created(proposal: ProposalRecord, cause: Cause): Envelope {
   return createEnvelope(
     {
       type: "governance.proposal-created",
@@ -57,7 +61,11 @@ export function created(proposal: ProposalRecord, cause: Envelope): Envelope {
         plan: proposal.plan,
       },
     },
-    { source: "proposal", time: proposal.createdAt, causedBy: cause },
+    {
+      source: "proposal",
+      time: proposal.createdAt,
+      ...("id" in cause ? { causedBy: cause } : { correlationId: cause.correlationId }),
+    },
   );
 }
 
@@ -133,7 +141,7 @@ export const onIncidentEscalated =
 export async function propose(
   deps: ProposalDeps,
   draft: Proposal,
-  cause: Envelope,
+  cause: Cause,
 ): Promise<ProposalRecord> {
   const proposal = { ...draft, id: proposalIdFor(draft.key) } as ProposalRecord;
   let stored = proposal;
@@ -278,4 +286,30 @@ export async function reject(
     );
   }
   return toView(proposal);
+}
+
+/**
+ * `proposal.revert`: another service (a release train) asks for the revert of one service's path.
+ * It becomes a pending rollback-rollout proposal like any other: one per (service, cause), and a
+ * person approves it.
+ */
+export async function requestRevert(
+  deps: ProposalDeps,
+  request: CommandRequest<"proposal.revert">,
+): Promise<ProposalView> {
+  const service = deps.serviceFor(request.service);
+  if (service === undefined) {
+    throw new CommandFailedError("not_found", `no service named ${request.service}`);
+  }
+  const draft = revertProposal({
+    id: "",
+    service: request.service,
+    causeId: request.causeId,
+    path: request.path,
+    commit: request.commit ?? null,
+    reason: request.reason,
+    required: service.approvalsRequired,
+    at: request.at,
+  });
+  return toView(await propose(deps, draft, { correlationId: request.causeId }));
 }

@@ -3,7 +3,13 @@ import { loadServiceCatalog, openServiceBus } from "@safedeploy/runtime";
 import type { ServiceDefinition } from "@safedeploy/runtime";
 import { SAFEDEPLOY_TOPOLOGY } from "@safedeploy/schema";
 import { onActionOutcome, onCanaryHealthy, onVerdict } from "./governance.js";
-import { approve, onIncidentEscalated, onIncidentOpened, reject } from "./proposals.js";
+import {
+  approve,
+  onIncidentEscalated,
+  onIncidentOpened,
+  reject,
+  requestRevert,
+} from "./proposals.js";
 import type { ProposalDeps } from "./proposals.js";
 import { BlockIndex, ProposalRecord } from "./store.js";
 
@@ -72,9 +78,12 @@ export const proposalService: ServiceDefinition = {
     const rejecting = await serveCommand(bus, "proposal.reject", (request) =>
       reject(deps, request),
     );
+    const reverting = await serveCommand(bus, "proposal.revert", (request) =>
+      requestRevert(deps, request),
+    );
     return {
       stop: async () => {
-        await Promise.all([approving.stop(), rejecting.stop()]);
+        await Promise.all([approving.stop(), rejecting.stop(), reverting.stop()]);
         await Promise.all([incidentSubscription.stop(), governanceSubscription.stop()]);
         await bus.close();
       },

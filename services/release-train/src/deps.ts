@@ -7,9 +7,10 @@ import type {
   Envelope,
   GateView,
   HealthCheck,
+  ProposalView,
   ReleaseTrainDocument,
 } from "@safedeploy/schema";
-import type { ProposalRecord, TrainIndex, TrainRecord } from "./store.js";
+import type { TrainIndex, TrainRecord } from "./store.js";
 
 /** What the release-train handlers and driver need; every effect arrives here. */
 export interface TrainDeps {
@@ -18,10 +19,11 @@ export interface TrainDeps {
   readonly catalogTrains: ReadonlyMap<string, ReleaseTrainDocument>;
   readonly trains: TypedKv<TrainRecord>;
   readonly index: TypedKv<TrainIndex>;
-  readonly proposals: TypedKv<ProposalRecord>;
   readonly publish: (envelope: Envelope) => Promise<unknown>;
   /** `gate.query` to the policy service; throws when nobody answers (retried later). */
   readonly gate: (service: string) => Promise<GateView>;
+  /** `proposal.revert` to the proposal service: the pending revert of one service's path. */
+  readonly requestRevert: (request: CommandRequest<"proposal.revert">) => Promise<ProposalView>;
   /** `freeze.create` to the policy service; throws when it is refused or unanswered. */
   readonly freeze: (request: CommandRequest<"freeze.create">) => Promise<void>;
   /** One HTTP probe of a health check: what came back, or why nothing did. */

@@ -1,5 +1,4 @@
-import { createHash } from "node:crypto";
-import { detectRegression, evaluateHealthCheck, proposalKey } from "@safedeploy/core";
+import { detectRegression, evaluateHealthCheck } from "@safedeploy/core";
 import type {
   CheckResult,
   CheckTarget,
@@ -8,11 +7,10 @@ import type {
   TrainEvent,
   TrainState,
 } from "@safedeploy/core";
-import { KvConflictError } from "@safedeploy/jetstream";
 import { createEnvelope, messageId } from "@safedeploy/schema";
 import type { HealthCheck } from "@safedeploy/schema";
 import type { TrainDeps } from "./deps.js";
-import type { ProposalRecord, TrainRecord } from "./store.js";
+import type { TrainRecord } from "./store.js";
 
 /** The proposal id (and so the branch `safedeploy/<id>`) of a train step's promotion. */
 export function promotionId(trainId: string, step: number): string {
@@ -24,11 +22,6 @@ export function parsePromotionId(proposalId: string): { trainId: string; step: n
   const match = /^(TRN-[0-9A-F]+)-s(\d+)$/.exec(proposalId);
   if (match?.[1] === undefined || match[2] === undefined) return null;
   return { trainId: match[1], step: Number(match[2]) - 1 };
-}
-
-/** A stable proposal id from its key, as the proposal service derives it. */
-function proposalIdFor(key: string): string {
-  return `PRP-${createHash("sha256").update(key).digest("hex").slice(0, 12).toUpperCase()}`;
 }
 
 /** What doing an action yielded: an event to feed the state machine, and evidence to keep. */
@@ -102,9 +95,9 @@ function evidenceOf(reports: readonly StepReport[]): Record<string, unknown[]> {
 }
 
 /**
- * Files the revert of one step's service as a pending `rollback-rollout` proposal in the
- * proposal service's bucket (idempotent: the id derives from train and step) and announces it.
- * Its plan reverts the last commit under the service's path only; a person approves it.
+ * Asks the proposal service for the revert of one step's service (`proposal.revert`): a pending
+ * rollback-rollout proposal of the service's path only, which a person approves. Idempotent: the
+ * cause names the train and step, so asking again finds the same proposal.
  */
 async function proposeRevert(
   deps: TrainDeps,
@@ -112,50 +105,16 @@ async function proposeRevert(
   action: Extract<TrainAction, { kind: "propose-revert" }>,
   now: string,
 ): Promise<ActionResult> {
-  const causeId = `${record.id}:step-${action.step + 1}`;
-  const key = proposalKey("rollback-rollout", { service: action.service, causeId });
-  const required = deps.services.get(action.service)?.policy.approvals.required ?? 1;
-  const draft: ProposalRecord = {
-    id: proposalIdFor(key),
-    key,
+  const proposal = await deps.requestRevert({
     service: action.service,
-    incidentId: null,
-    kind: "rollback-rollout",
-    state: "pending",
-    createdAt: now,
-    causeId,
-    summary: `Revert ${action.service} (release train ${record.document.metadata.name}, step ${action.step + 1}): ${action.reason}`,
-    plan: { action: "git-revert", path: action.path, commit: action.commit, train: record.id },
-    approvals: [],
-    required,
-  };
-  let stored = draft;
-  try {
-    await deps.proposals.create(draft.id, draft);
-  } catch (error) {
-    if (!(error instanceof KvConflictError)) throw error;
-    stored = (await deps.proposals.get(draft.id))?.value ?? draft;
-  }
-  await deps.publish(
-    createEnvelope(
-      {
-        type: "governance.proposal-created",
-        id: messageId("governance.proposal-created", stored.id),
-        service: stored.service,
-        data: {
-          proposalId: stored.id,
-          kind: stored.kind,
-          incidentId: null,
-          causeId: stored.causeId,
-          createdAt: stored.createdAt,
-          summary: stored.summary,
-          plan: stored.plan,
-        },
-      },
-      { source: "release-train", time: stored.createdAt, correlationId: record.id },
-    ),
-  );
-  return { revert: { proposalId: stored.id, service: action.service, step: action.step } };
+    path: action.path,
+    causeId: `${record.id}:step-${action.step + 1}`,
+    ...(action.commit === null ? {} : { commit: action.commit }),
+    reason: `release train ${record.document.metadata.name}, step ${action.step + 1}: ${action.reason}`,
+    actor: record.actor,
+    at: now,
+  });
+  return { revert: { proposalId: proposal.id, service: action.service, step: action.step } };
 }
 
 /**

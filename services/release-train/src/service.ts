@@ -18,7 +18,7 @@ import type { TrainDeps } from "./deps.js";
 import { activeTrains, advanceTrain } from "./driver.js";
 import { parsePromotionId } from "./effects.js";
 import { onActionOutcome } from "./outcomes.js";
-import { ProposalRecord, TrainIndex, TrainRecord } from "./store.js";
+import { TrainIndex, TrainRecord } from "./store.js";
 
 const completions = SAFEDEPLOY_TOPOLOGY.consumers.find(
   (c) => c.durable === "release-train-actions",
@@ -62,10 +62,14 @@ export function createReleaseTrainService(options: ReleaseTrainOptions = {}): Se
         catalogTrains: new Map(catalog.trains.map((t) => [t.metadata.name, t])),
         trains: await openKv(bus, "trains", TrainRecord),
         index: await openKv(bus, "trains", TrainIndex),
-        proposals: await openKv(bus, "proposals", ProposalRecord),
         publish: (envelope) => publishEvent(bus, envelope),
         gate: async (service) => {
           const reply = await requestCommand(bus, "gate.query", { service });
+          if (!reply.ok) throw new CommandFailedError(reply.error.code, reply.error.message);
+          return reply.result;
+        },
+        requestRevert: async (request) => {
+          const reply = await requestCommand(bus, "proposal.revert", request);
           if (!reply.ok) throw new CommandFailedError(reply.error.code, reply.error.message);
           return reply.result;
         },

@@ -1,5 +1,5 @@
 import type { TrainAction, TrainNewEvent, TrainState } from "@safedeploy/core";
-import { ProposalKind, ProposalState, ReleaseTrainDocument } from "@safedeploy/schema";
+import { ReleaseTrainDocument } from "@safedeploy/schema";
 import type { NewEvent } from "@safedeploy/schema";
 import { z } from "zod";
 
@@ -82,24 +82,3 @@ export const TrainIndex = z.object({
 export type TrainIndex = z.infer<typeof TrainIndex>;
 
 export const INDEX_KEY = "index";
-
-/**
- * A proposal as the proposal service keeps it in the `proposals` bucket (its `ProposalRecord`;
- * mirrored here because no service imports another). The train files its revert proposals there,
- * pending, so a person approves them through `proposal.approve` like any other.
- */
-export const ProposalRecord = z.object({
-  id: z.string(),
-  key: z.string(),
-  service: z.string(),
-  incidentId: z.string().nullable(),
-  kind: ProposalKind,
-  state: ProposalState,
-  createdAt: z.string(),
-  causeId: z.string(),
-  summary: z.string(),
-  plan: z.record(z.string(), z.unknown()),
-  approvals: z.array(z.object({ by: z.string(), at: z.string(), reason: z.string() })),
-  required: z.number().int().positive(),
-});
-export type ProposalRecord = z.infer<typeof ProposalRecord>;

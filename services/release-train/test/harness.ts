@@ -12,7 +12,7 @@ import type { CommandServer, Subscription } from "@safedeploy/jetstream";
 import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
 import { SAFEDEPLOY_TOPOLOGY, createEnvelope, messageId } from "@safedeploy/schema";
-import type { CommandRequest, FreezeView, TrainView } from "@safedeploy/schema";
+import type { CommandRequest, FreezeView, ProposalView, TrainView } from "@safedeploy/schema";
 import { testServiceEnv, waitUntil } from "@safedeploy/testing";
 import type { TestBus } from "@safedeploy/testing";
 import { createReleaseTrainService } from "../src/index.js";
@@ -210,10 +210,27 @@ export async function startHealthEndpoints() {
   };
 }
 
-/** The policy side a train asks: an allowing gate, and freezes it records. */
+/**
+ * The services a train asks, as stand-ins on the real bus: an allowing gate and freezes (policy),
+ * and reverts (proposal) that it records. The end-to-end test runs the real ones.
+ */
 export async function startFakePolicy(harness: TestBus) {
   const freezes: CommandRequest<"freeze.create">[] = [];
+  const reverts: CommandRequest<"proposal.revert">[] = [];
   const servers: CommandServer[] = [
+    await serveCommand(harness.bus, "proposal.revert", (request): Promise<ProposalView> => {
+      if (!reverts.some((r) => r.causeId === request.causeId)) reverts.push(request);
+      return Promise.resolve({
+        id: `PRP-${request.causeId}`,
+        service: request.service,
+        incidentId: null,
+        kind: "rollback-rollout",
+        state: "pending",
+        createdAt: request.at,
+        approvals: [],
+        action: null,
+      });
+    }),
     await serveCommand(harness.bus, "gate.query", (request) =>
       Promise.resolve({
         service: request.service,
@@ -235,7 +252,7 @@ export async function startFakePolicy(harness: TestBus) {
       });
     }),
   ];
-  return { freezes, stop: () => Promise.all(servers.map((s) => s.stop())) };
+  return { freezes, reverts, stop: () => Promise.all(servers.map((s) => s.stop())) };
 }
 
 export async function startTrainReplica(
