@@ -1,0 +1,188 @@
+// `safedeploy release run|status` through the real gateway and the real release-train, policy,
+// proposal and git-actuator services, with a real environment repo: the dry run prints the plan
+// and the diffs and pushes nothing; the real run promotes both steps and exits 0; `status` then
+// exports the release manifest.
+import { execFile } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "@safedeploy/cli";
+import { provision } from "@safedeploy/jetstream";
+import { startService } from "@safedeploy/runtime";
+import type { ServiceHandle } from "@safedeploy/runtime";
+import { createGatewayService, tokenHash } from "@safedeploy/service-gateway";
+import { createGitActuatorService } from "@safedeploy/service-git-actuator";
+import { policyService } from "@safedeploy/service-policy";
+import { proposalService } from "@safedeploy/service-proposal";
+import { createReleaseTrainService } from "@safedeploy/service-release-train";
+import { createTestBus, createTestDatabase, testServiceEnv } from "@safedeploy/testing";
+import type { TestBus, TestDatabase } from "@safedeploy/testing";
+
+const exec = promisify(execFile);
+const git = async (cwd: string, args: string[]) =>
+  (
+    await exec("git", args, {
+      cwd,
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: "Dev",
+        GIT_AUTHOR_EMAIL: "dev@example.com",
+        GIT_COMMITTER_NAME: "Dev",
+        GIT_COMMITTER_EMAIL: "dev@example.com",
+      },
+    })
+  ).stdout.trim();
+
+const SERVICES = ["search", "basket"] as const;
+const TOKEN = "release-cli-token";
+const catalog = [
+  `apiVersion: safedeploy.dev/v1
+kind: Policy
+metadata: { name: default }
+spec:
+  requireCanary: false
+  noData: allow
+`,
+  ...SERVICES.map(
+    (name) => `apiVersion: safedeploy.dev/v1
+kind: Service
+metadata: { name: ${name}, owner: team-${name} }
+spec:
+  slos:
+    - name: availability
+      objective: 99
+      sli:
+        errorQuery: sum(rate(http_requests_total{service="${name}",code=~"5.."}[{{.window}}]))
+        totalQuery: sum(rate(http_requests_total{service="${name}"}[{{.window}}]))
+  rollback: { strategy: git-revert, path: envs/prod/${name} }
+`,
+  ),
+].join("---\n");
+const train = `apiVersion: safedeploy.dev/v1
+kind: ReleaseTrain
+metadata: { name: cli-train }
+spec:
+  steps:
+${SERVICES.map((s) => `    - { service: ${s}, image: "shop/${s}:v2", guardWindow: 1s }`).join("\n")}
+  followUps: []
+`;
+const deployment = (service: string, tag: string) =>
+  `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${service}\nspec:\n  template:\n    spec:\n      containers:\n        - name: ${service}\n          image: shop/${service}:${tag}\n`;
+
+let root: string;
+let remote: string;
+let harness: TestBus;
+let database: TestDatabase;
+let gatewayUrl = "";
+const services: ServiceHandle[] = [];
+
+async function cli(...argv: string[]) {
+  let stdout = "";
+  let stderr = "";
+  const code = await runCli({
+    argv,
+    env: {
+      SAFEDEPLOY_API: gatewayUrl,
+      SAFEDEPLOY_TOKEN: TOKEN,
+      SAFEDEPLOY_CATALOG: join(root, "catalog.yaml"),
+    },
+    cwd: root,
+    stdout: (text) => (stdout += text),
+    stderr: (text) => (stderr += text),
+  });
+  return { code, stdout, stderr };
+}
+
+const branches = async () =>
+  (await git(remote, ["for-each-ref", "--format=%(refname:short)", "refs/heads/safedeploy"]))
+    .split("\n")
+    .filter((line) => line !== "");
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), "sd-release-cli-"));
+  remote = join(root, "origin.git");
+  const seed = join(root, "seed");
+  await git(root, ["init", "--quiet", "--bare", "--initial-branch=main", remote]);
+  await git(root, ["clone", "--quiet", remote, seed]);
+  await git(seed, ["checkout", "--quiet", "-b", "main"]);
+  for (const service of SERVICES) {
+    const path = join(seed, "envs", "prod", service, "deployment.yaml");
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, deployment(service, "v1"));
+  }
+  await git(seed, ["add", "--all"]);
+  await git(seed, ["commit", "--quiet", "-m", "prod at v1"]);
+  await git(seed, ["push", "--quiet", "origin", "main"]);
+  await writeFile(join(root, "catalog.yaml"), catalog);
+  await writeFile(join(root, "train.yaml"), train);
+  await writeFile(
+    join(root, "tokens.yaml"),
+    `- { name: rel, role: approver, sha256: ${tokenHash(TOKEN)} }\n`,
+  );
+
+  harness = await createTestBus();
+  await provision(harness.bus);
+  database = await createTestDatabase();
+  const env = testServiceEnv(harness, {
+    DATABASE_URL: database.url,
+    SAFEDEPLOY_CATALOG: join(root, "catalog.yaml"),
+    SAFEDEPLOY_ENV_REPO: remote,
+    SAFEDEPLOY_HOME: join(root, "home"),
+    SAFEDEPLOY_TOKENS: join(root, "tokens.yaml"),
+    GATEWAY_PORT: "0",
+  });
+  for (const definition of [
+    policyService,
+    proposalService,
+    createGitActuatorService({ env }),
+    createReleaseTrainService({ tickMs: 200, leaseMs: 5_000 }),
+    createGatewayService({ onListening: (url) => (gatewayUrl = url) }),
+  ]) {
+    services.push(await startService(definition, { env }));
+  }
+}, 60_000);
+
+afterAll(async () => {
+  for (const service of services.reverse()) await service.shutdown("test");
+  await harness.cleanup();
+  await database.drop();
+  await rm(root, { recursive: true, force: true });
+});
+
+describe("safedeploy release run|status", () => {
+  it("a dry run prints the plan and each step's diff, and pushes nothing", async () => {
+    const planned = await cli("release", "plan", "train.yaml");
+    const run = await cli("release", "run", "train.yaml", "--dry-run");
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    // The same plan the plan command prints, then the progress, diffs and outcome.
+    expect(run.stdout.startsWith(planned.stdout)).toBe(true);
+    expect(run.stdout).toMatch(/started TRN-[0-9A-F]+ \(dry run\)/);
+    expect(run.stdout).toContain("-          image: shop/search:v1");
+    expect(run.stdout).toContain("+          image: shop/basket:v2");
+    expect(run.stdout).toContain("dry run: nothing pushed");
+    expect(await branches()).toEqual([]);
+  }, 60_000);
+
+  it("a real run promotes the steps in order and exits 0; status exports the manifest", async () => {
+    const run = await cli("release", "run", "train.yaml");
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    const id = /started (TRN-[0-9A-F]+)/.exec(run.stdout)?.[1];
+    expect(id).toBeDefined();
+    expect(await branches()).toEqual([`safedeploy/${id}-s1`, `safedeploy/${id}-s2`]);
+
+    const status = await cli("release", "status", id!, "--json");
+    expect(status.code).toBe(0);
+    const view = JSON.parse(status.stdout) as {
+      state: string;
+      manifest: { promoted: { service: string; commit: string | null }[] };
+    };
+    expect(view.state).toBe("completed");
+    expect(view.manifest.promoted.map((p) => p.service)).toEqual([...SERVICES]);
+    for (const promoted of view.manifest.promoted)
+      expect(promoted.commit).toMatch(/^[0-9a-f]{40}$/);
+  }, 60_000);
+});
