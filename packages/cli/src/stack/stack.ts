@@ -23,6 +23,7 @@ export const SERVICES = [
   "policy",
   "proposal",
   "git-actuator",
+  "release-train",
   "gateway",
 ] as const;
 
