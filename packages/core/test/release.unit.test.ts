@@ -757,3 +757,292 @@ describe("state machine properties", () => {
     );
   });
 });
+
+describe("strategy hooks", () => {
+  const hookServices = [
+    service("checkout", {
+      deployment: {
+        strategy: "canary",
+        canary: {
+          steps: [10, 100],
+          bakeTime: "1m",
+          promoteHook: {
+            http: { url: "http://hooks.internal/promote", headers: { authorization: "Bearer x" } },
+          },
+          rollbackHook: { http: { url: "http://hooks.internal/rollback", method: "PUT" } },
+        },
+      },
+    }),
+    service("cart", {
+      deployment: {
+        strategy: "blue_green",
+        blueGreen: { cutoverHook: { http: { url: "http://hooks.internal/cutover" } } },
+      },
+    }),
+    service("search", {
+      deployment: {
+        strategy: "canary",
+        canary: {
+          steps: [50, 100],
+          bakeTime: "1m",
+          promoteHook: { manifest: { path: "envs/prod/search/rollout.yaml", patch: { w: 100 } } },
+        },
+      },
+    }),
+  ];
+  const hookTrain = trainDoc([
+    { service: "checkout", image: "registry.example.com/shop/checkout:v2", guardWindow: "10m" },
+    { service: "cart", image: "registry.example.com/shop/cart:v2", guardWindow: "5m" },
+    { service: "search", image: "registry.example.com/shop/search:v2", guardWindow: "1m" },
+  ]);
+  const hookPlan = (): TrainPlan => {
+    const result = planTrain(hookTrain, hookServices);
+    if (!result.ok) throw new Error(result.errors.map((e) => e.message).join("; "));
+    return result.plan;
+  };
+  const begin = (dryRun = false) =>
+    startTrain({ trainId: "TRN-1", plan: hookPlan(), dryRun, now: t0 }).state;
+  const hookOk = (step: number, hook: "promote" | "cutover" | "rollback"): TrainEvent => ({
+    type: "hook-reported",
+    step,
+    hook,
+    ok: true,
+    status: 200,
+    detail: "HTTP 200",
+  });
+
+  it("calls the canary promote hook once the change landed, and guards only after it answered", () => {
+    const promoted = decideTrain(
+      begin(),
+      { type: "step-promoted", step: 0, commit: "c0" },
+      at(1),
+    );
+    expect(promoted.state.steps[0]).toMatchObject({
+      phase: "hooking",
+      commit: "c0",
+      promotedAt: at(1),
+      guardUntil: null,
+    });
+    expect(promoted.actions).toEqual([
+      {
+        kind: "call-hook",
+        step: 0,
+        service: "checkout",
+        hook: "promote",
+        url: "http://hooks.internal/promote",
+        method: "POST",
+        headers: { authorization: "Bearer x" },
+        idempotencyKey: "TRN-1-s1-promote",
+        body: {
+          train: "train-42",
+          trainId: "TRN-1",
+          step: 1,
+          service: "checkout",
+          change: {
+            kind: "image",
+            image: "registry.example.com/shop/checkout:v2",
+            path: "envs/prod/checkout",
+          },
+          commit: "c0",
+          phase: "promote",
+        },
+      },
+    ]);
+    expect(promoted.events.map((e) => (e.data as { phase: string }).phase)).toEqual(["promoted"]);
+    // A guard window that elapses before the hook answered changes nothing.
+    expect(decideTrain(promoted.state, { type: "guard-elapsed", step: 0 }, at(30)).changed).toBe(
+      false,
+    );
+    const answered = decideTrain(promoted.state, hookOk(0, "promote"), at(2));
+    expect(answered.state.steps[0]).toMatchObject({ phase: "guarding", guardUntil: at(12) });
+    expect(answered.state.steps[0]?.hooks).toEqual([
+      {
+        hook: "promote",
+        kind: "http",
+        target: "http://hooks.internal/promote",
+        outcome: "ok",
+        status: 200,
+        detail: "HTTP 200",
+        at: at(2),
+      },
+    ]);
+    expect(answered.actions).toEqual([{ kind: "wait", step: 0, until: at(12) }]);
+    expect(answered.events[0]?.data).toMatchObject({
+      phase: "guarding",
+      details: { hooks: [{ hook: "promote", outcome: "ok" }] },
+    });
+    // Once recorded, the outcome is never taken again.
+    const again = decideTrain(answered.state, hookOk(0, "promote"), at(3));
+    expect(again.changed).toBe(false);
+    expect(releaseManifest(answered.state).promoted[0]?.hooks).toHaveLength(1);
+  });
+
+  it("a failing promote hook halts the train at that step: revert proposed, rollback hook called", () => {
+    const promoted = decideTrain(
+      begin(),
+      { type: "step-promoted", step: 0, commit: "c0" },
+      at(1),
+    );
+    const failed = decideTrain(
+      promoted.state,
+      {
+        type: "hook-reported",
+        step: 0,
+        hook: "promote",
+        ok: false,
+        status: 500,
+        detail: "HTTP 500: canary controller down",
+      },
+      at(2),
+    );
+    expect(failed.state.status).toBe("halted");
+    expect(failed.state.steps.map((s) => s.phase)).toEqual(["failed", "pending", "pending"]);
+    expect(failed.state.steps[0]?.failure).toContain("HTTP 500: canary controller down");
+    expect(failed.state.attribution).toMatchObject({ kind: "step", step: 0 });
+    expect(failed.events.map((e) => e.type)).toEqual(["governance.train-finished"]);
+    expect(failed.actions.map((a) => a.kind)).toEqual(["propose-revert", "call-hook"]);
+    expect(failed.actions[1]).toMatchObject({
+      hook: "rollback",
+      method: "PUT",
+      url: "http://hooks.internal/rollback",
+      idempotencyKey: "TRN-1-s1-rollback",
+      body: { phase: "rollback", commit: "c0" },
+    });
+    const rolledBack = decideTrain(failed.state, hookOk(0, "rollback"), at(3));
+    expect(rolledBack.changed).toBe(true);
+    expect(rolledBack.state.status).toBe("halted");
+    expect(rolledBack.state.steps[0]?.hooks?.map((h) => `${h.hook}:${h.outcome}`)).toEqual([
+      "promote:failed",
+      "rollback:ok",
+    ]);
+    expect(decideTrain(rolledBack.state, hookOk(0, "rollback"), at(4)).changed).toBe(false);
+  });
+
+  it("a failed guard of a canary step calls its rollback hook beside the revert", () => {
+    let { state } = run(begin(), [
+      [{ type: "step-promoted", step: 0, commit: "c0" }, at(1)],
+      [hookOk(0, "promote"), at(1)],
+      [{ type: "guard-elapsed", step: 0 }, at(11)],
+    ]);
+    const halted = decideTrain(
+      state,
+      { type: "checks-reported", step: 0, reports: [report(state, 0, badCheck())] },
+      at(11),
+    );
+    state = halted.state;
+    expect(state.status).toBe("halted");
+    expect(halted.actions.map((a) => `${a.kind}${"hook" in a ? `:${a.hook}` : ""}`)).toEqual([
+      "propose-revert",
+      "call-hook:rollback",
+    ]);
+  });
+
+  it("calls the blue_green cutover hook at promotion, and records a manifest hook as a needed change", () => {
+    const { state } = run(begin(), [
+      [{ type: "step-promoted", step: 0, commit: "c0" }, at(1)],
+      [hookOk(0, "promote"), at(1)],
+      [{ type: "guard-elapsed", step: 0 }, at(11)],
+    ]);
+    const checked = run(state, [
+      [{ type: "checks-reported", step: 0, reports: [report(state, 0)] }, at(11)],
+      [{ type: "step-promoted", step: 1, commit: "c1" }, at(12)],
+    ]);
+    expect(checked.state.steps[1]?.phase).toBe("hooking");
+    expect(checked.actions.at(-1)).toMatchObject({
+      kind: "call-hook",
+      hook: "cutover",
+      idempotencyKey: "TRN-1-s2-cutover",
+      body: { phase: "cutover", step: 2, service: "cart" },
+    });
+    const third = run(checked.state, [
+      [hookOk(1, "cutover"), at(12)],
+      [{ type: "guard-elapsed", step: 1 }, at(17)],
+      [{ type: "checks-reported", step: 1, reports: [report(checked.state, 1)] }, at(17)],
+      [{ type: "step-promoted", step: 2, commit: "c2" }, at(18)],
+    ]);
+    expect(third.state.steps[2]?.phase).toBe("guarding");
+    expect(third.actions.some((a) => a.kind === "call-hook" && a.step === 2)).toBe(false);
+    expect(third.state.steps[2]?.hooks).toMatchObject([
+      {
+        hook: "promote",
+        kind: "manifest",
+        outcome: "needs-manifest-change",
+        target: "envs/prod/search/rollout.yaml",
+      },
+    ]);
+    expect(third.state.steps[2]?.hooks?.[0]?.detail).toMatch(/needs a manifest change: patch w/);
+  });
+
+  it("a dry run lists its hooks and calls none", () => {
+    const { state, actions } = run(begin(true), [
+      [{ type: "step-promoted", step: 0, commit: "c0" }, at(1)],
+    ]);
+    expect(state.steps[0]?.phase).toBe("guarding");
+    expect(actions.map((a) => a.kind)).toEqual(["wait"]);
+    expect(state.steps[0]?.hooks).toMatchObject([
+      { hook: "promote", outcome: "skipped", target: "http://hooks.internal/promote" },
+    ]);
+    const halted = decideTrain(
+      { ...state, steps: state.steps.map((s) => (s.index === 0 ? { ...s, phase: "checking" } : s)) },
+      { type: "checks-reported", step: 0, reports: [report(state, 0, badCheck())] },
+      at(11),
+    );
+    expect(halted.actions.map((a) => a.kind)).toEqual(["propose-revert"]);
+    expect(halted.state.steps[0]?.hooks?.map((h) => `${h.hook}:${h.outcome}`)).toEqual([
+      "promote:skipped",
+      "rollback:skipped",
+    ]);
+  });
+
+  it("calls each hook of a step at most once, whatever the events", () => {
+    const planned = hookPlan();
+    const hookEvent: fc.Arbitrary<TrainEvent> = fc.record({
+      type: fc.constant("hook-reported" as const),
+      step: fc.nat(2),
+      hook: fc.constantFrom("promote" as const, "cutover" as const, "rollback" as const),
+      ok: fc.boolean(),
+      status: fc.constantFrom(200, 500, null),
+      detail: fc.constant("x"),
+    });
+    const anyEvent: fc.Arbitrary<TrainEvent> = fc.oneof(
+      hookEvent,
+      fc.record({
+        type: fc.constant("step-promoted" as const),
+        step: fc.nat(2),
+        commit: fc.constant("c"),
+      }),
+      fc.record({ type: fc.constant("guard-elapsed" as const), step: fc.nat(2) }),
+      fc.record({ step: fc.nat(2), ok: fc.boolean() }).map(({ step, ok }) => ({
+        type: "checks-reported" as const,
+        step,
+        reports: [
+          {
+            step,
+            service: planned.steps[step]?.service ?? "?",
+            checks: [ok ? okCheck() : badCheck()],
+            regression: null,
+          },
+        ],
+      })),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(anyEvent, fc.nat(2000)), { maxLength: 40 }), (events) => {
+        let state = startTrain({ trainId: "p", plan: planned, dryRun: false, now: t0 }).state;
+        const calls = new Set<string>();
+        for (const [event, minute] of events) {
+          const decision = decideTrain(state, event, at(minute));
+          for (const action of decision.actions) {
+            if (action.kind !== "call-hook") continue;
+            expect(calls.has(action.idempotencyKey)).toBe(false);
+            calls.add(action.idempotencyKey);
+          }
+          state = decision.state;
+          for (const step of state.steps) {
+            const names = (step.hooks ?? []).map((h) => h.hook);
+            expect(new Set(names).size).toBe(names.length);
+          }
+        }
+      }),
+    );
+  });
+});
