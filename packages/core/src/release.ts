@@ -1,5 +1,5 @@
 import { messageId } from "@safedeploy/schema";
-import type { HealthCheck, NewEvent } from "@safedeploy/schema";
+import type { HealthCheck, Hook, NewEvent } from "@safedeploy/schema";
 import { haltsTrain, worstOutcome } from "./release-checks.js";
 import type { CheckOutcome, CheckResult, HaltOn, RegressionResult } from "./release-checks.js";
 import type {
@@ -47,7 +47,48 @@ export type Attribution =
       readonly evidence: readonly string[];
     };
 
-export type StepPhase = "pending" | "promoting" | "guarding" | "checking" | "checked" | "failed";
+/**
+ * `hooking`: the change landed and the strategy's promote (canary) or cutover (blue_green) hook
+ * is being called; the guard window starts once it answered.
+ */
+export type StepPhase =
+  "pending" | "promoting" | "hooking" | "guarding" | "checking" | "checked" | "failed";
+
+/** Which hook of a strategy: canary `promoteHook`/`rollbackHook`, blue_green `cutoverHook`. */
+export type HookName = "promote" | "cutover" | "rollback";
+
+/**
+ * What came of one hook of one step, as the state records it (once: a recorded hook is never
+ * called again). `skipped`: a dry run, which calls nothing; `needs-manifest-change`: a manifest
+ * hook, which the git actuator cannot apply yet, so a person must make that change.
+ */
+export interface HookRecord {
+  readonly hook: HookName;
+  readonly kind: "http" | "manifest";
+  /** The URL called (http) or the manifest path to patch (manifest). */
+  readonly target: string;
+  readonly outcome: "ok" | "failed" | "skipped" | "needs-manifest-change";
+  /** The HTTP status, when one came back. */
+  readonly status: number | null;
+  readonly detail: string;
+  readonly at: string;
+}
+
+/** The JSON body of an http hook call. `step` counts from 1, as in the idempotency key. */
+export interface HookPayload {
+  readonly train: string;
+  readonly trainId: string;
+  readonly step: number;
+  readonly service: string;
+  readonly change: PlannedChange;
+  readonly commit: string | null;
+  readonly phase: HookName;
+}
+
+/** The idempotency key of one hook of one step: `<trainId>-s<n>-<hook>` (n counts from 1). */
+export function hookIdempotencyKey(trainId: string, step: number, hook: HookName): string {
+  return `${trainId}-s${step + 1}-${hook}`;
+}
 
 export interface StepState {
   readonly index: number;
@@ -62,6 +103,8 @@ export interface StepState {
   readonly outcome: CheckOutcome | null;
   /** Why the promotion itself failed (`failed` phase). */
   readonly failure: string | null;
+  /** The strategy hooks of this step and what came of them (absent in states saved before). */
+  readonly hooks?: readonly HookRecord[];
 }
 
 export type FollowUpPhase = "scheduled" | "running" | "passed" | "failed";
@@ -116,6 +159,15 @@ export type TrainEvent =
       readonly reports: readonly StepReport[];
     }
   | { readonly type: "follow-up-due"; readonly index: number }
+  /** What a `call-hook` action's call gave: 2xx (`ok`), or why not (status/body excerpt). */
+  | {
+      readonly type: "hook-reported";
+      readonly step: number;
+      readonly hook: HookName;
+      readonly ok: boolean;
+      readonly status: number | null;
+      readonly detail: string;
+    }
   | {
       readonly type: "follow-up-reported";
       readonly index: number;
@@ -164,7 +216,22 @@ export type TrainAction =
       readonly evidence: readonly string[];
     }
   /** A failed follow-up blocks further promotions of the service until a human clears it. */
-  | { readonly kind: "block-service"; readonly service: string; readonly reason: string };
+  | { readonly kind: "block-service"; readonly service: string; readonly reason: string }
+  /**
+   * Call one http hook of a step: `method` `url` with `headers`, `Idempotency-Key:
+   * idempotencyKey` and `body` as JSON; feed back `hook-reported`. Never decided in a dry run.
+   */
+  | {
+      readonly kind: "call-hook";
+      readonly step: number;
+      readonly service: string;
+      readonly hook: HookName;
+      readonly url: string;
+      readonly method: "POST" | "PUT";
+      readonly headers: Readonly<Record<string, string>>;
+      readonly idempotencyKey: string;
+      readonly body: HookPayload;
+    };
 
 export type TrainEventType =
   | "governance.train-started"
@@ -297,6 +364,125 @@ function withStep(state: TrainState, index: number, update: Partial<StepState>):
   };
 }
 
+/** The hook a step's promotion calls once its change landed: canary promote, blue_green cutover. */
+export function promotionHook(
+  strategy: PromotionStrategy,
+): { readonly hook: "promote" | "cutover"; readonly spec: Hook } | null {
+  if (strategy.kind === "canary" && strategy.promoteHook !== null)
+    return { hook: "promote", spec: strategy.promoteHook };
+  if (strategy.kind === "blue_green" && strategy.cutoverHook !== null)
+    return { hook: "cutover", spec: strategy.cutoverHook };
+  return null;
+}
+
+/** The hook of a strategy by name, or null when it has none. */
+function plannedHook(strategy: PromotionStrategy, hook: HookName): Hook | null {
+  if (hook === "rollback") return strategy.kind === "canary" ? strategy.rollbackHook : null;
+  const promotion = promotionHook(strategy);
+  return promotion?.hook === hook ? promotion.spec : null;
+}
+
+function hooksOf(step: StepState | undefined): readonly HookRecord[] {
+  return step?.hooks ?? [];
+}
+
+function withHook(state: TrainState, index: number, record: HookRecord): TrainState {
+  const step = state.steps[index];
+  return withStep(state, index, { hooks: [...hooksOf(step), record] });
+}
+
+/**
+ * What running one hook of a step means now: an http hook is a `call-hook` action (its outcome
+ * comes back as `hook-reported`); a dry run calls nothing and a manifest hook cannot be applied
+ * by the git actuator yet, so both are recorded at once instead.
+ */
+function hookCall(
+  state: TrainState,
+  index: number,
+  hook: HookName,
+  spec: Hook,
+  now: string,
+): { readonly action: TrainAction } | { readonly record: HookRecord } {
+  const planned = plannedStep(state.plan, index);
+  if ("manifest" in spec) {
+    return {
+      record: {
+        hook,
+        kind: "manifest",
+        target: spec.manifest.path,
+        outcome: "needs-manifest-change",
+        status: null,
+        detail: `needs a manifest change: patch ${Object.keys(spec.manifest.patch).join(", ")} of ${spec.manifest.path} (the git actuator applies image changes only)`,
+        at: now,
+      },
+    };
+  }
+  if (state.dryRun) {
+    return {
+      record: {
+        hook,
+        kind: "http",
+        target: spec.http.url,
+        outcome: "skipped",
+        status: null,
+        detail: `dry run: ${spec.http.method} ${spec.http.url} not called`,
+        at: now,
+      },
+    };
+  }
+  return {
+    action: {
+      kind: "call-hook",
+      step: index,
+      service: planned.service,
+      hook,
+      url: spec.http.url,
+      method: spec.http.method,
+      headers: spec.http.headers ?? {},
+      idempotencyKey: hookIdempotencyKey(state.trainId, index, hook),
+      body: {
+        train: state.plan.train,
+        trainId: state.trainId,
+        step: index + 1,
+        service: planned.service,
+        change: planned.change,
+        commit: state.steps[index]?.commit ?? null,
+        phase: hook,
+      },
+    },
+  };
+}
+
+/** A step whose change landed (and whose promotion hook, if any, answered) starts guarding. */
+function startGuard(
+  state: TrainState,
+  index: number,
+  now: string,
+  events: TrainNewEvent[],
+): TrainDecision {
+  const planned = plannedStep(state.plan, index);
+  const guardUntil = addMs(now, planned.guardWindowMs);
+  const next = withStep(state, index, { phase: "guarding", guardUntil });
+  const step = next.steps[index];
+  const hooks = hooksOf(step);
+  return {
+    state: next,
+    changed: true,
+    events: [
+      ...events,
+      stepEvent(next, index, "guarding", now, {
+        commit: step?.commit ?? null,
+        details: {
+          guardWindow: planned.guardWindow,
+          guardUntil,
+          ...(hooks.length === 0 ? {} : { hooks }),
+        },
+      }),
+    ],
+    actions: [{ kind: "wait", step: index, until: guardUntil }],
+  };
+}
+
 /**
  * Starts a train: every step pending but the first, which is promoting. Emits train-started and
  * the first train-step; asks for the first promotion.
@@ -327,6 +513,7 @@ export function startTrain(input: {
       checkedAt: null,
       outcome: null,
       failure: null,
+      hooks: [],
     })),
     final: { phase: "pending", outcome: null },
     finishedAt: null,
@@ -440,11 +627,20 @@ export function attributeFailure(input: {
   return { kind: "none" };
 }
 
-function remedy(state: TrainState, attribution: Attribution, reason: string): TrainAction[] {
+/**
+ * What undoes a failing step: a revert proposal of its service's path, beside the canary's
+ * rollback hook (called at most once per step); manual triage when the step is ambiguous.
+ */
+function remedy(
+  state: TrainState,
+  attribution: Attribution,
+  reason: string,
+  now: string,
+): { readonly state: TrainState; readonly actions: TrainAction[] } {
   if (attribution.kind === "step") {
     const step = state.steps[attribution.step];
     const planned = plannedStep(state.plan, attribution.step);
-    return [
+    const actions: TrainAction[] = [
       {
         kind: "propose-revert",
         step: attribution.step,
@@ -455,11 +651,19 @@ function remedy(state: TrainState, attribution: Attribution, reason: string): Tr
         evidence: attribution.evidence,
       },
     ];
+    const { strategy } = planned;
+    const called = hooksOf(step).some((h) => h.hook === "rollback");
+    if (strategy.kind !== "canary" || strategy.rollbackHook === null || called) {
+      return { state, actions };
+    }
+    const rollback = hookCall(state, attribution.step, "rollback", strategy.rollbackHook, now);
+    if ("action" in rollback) return { state, actions: [...actions, rollback.action] };
+    return { state: withHook(state, attribution.step, rollback.record), actions };
   }
   if (attribution.kind === "ambiguous") {
-    return [{ kind: "manual-triage", reason, evidence: attribution.evidence }];
+    return { state, actions: [{ kind: "manual-triage", reason, evidence: attribution.evidence }] };
   }
-  return [];
+  return { state, actions: [] };
 }
 
 function ignore(state: TrainState, why: string): TrainDecision {
@@ -481,11 +685,12 @@ function halt(
     reason,
     attribution,
   };
+  const remedied = remedy(halted, attribution, reason, now);
   return {
-    state: halted,
+    state: remedied.state,
     changed: true,
     events: [...events, finishedEvent(halted, outcome, reason, now)],
-    actions: remedy(halted, attribution, reason),
+    actions: remedied.actions,
   };
 }
 
@@ -552,25 +757,70 @@ export function decideTrain(state: TrainState, event: TrainEvent, now: string): 
         return ignore(state, `step ${event.step} is not promoting`);
       }
       const planned = plannedStep(state.plan, event.step);
-      const guardUntil = addMs(now, planned.guardWindowMs);
-      const next = withStep(state, event.step, {
-        phase: "guarding",
-        commit: event.commit,
-        promotedAt: now,
-        guardUntil,
-      });
+      const landed = withStep(state, event.step, { commit: event.commit, promotedAt: now });
+      const promoted = stepEvent(landed, event.step, "promoted", now, { commit: event.commit });
+      const hook = promotionHook(planned.strategy);
+      if (hook === null) return startGuard(landed, event.step, now, [promoted]);
+      const call = hookCall(landed, event.step, hook.hook, hook.spec, now);
+      if ("record" in call) {
+        return startGuard(withHook(landed, event.step, call.record), event.step, now, [promoted]);
+      }
       return {
-        state: next,
+        state: withStep(landed, event.step, { phase: "hooking" }),
         changed: true,
-        events: [
-          stepEvent(next, event.step, "promoted", now, { commit: event.commit }),
-          stepEvent(next, event.step, "guarding", now, {
-            commit: event.commit,
-            details: { guardWindow: planned.guardWindow, guardUntil },
-          }),
-        ],
-        actions: [{ kind: "wait", step: event.step, until: guardUntil }],
+        events: [promoted],
+        actions: [call.action],
       };
+    }
+    case "hook-reported": {
+      const step = state.steps[event.step];
+      if (step === undefined) return ignore(state, `train has no step ${event.step}`);
+      if (hooksOf(step).some((h) => h.hook === event.hook)) {
+        return ignore(state, `the ${event.hook} hook of step ${event.step} was already reported`);
+      }
+      const planned = plannedStep(state.plan, event.step);
+      const spec = plannedHook(planned.strategy, event.hook);
+      if (spec === null || !("http" in spec)) {
+        return ignore(state, `step ${event.step} has no http ${event.hook} hook`);
+      }
+      const record: HookRecord = {
+        hook: event.hook,
+        kind: "http",
+        target: spec.http.url,
+        outcome: event.ok ? "ok" : "failed",
+        status: event.status,
+        detail: event.detail,
+        at: now,
+      };
+      if (event.hook === "rollback") {
+        // Called beside a revert proposal, after the train stopped: recorded, nothing more.
+        if (state.status === "running") return ignore(state, "the train did not halt");
+        return {
+          state: withHook(state, event.step, record),
+          changed: true,
+          events: [],
+          actions: [],
+        };
+      }
+      if (state.status !== "running" || step.phase !== "hooking") {
+        return ignore(state, `step ${event.step} is not calling its ${event.hook} hook`);
+      }
+      const hooked = withHook(state, event.step, record);
+      if (event.ok) return startGuard(hooked, event.step, now, []);
+      const failure = `${event.hook} hook ${spec.http.method} ${spec.http.url} failed: ${event.detail}`;
+      const failed = withStep(hooked, event.step, { phase: "failed", failure });
+      return halt(
+        failed,
+        {
+          kind: "step",
+          step: event.step,
+          service: step.service,
+          evidence: [`step ${event.step + 1} ${step.service}: ${failure}`],
+        },
+        `step ${event.step + 1} (${step.service}) ${failure}`,
+        now,
+        [],
+      );
     }
     case "step-failed": {
       const step = state.steps[event.step];
@@ -754,11 +1004,12 @@ export function decideTrain(state: TrainState, event: TrainEvent, now: string): 
         attribution.kind === "step"
           ? [{ kind: "block-service", service: attribution.service, reason }]
           : [];
+      const remedied = remedy(next, attribution, reason, now);
       return {
-        state: next,
+        state: remedied.state,
         changed: true,
         events: [published],
-        actions: [...block, ...remedy(next, attribution, reason)],
+        actions: [...block, ...remedied.actions],
       };
     }
   }
@@ -774,6 +1025,8 @@ export interface ManifestEntry {
   readonly promotedAt: string;
   readonly checkedAt: string | null;
   readonly outcome: CheckOutcome | null;
+  /** The strategy hooks called (or recorded) for this step. */
+  readonly hooks: readonly HookRecord[];
 }
 
 /** The release manifest (JSON): which service was promoted to what, when, with which commit. */
@@ -816,6 +1069,7 @@ export function releaseManifest(state: TrainState): ReleaseManifest {
               promotedAt: step.promotedAt,
               checkedAt: step.checkedAt,
               outcome: step.outcome,
+              hooks: hooksOf(step),
             },
           ],
     ),

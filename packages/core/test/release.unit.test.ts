@@ -812,11 +812,7 @@ describe("strategy hooks", () => {
   });
 
   it("calls the canary promote hook once the change landed, and guards only after it answered", () => {
-    const promoted = decideTrain(
-      begin(),
-      { type: "step-promoted", step: 0, commit: "c0" },
-      at(1),
-    );
+    const promoted = decideTrain(begin(), { type: "step-promoted", step: 0, commit: "c0" }, at(1));
     expect(promoted.state.steps[0]).toMatchObject({
       phase: "hooking",
       commit: "c0",
@@ -878,11 +874,7 @@ describe("strategy hooks", () => {
   });
 
   it("a failing promote hook halts the train at that step: revert proposed, rollback hook called", () => {
-    const promoted = decideTrain(
-      begin(),
-      { type: "step-promoted", step: 0, commit: "c0" },
-      at(1),
-    );
+    const promoted = decideTrain(begin(), { type: "step-promoted", step: 0, commit: "c0" }, at(1));
     const failed = decideTrain(
       promoted.state,
       {
@@ -983,7 +975,10 @@ describe("strategy hooks", () => {
       { hook: "promote", outcome: "skipped", target: "http://hooks.internal/promote" },
     ]);
     const halted = decideTrain(
-      { ...state, steps: state.steps.map((s) => (s.index === 0 ? { ...s, phase: "checking" } : s)) },
+      {
+        ...state,
+        steps: state.steps.map((s) => (s.index === 0 ? { ...s, phase: "checking" } : s)),
+      },
       { type: "checks-reported", step: 0, reports: [report(state, 0, badCheck())] },
       at(11),
     );
