@@ -251,6 +251,18 @@ export async function projectEnvelope(db: Queryable, e: Envelope): Promise<Proje
       return "projected";
     case "governance.action-completed": {
       const d = e.data;
+      if (d.dryRun) {
+        // A dry run shows what would be pushed; it never stands in for a real action nor
+        // moves the proposal.
+        await query(
+          db,
+          `INSERT INTO actions (proposal_id, outcome, at, branch, commit, pr_url, diff, dry_run, message_id)
+           VALUES ($1, 'completed', $2, $3, $4, $5, $6, true, $7)
+           ON CONFLICT (proposal_id) DO NOTHING`,
+          [d.proposalId, d.at, d.branch, d.commit, d.prUrl, d.diff, e.id],
+        );
+        return "projected";
+      }
       await query(
         db,
         `INSERT INTO actions (proposal_id, outcome, at, branch, commit, pr_url, diff, dry_run, message_id)
@@ -259,7 +271,7 @@ export async function projectEnvelope(db: Queryable, e: Envelope): Promise<Proje
            branch = EXCLUDED.branch, commit = EXCLUDED.commit, pr_url = EXCLUDED.pr_url,
            diff = EXCLUDED.diff, dry_run = EXCLUDED.dry_run, reason = NULL, needs_triage = NULL,
            message_id = EXCLUDED.message_id
-         WHERE actions.outcome = 'failed' OR actions.at <= EXCLUDED.at`,
+         WHERE actions.outcome = 'failed' OR actions.dry_run OR actions.at <= EXCLUDED.at`,
         [d.proposalId, d.at, d.branch, d.commit, d.prUrl, d.diff, d.dryRun, e.id],
       );
       await advanceProposal(db, d.proposalId, e.service, "executed", d.at);

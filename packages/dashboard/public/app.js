@@ -8,6 +8,7 @@ const TOKEN_KEY = "safedeploy.token";
 const OPEN_PROPOSALS = ["pending", "approved", "needs-triage"];
 const ACTIVE_INCIDENTS = ["detected", "investigating", "mitigated"];
 const RECENT_PROPOSALS = 5;
+const RECENT_TRAINS = 20;
 
 const $ = (id) => {
   const found = document.getElementById(id);
@@ -321,12 +322,16 @@ function planText(plan) {
   return `Plan: ${JSON.stringify(plan)}`;
 }
 
+/** The element id of a proposal's card, the target of links to it (e.g. from a train). */
+const proposalAnchor = (id) => `proposal-${id}`;
+
 function proposalCard(proposal) {
   const pending = proposal.state === "pending";
   const action = proposal.action;
   return h(
     "article",
     {
+      id: proposalAnchor(proposal.id),
       class: "proposal",
       "data-testid": "proposal",
       "data-id": proposal.id,
@@ -485,11 +490,296 @@ function renderFreezes(freezes) {
   );
 }
 
+// ---------------------------------------------------------------- release trains
+
+const shortSha = (sha) => (typeof sha === "string" ? sha.slice(0, 7) : null);
+
+/** "in 1m 05s" / "5s ago" from a duration in milliseconds. */
+function spanText(ms) {
+  const seconds = Math.round(Math.abs(ms) / 1000);
+  const text =
+    seconds < 60
+      ? `${seconds}s`
+      : `${Math.floor(seconds / 60)}m ${String(seconds % 60).padStart(2, "0")}s`;
+  return ms >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+/** The text of a guard window's countdown at `now`. */
+function guardText(until, now = Date.now()) {
+  const left = new Date(until).getTime() - now;
+  if (Number.isNaN(left)) return `guard until ${until}`;
+  return left > 0 ? `guard window ends ${spanText(left)}` : "guard window over, checking…";
+}
+
+let guardTimer;
+
+/** Ticks every guard countdown on the page once a second while there is one. */
+function tickGuards() {
+  const clocks = document.querySelectorAll("[data-guard-until]");
+  for (const clock of clocks) clock.textContent = guardText(clock.dataset.guardUntil);
+  if (clocks.length === 0) {
+    clearInterval(guardTimer);
+    guardTimer = undefined;
+  } else if (guardTimer === undefined) {
+    guardTimer = setInterval(tickGuards, 1000);
+  }
+}
+
+/** One piece of a step's guard evidence (health check, regression, gate) as a line of text. */
+function evidenceText(item) {
+  if (item === null || typeof item !== "object") return String(item);
+  const { type, ...rest } = item;
+  const fields = Object.entries(rest)
+    .map(([key, value]) => `${key}=${typeof value === "object" ? JSON.stringify(value) : value}`)
+    .join(", ");
+  return `${type ?? "evidence"}: ${fields}`;
+}
+
+function trainStep(step) {
+  const guarding = step.phase === "guarding" && typeof step.guardUntil === "string";
+  return h(
+    "li",
+    {
+      class: "step",
+      "data-testid": "train-step",
+      "data-index": step.index,
+      "data-service": step.service,
+      "data-phase": step.phase,
+      "data-outcome": step.outcome ?? "none",
+      "aria-label": `Step ${step.index + 1}: ${step.service}, ${step.phase}${step.outcome ? `, ${step.outcome}` : ""}`,
+    },
+    h(
+      "div",
+      { class: "step-line" },
+      h("strong", { class: "step-service", "data-testid": "step-service", text: step.service }),
+      h("code", { class: "step-change", "data-testid": "step-change", text: step.change }),
+      h("span", {
+        class: `badge phase-${step.phase}`,
+        "data-testid": "step-phase",
+        text: step.phase,
+      }),
+      step.outcome
+        ? h("span", {
+            class: `badge outcome-${step.outcome}`,
+            "data-testid": "step-outcome",
+            text: step.outcome,
+          })
+        : null,
+      step.commit
+        ? h(
+            "span",
+            { class: "meta" },
+            "commit ",
+            h("code", {
+              "data-testid": "step-commit",
+              "data-commit": step.commit,
+              title: step.commit,
+              text: shortSha(step.commit),
+            }),
+          )
+        : null,
+      step.deployedAt
+        ? h(
+            "span",
+            { class: "meta" },
+            "deployed ",
+            h("time", { datetime: step.deployedAt, text: time(step.deployedAt) }),
+          )
+        : null,
+      guarding
+        ? h("span", {
+            class: "guard",
+            "data-testid": "step-guard",
+            "data-guard-until": step.guardUntil,
+            title: `guard window until ${time(step.guardUntil)}`,
+            text: guardText(step.guardUntil),
+          })
+        : null,
+    ),
+    step.evidence.length > 0
+      ? h(
+          "details",
+          { class: "evidence" },
+          h("summary", { text: `Guard evidence (${step.evidence.length})` }),
+          h(
+            "ul",
+            { "data-testid": "step-evidence" },
+            step.evidence.map((item) => h("li", { text: evidenceText(item) })),
+          ),
+        )
+      : null,
+    step.diff
+      ? h("details", {}, h("summary", { text: "Promotion diff" }), diffView(step.diff))
+      : null,
+  );
+}
+
+function followUpItem(followUp, train) {
+  const step = followUp.attributedStep === null ? null : train.steps[followUp.attributedStep];
+  return h(
+    "li",
+    { "data-testid": "follow-up", "data-after": followUp.after, "data-phase": followUp.phase },
+    h("span", { text: `after ${followUp.after}` }),
+    h(
+      "span",
+      { class: "meta" },
+      "due ",
+      h("time", { datetime: followUp.dueAt, text: time(followUp.dueAt) }),
+    ),
+    h("span", {
+      class: `badge follow-up-${followUp.phase}`,
+      "data-testid": "follow-up-phase",
+      text: followUp.phase,
+    }),
+    followUp.at
+      ? h(
+          "span",
+          { class: "meta" },
+          "at ",
+          h("time", { datetime: followUp.at, text: time(followUp.at) }),
+        )
+      : null,
+    followUp.attributedStep !== null
+      ? h("span", {
+          "data-testid": "follow-up-attributed",
+          text: `attributed to step ${followUp.attributedStep + 1}${step ? ` (${step.service})` : ""}`,
+        })
+      : null,
+  );
+}
+
+function trainCard(train) {
+  const finished = train.state !== "running";
+  return h(
+    "article",
+    {
+      class: "train",
+      "data-testid": "train",
+      "data-id": train.id,
+      "data-name": train.name,
+      "data-state": train.state,
+      "data-dry-run": String(train.dryRun),
+      "aria-label": `Release train ${train.name} (${train.id})`,
+    },
+    h(
+      "header",
+      {},
+      h("strong", { "data-testid": "train-name", text: train.name }),
+      h("code", { "data-testid": "train-id", text: train.id }),
+      h("span", {
+        class: `badge state-${train.state}`,
+        "data-testid": "train-state",
+        text: train.state,
+      }),
+      train.dryRun
+        ? h("span", { class: "badge dry-run", "data-testid": "train-dry-run", text: "dry run" })
+        : null,
+      h("span", { class: "meta", text: `by ${train.actor}` }),
+    ),
+    h(
+      "p",
+      { class: "meta", "data-testid": "train-times" },
+      "started ",
+      h("time", { datetime: train.createdAt, text: time(train.createdAt) }),
+      finished ? ", finished " : ", last change ",
+      h("time", { datetime: train.updatedAt, text: time(train.updatedAt) }),
+    ),
+    train.reason
+      ? h("p", { class: "summary", "data-testid": "train-reason", text: train.reason })
+      : null,
+    h(
+      "ol",
+      { class: "steps", "aria-label": `Steps of ${train.name}`, "data-testid": "train-steps" },
+      train.steps.map(trainStep),
+    ),
+    train.revert
+      ? h(
+          "p",
+          { class: "revert", "data-testid": "train-revert" },
+          `Revert of step ${train.revert.step + 1} (${train.revert.service}) proposed: `,
+          h("a", {
+            href: `#${encodeURIComponent(proposalAnchor(train.revert.proposalId))}`,
+            "data-testid": "train-revert-link",
+            text: train.revert.proposalId,
+          }),
+          " (approve it under Proposals)",
+        )
+      : null,
+    train.triage
+      ? h(
+          "div",
+          { class: "triage", "data-testid": "train-triage" },
+          h("p", {
+            class: "error",
+            text: `Needs triage: the regression could be step ${train.triage.steps.map((i) => i + 1).join(" or ")}; nothing was reverted.`,
+          }),
+          h(
+            "ul",
+            { "aria-label": "Triage evidence" },
+            train.triage.evidence.map((line) => h("li", { text: line })),
+          ),
+        )
+      : null,
+    train.followUps.length > 0
+      ? h(
+          "div",
+          {},
+          h("h4", { text: "Follow-ups" }),
+          h(
+            "ul",
+            {
+              class: "follow-ups",
+              "data-testid": "train-follow-ups",
+              "aria-label": `Follow-ups of ${train.name}`,
+            },
+            train.followUps.map((followUp) => followUpItem(followUp, train)),
+          ),
+        )
+      : null,
+  );
+}
+
+function renderTrains(trains) {
+  const target = $("trains");
+  target.removeAttribute("aria-busy");
+  const newest = [...trains].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  target.replaceChildren(
+    newest.length === 0
+      ? h("p", { class: "empty", text: "No release trains yet." })
+      : h("div", { "data-testid": "train-list" }, newest.map(trainCard)),
+  );
+  tickGuards();
+}
+
+async function loadTrains() {
+  let listed;
+  try {
+    listed = await api(`/v1/trains?limit=${RECENT_TRAINS}`);
+  } catch (error) {
+    // Without a release-train service the rest of the board still works: say so here only.
+    if (error instanceof ApiRefusal && error.status === 503) {
+      const target = $("trains");
+      target.removeAttribute("aria-busy");
+      target.replaceChildren(
+        h("p", {
+          class: "empty",
+          "data-testid": "trains-unavailable",
+          text: `Release trains are not available: ${error.message}.`,
+        }),
+      );
+      return;
+    }
+    throw error;
+  }
+  renderTrains(listed.items);
+}
+
 // ---------------------------------------------------------------- loading
 
 const LOADERS = {
   services: async () => renderServices((await api("/v1/services?limit=500")).items),
   incidents: async () => renderIncidents((await api("/v1/incidents?limit=100")).items),
+  trains: loadTrains,
   proposals: async () => renderProposals((await api("/v1/proposals?limit=100")).items),
   freezes: async () => renderFreezes((await api("/v1/freezes?limit=100")).items),
 };
@@ -526,6 +816,7 @@ function affectedBy(type) {
   if (type.startsWith("budget.")) return ["services"];
   if (type.startsWith("incidents.")) return ["incidents", "services"];
   if (type.startsWith("governance.freeze")) return ["freezes", "services"];
+  if (type.startsWith("governance.train-") || type === "governance.follow-up") return ["trains"];
   if (type.startsWith("governance.proposal") || type.startsWith("governance.action")) {
     return ["proposals"];
   }

@@ -52,7 +52,15 @@ describe("dashboard assets", () => {
     const html = await readFile(join(dashboardAssetsDir, "index.html"), "utf8");
     expect(html).toContain('<label for="token">');
     expect(html).toContain('<label for="decision-reason">');
-    for (const id of ["token-input", "sign-in", "services", "incidents", "proposals", "freezes"]) {
+    for (const id of [
+      "token-input",
+      "sign-in",
+      "services",
+      "incidents",
+      "trains",
+      "proposals",
+      "freezes",
+    ]) {
       expect(html).toContain(`data-testid="${id}"`);
     }
     expect(html).toContain('<dialog id="decision"');

@@ -1,0 +1,298 @@
+// The dashboard's release trains in a real headless Chromium (Debian's /usr/bin/chromium, driven by
+// playwright-core) against the real gateway and the real audit, release-train, policy, proposal
+// and git-actuator services, with a real environment repo: a two-step train started through the
+// API appears on the open page by itself (server-sent events), running with a guard countdown,
+// then completed with both steps checked and the commits the actuator pushed; its follow-up is
+// scheduled, then passed; a dry run is listed above it, marked so. Nothing is reloaded. The run
+// saves a screenshot.
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { provision } from "@safedeploy/jetstream";
+import { startService } from "@safedeploy/runtime";
+import type { ServiceHandle } from "@safedeploy/runtime";
+import { createTestBus, createTestDatabase, testServiceEnv } from "@safedeploy/testing";
+import type { TestBus, TestDatabase } from "@safedeploy/testing";
+import type { Browser, BrowserType, Page } from "playwright-core";
+import { auditService } from "@safedeploy/service-audit";
+import { createGatewayService, tokenHash } from "@safedeploy/service-gateway";
+import { createGitActuatorService } from "@safedeploy/service-git-actuator";
+import { policyService } from "@safedeploy/service-policy";
+import { proposalService } from "@safedeploy/service-proposal";
+import { createReleaseTrainService } from "@safedeploy/service-release-train";
+
+const CHROMIUM = "/usr/bin/chromium";
+const TOKEN = "dashboard-trains-approver-token";
+const SCREENSHOT_DIR = new URL("../../node_modules/.cache/safedeploy-e2e/", import.meta.url)
+  .pathname;
+const SERVICES = ["search", "basket"] as const;
+
+// playwright-core is the dashboard package's devDependency: load it from there.
+const requireFromDashboard = createRequire(
+  new URL("../../packages/dashboard/package.json", import.meta.url),
+);
+
+const exec = promisify(execFile);
+const git = async (cwd: string, args: string[]) =>
+  (
+    await exec("git", args, {
+      cwd,
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: "Dev",
+        GIT_AUTHOR_EMAIL: "dev@example.com",
+        GIT_COMMITTER_NAME: "Dev",
+        GIT_COMMITTER_EMAIL: "dev@example.com",
+      },
+    })
+  ).stdout.trim();
+
+const catalog = [
+  `apiVersion: safedeploy.dev/v1
+kind: Policy
+metadata: { name: default }
+spec:
+  requireCanary: false
+  noData: allow
+`,
+  ...SERVICES.map(
+    (name) => `apiVersion: safedeploy.dev/v1
+kind: Service
+metadata: { name: ${name}, owner: team-${name} }
+spec:
+  slos:
+    - name: availability
+      objective: 99
+      sli:
+        errorQuery: sum(rate(http_requests_total{service="${name}",code=~"5.."}[{{.window}}]))
+        totalQuery: sum(rate(http_requests_total{service="${name}"}[{{.window}}]))
+  rollback: { strategy: git-revert, path: envs/prod/${name} }
+`,
+  ),
+].join("---\n");
+
+/** The train the test starts: two steps with short guard windows, one follow-up. */
+const trainDocument = (followUps: string[]) => ({
+  apiVersion: "safedeploy.dev/v1",
+  kind: "ReleaseTrain",
+  metadata: { name: "web-train" },
+  spec: {
+    steps: SERVICES.map((service) => ({
+      service,
+      image: `shop/${service}:v2`,
+      guardWindow: "3s",
+    })),
+    followUps,
+  },
+});
+
+const deployment = (service: string, tag: string) =>
+  `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${service}\nspec:\n  template:\n    spec:\n      containers:\n        - name: ${service}\n          image: shop/${service}:${tag}\n`;
+
+let root = "";
+let remote = "";
+let harness: TestBus | undefined;
+let database: TestDatabase | undefined;
+let browser: Browser | undefined;
+let page: Page;
+let gatewayUrl = "";
+const services: ServiceHandle[] = [];
+const pageErrors: string[] = [];
+let navigations = 0;
+
+async function startTrain(dryRun: boolean, followUps: string[]): Promise<string> {
+  const response = await fetch(`${gatewayUrl}/v1/trains`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ train: trainDocument(followUps), dryRun }),
+  });
+  const body = (await response.json()) as { id?: string };
+  expect(response.status, JSON.stringify(body)).toBe(201);
+  expect(body.id).toMatch(/^TRN-/);
+  return body.id!;
+}
+
+const chromiumMissing = !existsSync(CHROMIUM);
+
+describe.skipIf(chromiumMissing)(
+  `dashboard release trains in Chromium${chromiumMissing ? ` (skipped: ${CHROMIUM} is not installed)` : ""}`,
+  () => {
+    beforeAll(async () => {
+      root = await mkdtemp(join(tmpdir(), "sd-dashboard-trains-"));
+      remote = join(root, "origin.git");
+      const seed = join(root, "seed");
+      await git(root, ["init", "--quiet", "--bare", "--initial-branch=main", remote]);
+      await git(root, ["clone", "--quiet", remote, seed]);
+      await git(seed, ["checkout", "--quiet", "-B", "main"]);
+      for (const service of SERVICES) {
+        const path = join(seed, "envs", "prod", service, "deployment.yaml");
+        await mkdir(dirname(path), { recursive: true });
+        await writeFile(path, deployment(service, "v1"));
+      }
+      await git(seed, ["add", "--all"]);
+      await git(seed, ["commit", "--quiet", "-m", "prod at v1"]);
+      await git(seed, ["push", "--quiet", "origin", "main"]);
+      await writeFile(join(root, "catalog.yaml"), catalog);
+      await writeFile(
+        join(root, "tokens.yaml"),
+        `- { name: rel, role: approver, sha256: ${tokenHash(TOKEN)} }\n`,
+      );
+
+      harness = await createTestBus();
+      await provision(harness.bus);
+      database = await createTestDatabase();
+      const env = testServiceEnv(harness, {
+        DATABASE_URL: database.url,
+        SAFEDEPLOY_CATALOG: join(root, "catalog.yaml"),
+        SAFEDEPLOY_ENV_REPO: remote,
+        SAFEDEPLOY_HOME: join(root, "home"),
+        SAFEDEPLOY_TOKENS: join(root, "tokens.yaml"),
+        GATEWAY_HOST: "127.0.0.1",
+        GATEWAY_PORT: "0",
+      });
+      // The audit service fills the log the gateway's /v1/events reads.
+      for (const definition of [
+        auditService({ maxBatch: 100, lingerMs: 10, backoffMs: [100] }),
+        policyService,
+        proposalService,
+        createGitActuatorService({ env }),
+        createReleaseTrainService({ tickMs: 200, leaseMs: 5_000 }),
+        createGatewayService({
+          events: { pollMs: 100, heartbeatMs: 5_000 },
+          onListening: (url) => (gatewayUrl = url),
+        }),
+      ]) {
+        services.push(await startService(definition, { env }));
+      }
+      expect(gatewayUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+
+      const { chromium } = requireFromDashboard("playwright-core") as { chromium: BrowserType };
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+        ],
+      });
+      page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+      page.on("pageerror", (error) => pageErrors.push(error.message));
+      page.on("console", (message) => {
+        if (message.type() === "error") pageErrors.push(message.text());
+      });
+      page.on("framenavigated", (frame) => {
+        if (frame === page.mainFrame()) navigations += 1;
+      });
+    }, 120_000);
+
+    afterAll(async () => {
+      await browser?.close();
+      for (const service of services.reverse()) await service.shutdown("test");
+      await harness?.cleanup();
+      await database?.drop();
+      if (root !== "") await rm(root, { recursive: true, force: true });
+    });
+
+    it("signs in to an empty list of trains and follows the event stream", async () => {
+      await page.goto(gatewayUrl);
+      await page.getByLabel("API token").fill(TOKEN);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.waitForSelector('[data-testid="live-status"][data-state="on"]');
+      await page.waitForSelector('[data-testid="trains"]:not([aria-busy])');
+      expect(await page.getByRole("region", { name: "Release trains" }).textContent()).toContain(
+        "No release trains yet.",
+      );
+      expect(pageErrors).toEqual([]);
+    });
+
+    it("shows a train started through the API running, guarding, then completed with both steps checked and their commits, live", async () => {
+      const started = Date.now();
+      const before = navigations;
+      const id = await startTrain(false, ["4s"]);
+      const card = `[data-testid="train"][data-id="${id}"]`;
+      const step = (index: number) => `${card} [data-testid="train-step"][data-index="${index}"]`;
+
+      // Arrives by itself (governance.train-started, then train-step events).
+      await page.waitForSelector(`${card}[data-state="running"]`, { timeout: 20_000 });
+      const train = page.getByRole("article", { name: `Release train web-train (${id})` });
+      expect(await train.getByTestId("train-name").textContent()).toBe("web-train");
+      expect(await train.getByTestId("train-id").textContent()).toBe(id);
+      expect(await train.getByTestId("train-state").textContent()).toBe("running");
+      expect(await train.getByTestId("train-dry-run").count()).toBe(0);
+      const steps = train.getByRole("list", { name: "Steps of web-train" }).getByRole("listitem");
+      expect(await steps.getByTestId("step-service").allTextContents()).toEqual([...SERVICES]);
+      expect(await steps.getByTestId("step-change").allTextContents()).toEqual(
+        SERVICES.map((service) => expect.stringContaining(`shop/${service}:v2`) as string),
+      );
+
+      // Step 1 in its guard window: the countdown is shown and ticks.
+      await page.waitForSelector(`${step(0)}[data-phase="guarding"] [data-testid="step-guard"]`, {
+        timeout: 20_000,
+      });
+      expect(await page.locator(`${step(0)} [data-testid="step-guard"]`).textContent()).toMatch(
+        /^guard window (ends in \ds|over, checking…)$/,
+      );
+      expect(await page.locator(step(1)).getAttribute("data-phase")).toBe("pending");
+
+      await page.waitForSelector(`${card}[data-state="completed"]`, { timeout: 60_000 });
+      const completedAfter = Date.now() - started;
+      for (const index of [0, 1]) {
+        const item = page.locator(step(index));
+        expect(await item.getAttribute("data-phase")).toBe("checked");
+        expect(await item.getAttribute("data-outcome")).toBe("ok");
+        expect(await item.getByTestId("step-outcome").textContent()).toBe("ok");
+        expect(await item.getByTestId("step-guard").count()).toBe(0);
+        // The commit the actuator pushed to the step's branch, shown short.
+        const pushed = await git(remote, ["rev-parse", `safedeploy/${id}-s${index + 1}`]);
+        expect(await item.getByTestId("step-commit").getAttribute("data-commit")).toBe(pushed);
+        expect(await item.getByTestId("step-commit").textContent()).toBe(pushed.slice(0, 7));
+      }
+      expect(await train.getByTestId("train-times").textContent()).toMatch(
+        /^started .+, finished .+$/,
+      );
+      expect(await train.getByTestId("train-reason").textContent()).toContain("promoted");
+      expect(await train.getByTestId("train-revert").count()).toBe(0);
+      expect(await train.getByTestId("train-triage").count()).toBe(0);
+
+      // The follow-up, scheduled at the end, then passed (governance.follow-up).
+      const followUp = `${card} [data-testid="follow-up"][data-after="4s"]`;
+      await page.waitForSelector(followUp, { timeout: 10_000 });
+      await page.waitForSelector(`${followUp}[data-phase="passed"]`, { timeout: 30_000 });
+
+      expect(navigations).toBe(before);
+      await mkdir(SCREENSHOT_DIR, { recursive: true });
+      const screenshot = join(SCREENSHOT_DIR, "dashboard-trains.png");
+      await train.scrollIntoViewIfNeeded();
+      await page.screenshot({ path: screenshot, fullPage: true });
+      process.stdout.write(
+        `dashboard trains screenshot: ${screenshot} (train completed on the page ${completedAfter} ms after it was started)\n`,
+      );
+      expect(pageErrors).toEqual([]);
+    }, 120_000);
+
+    it("lists a dry run above it, newest first, marked as a dry run", async () => {
+      const id = await startTrain(true, []);
+      const card = `[data-testid="train"][data-id="${id}"]`;
+      await page.waitForSelector(`${card}[data-state="completed"]`, { timeout: 60_000 });
+      expect(await page.locator(card).getAttribute("data-dry-run")).toBe("true");
+      expect(await page.locator(`${card} [data-testid="train-dry-run"]`).textContent()).toBe(
+        "dry run",
+      );
+      const cards = await page.locator('[data-testid="train"]').all();
+      const ids = await Promise.all(cards.map((found) => found.getAttribute("data-id")));
+      expect(ids).toHaveLength(2);
+      expect(ids[0]).toBe(id);
+      expect(pageErrors).toEqual([]);
+    }, 90_000);
+  },
+);
