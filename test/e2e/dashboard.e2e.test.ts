@@ -30,6 +30,7 @@ import { createGitActuatorService } from "@safedeploy/service-git-actuator";
 import { incidentService } from "@safedeploy/service-incident";
 import { policyService } from "@safedeploy/service-policy";
 import { proposalService } from "@safedeploy/service-proposal";
+import { createReleaseTrainService } from "@safedeploy/service-release-train";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CATALOG = new URL("../fixtures/catalog/governance", import.meta.url).pathname;
@@ -131,6 +132,8 @@ describe.skipIf(chromiumMissing)(
         services.push(await startService(definition, { env }));
       }
       services.push(await startService(createGitActuatorService({ env }), { env }));
+      // The page lists release trains too: without this service /v1/trains answers 503.
+      services.push(await startService(createReleaseTrainService(), { env }));
       services.push(
         await startService(
           createGatewayService({
