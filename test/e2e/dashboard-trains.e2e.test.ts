@@ -294,5 +294,125 @@ describe.skipIf(chromiumMissing)(
       expect(ids[0]).toBe(id);
       expect(pageErrors).toEqual([]);
     }, 90_000);
+
+    it("shows a halted train's revert proposal as a link, a needs-triage train's evidence, and a failed follow-up", async () => {
+      // Halts need a regression (Prometheus): here /v1/trains answers with views of them; the rest
+      // of the page is the real API.
+      const step = (index: number, service: string, outcome: "ok" | "fatal") => ({
+        index,
+        service,
+        change: `image shop/${service}:v3 → envs/prod/${service}`,
+        phase: "checked",
+        proposalId: `TRN-X-s${index + 1}`,
+        branch: `safedeploy/TRN-X-s${index + 1}`,
+        commit: `${index + 1}`.repeat(40),
+        deployedAt: "2026-01-01T10:00:00.000Z",
+        guardUntil: null,
+        outcome,
+        diff: null,
+        evidence: [{ type: "health", name: "error-rate", outcome, value: 0.2 }],
+      });
+      const base = {
+        name: "web-train",
+        dryRun: false,
+        actor: "rel",
+        updatedAt: "2026-01-01T10:05:00.000Z",
+        manifest: {},
+        revert: null,
+        triage: null,
+      };
+      const items = [
+        {
+          ...base,
+          id: "TRN-HALTED",
+          state: "halted",
+          createdAt: "2026-01-01T10:00:00.000Z",
+          reason: "step 2 (basket) failed its checks",
+          steps: [step(0, "search", "ok"), step(1, "basket", "fatal")],
+          followUps: [],
+          revert: { proposalId: "PRP-REVERT-1", service: "basket", step: 1 },
+        },
+        {
+          ...base,
+          id: "TRN-TRIAGE",
+          state: "needs-triage",
+          createdAt: "2026-01-01T09:00:00.000Z",
+          reason: "follow-up after 1h failed; cannot tell step 1 from step 2",
+          steps: [step(0, "search", "ok"), step(1, "basket", "ok")],
+          followUps: [
+            {
+              after: "1h",
+              dueAt: "2026-01-01T10:00:00.000Z",
+              phase: "failed",
+              attributedStep: null,
+              at: "2026-01-01T10:00:01.000Z",
+            },
+            {
+              after: "4h",
+              dueAt: "2026-01-01T13:00:00.000Z",
+              phase: "failed",
+              attributedStep: 1,
+              at: "2026-01-01T13:00:01.000Z",
+            },
+          ],
+          triage: { steps: [0, 1], evidence: ["search error rate up", "basket error rate up"] },
+        },
+      ];
+      const other = await browser!.newPage({ viewport: { width: 1280, height: 1000 } });
+      const errors: string[] = [];
+      other.on("pageerror", (error) => errors.push(error.message));
+      await other.route(
+        (url) => url.pathname === "/v1/trains",
+        (route) =>
+          route.fulfill({ status: 200, json: { items: [items[1], items[0]], next: null } }),
+      );
+      try {
+        await other.goto(gatewayUrl);
+        await other.getByLabel("API token").fill(TOKEN);
+        await other.getByRole("button", { name: "Sign in" }).click();
+        const halted = other.getByRole("article", { name: "Release train web-train (TRN-HALTED)" });
+        await halted.waitFor();
+        // Newest first, whatever order the list came in.
+        const cards = await other.locator('[data-testid="train"]').all();
+        expect(await Promise.all(cards.map((card) => card.getAttribute("data-id")))).toEqual([
+          "TRN-HALTED",
+          "TRN-TRIAGE",
+        ]);
+        expect(await halted.getAttribute("data-state")).toBe("halted");
+        const link = halted.getByRole("link", { name: "PRP-REVERT-1" });
+        expect(await link.getAttribute("href")).toBe("#proposal-PRP-REVERT-1");
+        expect(await halted.getByTestId("train-revert").textContent()).toContain(
+          "Revert of step 2 (basket) proposed",
+        );
+        const failing = halted.locator('[data-testid="train-step"][data-index="1"]');
+        expect(await failing.getAttribute("data-outcome")).toBe("fatal");
+        expect(await failing.getByTestId("step-commit").textContent()).toBe("2222222");
+        expect(await halted.getByTestId("train-triage").count()).toBe(0);
+
+        const triage = other.getByRole("article", { name: "Release train web-train (TRN-TRIAGE)" });
+        expect(await triage.getByTestId("train-state").textContent()).toBe("needs-triage");
+        expect(
+          await triage
+            .getByRole("list", { name: "Triage evidence" })
+            .getByRole("listitem")
+            .allTextContents(),
+        ).toEqual(["search error rate up", "basket error rate up"]);
+        expect(await triage.getByTestId("train-triage").textContent()).toContain(
+          "could be step 1 or 2",
+        );
+        expect(await triage.getByTestId("train-revert").count()).toBe(0);
+        const followUps = triage.getByRole("list", { name: "Follow-ups of web-train" });
+        expect(await followUps.getByTestId("follow-up-phase").allTextContents()).toEqual([
+          "failed",
+          "failed",
+        ]);
+        expect(await followUps.getByTestId("follow-up-attributed").allTextContents()).toEqual([
+          "attributed to step 2 (basket)",
+        ]);
+        expect(errors).toEqual([]);
+      } finally {
+        await other.close();
+      }
+    });
   },
 );

@@ -279,13 +279,27 @@ export async function projectEnvelope(db: Queryable, e: Envelope): Promise<Proje
     }
     case "governance.action-failed": {
       const d = e.data;
+      if (d.dryRun === true) {
+        // The preview could not be made (ambiguity shows before approval): kept beside the
+        // proposal, never standing in for the real action nor moving the proposal.
+        await query(
+          db,
+          `INSERT INTO actions (proposal_id, outcome, at, reason, needs_triage, dry_run, message_id)
+           VALUES ($1, 'failed', $2, $3, $4, true, $5)
+           ON CONFLICT (proposal_id) DO NOTHING`,
+          [d.proposalId, d.at, d.reason, d.needsTriage, e.id],
+        );
+        return "projected";
+      }
       await query(
         db,
-        `INSERT INTO actions (proposal_id, outcome, at, reason, needs_triage, message_id)
-         VALUES ($1, 'failed', $2, $3, $4, $5)
-         ON CONFLICT (proposal_id) DO UPDATE SET at = EXCLUDED.at, reason = EXCLUDED.reason,
-           needs_triage = EXCLUDED.needs_triage, message_id = EXCLUDED.message_id
-         WHERE actions.outcome = 'failed' AND actions.at <= EXCLUDED.at`,
+        `INSERT INTO actions (proposal_id, outcome, at, reason, needs_triage, dry_run, message_id)
+         VALUES ($1, 'failed', $2, $3, $4, false, $5)
+         ON CONFLICT (proposal_id) DO UPDATE SET outcome = 'failed', at = EXCLUDED.at,
+           reason = EXCLUDED.reason, needs_triage = EXCLUDED.needs_triage, dry_run = false,
+           branch = NULL, commit = NULL, pr_url = NULL, diff = NULL,
+           message_id = EXCLUDED.message_id
+         WHERE actions.dry_run OR (actions.outcome = 'failed' AND actions.at <= EXCLUDED.at)`,
         [d.proposalId, d.at, d.reason, d.needsTriage, e.id],
       );
       await advanceProposal(

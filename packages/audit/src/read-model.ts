@@ -249,7 +249,7 @@ async function proposalsWhere(
       reason: a.reason,
     })),
     action:
-      row.outcome === "completed"
+      row.outcome === "completed" && row.dry_run !== true
         ? {
             branch: row.branch ?? "",
             commit: row.commit ?? "",
@@ -260,8 +260,15 @@ async function proposalsWhere(
     summary: row.summary,
     plan: row.plan,
     dryRun: row.dry_run,
+    preview:
+      row.dry_run === true
+        ? {
+            diff: row.outcome === "completed" ? (row.diff ?? "") : "",
+            error: row.outcome === "failed" ? (row.failure ?? "") : null,
+          }
+        : null,
     failure:
-      row.outcome === "failed" && row.action_at !== null
+      row.outcome === "failed" && row.dry_run !== true && row.action_at !== null
         ? {
             reason: row.failure ?? "",
             needsTriage: row.needs_triage === true,

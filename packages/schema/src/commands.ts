@@ -86,11 +86,13 @@ export const COMMANDS = {
   /**
    * Start a release train: the document itself, or the name of a train in the catalog. The
    * actor starting it approves its promotions; a dry run computes every commit and pushes none.
+   * `haltOn`: which check outcomes halt the train (absent: `fatal` only; `warning`: warnings too).
    */
   "train.start": {
     request: z.object({
       train: z.union([ResourceName, ReleaseTrainDocument]),
       dryRun: z.boolean().default(false),
+      haltOn: z.enum(["fatal", "warning"]).optional(),
       actor: Actor,
     }),
     result: TrainView,

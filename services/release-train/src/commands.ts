@@ -62,7 +62,13 @@ export const startTrainCommand =
     }
     const trainId = deps.newTrainId();
     const now = deps.now();
-    const decision = startTrain({ trainId, plan: planned.plan, dryRun: request.dryRun, now });
+    const decision = startTrain({
+      trainId,
+      plan: planned.plan,
+      dryRun: request.dryRun,
+      haltOn: request.haltOn ?? "fatal",
+      now,
+    });
     const record: TrainRecord = {
       id: trainId,
       document,
@@ -86,7 +92,13 @@ export const startTrainCommand =
       ],
     }));
     deps.log.info(
-      { train: trainId, name, dryRun: request.dryRun, actor: request.actor },
+      {
+        train: trainId,
+        name,
+        dryRun: request.dryRun,
+        haltOn: request.haltOn,
+        actor: request.actor,
+      },
       "release train started",
     );
     kick(trainId);

@@ -10,6 +10,7 @@ import type {
   ProposalView,
   ReleaseTrainDocument,
 } from "@safedeploy/schema";
+import type { HookRequest, HookResponse } from "./hooks.js";
 import type { TrainIndex, TrainRecord } from "./store.js";
 
 /** What the release-train handlers and driver need; every effect arrives here. */
@@ -36,6 +37,8 @@ export interface TrainDeps {
     service: string,
     window: { readonly deployedAt: string; readonly windowMs: number; readonly now: string },
   ) => Promise<{ readonly before: ErrorCounts; readonly after: ErrorCounts }>;
+  /** One http strategy hook call (see `callHttpHook`); never throws. */
+  readonly callHook: (request: HookRequest) => Promise<HookResponse>;
   readonly now: () => string;
   readonly newTrainId: () => string;
   /** This replica, as it names itself in leases. */

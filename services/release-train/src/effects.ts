@@ -119,8 +119,8 @@ async function proposeRevert(
 
 /**
  * Does one decided action. Promotions are requested from the git actuator (the outcome comes back
- * through GOVERNANCE); checks run here and come back as an event; a revert is proposed, a failing
- * service frozen. Timers (`wait`, `schedule-follow-up`) need nothing: their due time is in the
+ * through GOVERNANCE); checks and strategy hook calls run here and come back as an event; a revert
+ * is proposed, a failing service frozen. Timers (`wait`, `schedule-follow-up`) need nothing: their due time is in the
  * state. Every action is idempotent, so doing one twice after a crash changes nothing.
  */
 export async function performAction(
@@ -195,6 +195,34 @@ export async function performAction(
         "release train needs manual triage; nothing reverted",
       );
       return {};
+    case "call-hook": {
+      // Once its outcome is recorded a hook is never called again (a retry after a crash before
+      // the record was saved calls again, with the same Idempotency-Key).
+      const step = state.steps[action.step];
+      if (state.dryRun || (step?.hooks ?? []).some((h) => h.hook === action.hook)) return {};
+      const response = await deps.callHook(action);
+      deps.log.info(
+        {
+          train: record.id,
+          step: action.step + 1,
+          hook: action.hook,
+          url: action.url,
+          ok: response.ok,
+          status: response.status,
+        },
+        "strategy hook called",
+      );
+      return {
+        event: {
+          type: "hook-reported",
+          step: action.step,
+          hook: action.hook,
+          ok: response.ok,
+          status: response.status,
+          detail: response.detail,
+        },
+      };
+    }
     case "block-service": {
       if (state.dryRun) return {};
       // `from` is fixed by the follow-up, so the freeze id (and its event) is the same on retry.

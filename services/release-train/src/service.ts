@@ -17,6 +17,7 @@ import { startTrainCommand, trainListCommand, trainStatusCommand } from "./comma
 import type { TrainDeps } from "./deps.js";
 import { activeTrains, advanceTrain } from "./driver.js";
 import { parsePromotionId } from "./effects.js";
+import { callHttpHook } from "./hooks.js";
 import { onActionOutcome } from "./outcomes.js";
 import { TrainIndex, TrainRecord } from "./store.js";
 
@@ -33,6 +34,8 @@ export interface ReleaseTrainOptions {
   readonly leaseMs?: number;
   /** Per-probe timeout of health checks (default 10 s). */
   readonly probeTimeoutMs?: number;
+  /** Timeout of one strategy hook call (default 10 s); no answer in time fails the step. */
+  readonly hookTimeoutMs?: number;
 }
 
 /**
@@ -102,6 +105,11 @@ export function createReleaseTrainService(options: ReleaseTrainOptions = {}): Se
             now: new Date(window.now),
           });
         },
+        callHook: (request) =>
+          callHttpHook(request, {
+            fetch: globalThis.fetch,
+            timeoutMs: options.hookTimeoutMs ?? 10_000,
+          }),
         now: () => new Date().toISOString(),
         newTrainId: () => `TRN-${randomBytes(6).toString("hex").toUpperCase()}`,
         owner: `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`,

@@ -30,7 +30,10 @@ export function toTrainView(record: TrainRecord): TrainView {
         guardUntil: step.guardUntil,
         outcome: step.outcome,
         diff: promotion?.kind === "completed" ? promotion.diff : null,
-        evidence: record.evidence[String(step.index)] ?? [],
+        evidence: [
+          ...(step.hooks ?? []).map((hook) => ({ type: "hook", ...hook })),
+          ...(record.evidence[String(step.index)] ?? []),
+        ],
       };
     }),
     followUps: state.followUps.map((followUp) => ({

@@ -13,6 +13,8 @@ const SECURED = { tags: ["trains"], security: [{ bearer: [] }] };
 const StartBody = z.object({
   train: z.union([ResourceName, ReleaseTrainDocument]),
   dryRun: z.boolean().default(false),
+  /** Which check outcomes halt the train: `fatal` (the default) or `warning` (warnings too). */
+  haltOn: z.enum(["fatal", "warning"]).optional(),
 });
 
 /**
@@ -73,6 +75,7 @@ export const trainRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
       const started = await runCommand(deps.sendCommand, "train.start", {
         train: request.body.train,
         dryRun: request.body.dryRun,
+        ...(request.body.haltOn === undefined ? {} : { haltOn: request.body.haltOn }),
         actor: principalOf(request).name,
       });
       return reply.code(201).send(started);
