@@ -7,7 +7,7 @@ import type { CatalogError } from "@safedeploy/catalog";
 import { planTrain } from "@safedeploy/core";
 import type { PlanError, PlanService, TrainPlan } from "@safedeploy/core";
 import { TrainView } from "@safedeploy/schema";
-import type { HealthCheck, ReleaseTrainDocument } from "@safedeploy/schema";
+import type { HealthCheck, Hook, ReleaseTrainDocument } from "@safedeploy/schema";
 import { apiPath, listOf, printJson, withApi } from "../api.js";
 import { EXIT, UsageError } from "../io.js";
 import type { CliIo, Command } from "../io.js";
@@ -42,6 +42,25 @@ function describeStrategy(step: TrainPlan["steps"][number]): string {
   }
 }
 
+function describeHook(hook: Hook): string {
+  return "http" in hook
+    ? `${hook.http.method} ${hook.http.url}`
+    : `manifest patch ${Object.keys(hook.manifest.patch).join(", ")} of ${hook.manifest.path} (needs a manifest change)`;
+}
+
+/** The strategy hooks of a step, when it has any: what the run calls (a dry run calls none). */
+function hookLines(step: TrainPlan["steps"][number]): string[] {
+  const { strategy } = step;
+  const hooks: string[] = [];
+  if (strategy.kind === "canary" && strategy.promoteHook !== null)
+    hooks.push(`promote ${describeHook(strategy.promoteHook)}`);
+  if (strategy.kind === "blue_green" && strategy.cutoverHook !== null)
+    hooks.push(`cutover ${describeHook(strategy.cutoverHook)}`);
+  if (strategy.kind === "canary" && strategy.rollbackHook !== null)
+    hooks.push(`rollback ${describeHook(strategy.rollbackHook)} (on halt)`);
+  return hooks.length === 0 ? [] : [`     hooks:      ${hooks.join("; ")}`];
+}
+
 /**
  * The plan as text: what `release plan` prints and `release run --dry-run` must print the same.
  */
@@ -57,6 +76,7 @@ export function formatPlan(plan: TrainPlan): string {
     lines.push(
       `  ${step.index + 1}. ${step.service}: ${describeStrategy(step)}`,
       `     change:     ${step.summary}`,
+      ...hookLines(step),
       `     guard:      ${step.guardWindow}, then check`,
       `     checks:`,
       ...checksLines(step.checks, "       "),
@@ -212,8 +232,21 @@ function printOutcome(train: TrainView, io: CliIo): void {
 const finished = (train: TrainView) => train.state !== "running";
 const exitOf = (train: TrainView) => (train.state === "completed" ? EXIT.ok : EXIT.negative);
 
+/** `--halt-on fatal|warning`, or `--fail-on-fatal` (the default spelled out): what halts a run. */
+function haltOnOf(values: {
+  readonly "halt-on"?: string | undefined;
+  readonly "fail-on-fatal"?: boolean | undefined;
+}): "fatal" | "warning" {
+  const haltOn = values["halt-on"];
+  if (haltOn !== undefined && haltOn !== "fatal" && haltOn !== "warning")
+    throw new UsageError(`--halt-on takes fatal or warning, not ${JSON.stringify(haltOn)}`);
+  if (values["fail-on-fatal"] === true && haltOn === "warning")
+    throw new UsageError("--fail-on-fatal (only fatal checks halt) contradicts --halt-on warning");
+  return haltOn ?? "fatal";
+}
+
 const run: ReleaseSubcommand = {
-  synopsis: "run MANIFEST [--dry-run] [--json]",
+  synopsis: "run MANIFEST [--dry-run] [--halt-on fatal|warning | --fail-on-fatal] [--json]",
   async run(args, io) {
     const { values, positionals } = parseArgs({
       args: [...args],
@@ -221,11 +254,14 @@ const run: ReleaseSubcommand = {
       options: {
         json: { type: "boolean", default: false },
         "dry-run": { type: "boolean", default: false },
+        "halt-on": { type: "string" },
+        "fail-on-fatal": { type: "boolean" },
       },
     });
     const [manifest, ...rest] = positionals;
     if (manifest === undefined || rest.length > 0)
       throw new UsageError("release run takes one MANIFEST");
+    const haltOn = haltOnOf(values);
     const loaded = await loadTrainManifest(manifest, io);
     if (!loaded.ok) {
       io.stderr(`${loaded.errors.join("\n")}\n${manifest}: invalid release train\n`);
@@ -244,8 +280,18 @@ const run: ReleaseSubcommand = {
     const dryRun = values["dry-run"];
     if (!values.json) io.stdout(formatPlan(planned.plan));
     return withApi("release run", io, async (api) => {
-      let { value: current } = await api.post(apiPath(["trains"]), { train, dryRun }, TrainView);
-      if (!values.json) io.stdout(`started ${current.id}${dryRun ? " (dry run)" : ""}\n`);
+      let { value: current } = await api.post(
+        apiPath(["trains"]),
+        { train, dryRun, haltOn },
+        TrainView,
+      );
+      if (!values.json) {
+        const how = [
+          ...(dryRun ? ["dry run"] : []),
+          ...(haltOn === "warning" ? ["warnings halt"] : []),
+        ];
+        io.stdout(`started ${current.id}${how.length === 0 ? "" : ` (${how.join(", ")})`}\n`);
+      }
       const shown = new Set<string>();
       const show = (view: TrainView) => {
         if (values.json) return;
@@ -358,8 +404,14 @@ run: prints the same plan, starts the train through the API at $SAFEDEPLOY_API (
 $SAFEDEPLOY_TOKEN, role approver: you approve its promotions) and follows it, one line per
 step phase, until it finishes. With --dry-run every step's commit and diff is computed and
 printed, checks run, guard windows are not waited, nothing is pushed or reverted.
+A step's strategy hooks (canary promote, blue_green cutover; canary rollback beside a
+revert) are called by the release-train service once the change landed; a failing hook
+halts the train at that step. A dry run lists them and calls none.
 Exit 0 completed, 1 halted or needs triage (the revert proposal or the evidence is printed).
-  --json     print the finished train (steps, evidence, revert, manifest) as JSON
+  --json              print the finished train (steps, evidence, revert, manifest) as JSON
+  --fail-on-fatal     only fatal check results halt the train; warnings (degraded but
+                      functional) are recorded and the train goes on (the default)
+  --halt-on LEVEL     fatal (the same as --fail-on-fatal) or warning: a warning halts too
 
 status: the latest run of the train in MANIFEST, or the train TRAIN-ID: its steps,
 follow-ups, revert and outcome. Exit 0 running or completed, 1 halted or needs triage.
