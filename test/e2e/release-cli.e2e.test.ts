@@ -4,6 +4,8 @@
 // exports the release manifest.
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -184,5 +186,64 @@ describe("safedeploy release run|status", () => {
     expect(view.manifest.promoted.map((p) => p.service)).toEqual([...SERVICES]);
     for (const promoted of view.manifest.promoted)
       expect(promoted.commit).toMatch(/^[0-9a-f]{40}$/);
+  }, 60_000);
+
+  it("a failing warning check completes under the default (--fail-on-fatal) and halts under --halt-on warning", async () => {
+    // search answers, but degraded: a warning-severity content check fails.
+    const degraded = createServer((_request, response) => {
+      response.writeHead(200, { "content-type": "application/json" }).end('{"status":"degraded"}');
+    });
+    await new Promise<void>((resolve) => degraded.listen(0, "127.0.0.1", resolve));
+    const { port } = degraded.address() as AddressInfo;
+    try {
+      await writeFile(
+        join(root, "warn.yaml"),
+        `apiVersion: safedeploy.dev/v1
+kind: ReleaseTrain
+metadata: { name: cli-warn }
+spec:
+  steps:
+    - service: search
+      image: "shop/search:v3"
+      guardWindow: 1s
+      checks:
+        - http: http://127.0.0.1:${port}/healthz
+          expect: { json: { "$.status": "ok" } }
+          severity: warning
+    - { service: basket, image: "shop/basket:v3", guardWindow: 1s }
+  followUps: []
+`,
+      );
+      const lenient = await cli("release", "run", "warn.yaml", "--dry-run");
+      expect(lenient.stderr).toBe("");
+      expect(lenient.stdout).toMatch(/step 1 search: checked \([0-9a-f]+\): warning/);
+      expect(lenient.stdout).toMatch(/release train cli-warn \(TRN-[0-9A-F]+\): completed/);
+      expect(lenient.code).toBe(0);
+      const explicit = await cli("release", "run", "warn.yaml", "--dry-run", "--fail-on-fatal");
+      expect(explicit.code).toBe(0);
+
+      const strict = await cli("release", "run", "warn.yaml", "--dry-run", "--halt-on", "warning");
+      expect(strict.stderr).toBe("");
+      expect(strict.stdout).toMatch(/started TRN-[0-9A-F]+ \(dry run, warnings halt\)/);
+      expect(strict.stdout).toMatch(/cli-warn \(TRN-[0-9A-F]+\): halted: .*step 1 \(search\)/);
+      expect(strict.stdout).not.toContain("step 2 basket: promoting");
+      expect(strict.code).toBe(1);
+
+      const contradictory = await cli(
+        "release",
+        "run",
+        "warn.yaml",
+        "--fail-on-fatal",
+        "--halt-on",
+        "warning",
+      );
+      expect(contradictory.code).toBe(2);
+    } finally {
+      await new Promise<void>((resolve) => {
+        degraded.close(() => {
+          resolve();
+        });
+      });
+    }
   }, 60_000);
 });
