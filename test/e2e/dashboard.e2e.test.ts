@@ -223,6 +223,9 @@ describe.skipIf(chromiumMissing)(
         .getAttribute("data-id");
       expect(proposalId).toMatch(/\S/);
       const card = `[data-testid="proposal"][data-id="${proposalId!}"]`;
+      // Before anyone approves, the git actuator's dry run shows the diff approving would push.
+      await page.waitForSelector(`${card} [data-testid="preview"]`, { timeout: 30_000 });
+      expect(await page.locator(`${card} [data-testid="preview"]`).innerText()).toContain("v1.5.2");
 
       await page
         .locator(card)

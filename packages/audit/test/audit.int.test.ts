@@ -253,6 +253,7 @@ describe("read model", () => {
         prUrl: "https://github.example/org/env/pull/7",
         diff: "--- a\n+++ b\n",
       },
+      preview: null,
     });
     expect(await listIncidents(pool, { service: "checkout", state: "resolved" })).toHaveLength(1);
     expect(await listProposals(pool, { state: "executed" })).toHaveLength(1);

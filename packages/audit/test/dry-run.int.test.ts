@@ -57,17 +57,46 @@ it("a dry run's result never marks a proposal executed nor replaces the real act
   await store(completed("PRP-D", 5, true));
   expect(await getProposal(pool, "PRP-D")).toMatchObject({
     state: "approved",
-    action: { diff: "--- preview\n" },
+    action: null,
+    preview: { diff: "--- preview\n", error: null },
   });
   await store(completed("PRP-D", 6, false));
   expect(await getProposal(pool, "PRP-D")).toMatchObject({
     state: "executed",
     action: { branch: "safedeploy/PRP-D", diff: "--- real\n" },
+    preview: null,
   });
   // A dry run that arrives late changes nothing.
   await store(completed("PRP-D", 7, true));
   expect(await getProposal(pool, "PRP-D")).toMatchObject({
     state: "executed",
     action: { diff: "--- real\n" },
+  });
+});
+
+it("a preview that found the change ambiguous is shown, and the proposal stays pending", async () => {
+  const story = incidentStory("payments", "INC-E", "PRP-E");
+  await store(...story.filter((e) => e.type === "governance.proposal-created"));
+  await store(
+    envelope(
+      "governance.action-failed",
+      messageId("governance.action-failed", "PRP-E", "dry-run"),
+      "payments",
+      {
+        proposalId: "PRP-E",
+        at: new Date(Date.UTC(2026, 10, 24, 9, 3)).toISOString(),
+        reason: "no commit changed envs/prod/payments",
+        needsTriage: true,
+        state: "needs-triage",
+        dryRun: true,
+      },
+      3,
+    ),
+  );
+  expect(await getProposal(pool, "PRP-E")).toMatchObject({
+    state: "pending",
+    action: null,
+    failure: null,
+    preview: { diff: "", error: "no commit changed envs/prod/payments" },
   });
 });

@@ -73,6 +73,7 @@ const pending = {
   createdAt: "2026-11-24T09:00:05.000Z",
   approvals: [],
   action: null,
+  preview: { diff: "-image: checkout:v1.6.0\n+image: checkout:v1.5.2\n", error: null },
   summary: "revert abc123 under envs/prod/checkout",
 };
 
@@ -480,7 +481,10 @@ describe("safedeploy proposals", () => {
         `\nDiff\n${diff}`,
     );
     const pendingShown = await run(["proposals", "show", "PRP-1"]);
-    expect(pendingShown.stdout).toContain("Approvals\n(none)\n\nAction\n(not executed yet)\n");
+    expect(pendingShown.stdout).toContain(
+      "Approvals\n(none)\n\nAction\n(not executed yet)\n\n" +
+        "Diff approving would push (dry run)\n-image: checkout:v1.6.0\n+image: checkout:v1.5.2\n",
+    );
   });
 
   it("approves with a reason (or a default one) and prints the new state", async () => {

@@ -357,6 +357,21 @@ function proposalCard(proposal) {
     !action && planText(proposal.plan)
       ? h("p", { class: "plan", text: planText(proposal.plan) })
       : null,
+    !action && proposal.preview && proposal.preview.error
+      ? h("p", {
+          class: "error",
+          "data-testid": "preview-error",
+          text: `Dry run: ${proposal.preview.error}`,
+        })
+      : null,
+    !action && proposal.preview && proposal.preview.diff
+      ? h(
+          "details",
+          { open: true, "data-testid": "preview" },
+          h("summary", { text: "Diff approving would push (dry run)" }),
+          diffView(proposal.preview.diff),
+        )
+      : null,
     proposal.failure
       ? h("p", {
           class: "error",

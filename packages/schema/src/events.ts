@@ -204,6 +204,8 @@ export const EVENT_DATA = {
     /** Ambiguity a human must resolve; nothing was pushed. */
     needsTriage: z.boolean(),
     state: ProposalState,
+    /** A dry run (a preview) failed: nothing about the proposal itself changes. */
+    dryRun: z.boolean().optional(),
   }),
   "governance.train-started": z.object({
     trainId: Id,

@@ -55,6 +55,11 @@ export const ProposalView = z.object({
   createdAt: Timestamp,
   approvals: z.array(Approval),
   action: ProposalAction.nullable(),
+  /**
+   * What approving would push, computed by a dry run of the git actuator when the proposal was
+   * made (`error` when the dry run found it ambiguous); absent until the dry run answered.
+   */
+  preview: z.object({ diff: z.string(), error: z.string().nullable() }).nullable().optional(),
 });
 export type ProposalView = z.infer<typeof ProposalView>;
 

@@ -58,11 +58,15 @@ export function onActionRequested(deps: ActuatorDeps): (requested: Requested) =>
   const failed = (requested: Requested, reason: string, needsTriage: boolean) => {
     const at = deps.now();
     const { proposalId } = requested.data;
+    const dryRun = deps.dryRun || requested.data.dryRun;
     return deps.publish(
       createEnvelope(
         {
           type: "governance.action-failed",
-          id: messageId("governance.action-failed", proposalId),
+          // A dry run's failure must not take the id (and so the place) of the real one.
+          id: dryRun
+            ? messageId("governance.action-failed", proposalId, "dry-run")
+            : messageId("governance.action-failed", proposalId),
           service: requested.service,
           data: {
             proposalId,
@@ -71,6 +75,7 @@ export function onActionRequested(deps: ActuatorDeps): (requested: Requested) =>
             needsTriage,
             // A terminal failure that is not ambiguity leaves the proposal approved, to retry by hand.
             state: needsTriage ? "needs-triage" : "approved",
+            ...(dryRun ? { dryRun: true } : {}),
           },
         },
         { source: "git-actuator", time: at, causedBy: requested },

@@ -101,7 +101,7 @@ export const onActionOutcome =
         ? outcome.data.dryRun
           ? null
           : "executed"
-        : outcome.data.needsTriage
+        : outcome.data.needsTriage && outcome.data.dryRun !== true
           ? "needs-triage"
           : null;
     if (state === null) return;

@@ -69,6 +69,30 @@ export function created(proposal: ProposalRecord, cause: Cause): Envelope {
   );
 }
 
+/**
+ * A dry run of the proposal's plan by the git actuator: the exact diff approving would push,
+ * computed now and shown beside the proposal. Nothing is pushed; the id differs from the real
+ * request's, so the approval later is not deduplicated away.
+ */
+function previewRequest(proposal: ProposalRecord): Envelope {
+  return createEnvelope(
+    {
+      type: "governance.action-requested",
+      id: messageId("governance.action-requested", proposal.id, "preview"),
+      service: proposal.service,
+      data: {
+        proposalId: proposal.id,
+        kind: proposal.kind,
+        incidentId: proposal.incidentId,
+        requestedAt: proposal.createdAt,
+        plan: proposal.plan,
+        dryRun: true,
+      },
+    },
+    { source: "proposal", time: proposal.createdAt, correlationId: proposal.causeId },
+  );
+}
+
 /** The burn severities a rollback answers; a policy incident alone calls for none. */
 const BURNING: readonly string[] = ["slow-burn", "fast-burn", "exhausted"];
 
@@ -152,6 +176,7 @@ export async function propose(
     stored = (await deps.proposals.get(proposal.id))?.value ?? proposal;
   }
   await deps.publish(created(stored, cause));
+  await deps.publish(previewRequest(stored));
   return stored;
 }
 

@@ -109,8 +109,15 @@ describe("proposal service", () => {
     });
     expect(second).toEqual(first);
     expect(await governance(harness.bus, "governance.proposal-approved")).toHaveLength(1);
-    expect(await governance(harness.bus, "governance.action-requested")).toMatchObject([
+    // One preview (a dry run, asked for when the proposal was made), then one real request.
+    const requests = await governance(harness.bus, "governance.action-requested");
+    expect(requests).toMatchObject([
+      { data: { proposalId: id, dryRun: true } },
       { data: { proposalId: id, kind: "rollback-rollout", plan: { path: "envs/prod/checkout" } } },
+    ]);
+    expect(requests.map((r) => r.type === "governance.action-requested" && r.data.dryRun)).toEqual([
+      true,
+      false,
     ]);
   });
 

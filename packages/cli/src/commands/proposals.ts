@@ -30,6 +30,12 @@ export function describeProposal(proposal: Proposal): string {
   const action = proposal.action;
   if (action === null) {
     out.push("\nAction\n(not executed yet)\n");
+    const preview = proposal.preview;
+    if (preview?.error != null) out.push(`\nPreview\n(no diff: ${preview.error})\n`);
+    else if (preview != null && preview.diff !== "") {
+      const diff = preview.diff.endsWith("\n") ? preview.diff : `${preview.diff}\n`;
+      out.push(`\nDiff approving would push (dry run)\n${diff}`);
+    }
   } else {
     out.push(
       `\nAction\n  branch  ${action.branch}\n  commit  ${action.commit}\n` +
