@@ -275,7 +275,10 @@ describe("release train end to end", () => {
       async () =>
         (await readStream(harness.bus, "GOVERNANCE")).some(
           (e) =>
-            e.type === "governance.action-completed" && e.data.proposalId === revert.proposalId,
+            // The approved revert itself, not the dry-run preview the proposal service asked for.
+            e.type === "governance.action-completed" &&
+            e.data.proposalId === revert.proposalId &&
+            !e.data.dryRun,
         ),
       30_000,
       () => "the revert was not executed",
