@@ -142,3 +142,73 @@ spec: { slos: [] }
     });
   });
 });
+
+describe("safedeploy release: strategy hooks and the halt policy", () => {
+  it("plan lists each step's hooks: canary promote and rollback, blue_green cutover, manifest", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sd-release-hooks-"));
+    try {
+      writeFileSync(
+        join(dir, "catalog.yaml"),
+        `apiVersion: safedeploy.dev/v1
+kind: Service
+metadata: { name: web, owner: team }
+spec:
+  slos: []
+  rollback: { strategy: git-revert, path: envs/prod/web }
+  deployment:
+    strategy: canary
+    canary:
+      steps: [10, 100]
+      bakeTime: 1m
+      promoteHook: { http: { url: "http://hooks.internal/promote" } }
+      rollbackHook: { manifest: { path: envs/prod/web/rollout.yaml, patch: { weight: 0 } } }
+---
+apiVersion: safedeploy.dev/v1
+kind: Service
+metadata: { name: api, owner: team }
+spec:
+  slos: []
+  rollback: { strategy: git-revert, path: envs/prod/api }
+  deployment:
+    strategy: blue_green
+    blueGreen: { cutoverHook: { http: { url: "http://hooks.internal/cutover", method: PUT } } }
+---
+apiVersion: safedeploy.dev/v1
+kind: ReleaseTrain
+metadata: { name: hooked }
+spec:
+  steps:
+    - { service: web, image: "web:2" }
+    - { service: api, image: "api:2" }
+`,
+      );
+      const result = await run(["release", "plan", join(dir, "catalog.yaml")]);
+      expect(result.stderr).toBe("");
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain(
+        "     hooks:      promote POST http://hooks.internal/promote; rollback manifest patch weight of envs/prod/web/rollout.yaml (needs a manifest change) (on halt)\n",
+      );
+      expect(result.stdout).toContain(
+        "     hooks:      cutover PUT http://hooks.internal/cutover\n",
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("run: --halt-on takes fatal or warning and contradicts no --fail-on-fatal; usage documents both", async () => {
+    const bad = await run(["release", "run", `${VALID}/train.yaml`, "--halt-on", "sometimes"], {
+      SAFEDEPLOY_CATALOG: VALID,
+    });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--halt-on takes fatal or warning, not "sometimes"');
+    const both = await run(
+      ["release", "run", `${VALID}/train.yaml`, "--fail-on-fatal", "--halt-on", "warning"],
+      { SAFEDEPLOY_CATALOG: VALID },
+    );
+    expect(both.code).toBe(2);
+    const help = await run(["release", "--help"]);
+    expect(help.stdout).toContain("--fail-on-fatal");
+    expect(help.stdout).toContain("--halt-on LEVEL");
+  });
+});
