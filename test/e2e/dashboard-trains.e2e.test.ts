@@ -5,18 +5,21 @@
 // then completed with both steps checked and the commits the actuator pushed; its follow-up is
 // scheduled, then passed; a dry run is listed above it, marked so. Nothing is reloaded. The run
 // saves a screenshot.
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { provision } from "@safedeploy/jetstream";
 import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
-import { createTestBus, createTestDatabase, testServiceEnv } from "@safedeploy/testing";
+import {
+  createTestBus,
+  createTestDatabase,
+  createTestEnvRepo,
+  git,
+  testServiceEnv,
+} from "@safedeploy/testing";
 import type { TestBus, TestDatabase } from "@safedeploy/testing";
 import type { Browser, BrowserType, Page } from "playwright-core";
 import { auditService } from "@safedeploy/service-audit";
@@ -36,21 +39,6 @@ const SERVICES = ["search", "basket"] as const;
 const requireFromDashboard = createRequire(
   new URL("../../packages/dashboard/package.json", import.meta.url),
 );
-
-const exec = promisify(execFile);
-const git = async (cwd: string, args: string[]) =>
-  (
-    await exec("git", args, {
-      cwd,
-      env: {
-        ...process.env,
-        GIT_AUTHOR_NAME: "Dev",
-        GIT_AUTHOR_EMAIL: "dev@example.com",
-        GIT_COMMITTER_NAME: "Dev",
-        GIT_COMMITTER_EMAIL: "dev@example.com",
-      },
-    })
-  ).stdout.trim();
 
 const catalog = [
   `apiVersion: safedeploy.dev/v1
@@ -123,20 +111,14 @@ describe.skipIf(chromiumMissing)(
   `dashboard release trains in Chromium${chromiumMissing ? ` (skipped: ${CHROMIUM} is not installed)` : ""}`,
   () => {
     beforeAll(async () => {
-      root = await mkdtemp(join(tmpdir(), "sd-dashboard-trains-"));
-      remote = join(root, "origin.git");
-      const seed = join(root, "seed");
-      await git(root, ["init", "--quiet", "--bare", "--initial-branch=main", remote]);
-      await git(root, ["clone", "--quiet", remote, seed]);
-      await git(seed, ["checkout", "--quiet", "-B", "main"]);
-      for (const service of SERVICES) {
-        const path = join(seed, "envs", "prod", service, "deployment.yaml");
-        await mkdir(dirname(path), { recursive: true });
-        await writeFile(path, deployment(service, "v1"));
-      }
-      await git(seed, ["add", "--all"]);
-      await git(seed, ["commit", "--quiet", "-m", "prod at v1"]);
-      await git(seed, ["push", "--quiet", "origin", "main"]);
+      const repo = await createTestEnvRepo("dashboard-trains");
+      ({ root, remote } = repo);
+      await repo.commit(
+        "prod at v1",
+        Object.fromEntries(
+          SERVICES.map((s) => [`envs/prod/${s}/deployment.yaml`, deployment(s, "v1")]),
+        ),
+      );
       await writeFile(join(root, "catalog.yaml"), catalog);
       await writeFile(
         join(root, "tokens.yaml"),

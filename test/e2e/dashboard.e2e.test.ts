@@ -4,13 +4,10 @@
 // checkout appears on the open page by itself (server-sent events); approving its rollback in the
 // page's dialog pushes a revert branch to a bare environment repo, and the page shows the
 // proposal executed, its diff, and the incident mitigated. The run saves a screenshot.
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "@safedeploy/cli";
 import { provision, publishEvent } from "@safedeploy/jetstream";
@@ -20,6 +17,8 @@ import {
   budgetEvaluationEvent,
   createTestBus,
   createTestDatabase,
+  createTestEnvRepo,
+  git,
   testServiceEnv,
 } from "@safedeploy/testing";
 import type { TestBus, TestDatabase } from "@safedeploy/testing";
@@ -44,21 +43,6 @@ const requireFromDashboard = createRequire(
   new URL("../../packages/dashboard/package.json", import.meta.url),
 );
 
-const exec = promisify(execFile);
-const git = async (cwd: string, args: string[]) =>
-  (
-    await exec("git", args, {
-      cwd,
-      env: {
-        ...process.env,
-        GIT_AUTHOR_NAME: "Dev",
-        GIT_AUTHOR_EMAIL: "dev@example.com",
-        GIT_COMMITTER_NAME: "Dev",
-        GIT_COMMITTER_EMAIL: "dev@example.com",
-      },
-    })
-  ).stdout.trim();
-
 const rollout = (image: string) =>
   `apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: checkout\nspec:\n  strategy:\n    canary:\n      steps:\n        - setWeight: 10\n        - pause: {}\n  template:\n    spec:\n      containers:\n        - name: checkout\n          image: shop/checkout:${image}\n`;
 
@@ -75,32 +59,18 @@ const eventRequests: Record<string, string>[] = [];
 const services: ServiceHandle[] = [];
 const pageErrors: string[] = [];
 
-async function commit(seed: string, message: string, files: Record<string, string>) {
-  for (const [path, text] of Object.entries(files)) {
-    await mkdir(dirname(join(seed, path)), { recursive: true });
-    await writeFile(join(seed, path), text);
-  }
-  await git(seed, ["add", "--all"]);
-  await git(seed, ["commit", "--quiet", "-m", message]);
-  await git(seed, ["push", "--quiet", "origin", "main"]);
-}
-
 const chromiumMissing = !existsSync(CHROMIUM);
 
 describe.skipIf(chromiumMissing)(
   `dashboard in Chromium${chromiumMissing ? ` (skipped: ${CHROMIUM} is not installed; apt-get install chromium)` : ""}`,
   () => {
     beforeAll(async () => {
-      root = await mkdtemp(join(tmpdir(), "sd-dashboard-"));
-      remote = join(root, "env.git");
-      const seed = join(root, "seed");
-      await git(root, ["init", "--quiet", "--bare", "--initial-branch=main", remote]);
-      await git(root, ["clone", "--quiet", remote, seed]);
-      await git(seed, ["checkout", "--quiet", "-B", "main"]);
-      await commit(seed, "checkout v1.5.2", {
+      const repo = await createTestEnvRepo("dashboard");
+      ({ root, remote } = repo);
+      await repo.commit("checkout v1.5.2", {
         "envs/prod/checkout/rollout.yaml": rollout("v1.5.2"),
       });
-      await commit(seed, "checkout v1.6.0", {
+      await repo.commit("checkout v1.6.0", {
         "envs/prod/checkout/rollout.yaml": rollout("v1.6.0"),
       });
 

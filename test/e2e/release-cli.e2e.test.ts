@@ -2,13 +2,10 @@
 // proposal and git-actuator services, with a real environment repo: the dry run prints the plan
 // and the diffs and pushes nothing; the real run promotes both steps and exits 0; `status` then
 // exports the release manifest.
-import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "@safedeploy/cli";
 import { provision } from "@safedeploy/jetstream";
@@ -19,23 +16,13 @@ import { createGitActuatorService } from "@safedeploy/service-git-actuator";
 import { policyService } from "@safedeploy/service-policy";
 import { proposalService } from "@safedeploy/service-proposal";
 import { createReleaseTrainService } from "@safedeploy/service-release-train";
-import { createTestBus, createTestDatabase, testServiceEnv } from "@safedeploy/testing";
-import type { TestBus, TestDatabase } from "@safedeploy/testing";
-
-const exec = promisify(execFile);
-const git = async (cwd: string, args: string[]) =>
-  (
-    await exec("git", args, {
-      cwd,
-      env: {
-        ...process.env,
-        GIT_AUTHOR_NAME: "Dev",
-        GIT_AUTHOR_EMAIL: "dev@example.com",
-        GIT_COMMITTER_NAME: "Dev",
-        GIT_COMMITTER_EMAIL: "dev@example.com",
-      },
-    })
-  ).stdout.trim();
+import {
+  createTestBus,
+  createTestDatabase,
+  createTestEnvRepo,
+  testServiceEnv,
+} from "@safedeploy/testing";
+import type { TestBus, TestDatabase, TestEnvRepo } from "@safedeploy/testing";
 
 const SERVICES = ["search", "basket"] as const;
 const TOKEN = "release-cli-token";
@@ -73,8 +60,8 @@ ${SERVICES.map((s) => `    - { service: ${s}, image: "shop/${s}:v2", guardWindow
 const deployment = (service: string, tag: string) =>
   `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${service}\nspec:\n  template:\n    spec:\n      containers:\n        - name: ${service}\n          image: shop/${service}:${tag}\n`;
 
+let repo: TestEnvRepo;
 let root: string;
-let remote: string;
 let harness: TestBus;
 let database: TestDatabase;
 let gatewayUrl = "";
@@ -97,26 +84,17 @@ async function cli(...argv: string[]) {
   return { code, stdout, stderr };
 }
 
-const branches = async () =>
-  (await git(remote, ["for-each-ref", "--format=%(refname:short)", "refs/heads/safedeploy"]))
-    .split("\n")
-    .filter((line) => line !== "");
+const branches = async () => Object.keys(await repo.branches()).sort();
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), "sd-release-cli-"));
-  remote = join(root, "origin.git");
-  const seed = join(root, "seed");
-  await git(root, ["init", "--quiet", "--bare", "--initial-branch=main", remote]);
-  await git(root, ["clone", "--quiet", remote, seed]);
-  await git(seed, ["checkout", "--quiet", "-b", "main"]);
-  for (const service of SERVICES) {
-    const path = join(seed, "envs", "prod", service, "deployment.yaml");
-    await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, deployment(service, "v1"));
-  }
-  await git(seed, ["add", "--all"]);
-  await git(seed, ["commit", "--quiet", "-m", "prod at v1"]);
-  await git(seed, ["push", "--quiet", "origin", "main"]);
+  repo = await createTestEnvRepo();
+  root = repo.root;
+  await repo.commit(
+    "prod at v1",
+    Object.fromEntries(
+      SERVICES.map((s) => [`envs/prod/${s}/deployment.yaml`, deployment(s, "v1")]),
+    ),
+  );
   await writeFile(join(root, "catalog.yaml"), catalog);
   await writeFile(join(root, "train.yaml"), train);
   await writeFile(
@@ -130,7 +108,7 @@ beforeAll(async () => {
   const env = testServiceEnv(harness, {
     DATABASE_URL: database.url,
     SAFEDEPLOY_CATALOG: join(root, "catalog.yaml"),
-    SAFEDEPLOY_ENV_REPO: remote,
+    SAFEDEPLOY_ENV_REPO: repo.remote,
     SAFEDEPLOY_HOME: join(root, "home"),
     SAFEDEPLOY_TOKENS: join(root, "tokens.yaml"),
     GATEWAY_PORT: "0",
@@ -150,7 +128,7 @@ afterAll(async () => {
   for (const service of services.reverse()) await service.shutdown("test");
   await harness.cleanup();
   await database.drop();
-  await rm(root, { recursive: true, force: true });
+  await repo.dispose();
 });
 
 describe("safedeploy release run|status", () => {

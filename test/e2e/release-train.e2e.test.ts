@@ -5,11 +5,10 @@
 // restarted before the follow-up is due; the follow-up attributes the regression to that step,
 // freezes the service, and its revert (approved by a person) touches its path only.
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { provision, requestCommand } from "@safedeploy/jetstream";
@@ -22,6 +21,8 @@ import { proposalService } from "@safedeploy/service-proposal";
 import { createReleaseTrainService } from "@safedeploy/service-release-train";
 import {
   createTestBus,
+  createTestEnvRepo,
+  git,
   readStream,
   startPrometheus,
   startTrafficExporter,
@@ -31,20 +32,6 @@ import {
 import type { PrivatePrometheus, TestBus, TrafficExporter } from "@safedeploy/testing";
 
 const exec = promisify(execFile);
-const git = async (cwd: string, args: string[]) =>
-  (
-    await exec("git", args, {
-      cwd,
-      env: {
-        ...process.env,
-        GIT_AUTHOR_NAME: "Dev",
-        GIT_AUTHOR_EMAIL: "dev@example.com",
-        GIT_COMMITTER_NAME: "Dev",
-        GIT_COMMITTER_EMAIL: "dev@example.com",
-      },
-    })
-  ).stdout.trim();
-
 const SERVICES = ["search", "basket", "orders"] as const;
 const HEALTHY = { rps: 40, errorRatio: 0 };
 
@@ -143,23 +130,15 @@ async function waitForTrain(trainId: string, done: (t: TrainView) => boolean, ms
 }
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), "sd-train-e2e-"));
-  remote = join(root, "origin.git");
-  const seed = join(root, "seed");
-  await git(root, ["init", "--quiet", "--bare", "--initial-branch=main", remote]);
-  await git(root, ["clone", "--quiet", remote, seed]);
-  await git(seed, ["checkout", "--quiet", "-b", "main"]);
-  await writeFile(join(seed, "README.md"), "prod\n");
-  await git(seed, ["add", "--all"]);
-  await git(seed, ["commit", "--quiet", "-m", "init"]);
-  for (const service of SERVICES) {
-    const path = join(seed, "envs", "prod", service, "deployment.yaml");
-    await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, deployment(service, "v1"));
-  }
-  await git(seed, ["add", "--all"]);
-  await git(seed, ["commit", "--quiet", "-m", "prod at v1"]);
-  await git(seed, ["push", "--quiet", "origin", "main"]);
+  const repo = await createTestEnvRepo("train-e2e");
+  ({ root, remote } = repo);
+  await repo.commit("init", { "README.md": "prod\n" });
+  await repo.commit(
+    "prod at v1",
+    Object.fromEntries(
+      SERVICES.map((s) => [`envs/prod/${s}/deployment.yaml`, deployment(s, "v1")]),
+    ),
+  );
   await writeFile(join(root, "catalog.yaml"), catalog());
 
   healthServer = createServer((_request, response) => {

@@ -5,6 +5,8 @@
  */
 export { dockerAvailable } from "./docker.js";
 export { budgetEvaluationEvent, gateReason, verdictEvent } from "./events.js";
+export { createTestEnvRepo, git } from "./git.js";
+export type { TestEnvRepo } from "./git.js";
 export { startTrafficExporter } from "./exporter.js";
 export type { Traffic, TrafficExporter } from "./exporter.js";
 export {

@@ -1,64 +1,25 @@
-import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { provision, publishEvent } from "@safedeploy/jetstream";
 import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
 import { createEnvelope, messageId, qualifiedName } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";
-import { createTestBus, readStream, testServiceEnv } from "@safedeploy/testing";
-import type { TestBus } from "@safedeploy/testing";
+import { createTestBus, createTestEnvRepo, readStream, testServiceEnv } from "@safedeploy/testing";
+import type { TestBus, TestEnvRepo } from "@safedeploy/testing";
 import { createGitActuatorService } from "../src/service.js";
-
-const exec = promisify(execFile);
-const git = async (cwd: string, args: string[]) =>
-  (
-    await exec("git", args, {
-      cwd,
-      env: {
-        ...process.env,
-        GIT_AUTHOR_NAME: "Dev",
-        GIT_AUTHOR_EMAIL: "dev@example.com",
-        GIT_COMMITTER_NAME: "Dev",
-        GIT_COMMITTER_EMAIL: "dev@example.com",
-      },
-    })
-  ).stdout.trim();
 
 const manifest = (service: string, image: string) =>
   `# ${service}\napiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: ${service}\nspec:\n  strategy:\n    canary:\n      steps:\n        - setWeight: 10 # first\n        - pause: {}\n  template:\n    spec:\n      containers:\n        - name: ${service}\n          image: shop/${service}:${image}\n`;
 
+let repo: TestEnvRepo;
 let root: string;
 let remote: string;
 let harness: TestBus;
 const replicas: ServiceHandle[] = [];
 
-async function commit(seed: string, message: string, files: Record<string, string>) {
-  for (const [path, text] of Object.entries(files)) {
-    await mkdir(dirname(join(seed, path)), { recursive: true });
-    await writeFile(join(seed, path), text);
-  }
-  await git(seed, ["add", "--all"]);
-  await git(seed, ["commit", "--quiet", "-m", message]);
-  await git(seed, ["push", "--quiet", "origin", "main"]);
-}
-
-async function remoteBranches(): Promise<Record<string, string>> {
-  const text = await git(remote, [
-    "for-each-ref",
-    "--format=%(refname:short) %(objectname)",
-    "refs/heads/safedeploy",
-  ]);
-  return Object.fromEntries(
-    text
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => l.split(" ") as [string, string]),
-  );
-}
+/** The remote's `safedeploy/` branches with their head commits. */
+const remoteBranches = () => repo.branches();
 
 function requested(
   proposalId: string,
@@ -115,17 +76,13 @@ async function start(overrides: Record<string, string> = {}): Promise<ServiceHan
 }
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), "sd-actuator-"));
-  remote = join(root, "env.git");
-  const seed = join(root, "seed");
-  await git(root, ["init", "--quiet", "--bare", "--initial-branch=main", remote]);
-  await git(root, ["clone", "--quiet", remote, seed]);
-  await git(seed, ["checkout", "--quiet", "-B", "main"]);
-  await commit(seed, "initial", {
+  repo = await createTestEnvRepo("actuator");
+  ({ root, remote } = repo);
+  await repo.commit("initial", {
     "envs/prod/checkout/rollout.yaml": manifest("checkout", "v1"),
     "envs/prod/payments/rollout.yaml": manifest("payments", "v1"),
   });
-  await commit(seed, "release both", {
+  await repo.commit("release both", {
     "envs/prod/checkout/rollout.yaml": manifest("checkout", "v2"),
     "envs/prod/payments/rollout.yaml": manifest("payments", "v2"),
   });
@@ -138,7 +95,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(replicas.map((r) => r.shutdown("test")));
   await harness.cleanup();
-  await rm(root, { recursive: true, force: true });
+  await repo.dispose();
 });
 
 describe("git actuator", () => {
