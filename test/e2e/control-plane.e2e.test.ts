@@ -10,11 +10,9 @@
 //   5. the evidence bundle complete (API and `safedeploy evidence export`); the audit log intact.
 // The catalog (test/fixtures/catalog/e2e) shortens the policy's windows to seconds. Step timings
 // are written to node_modules/.cache/safedeploy-e2e/control-plane-timings.json and to stdout.
-import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "@safedeploy/cli";
 import { provision } from "@safedeploy/jetstream";
@@ -23,6 +21,8 @@ import type { ServiceHandle } from "@safedeploy/runtime";
 import {
   createTestBus,
   createTestDatabase,
+  createTestEnvRepo,
+  git,
   startPrometheus,
   startTrafficExporter,
   testServiceEnv,
@@ -30,6 +30,7 @@ import {
 import type {
   PrivatePrometheus,
   TestBus,
+  TestEnvRepo,
   TestDatabase,
   TrafficExporter,
 } from "@safedeploy/testing";
@@ -53,23 +54,6 @@ const HEALTHY_HISTORY_MS = 25_000;
 /** The catalog's Policy `resolveAfter`. */
 const RESOLVE_AFTER_MS = 5_000;
 const POLL_MS = 500;
-
-const exec = promisify(execFile);
-const git = async (cwd: string, args: string[]) =>
-  (
-    await exec("git", args, {
-      cwd,
-      env: {
-        ...process.env,
-        GIT_AUTHOR_NAME: "Release Bot",
-        GIT_AUTHOR_EMAIL: "release-bot@example.com",
-        GIT_COMMITTER_NAME: "Release Bot",
-        GIT_COMMITTER_EMAIL: "release-bot@example.com",
-        GIT_CONFIG_NOSYSTEM: "1",
-        GIT_CONFIG_GLOBAL: "/dev/null",
-      },
-    })
-  ).stdout.trim();
 
 /** An Argo Rollouts manifest of `service` at `version`. */
 const rollout = (service: string, version: string) => `apiVersion: argoproj.io/v1alpha1
@@ -156,6 +140,7 @@ const PARTS = ["decision", "slo", "budget", "proposal", "approval", "resolution"
 
 let root = "";
 let remote = "";
+let repo: TestEnvRepo | undefined;
 let badCommit = "";
 let gatewayUrl = "";
 let trafficStarted = 0;
@@ -236,32 +221,18 @@ async function waitFor<T>(
   }
 }
 
-async function commit(seed: string, message: string, files: Record<string, string>) {
-  for (const [path, text] of Object.entries(files)) {
-    await mkdir(dirname(join(seed, path)), { recursive: true });
-    await writeFile(join(seed, path), text);
-  }
-  await git(seed, ["add", "--all"]);
-  await git(seed, ["commit", "--quiet", "-m", message]);
-  await git(seed, ["push", "--quiet", "origin", "main"]);
-  return git(seed, ["rev-parse", "HEAD"]);
-}
-
 /** A bare environment repo whose last commit on main releases checkout's bad v1.6.0 (and cart). */
 async function createEnvRepo() {
-  remote = join(root, "env.git");
-  const seed = join(root, "seed");
-  await git(root, ["init", "--quiet", "--bare", "--initial-branch=main", remote]);
-  await git(root, ["clone", "--quiet", remote, seed]);
-  await git(seed, ["checkout", "--quiet", "-B", "main"]);
-  await commit(seed, "Bootstrap prod: checkout v1.5.1, cart v2.0.0", {
+  repo = await createTestEnvRepo("control-plane");
+  remote = repo.remote;
+  await repo.commit("Bootstrap prod: checkout v1.5.1, cart v2.0.0", {
     "README.md": "# prod environment, synced by Argo CD\n",
     [CHECKOUT]: rollout("checkout", "v1.5.1"),
     [CART]: rollout("cart", "v2.0.0"),
   });
-  await commit(seed, "checkout v1.5.2", { [CHECKOUT]: rollout("checkout", "v1.5.2") });
-  await commit(seed, "cart v2.0.1", { [CART]: rollout("cart", "v2.0.1") });
-  badCommit = await commit(seed, "Release train 42: checkout v1.6.0, cart v2.1.0", {
+  await repo.commit("checkout v1.5.2", { [CHECKOUT]: rollout("checkout", "v1.5.2") });
+  await repo.commit("cart v2.0.1", { [CART]: rollout("cart", "v2.0.1") });
+  badCommit = await repo.commit("Release train 42: checkout v1.6.0, cart v2.1.0", {
     [CHECKOUT]: rollout("checkout", "v1.6.0"),
     [CART]: rollout("cart", "v2.1.0"),
   });
@@ -349,6 +320,7 @@ afterAll(async () => {
   await prometheus?.dispose();
   await exporter?.close();
   if (root !== "") await rm(root, { recursive: true, force: true });
+  await repo?.dispose();
 });
 
 describe("the control plane end to end: burn → incident → approved rollback → resolved", () => {

@@ -1,10 +1,7 @@
-import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { openEnvRepo } from "@safedeploy/git";
 import type { EnvRepo } from "@safedeploy/git";
 import { consumeEvents, publishEvent, requestCommand, serveCommand } from "@safedeploy/jetstream";
@@ -13,26 +10,9 @@ import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
 import { SAFEDEPLOY_TOPOLOGY, createEnvelope, messageId } from "@safedeploy/schema";
 import type { CommandRequest, FreezeView, ProposalView, TrainView } from "@safedeploy/schema";
-import { testServiceEnv, waitUntil } from "@safedeploy/testing";
+import { createTestEnvRepo, git, testServiceEnv, waitUntil } from "@safedeploy/testing";
 import type { TestBus } from "@safedeploy/testing";
 import { createReleaseTrainService } from "../src/index.js";
-
-const exec = promisify(execFile);
-
-/** Runs git as a developer would (not SafeDeploy's identity). */
-export const git = async (cwd: string, args: string[]) =>
-  (
-    await exec("git", args, {
-      cwd,
-      env: {
-        ...process.env,
-        GIT_AUTHOR_NAME: "Dev",
-        GIT_AUTHOR_EMAIL: "dev@example.com",
-        GIT_COMMITTER_NAME: "Dev",
-        GIT_COMMITTER_EMAIL: "dev@example.com",
-      },
-    })
-  ).stdout.trim();
 
 export const SERVICES = ["cart", "catalog", "checkout", "payments"] as const;
 
@@ -61,7 +41,6 @@ spec:
 export interface EnvRepoFixture {
   readonly root: string;
   readonly remote: string;
-  readonly seed: string;
   branches(): Promise<string[]>;
   /** The image tag of a service's Deployment on main. */
   imageOnMain(service: string): Promise<string>;
@@ -71,28 +50,18 @@ export interface EnvRepoFixture {
 }
 
 export async function createEnvRepo(): Promise<EnvRepoFixture> {
-  const root = await mkdtemp(join(tmpdir(), "sd-train-"));
-  const remote = join(root, "origin.git");
-  const seed = join(root, "seed");
-  await git(root, ["init", "--quiet", "--bare", "--initial-branch=main", remote]);
-  await git(root, ["clone", "--quiet", remote, seed]);
-  await git(seed, ["checkout", "--quiet", "-b", "main"]);
-  for (const service of SERVICES) {
-    const path = join(seed, "envs", "prod", service, "deployment.yaml");
-    await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, deployment(service, "v1"));
-  }
-  await git(seed, ["add", "--all"]);
-  await git(seed, ["commit", "--quiet", "-m", "prod at v1"]);
-  await git(seed, ["push", "--quiet", "origin", "main"]);
+  const repo = await createTestEnvRepo("train");
+  const { remote } = repo;
+  await repo.commit(
+    "prod at v1",
+    Object.fromEntries(
+      SERVICES.map((s) => [`envs/prod/${s}/deployment.yaml`, deployment(s, "v1")]),
+    ),
+  );
   return {
-    root,
+    root: repo.root,
     remote,
-    seed,
-    branches: async () =>
-      (await git(remote, ["for-each-ref", "--format=%(refname:short)", "refs/heads/safedeploy"]))
-        .split("\n")
-        .filter(Boolean),
+    branches: async () => Object.keys(await repo.branches()).sort(),
     imageOnMain: async (service) => {
       const text = await git(remote, ["show", `main:envs/prod/${service}/deployment.yaml`]);
       return /image: shop\/[a-z]+:(\S+)/.exec(text)?.[1] ?? "";
@@ -100,7 +69,7 @@ export async function createEnvRepo(): Promise<EnvRepoFixture> {
     merge: async (branch) => {
       await git(remote, ["update-ref", "refs/heads/main", `refs/heads/${branch}`]);
     },
-    close: () => rm(root, { recursive: true, force: true }),
+    close: () => repo.dispose(),
   };
 }
 
