@@ -54,7 +54,9 @@ kind: ReleaseTrain
 metadata: { name: cli-train }
 spec:
   steps:
-${SERVICES.map((s) => `    - { service: ${s}, image: "shop/${s}:v2", guardWindow: 1s }`).join("\n")}
+    - { service: search, image: "shop/search:v2", guardWindow: 1s }
+    # A manifest patch instead of an image: the actuator merges it into the workload.
+    - { service: basket, patch: { spec: { replicas: 3 } }, guardWindow: 1s }
   followUps: []
 `;
 const deployment = (service: string, tag: string) =>
@@ -141,7 +143,7 @@ describe("safedeploy release run|status", () => {
     expect(run.stdout.startsWith(planned.stdout)).toBe(true);
     expect(run.stdout).toMatch(/started TRN-[0-9A-F]+ \(dry run\)/);
     expect(run.stdout).toContain("-          image: shop/search:v1");
-    expect(run.stdout).toContain("+          image: shop/basket:v2");
+    expect(run.stdout).toContain("+  replicas: 3");
     expect(run.stdout).toContain("dry run: nothing pushed");
     expect(await branches()).toEqual([]);
   }, 60_000);

@@ -6,6 +6,7 @@
  * deterministic commits on `safedeploy/<proposal>`, no-force idempotent pushes, and a provider-neutral forge (plain git, or GitHub pull requests).
  */
 export { editCanaryWeight, editRolloutPaused } from "./canary.js";
+export { editManifestPatch } from "./patch.js";
 export type { CanaryEdit } from "./canary.js";
 export { editImage } from "./image.js";
 export type { ImageEdit } from "./image.js";

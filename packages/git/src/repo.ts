@@ -4,6 +4,7 @@ import { editCanaryWeight, editRolloutPaused } from "./canary.js";
 import type { CanaryEdit } from "./canary.js";
 import { InvalidChangeError } from "./errors.js";
 import { editImage } from "./image.js";
+import { editManifestPatch } from "./patch.js";
 import { runGit } from "./run.js";
 import type { GitInvocation, GitResult } from "./run.js";
 
@@ -24,6 +25,12 @@ export type GitChange =
       readonly image: string;
       /** The container to change; without it, the path must hold exactly one container. */
       readonly container?: string;
+    }
+  | {
+      /** A JSON merge patch of the one workload under `path` (a release train's patch step). */
+      readonly action: "patch-manifest";
+      readonly path: string;
+      readonly patch: Readonly<Record<string, unknown>>;
     };
 
 /** Who commits. Fixed, so that two replicas making the same change produce the same sha. */
@@ -271,6 +278,7 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
     rawPath: string,
     edit: (source: string) => CanaryEdit,
     describeEdit: (rollout: string, file: string) => { subject: string; body: string },
+    target = { one: "Argo Rollouts Rollout", many: "Rollouts" },
   ): Promise<StagedChange> => {
     const path = normalizeRepoPath(rawPath);
     const triage = (reason: string): StagedChange => ({ status: "needs-triage", reason });
@@ -289,9 +297,9 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
         edits.push({ file, text: edited.text, rollout: edited.rollout });
     }
     const [only, ...others] = edits;
-    if (only === undefined) return triage(`no Argo Rollouts Rollout under ${path}`);
+    if (only === undefined) return triage(`no ${target.one} under ${path}`);
     if (others.length > 0) {
-      return triage(`several Rollouts under ${path}: ${edits.map((e) => e.file).join(", ")}`);
+      return triage(`several ${target.many} under ${path}: ${edits.map((e) => e.file).join(", ")}`);
     }
     await writeFile(join(dir, ...only.file.split(posix.sep)), only.text, "utf8");
     await git(["add", "--", only.file]);
@@ -313,6 +321,20 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
       subject: `Pause Rollout ${rollout}: promotion is blocked`,
       body: `Sets spec.paused: true on Rollout ${rollout} in ${file}, so Argo Rollouts promotes nothing further until it is unpaused.`,
     }));
+
+  const stagePatch = (
+    path: string,
+    patch: Readonly<Record<string, unknown>>,
+  ): Promise<StagedChange> =>
+    stageRolloutEdit(
+      path,
+      (source) => editManifestPatch(source, patch),
+      (workload, file) => ({
+        subject: `Patch ${workload}: ${Object.keys(patch).join(", ")}`,
+        body: `Applies a merge patch of ${Object.keys(patch).join(", ")} to ${workload} in ${file}.`,
+      }),
+      { one: "workload (Rollout, Deployment, StatefulSet, DaemonSet)", many: "workloads" },
+    );
 
   const stageImage = async (
     rawPath: string,
@@ -421,6 +443,8 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
         return stagePause(change.path);
       case "set-image":
         return stageImage(change.path, change.image, change.container);
+      case "patch-manifest":
+        return stagePatch(change.path, change.patch);
     }
   };
 

@@ -46,6 +46,18 @@ export const ImagePlan = z.object({
   container: z.string().min(1).max(253).optional(),
 });
 
+/** The plan of a `promote-release` whose step is a manifest patch: a JSON merge patch. */
+export const PatchPlan = z.object({
+  action: z.literal("patch-manifest"),
+  path: RepoPath,
+  patch: z.record(z.string(), z.json()).refine((patch) => Object.keys(patch).length > 0, {
+    message: "must change something",
+  }),
+});
+
+/** A release step's change: an image, or a manifest patch. */
+export const ReleasePlan = z.discriminatedUnion("action", [ImagePlan, PatchPlan]);
+
 /** What to do in Git for an approved action; `none` for kinds that need no commit. */
 export type GitPlan =
   | { readonly kind: "change"; readonly change: GitChange }
@@ -54,7 +66,8 @@ export type GitPlan =
 
 /**
  * Validates an action's plan against its kind. A `promote-release` (a release train's step, approved
- * by the person who started the train) sets one image (`set-image`). A `block-promotion` pauses the service's Rollout
+ * by the person who started the train) sets one image (`set-image`) or patches the workload
+ * (`patch-manifest`). A `block-promotion` pauses the service's Rollout
  * in Git (`pause-rollout`); one recorded only (the service declares no path) makes no commit and
  * completes with no branch.
  */
@@ -69,7 +82,7 @@ export function gitPlanFor(kind: ProposalKind, plan: unknown): GitPlan {
       : kind === "promote-canary"
         ? CanaryPlan
         : kind === "promote-release"
-          ? ImagePlan
+          ? ReleasePlan
           : PausePlan;
   const parsed = schema.safeParse(plan);
   if (!parsed.success) {

@@ -31,4 +31,23 @@ describe("gitPlanFor promote-release", () => {
       expect(gitPlanFor("promote-release", plan).kind).toBe("invalid");
     }
   });
+
+  it("patches the workload with a merge patch, which must change something", () => {
+    expect(
+      gitPlanFor("promote-release", {
+        action: "patch-manifest",
+        path: "envs/prod/a",
+        patch: { spec: { replicas: 3 } },
+      }),
+    ).toEqual({
+      kind: "change",
+      change: { action: "patch-manifest", path: "envs/prod/a", patch: { spec: { replicas: 3 } } },
+    });
+    expect(
+      gitPlanFor("promote-release", { action: "patch-manifest", path: "envs/prod/a", patch: {} }),
+    ).toMatchObject({
+      kind: "invalid",
+      reason: expect.stringContaining("must change something") as string,
+    });
+  });
 });

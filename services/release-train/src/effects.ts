@@ -132,15 +132,6 @@ export async function performAction(
   const now = deps.now();
   switch (action.kind) {
     case "promote": {
-      if (action.change.kind !== "image") {
-        return {
-          event: {
-            type: "step-failed",
-            step: action.step,
-            reason: "manifest patches are not supported by the git actuator yet; use image",
-          },
-        };
-      }
       const proposalId = promotionId(record.id, action.step);
       const requestedAt = state.steps[action.step]?.promotingAt ?? now;
       await deps.publish(
@@ -154,7 +145,14 @@ export async function performAction(
               kind: "promote-release",
               incidentId: null,
               requestedAt,
-              plan: { action: "set-image", path: action.change.path, image: action.change.image },
+              plan:
+                action.change.kind === "image"
+                  ? { action: "set-image", path: action.change.path, image: action.change.image }
+                  : {
+                      action: "patch-manifest",
+                      path: action.change.path,
+                      patch: action.change.patch,
+                    },
               dryRun: state.dryRun,
             },
           },
