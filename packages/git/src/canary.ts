@@ -5,7 +5,8 @@ import type { Document } from "yaml";
 export type CanaryEdit =
   | { readonly kind: "edited"; readonly text: string; readonly rollout: string }
   | { readonly kind: "no-rollout" }
-  | { readonly kind: "problem"; readonly reason: string };
+  /** `unchanged`: the file already is as asked, so there is nothing to commit. */
+  | { readonly kind: "problem"; readonly reason: string; readonly unchanged?: true };
 
 type Found =
   | { readonly kind: "found"; readonly rollout: Document.Parsed; readonly name: string }

@@ -11,7 +11,8 @@ export type ImageEdit =
       readonly from: string;
     }
   | { readonly kind: "no-workload" }
-  | { readonly kind: "problem"; readonly reason: string };
+  /** `unchanged`: the workload already runs the image, so there is nothing to commit. */
+  | { readonly kind: "problem"; readonly reason: string; readonly unchanged?: true };
 
 interface Candidate {
   readonly workload: string;
@@ -80,7 +81,7 @@ export function editImage(source: string, container: string | undefined, image: 
     };
   }
   if (only.image === image) {
-    return { kind: "problem", reason: `${only.workload} already runs ${image}` };
+    return { kind: "problem", reason: `${only.workload} already runs ${image}`, unchanged: true };
   }
   // The scalar's range covers its quotes; keep them and replace what is between.
   const [start, end] = only.range;

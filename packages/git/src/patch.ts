@@ -64,7 +64,7 @@ export function editManifestPatch(
   const named = doc.getIn(["metadata", "name"]);
   const name = `${String(doc.get("kind"))}/${typeof named === "string" ? named : "(unnamed)"}`;
   if (!mergeInto(doc, [], patch)) {
-    return { kind: "problem", reason: `${name} already is as the patch says` };
+    return { kind: "problem", reason: `${name} already is as the patch says`, unchanged: true };
   }
   // The yaml library writes parsed documents back with their comments and markers; a document
   // the patch does not touch is kept as its original bytes.

@@ -63,6 +63,8 @@ export interface NeedsTriage {
   readonly status: "needs-triage";
   readonly branch: string;
   readonly reason: string;
+  /** The repo already is as the change asks: nothing to commit (not a conflict). */
+  readonly unchanged?: true;
 }
 
 /** A commit on `safedeploy/<proposal>`: pushed now, found on the remote, or only computed. */
@@ -86,7 +88,12 @@ export type ChangeOutcome = ChangeCommitted | NeedsTriage;
 /** A change staged in the work tree, ready to commit, or why it cannot be made. */
 export type StagedChange =
   | { readonly status: "staged"; readonly subject: string; readonly body: string }
-  | { readonly status: "needs-triage"; readonly reason: string };
+  | { readonly status: "needs-triage"; readonly reason: string; readonly unchanged?: true };
+
+/** A change that cannot be staged; `unchanged` when the repo already is as it asks. */
+function triage(reason: string, unchanged?: true): StagedChange {
+  return { status: "needs-triage", reason, ...(unchanged === undefined ? {} : { unchanged }) };
+}
 
 /** Options of {@link openEnvRepo}. */
 export interface EnvRepoOptions {
@@ -223,7 +230,6 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
 
   const stageRevert = async (rawPath: string): Promise<StagedChange> => {
     const path = normalizeRepoPath(rawPath);
-    const triage = (reason: string): StagedChange => ({ status: "needs-triage", reason });
     const last = await out(["log", "-1", "--format=%H", originBase, "--", path]);
     if (last === "") return triage(`no commit on ${base} changed ${path}`);
     const present = await out(["ls-tree", "--name-only", originBase, "--", path]);
@@ -281,7 +287,6 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
     target = { one: "Argo Rollouts Rollout", many: "Rollouts" },
   ): Promise<StagedChange> => {
     const path = normalizeRepoPath(rawPath);
-    const triage = (reason: string): StagedChange => ({ status: "needs-triage", reason });
     const files = (await out(["ls-tree", "-r", "--name-only", originBase, "--", path]))
       .split("\n")
       .filter((file) => /\.ya?ml$/.test(file))
@@ -292,7 +297,7 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
     for (const file of files) {
       const source = await readFile(join(dir, ...file.split(posix.sep)), "utf8");
       const edited = edit(source);
-      if (edited.kind === "problem") return triage(`${file}: ${edited.reason}`);
+      if (edited.kind === "problem") return triage(`${file}: ${edited.reason}`, edited.unchanged);
       if (edited.kind === "edited")
         edits.push({ file, text: edited.text, rollout: edited.rollout });
     }
@@ -342,7 +347,6 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
     container: string | undefined,
   ): Promise<StagedChange> => {
     const path = normalizeRepoPath(rawPath);
-    const triage = (reason: string): StagedChange => ({ status: "needs-triage", reason });
     const files = (await out(["ls-tree", "-r", "--name-only", originBase, "--", path]))
       .split("\n")
       .filter((file) => /\.ya?ml$/.test(file))
@@ -354,7 +358,7 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
     for (const file of files) {
       const source = await readFile(join(dir, ...file.split(posix.sep)), "utf8");
       const edited = editImage(source, container, image);
-      if (edited.kind === "problem") return triage(`${file}: ${edited.reason}`);
+      if (edited.kind === "problem") return triage(`${file}: ${edited.reason}`, edited.unchanged);
       if (edited.kind === "edited") {
         edits.push({
           file,
@@ -461,8 +465,7 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
       if (found !== null) return existing(request, branch, found);
     }
     const staged = await stage(request.change);
-    if (staged.status === "needs-triage")
-      return { status: "needs-triage", branch, reason: staged.reason };
+    if (staged.status === "needs-triage") return { ...staged, branch };
     const at = request.requestedAt;
     const commitEnv = {
       GIT_AUTHOR_NAME: identity.name,

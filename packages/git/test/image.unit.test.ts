@@ -46,7 +46,8 @@ describe("editImage", () => {
     const several = editImage(deployment, undefined, "x:1");
     expect(several.kind === "problem" && several.reason).toMatch(/several containers/);
     const same = editImage(deployment, "app", "registry.example.com/shop/checkout:v1.5.0");
-    expect(same.kind === "problem" && same.reason).toMatch(/already runs/);
+    expect(same).toMatchObject({ kind: "problem", reason: /already runs/, unchanged: true });
+    expect(several).not.toHaveProperty("unchanged");
     expect(editImage("kind: ConfigMap\ndata: {}\n", undefined, "x:1")).toEqual({
       kind: "no-workload",
     });

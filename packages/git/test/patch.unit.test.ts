@@ -51,6 +51,7 @@ describe("editManifestPatch", () => {
     expect(editManifestPatch(deployment, { spec: { replicas: 2 } })).toEqual({
       kind: "problem",
       reason: "Deployment/checkout already is as the patch says",
+      unchanged: true,
     });
     expect(editManifestPatch(`${deployment}---\n${deployment}`, { spec: { replicas: 3 } })).toEqual(
       {

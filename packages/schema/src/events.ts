@@ -206,6 +206,8 @@ export const EVENT_DATA = {
     state: ProposalState,
     /** A dry run (a preview) failed: nothing about the proposal itself changes. */
     dryRun: z.boolean().optional(),
+    /** The repo already is as the action asks: there was nothing to commit. */
+    unchanged: z.boolean().optional(),
   }),
   "governance.train-started": z.object({
     trainId: Id,

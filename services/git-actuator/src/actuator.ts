@@ -55,7 +55,7 @@ export function onActionRequested(deps: ActuatorDeps): (requested: Requested) =>
     );
   };
 
-  const failed = (requested: Requested, reason: string, needsTriage: boolean) => {
+  const failed = (requested: Requested, reason: string, needsTriage: boolean, unchanged?: true) => {
     const at = deps.now();
     const { proposalId } = requested.data;
     const dryRun = deps.dryRun || requested.data.dryRun;
@@ -76,6 +76,7 @@ export function onActionRequested(deps: ActuatorDeps): (requested: Requested) =>
             // A terminal failure that is not ambiguity leaves the proposal approved, to retry by hand.
             state: needsTriage ? "needs-triage" : "approved",
             ...(dryRun ? { dryRun: true } : {}),
+            ...(unchanged === undefined ? {} : { unchanged }),
           },
         },
         { source: "git-actuator", time: at, causedBy: requested },
@@ -117,7 +118,7 @@ export function onActionRequested(deps: ActuatorDeps): (requested: Requested) =>
     }
     if (outcome.status === "needs-triage") {
       log.warn({ reason: outcome.reason }, "action needs triage; nothing pushed");
-      await failed(requested, outcome.reason, true);
+      await failed(requested, outcome.reason, true, outcome.unchanged);
       return;
     }
     let prUrl: string | null = null;

@@ -23,7 +23,7 @@ const remoteBranches = () => repo.branches();
 
 function requested(
   proposalId: string,
-  kind: "rollback-rollout" | "promote-canary" | "block-promotion",
+  kind: "rollback-rollout" | "promote-canary" | "block-promotion" | "promote-release",
   plan: Record<string, unknown>,
   service = "checkout",
 ): Envelope<"governance.action-requested"> {
@@ -146,6 +146,26 @@ describe("git actuator", () => {
       state: "needs-triage",
       reason: expect.stringContaining("no commit on main changed envs/prod/nothing") as string,
     });
+    expect(Object.keys(await remoteBranches())).toEqual(["safedeploy/PRP-A"]);
+  });
+
+  it("a change already in place fails as unchanged, pushing nothing; a real conflict is not unchanged", async () => {
+    await publishEvent(
+      harness.bus,
+      requested("TRN-1-s1-promote", "promote-release", {
+        action: "patch-manifest",
+        path: "envs/prod/checkout",
+        patch: { metadata: { name: "checkout" } },
+      }),
+    );
+    const [same] = await governance("governance.action-failed", "TRN-1-s1-promote");
+    expect(same?.data).toMatchObject({
+      needsTriage: true,
+      unchanged: true,
+      reason: expect.stringContaining("already is as the patch says") as string,
+    });
+    const [ambiguous] = await governance("governance.action-failed", "PRP-B");
+    expect(ambiguous?.data).not.toHaveProperty("unchanged");
     expect(Object.keys(await remoteBranches())).toEqual(["safedeploy/PRP-A"]);
   });
 
