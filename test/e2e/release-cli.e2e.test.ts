@@ -25,6 +25,14 @@ import {
 import type { TestBus, TestDatabase, TestEnvRepo } from "@safedeploy/testing";
 
 const SERVICES = ["search", "basket"] as const;
+/** search rolls out as a canary whose promote hook is a manifest edit (a label, here). */
+const SEARCH_CANARY = `  deployment:
+    strategy: canary
+    canary:
+      steps: [50, 100]
+      bakeTime: 1s
+      promoteHook: { manifest: { path: envs/prod/search, patch: { metadata: { labels: { track: stable } } } } }
+`;
 const TOKEN = "release-cli-token";
 const catalog = [
   `apiVersion: safedeploy.dev/v1
@@ -46,7 +54,7 @@ spec:
         errorQuery: sum(rate(http_requests_total{service="${name}",code=~"5.."}[{{.window}}]))
         totalQuery: sum(rate(http_requests_total{service="${name}"}[{{.window}}]))
   rollback: { strategy: git-revert, path: envs/prod/${name} }
-`,
+${name === "search" ? SEARCH_CANARY : ""}`,
   ),
 ].join("---\n");
 const train = `apiVersion: safedeploy.dev/v1
@@ -144,6 +152,8 @@ describe("safedeploy release run|status", () => {
     expect(run.stdout).toMatch(/started TRN-[0-9A-F]+ \(dry run\)/);
     expect(run.stdout).toContain("-          image: shop/search:v1");
     expect(run.stdout).toContain("+  replicas: 3");
+    expect(run.stdout).toMatch(/--- step 1 search: promote hook diff \(not pushed\)\n/);
+    expect(run.stdout).toContain("+    track: stable");
     expect(run.stdout).toContain("dry run: nothing pushed");
     expect(await branches()).toEqual([]);
   }, 60_000);
@@ -154,7 +164,11 @@ describe("safedeploy release run|status", () => {
     expect(run.code).toBe(0);
     const id = /started (TRN-[0-9A-F]+)/.exec(run.stdout)?.[1];
     expect(id).toBeDefined();
-    expect(await branches()).toEqual([`safedeploy/${id}-s1`, `safedeploy/${id}-s2`]);
+    expect(await branches()).toEqual([
+      `safedeploy/${id}-s1`,
+      `safedeploy/${id}-s1-promote`,
+      `safedeploy/${id}-s2`,
+    ]);
 
     const status = await cli("release", "status", id!, "--json");
     expect(status.code).toBe(0);

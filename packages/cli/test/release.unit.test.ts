@@ -186,7 +186,7 @@ spec:
       expect(result.stderr).toBe("");
       expect(result.code).toBe(0);
       expect(result.stdout).toContain(
-        "     hooks:      promote POST http://hooks.internal/promote; rollback manifest patch weight of envs/prod/web/rollout.yaml (needs a manifest change) (on halt)\n",
+        "     hooks:      promote POST http://hooks.internal/promote; rollback manifest patch weight of envs/prod/web/rollout.yaml (committed by the git actuator) (on halt)\n",
       );
       expect(result.stdout).toContain(
         "     hooks:      cutover PUT http://hooks.internal/cutover\n",

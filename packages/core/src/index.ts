@@ -123,6 +123,7 @@ export type {
   CheckTarget,
   FollowUpPhase,
   FollowUpState,
+  HookChange,
   HookName,
   HookPayload,
   HookRecord,

@@ -57,21 +57,32 @@ export type StepPhase =
 /** Which hook of a strategy: canary `promoteHook`/`rollbackHook`, blue_green `cutoverHook`. */
 export type HookName = "promote" | "cutover" | "rollback";
 
+/** What a manifest hook committed through the git actuator (in a dry run: would commit). */
+export interface HookChange {
+  readonly branch: string;
+  readonly commit: string;
+  readonly prUrl: string | null;
+  readonly diff: string;
+}
+
 /**
- * What came of one hook of one step, as the state records it (once: a recorded hook is never
- * called again). `skipped`: a dry run, which calls nothing; `needs-manifest-change`: a manifest
- * hook, which the git actuator cannot apply yet, so a person must make that change.
+ * What came of one hook of one step, as the state records it (once: a hook whose outcome is
+ * recorded is never run again). `requested`: a manifest hook handed to the git actuator, whose
+ * outcome has not come back yet; `skipped`: a dry run, which calls no http hook and pushes no
+ * manifest change (its would-be diff is in `change`).
  */
 export interface HookRecord {
   readonly hook: HookName;
   readonly kind: "http" | "manifest";
-  /** The URL called (http) or the manifest path to patch (manifest). */
+  /** The URL called (http) or the manifest path patched (manifest). */
   readonly target: string;
-  readonly outcome: "ok" | "failed" | "skipped" | "needs-manifest-change";
+  readonly outcome: "requested" | "ok" | "failed" | "skipped";
   /** The HTTP status, when one came back. */
   readonly status: number | null;
   readonly detail: string;
   readonly at: string;
+  /** The commit a manifest hook made (absent for http hooks and when nothing was committed). */
+  readonly change?: HookChange;
 }
 
 /** The JSON body of an http hook call. `step` counts from 1, as in the idempotency key. */
@@ -159,7 +170,10 @@ export type TrainEvent =
       readonly reports: readonly StepReport[];
     }
   | { readonly type: "follow-up-due"; readonly index: number }
-  /** What a `call-hook` action's call gave: 2xx (`ok`), or why not (status/body excerpt). */
+  /**
+   * What a hook gave: a `call-hook` call (2xx is `ok`; otherwise the status and a body excerpt),
+   * or an `apply-manifest-hook` change (the git actuator's commit, or why it could not be made).
+   */
   | {
       readonly type: "hook-reported";
       readonly step: number;
@@ -167,6 +181,7 @@ export type TrainEvent =
       readonly ok: boolean;
       readonly status: number | null;
       readonly detail: string;
+      readonly change?: HookChange;
     }
   | {
       readonly type: "follow-up-reported";
@@ -231,6 +246,21 @@ export type TrainAction =
       readonly headers: Readonly<Record<string, string>>;
       readonly idempotencyKey: string;
       readonly body: HookPayload;
+    }
+  /**
+   * Have the git actuator apply a manifest hook: a JSON merge `patch` of the workload under
+   * `path`, on branch `safedeploy/<actionId>` (in a dry run: the diff only); feed back
+   * `hook-reported` with the commit, or why it could not be made.
+   */
+  | {
+      readonly kind: "apply-manifest-hook";
+      readonly step: number;
+      readonly service: string;
+      readonly hook: HookName;
+      /** `<trainId>-s<n>-<hook>`, as {@link hookIdempotencyKey}. */
+      readonly actionId: string;
+      readonly path: string;
+      readonly patch: Readonly<Record<string, unknown>>;
     };
 
 export type TrainEventType =
@@ -386,15 +416,17 @@ function hooksOf(step: StepState | undefined): readonly HookRecord[] {
   return step?.hooks ?? [];
 }
 
+/** Records a hook's outcome, in place of its `requested` record when it had one. */
 function withHook(state: TrainState, index: number, record: HookRecord): TrainState {
-  const step = state.steps[index];
-  return withStep(state, index, { hooks: [...hooksOf(step), record] });
+  const others = hooksOf(state.steps[index]).filter((h) => h.hook !== record.hook);
+  return withStep(state, index, { hooks: [...others, record] });
 }
 
 /**
- * What running one hook of a step means now: an http hook is a `call-hook` action (its outcome
- * comes back as `hook-reported`); a dry run calls nothing and a manifest hook cannot be applied
- * by the git actuator yet, so both are recorded at once instead.
+ * What running one hook of a step means now: an http hook is a `call-hook` action, a manifest
+ * hook an `apply-manifest-hook` action recorded as `requested` (both outcomes come back as
+ * `hook-reported`); a dry run calls no http hook, only records it, but does ask the git actuator
+ * for a manifest hook's diff (it pushes nothing).
  */
 function hookCall(
   state: TrainState,
@@ -402,17 +434,27 @@ function hookCall(
   hook: HookName,
   spec: Hook,
   now: string,
-): { readonly action: TrainAction } | { readonly record: HookRecord } {
+): { readonly action?: TrainAction; readonly record?: HookRecord } {
   const planned = plannedStep(state.plan, index);
   if ("manifest" in spec) {
+    const { path, patch } = spec.manifest;
     return {
+      action: {
+        kind: "apply-manifest-hook",
+        step: index,
+        service: planned.service,
+        hook,
+        actionId: hookIdempotencyKey(state.trainId, index, hook),
+        path,
+        patch,
+      },
       record: {
         hook,
         kind: "manifest",
-        target: spec.manifest.path,
-        outcome: "needs-manifest-change",
+        target: path,
+        outcome: "requested",
         status: null,
-        detail: `needs a manifest change: patch ${Object.keys(spec.manifest.patch).join(", ")} of ${spec.manifest.path} (the git actuator applies image changes only)`,
+        detail: `${state.dryRun ? "dry run: " : ""}patch ${Object.keys(patch).join(", ")} of ${path} through the git actuator`,
         at: now,
       },
     };
@@ -657,8 +699,11 @@ function remedy(
       return { state, actions };
     }
     const rollback = hookCall(state, attribution.step, "rollback", strategy.rollbackHook, now);
-    if ("action" in rollback) return { state, actions: [...actions, rollback.action] };
-    return { state: withHook(state, attribution.step, rollback.record), actions };
+    return {
+      state:
+        rollback.record === undefined ? state : withHook(state, attribution.step, rollback.record),
+      actions: rollback.action === undefined ? actions : [...actions, rollback.action],
+    };
   }
   if (attribution.kind === "ambiguous") {
     return { state, actions: [{ kind: "manual-triage", reason, evidence: attribution.evidence }] };
@@ -762,11 +807,11 @@ export function decideTrain(state: TrainState, event: TrainEvent, now: string): 
       const hook = promotionHook(planned.strategy);
       if (hook === null) return startGuard(landed, event.step, now, [promoted]);
       const call = hookCall(landed, event.step, hook.hook, hook.spec, now);
-      if ("record" in call) {
-        return startGuard(withHook(landed, event.step, call.record), event.step, now, [promoted]);
-      }
+      const recorded =
+        call.record === undefined ? landed : withHook(landed, event.step, call.record);
+      if (call.action === undefined) return startGuard(recorded, event.step, now, [promoted]);
       return {
-        state: withStep(landed, event.step, { phase: "hooking" }),
+        state: withStep(recorded, event.step, { phase: "hooking" }),
         changed: true,
         events: [promoted],
         actions: [call.action],
@@ -775,22 +820,27 @@ export function decideTrain(state: TrainState, event: TrainEvent, now: string): 
     case "hook-reported": {
       const step = state.steps[event.step];
       if (step === undefined) return ignore(state, `train has no step ${event.step}`);
-      if (hooksOf(step).some((h) => h.hook === event.hook)) {
+      const earlier = hooksOf(step).find((h) => h.hook === event.hook);
+      if (earlier !== undefined && earlier.outcome !== "requested") {
         return ignore(state, `the ${event.hook} hook of step ${event.step} was already reported`);
       }
       const planned = plannedStep(state.plan, event.step);
       const spec = plannedHook(planned.strategy, event.hook);
-      if (spec === null || !("http" in spec)) {
-        return ignore(state, `step ${event.step} has no http ${event.hook} hook`);
+      if (spec === null) return ignore(state, `step ${event.step} has no ${event.hook} hook`);
+      const manifest = "manifest" in spec ? spec.manifest : null;
+      if (manifest !== null && earlier === undefined) {
+        return ignore(state, `the ${event.hook} hook of step ${event.step} was not requested`);
       }
       const record: HookRecord = {
         hook: event.hook,
-        kind: "http",
-        target: spec.http.url,
-        outcome: event.ok ? "ok" : "failed",
+        kind: manifest === null ? "http" : "manifest",
+        target: "http" in spec ? spec.http.url : spec.manifest.path,
+        // A dry run's manifest hook only computed its diff.
+        outcome: !event.ok ? "failed" : state.dryRun ? "skipped" : "ok",
         status: event.status,
         detail: event.detail,
         at: now,
+        ...(event.change === undefined ? {} : { change: event.change }),
       };
       if (event.hook === "rollback") {
         // Called beside a revert proposal, after the train stopped: recorded, nothing more.
@@ -807,7 +857,10 @@ export function decideTrain(state: TrainState, event: TrainEvent, now: string): 
       }
       const hooked = withHook(state, event.step, record);
       if (event.ok) return startGuard(hooked, event.step, now, []);
-      const failure = `${event.hook} hook ${spec.http.method} ${spec.http.url} failed: ${event.detail}`;
+      const failure =
+        "http" in spec
+          ? `${event.hook} hook ${spec.http.method} ${spec.http.url} failed: ${event.detail}`
+          : `${event.hook} hook (a patch of ${spec.manifest.path}) failed: ${event.detail}`;
       const failed = withStep(hooked, event.step, { phase: "failed", failure });
       return halt(
         failed,

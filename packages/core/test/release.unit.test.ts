@@ -802,7 +802,10 @@ describe("strategy hooks", () => {
   };
   const begin = (dryRun = false) =>
     startTrain({ trainId: "TRN-1", plan: hookPlan(), dryRun, now: t0 }).state;
-  const hookOk = (step: number, hook: "promote" | "cutover" | "rollback"): TrainEvent => ({
+  const hookOk = (
+    step: number,
+    hook: "promote" | "cutover" | "rollback",
+  ): Extract<TrainEvent, { type: "hook-reported" }> => ({
     type: "hook-reported",
     step,
     hook,
@@ -929,7 +932,7 @@ describe("strategy hooks", () => {
     ]);
   });
 
-  it("calls the blue_green cutover hook at promotion, and records a manifest hook as a needed change", () => {
+  it("calls the blue_green cutover hook at promotion, and hands a manifest hook to the git actuator", () => {
     const { state } = run(begin(), [
       [{ type: "step-promoted", step: 0, commit: "c0" }, at(1)],
       [hookOk(0, "promote"), at(1)],
@@ -952,17 +955,108 @@ describe("strategy hooks", () => {
       [{ type: "checks-reported", step: 1, reports: [report(checked.state, 1)] }, at(17)],
       [{ type: "step-promoted", step: 2, commit: "c2" }, at(18)],
     ]);
-    expect(third.state.steps[2]?.phase).toBe("guarding");
+    // The manifest hook is a git change: the step waits for it before its guard window.
+    expect(third.state.steps[2]?.phase).toBe("hooking");
     expect(third.actions.some((a) => a.kind === "call-hook" && a.step === 2)).toBe(false);
+    expect(third.actions.at(-1)).toEqual({
+      kind: "apply-manifest-hook",
+      step: 2,
+      service: "search",
+      hook: "promote",
+      actionId: "TRN-1-s3-promote",
+      path: "envs/prod/search/rollout.yaml",
+      patch: { w: 100 },
+    });
     expect(third.state.steps[2]?.hooks).toMatchObject([
       {
         hook: "promote",
         kind: "manifest",
-        outcome: "needs-manifest-change",
+        outcome: "requested",
         target: "envs/prod/search/rollout.yaml",
+        at: at(18),
       },
     ]);
-    expect(third.state.steps[2]?.hooks?.[0]?.detail).toMatch(/needs a manifest change: patch w/);
+    expect(decideTrain(third.state, { type: "guard-elapsed", step: 2 }, at(40)).changed).toBe(
+      false,
+    );
+    const change = { branch: "safedeploy/TRN-1-s3-promote", commit: "h3", prUrl: null, diff: "+w" };
+    const applied = decideTrain(
+      third.state,
+      { ...hookOk(2, "promote"), status: null, detail: "committed h3", change },
+      at(19),
+    );
+    expect(applied.state.steps[2]).toMatchObject({ phase: "guarding", guardUntil: at(20) });
+    expect(applied.state.steps[2]?.hooks).toEqual([
+      {
+        hook: "promote",
+        kind: "manifest",
+        target: "envs/prod/search/rollout.yaml",
+        outcome: "ok",
+        status: null,
+        detail: "committed h3",
+        at: at(19),
+        change,
+      },
+    ]);
+    expect(decideTrain(applied.state, hookOk(2, "promote"), at(19)).changed).toBe(false);
+    expect(releaseManifest(applied.state).promoted[2]?.hooks[0]?.change).toEqual(change);
+  });
+
+  it("halts when a manifest hook cannot be applied, and ignores a report nobody asked for", () => {
+    const manifestOnly = planTrain(
+      trainDoc([{ service: "search", image: "registry.example.com/shop/search:v2" }]),
+      hookServices,
+    );
+    if (!manifestOnly.ok) throw new Error("plan");
+    const start = startTrain({ trainId: "TRN-2", plan: manifestOnly.plan, dryRun: false, now: t0 });
+    const unasked = decideTrain(start.state, hookOk(0, "promote"), at(1));
+    expect(unasked.changed).toBe(false);
+    expect(unasked.ignored).toMatch(/was not requested/);
+    const promoted = decideTrain(
+      start.state,
+      { type: "step-promoted", step: 0, commit: "c" },
+      at(1),
+    );
+    const failed = decideTrain(
+      promoted.state,
+      {
+        type: "hook-reported",
+        step: 0,
+        hook: "promote",
+        ok: false,
+        status: null,
+        detail: "envs/prod/search/rollout.yaml: no workload",
+      },
+      at(2),
+    );
+    expect(failed.state.status).toBe("halted");
+    expect(failed.state.steps[0]?.failure).toBe(
+      "promote hook (a patch of envs/prod/search/rollout.yaml) failed: envs/prod/search/rollout.yaml: no workload",
+    );
+    expect(failed.state.steps[0]?.hooks?.map((h) => `${h.hook}:${h.outcome}`)).toEqual([
+      "promote:failed",
+    ]);
+    expect(failed.actions.map((a) => a.kind)).toEqual(["propose-revert"]);
+  });
+
+  it("a dry run asks for a manifest hook's diff and records it as skipped", () => {
+    const manifestOnly = planTrain(
+      trainDoc([{ service: "search", image: "registry.example.com/shop/search:v2" }]),
+      hookServices,
+    );
+    if (!manifestOnly.ok) throw new Error("plan");
+    const start = startTrain({ trainId: "TRN-3", plan: manifestOnly.plan, dryRun: true, now: t0 });
+    const promoted = decideTrain(
+      start.state,
+      { type: "step-promoted", step: 0, commit: "c" },
+      at(1),
+    );
+    expect(promoted.actions.map((a) => a.kind)).toEqual(["apply-manifest-hook"]);
+    expect(promoted.state.steps[0]?.hooks?.[0]?.detail).toMatch(/^dry run: patch w of /);
+    const change = { branch: "safedeploy/TRN-3-s1-promote", commit: "d", prUrl: null, diff: "+w" };
+    const shown = decideTrain(promoted.state, { ...hookOk(0, "promote"), change }, at(2));
+    expect(shown.state.steps[0]?.phase).toBe("guarding");
+    expect(shown.state.steps[0]?.hooks).toMatchObject([{ outcome: "skipped", change }]);
   });
 
   it("a dry run lists its hooks and calls none", () => {
@@ -1027,9 +1121,15 @@ describe("strategy hooks", () => {
         for (const [event, minute] of events) {
           const decision = decideTrain(state, event, at(minute));
           for (const action of decision.actions) {
-            if (action.kind !== "call-hook") continue;
-            expect(calls.has(action.idempotencyKey)).toBe(false);
-            calls.add(action.idempotencyKey);
+            const key =
+              action.kind === "call-hook"
+                ? action.idempotencyKey
+                : action.kind === "apply-manifest-hook"
+                  ? action.actionId
+                  : null;
+            if (key === null) continue;
+            expect(calls.has(key)).toBe(false);
+            calls.add(key);
           }
           state = decision.state;
           for (const step of state.steps) {

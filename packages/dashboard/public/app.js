@@ -540,9 +540,16 @@ function tickGuards() {
   }
 }
 
-/** One piece of a step's guard evidence (health check, regression, gate) as a line of text. */
+/**
+ * One piece of a step's evidence (strategy hook, health check, regression, gate) as a line of
+ * text. A hook reads as what ran and what came of it; a manifest hook's diff is left to the CLI.
+ */
 function evidenceText(item) {
   if (item === null || typeof item !== "object") return String(item);
+  if (item.type === "hook") {
+    const status = item.status === null || item.status === undefined ? "" : ` ${item.status}`;
+    return `${item.hook} hook (${item.kind} ${item.target}): ${item.outcome}${status}, ${item.detail}`;
+  }
   const { type, ...rest } = item;
   const fields = Object.entries(rest)
     .map(([key, value]) => `${key}=${typeof value === "object" ? JSON.stringify(value) : value}`)

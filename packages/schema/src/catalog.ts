@@ -57,8 +57,9 @@ export const RepoPath = z
   .transform((path) => path.replace(/\/+$/, ""));
 
 /**
- * A hook a strategy runs at a step: an HTTP call, or a patch of a manifest in the environment
- * repo. The shape is reserved here; the engines that run hooks come later.
+ * A hook a strategy runs at a release-train step: an HTTP call (the release-train service makes
+ * it, with an Idempotency-Key), or a JSON merge patch of the workload under `path` in the
+ * environment repo (the git actuator commits it on its own branch).
  */
 export const Hook = z.union(
   [

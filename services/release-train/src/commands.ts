@@ -79,6 +79,7 @@ export const startTrainCommand =
       outbox: [...decision.events, manifestEvent(decision.state, now)],
       pending: [...decision.actions],
       promotions: {},
+      hookOutcomes: {},
       evidence: {},
       revert: null,
       blocks: {},

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { decideTrain, releaseManifest } from "@safedeploy/core";
-import type { TrainEvent, TrainState } from "@safedeploy/core";
+import { decideTrain, hookIdempotencyKey, releaseManifest } from "@safedeploy/core";
+import type { HookName, TrainEvent, TrainState } from "@safedeploy/core";
 import { KvConflictError } from "@safedeploy/jetstream";
 import type { Revisioned } from "@safedeploy/jetstream";
 import { createEnvelope, messageId } from "@safedeploy/schema";
@@ -9,7 +9,7 @@ import type { TrainDeps } from "./deps.js";
 import { performAction } from "./effects.js";
 import type { ActionResult } from "./effects.js";
 import { INDEX_KEY } from "./store.js";
-import type { OutboxEvent, TrainRecord } from "./store.js";
+import type { OutboxEvent, PromotionOutcome, TrainRecord } from "./store.js";
 
 /** The manifest event of a state: its id names the manifest's content, so repeats dedup. */
 export function manifestEvent(
@@ -32,21 +32,63 @@ export function isActive(record: TrainRecord): boolean {
     record.state.status === "running" ||
     record.outbox.length > 0 ||
     record.pending.length > 0 ||
+    // A manifest hook (a canary's rollback after a halt) whose outcome is still to come.
+    record.state.steps.some((step) => (step.hooks ?? []).some((h) => h.outcome === "requested")) ||
     (!record.state.dryRun &&
       record.state.followUps.some((f) => f.phase === "scheduled" || f.phase === "running"))
   );
 }
 
+/** A manifest hook's `hook-reported`, from what the git actuator reported for it. */
+function manifestHookEvent(step: number, hook: HookName, outcome: PromotionOutcome): TrainEvent {
+  if (outcome.kind === "failed") {
+    // A patch already in place did what the hook asks: nothing to commit is not a failure.
+    return outcome.unchanged === true
+      ? {
+          type: "hook-reported",
+          step,
+          hook,
+          ok: true,
+          status: null,
+          detail: `already in place: ${outcome.reason}`,
+        }
+      : { type: "hook-reported", step, hook, ok: false, status: null, detail: outcome.reason };
+  }
+  const { branch, commit, prUrl, diff } = outcome;
+  const where = `${commit.slice(0, 12)} on ${branch}${prUrl === null ? "" : ` (${prUrl})`}`;
+  return {
+    type: "hook-reported",
+    step,
+    hook,
+    ok: true,
+    status: null,
+    detail: outcome.dryRun
+      ? `dry run: would commit ${where}; nothing pushed`
+      : `committed ${where}`,
+    change: { branch, commit, prUrl, diff },
+  };
+}
+
 /**
  * What happened since the last decision, as a state-machine event with the time it happened: a
- * promotion reported by the actuator (its deploy time is the actuator's), a guard window or
- * follow-up whose due time passed. A dry run does not wait out its guard windows.
+ * promotion or manifest hook reported by the actuator (a promotion's deploy time is the
+ * actuator's), a guard window or follow-up whose due time passed. A dry run does not wait out its
+ * guard windows.
  */
 export function dueEvent(
   record: TrainRecord,
   now: string,
 ): { event: TrainEvent; at: string } | null {
   const { state } = record;
+  for (const step of state.steps) {
+    for (const hook of step.hooks ?? []) {
+      if (hook.outcome !== "requested") continue;
+      const outcome = record.hookOutcomes[hookIdempotencyKey(state.trainId, step.index, hook.hook)];
+      if (outcome !== undefined) {
+        return { event: manifestHookEvent(step.index, hook.hook, outcome), at: now };
+      }
+    }
+  }
   for (const step of state.steps) {
     if (step.phase === "promoting") {
       const outcome = record.promotions[String(step.index)];

@@ -2,6 +2,7 @@ import { detectRegression, evaluateHealthCheck } from "@safedeploy/core";
 import type {
   CheckResult,
   CheckTarget,
+  HookName,
   StepReport,
   TrainAction,
   TrainEvent,
@@ -17,11 +18,17 @@ export function promotionId(trainId: string, step: number): string {
   return `${trainId}-s${step + 1}`;
 }
 
-/** The train and step a promotion id names, or null for anyone else's proposal. */
-export function parsePromotionId(proposalId: string): { trainId: string; step: number } | null {
-  const match = /^(TRN-[0-9A-F]+)-s(\d+)$/.exec(proposalId);
+/**
+ * The train, step and (for a manifest hook, `<promotion id>-<hook>`) hook an action id names, or
+ * null for anyone else's proposal.
+ */
+export function parseTrainActionId(
+  proposalId: string,
+): { trainId: string; step: number; hook: HookName | null } | null {
+  const match = /^(TRN-[0-9A-F]+)-s(\d+)(?:-(promote|cutover|rollback))?$/.exec(proposalId);
   if (match?.[1] === undefined || match[2] === undefined) return null;
-  return { trainId: match[1], step: Number(match[2]) - 1 };
+  const hook = match[3] as HookName | undefined;
+  return { trainId: match[1], step: Number(match[2]) - 1, hook: hook ?? null };
 }
 
 /** What doing an action yielded: an event to feed the state machine, and evidence to keep. */
@@ -193,6 +200,30 @@ export async function performAction(
         "release train needs manual triage; nothing reverted",
       );
       return {};
+    case "apply-manifest-hook": {
+      // Requested until the actuator's outcome is recorded; asking again is deduplicated by id.
+      const requested = state.steps[action.step]?.hooks?.find((h) => h.hook === action.hook);
+      if (requested?.outcome !== "requested") return {};
+      await deps.publish(
+        createEnvelope(
+          {
+            type: "governance.action-requested",
+            id: messageId("governance.action-requested", action.actionId),
+            service: action.service,
+            data: {
+              proposalId: action.actionId,
+              kind: "promote-release",
+              incidentId: null,
+              requestedAt: requested.at,
+              plan: { action: "patch-manifest", path: action.path, patch: action.patch },
+              dryRun: state.dryRun,
+            },
+          },
+          { source: "release-train", time: requested.at, correlationId: record.id },
+        ),
+      );
+      return {};
+    }
     case "call-hook": {
       // Once its outcome is recorded a hook is never called again (a retry after a crash before
       // the record was saved calls again, with the same Idempotency-Key).

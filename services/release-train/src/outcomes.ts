@@ -1,21 +1,21 @@
 import type { Envelope } from "@safedeploy/schema";
 import type { TrainDeps } from "./deps.js";
-import { parsePromotionId } from "./effects.js";
+import { parseTrainActionId } from "./effects.js";
 import type { PromotionOutcome } from "./store.js";
 
 type Outcome = Envelope<"governance.action-completed"> | Envelope<"governance.action-failed">;
 
 /**
- * What the git actuator did with a train step's promotion, recorded on the train (the driver
- * feeds it to the state machine). Anyone else's actions, unknown trains and repeats change
- * nothing. A retryable failure is not reported by the actuator (it retries), so a failure here is
- * final for this promotion.
+ * What the git actuator did with a train step's promotion or manifest hook, recorded on the train
+ * (the driver feeds it to the state machine). Anyone else's actions, unknown trains and repeats
+ * change nothing. A retryable failure is not reported by the actuator (it retries), so a failure
+ * here is final for this action.
  */
 export const onActionOutcome =
   (deps: TrainDeps) =>
   async (outcome: Outcome): Promise<void> => {
-    const promotion = parsePromotionId(outcome.data.proposalId);
-    if (promotion === null) return;
+    const action = parseTrainActionId(outcome.data.proposalId);
+    if (action === null) return;
     const reported: PromotionOutcome =
       outcome.type === "governance.action-completed"
         ? {
@@ -27,14 +27,31 @@ export const onActionOutcome =
             diff: outcome.data.diff,
             dryRun: outcome.data.dryRun,
           }
-        : { kind: "failed", at: outcome.data.at, reason: outcome.data.reason };
-    const key = String(promotion.step);
-    await deps.trains.mutate(promotion.trainId, (current) => {
-      if (current === null || current.value.promotions[key] !== undefined) return undefined;
-      return { ...current.value, promotions: { ...current.value.promotions, [key]: reported } };
+        : {
+            kind: "failed",
+            at: outcome.data.at,
+            reason: outcome.data.reason,
+            ...(outcome.data.unchanged === true ? { unchanged: true } : {}),
+          };
+    await deps.trains.mutate(action.trainId, (current) => {
+      if (current === null) return undefined;
+      const record = current.value;
+      if (action.hook === null) {
+        const key = String(action.step);
+        if (record.promotions[key] !== undefined) return undefined;
+        return { ...record, promotions: { ...record.promotions, [key]: reported } };
+      }
+      const key = outcome.data.proposalId;
+      if (record.hookOutcomes[key] !== undefined) return undefined;
+      return { ...record, hookOutcomes: { ...record.hookOutcomes, [key]: reported } };
     });
     deps.log.info(
-      { train: promotion.trainId, step: promotion.step + 1, outcome: reported.kind },
-      "promotion reported",
+      {
+        train: action.trainId,
+        step: action.step + 1,
+        ...(action.hook === null ? {} : { hook: action.hook }),
+        outcome: reported.kind,
+      },
+      action.hook === null ? "promotion reported" : "manifest hook reported",
     );
   };

@@ -16,7 +16,7 @@ import { API_VERSION, SAFEDEPLOY_TOPOLOGY } from "@safedeploy/schema";
 import { startTrainCommand, trainListCommand, trainStatusCommand } from "./commands.js";
 import type { TrainDeps } from "./deps.js";
 import { activeTrains, advanceTrain } from "./driver.js";
-import { parsePromotionId } from "./effects.js";
+import { parseTrainActionId } from "./effects.js";
 import { callHttpHook } from "./hooks.js";
 import { onActionOutcome } from "./outcomes.js";
 import { TrainIndex, TrainRecord } from "./store.js";
@@ -143,8 +143,8 @@ export function createReleaseTrainService(options: ReleaseTrainOptions = {}): Se
           types: ["governance.action-completed"],
           handler: async (envelope) => {
             await outcome(envelope);
-            const promotion = parsePromotionId(envelope.data.proposalId);
-            if (promotion !== null) void runPass(promotion.trainId);
+            const action = parseTrainActionId(envelope.data.proposalId);
+            if (action !== null) void runPass(action.trainId);
           },
         }),
         consumeEvents(bus, {
@@ -152,8 +152,8 @@ export function createReleaseTrainService(options: ReleaseTrainOptions = {}): Se
           types: ["governance.action-failed"],
           handler: async (envelope) => {
             await outcome(envelope);
-            const promotion = parsePromotionId(envelope.data.proposalId);
-            if (promotion !== null) void runPass(promotion.trainId);
+            const action = parseTrainActionId(envelope.data.proposalId);
+            if (action !== null) void runPass(action.trainId);
           },
         }),
       ];

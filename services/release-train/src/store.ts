@@ -20,7 +20,7 @@ const StoredTrainState = z.custom<TrainState>(
 /** An event the train decided to publish: the state machine's, or its manifest. */
 export type OutboxEvent = TrainNewEvent | NewEvent<"governance.train-manifest">;
 
-/** What the git actuator reported for one step's promotion (its `action-completed|failed`). */
+/** What the git actuator reported for a step's promotion or manifest hook (`action-completed|failed`). */
 export const PromotionOutcome = z.discriminatedUnion("kind", [
   z.object({
     kind: z.literal("completed"),
@@ -31,7 +31,13 @@ export const PromotionOutcome = z.discriminatedUnion("kind", [
     diff: z.string(),
     dryRun: z.boolean(),
   }),
-  z.object({ kind: z.literal("failed"), at: z.string(), reason: z.string() }),
+  z.object({
+    kind: z.literal("failed"),
+    at: z.string(),
+    reason: z.string(),
+    /** The repo already was as asked: nothing was committed. */
+    unchanged: z.boolean().optional(),
+  }),
 ]);
 export type PromotionOutcome = z.infer<typeof PromotionOutcome>;
 
@@ -55,6 +61,8 @@ export const TrainRecord = z.object({
   pending: z.array(z.custom<TrainAction>()),
   /** Per step index (as a string): the actuator's report of its promotion. */
   promotions: z.record(z.string(), PromotionOutcome),
+  /** Per manifest hook action id (`<trainId>-s<n>-<hook>`): the actuator's report of it. */
+  hookOutcomes: z.record(z.string(), PromotionOutcome).default({}),
   /** Per step index: the evidence of its last checks. */
   evidence: z.record(z.string(), StepEvidence),
   /** The revert proposed for the one failing step, if any. */

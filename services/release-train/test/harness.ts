@@ -88,7 +88,12 @@ export async function startActuator(harness: TestBus, env: EnvRepoFixture) {
     consumer,
     types: ["governance.action-requested"],
     handler: async (requested) => {
-      const plan = requested.data.plan as { action: string; path: string; image: string };
+      const plan = requested.data.plan as {
+        action: string;
+        path: string;
+        image: string;
+        patch: Record<string, unknown>;
+      };
       const outcome = await repo.apply({
         proposalId: requested.data.proposalId,
         incidentId: null,
@@ -97,7 +102,9 @@ export async function startActuator(harness: TestBus, env: EnvRepoFixture) {
         change:
           plan.action === "set-image"
             ? { action: "set-image", path: plan.path, image: plan.image }
-            : { action: "git-revert", path: plan.path },
+            : plan.action === "patch-manifest"
+              ? { action: "patch-manifest", path: plan.path, patch: plan.patch }
+              : { action: "git-revert", path: plan.path },
         dryRun: requested.data.dryRun,
       });
       const at = new Date().toISOString();
@@ -115,6 +122,7 @@ export async function startActuator(harness: TestBus, env: EnvRepoFixture) {
                 reason: outcome.reason,
                 needsTriage: true,
                 state: "needs-triage",
+                ...(outcome.unchanged === undefined ? {} : { unchanged: true }),
               },
             },
             { source: "git-actuator", time: at, causedBy: requested },

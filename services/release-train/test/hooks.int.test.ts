@@ -1,15 +1,16 @@
 // Strategy hooks and the halt policy against a real bus, a real environment repo and a local
 // HTTP hook receiver: a canary's promote hook is called once per promoted step with its
 // idempotency key, a blue_green cutover hook likewise, a failing hook halts the train at its
-// step (revert proposed, rollback hook called), a dry run calls nothing; warnings halt only
-// under haltOn warning.
+// step (revert proposed, rollback hook called), a dry run calls nothing; a canary's manifest
+// hooks are git changes made by the git actuator, waited for like promotions; warnings halt
+// only under haltOn warning.
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { provision, requestCommand } from "@safedeploy/jetstream";
 import type { ServiceHandle } from "@safedeploy/runtime";
 import type { ReleaseTrainDocument, TrainView } from "@safedeploy/schema";
-import { createTestBus } from "@safedeploy/testing";
+import { createTestBus, git } from "@safedeploy/testing";
 import type { TestBus } from "@safedeploy/testing";
 import {
   createEnvRepo,
@@ -112,7 +113,47 @@ kind: Service
 metadata: { name: checkout, owner: team-checkout }
 spec:
 ${slo("checkout")}
+---
+apiVersion: safedeploy.dev/v1
+kind: Service
+metadata: { name: payments, owner: team-payments }
+spec:
+${slo("payments")}
+  deployment:
+    strategy: canary
+    canary:
+      steps: [25, 100]
+      bakeTime: 1s
+      promoteHook: { manifest: { path: envs/prod/payments, patch: { spec: { replicas: 4 } } } }
+      rollbackHook: { manifest: { path: envs/prod/payments, patch: { spec: { replicas: 1 } } } }
 `;
+}
+
+/** A one-step train of payments, whose canary hooks are manifest patches. */
+function paymentsTrain(name: string, tag: string): ReleaseTrainDocument {
+  return {
+    apiVersion: "safedeploy.dev/v1",
+    kind: "ReleaseTrain",
+    metadata: { name },
+    spec: {
+      steps: [
+        {
+          service: "payments",
+          image: `shop/payments:${tag}`,
+          guardWindow: "1s",
+          checks: [
+            {
+              http: health.url("payments"),
+              expect: { status: 200, json: { "$.status": "ok" } },
+              severity: "fatal",
+            },
+          ],
+        },
+      ],
+      finalChecks: [],
+      followUps: [],
+    },
+  };
 }
 
 function train(
@@ -162,10 +203,16 @@ const callsOf = (trainId: string) =>
 const hookEvidence = (step: TrainView["steps"][number]) =>
   step.evidence.filter((e) => (e as { type?: string }).type === "hook") as {
     hook: string;
+    kind: string;
     outcome: string;
     status: number | null;
     detail: string;
+    at: string;
+    change?: { branch: string; commit: string; diff: string };
   }[];
+
+/** The lines a diff adds and removes, without its headers. */
+const changedLines = (diff: string) => diff.split("\n").filter((l) => /^[+-](?![+-])/.test(l));
 
 beforeAll(async () => {
   harness = await createTestBus();
@@ -277,6 +324,77 @@ describe("strategy hooks", () => {
       hooks.failing.delete("/cart/promote");
     }
   }, 40_000);
+});
+
+describe("manifest hooks", () => {
+  it("a dry run shows the manifest hook's diff and pushes nothing", async () => {
+    const started = await start(paymentsTrain("manifest-dry", "v2"), { dryRun: true });
+    const done = await waitForTrain(harness, started.id, (t) => t.state !== "running");
+    expect(done.state).toBe("completed");
+    const [promote] = hookEvidence(done.steps[0]!);
+    expect(promote).toMatchObject({ hook: "promote", kind: "manifest", outcome: "skipped" });
+    expect(promote!.detail).toMatch(/^dry run: would commit [0-9a-f]{12} on safedeploy\//);
+    expect(changedLines(promote!.change!.diff)).toEqual(["-  replicas: 2", "+  replicas: 4"]);
+    expect((await env.branches()).filter((b) => b.includes(started.id))).toEqual([]);
+  }, 30_000);
+
+  it("commits the canary's promote patch through the git actuator before the guard window", async () => {
+    const started = await start(paymentsTrain("manifest-ok", "v3"));
+    const done = await waitForTrain(harness, started.id, (t) => t.state !== "running");
+    expect(done.state).toBe("completed");
+    const [promote] = hookEvidence(done.steps[0]!);
+    expect(promote).toMatchObject({ hook: "promote", kind: "manifest", outcome: "ok" });
+    expect(promote!.change!.branch).toBe(`safedeploy/${started.id}-s1-promote`);
+    expect(changedLines(promote!.change!.diff)).toEqual(["-  replicas: 2", "+  replicas: 4"]);
+    // The guard window started once the hook's change was made, not before.
+    expect(Date.parse(done.steps[0]!.guardUntil!) - Date.parse(promote!.at)).toBe(1_000);
+    expect((await env.branches()).filter((b) => b.includes(started.id))).toEqual([
+      `safedeploy/${started.id}-s1`,
+      `safedeploy/${started.id}-s1-promote`,
+    ]);
+    const onMain = await git(env.remote, ["show", "main:envs/prod/payments/deployment.yaml"]);
+    expect(onMain).toContain("replicas: 4");
+    expect(onMain).toContain("image: shop/payments:v3 # pinned");
+    expect(done.manifest).toMatchObject({
+      promoted: [{ hooks: [{ hook: "promote", outcome: "ok" }] }],
+    });
+  }, 30_000);
+
+  it("a patch already in place counts as done: nothing committed, the train goes on", async () => {
+    const started = await start(paymentsTrain("manifest-again", "v4"));
+    const done = await waitForTrain(harness, started.id, (t) => t.state !== "running");
+    expect(done.state).toBe("completed");
+    const [promote] = hookEvidence(done.steps[0]!);
+    expect(promote).toMatchObject({ outcome: "ok" });
+    expect(promote!.detail).toMatch(/^already in place: .*already is as the patch says/);
+    expect(promote!.change).toBeUndefined();
+    expect((await env.branches()).filter((b) => b.includes(started.id))).toEqual([
+      `safedeploy/${started.id}-s1`,
+    ]);
+  }, 30_000);
+
+  it("a failed guard commits the rollback patch beside the revert proposal", async () => {
+    health.fail("payments");
+    try {
+      const started = await start(paymentsTrain("manifest-rollback", "v5"));
+      const done = await waitForTrain(
+        harness,
+        started.id,
+        (t) =>
+          t.state !== "running" &&
+          t.revert !== null &&
+          hookEvidence(t.steps[0]!).some((h) => h.hook === "rollback" && h.outcome !== "requested"),
+      );
+      expect(done.state).toBe("halted");
+      const rollback = hookEvidence(done.steps[0]!).find((h) => h.hook === "rollback");
+      expect(rollback).toMatchObject({ kind: "manifest", outcome: "ok" });
+      expect(rollback!.change!.branch).toBe(`safedeploy/${started.id}-s1-rollback`);
+      expect(changedLines(rollback!.change!.diff)).toEqual(["-  replicas: 4", "+  replicas: 1"]);
+      expect(done.revert).toMatchObject({ service: "payments", step: 0 });
+    } finally {
+      health.heal("payments");
+    }
+  }, 30_000);
 });
 
 describe("halt policy", () => {

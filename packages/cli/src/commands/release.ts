@@ -7,6 +7,7 @@ import type { CatalogError } from "@safedeploy/catalog";
 import { planTrain } from "@safedeploy/core";
 import type { PlanError, PlanService, TrainPlan } from "@safedeploy/core";
 import { TrainView } from "@safedeploy/schema";
+import { z } from "zod";
 import type { HealthCheck, Hook, ReleaseTrainDocument } from "@safedeploy/schema";
 import { apiPath, listOf, printJson, withApi } from "../api.js";
 import { EXIT, UsageError } from "../io.js";
@@ -45,7 +46,23 @@ function describeStrategy(step: TrainPlan["steps"][number]): string {
 function describeHook(hook: Hook): string {
   return "http" in hook
     ? `${hook.http.method} ${hook.http.url}`
-    : `manifest patch ${Object.keys(hook.manifest.patch).join(", ")} of ${hook.manifest.path} (needs a manifest change)`;
+    : `manifest patch ${Object.keys(hook.manifest.patch).join(", ")} of ${hook.manifest.path} (committed by the git actuator)`;
+}
+
+/** A manifest hook's record in a step's evidence, when it has a diff. */
+const ManifestHookEvidence = z.object({
+  type: z.literal("hook"),
+  hook: z.string(),
+  kind: z.literal("manifest"),
+  change: z.object({ diff: z.string() }),
+});
+
+/** The diffs of a step's manifest hooks (in a dry run: computed, not pushed). */
+function manifestHookDiffs(step: TrainView["steps"][number]): { hook: string; diff: string }[] {
+  return step.evidence.flatMap((item) => {
+    const parsed = ManifestHookEvidence.safeParse(item);
+    return parsed.success ? [{ hook: parsed.data.hook, diff: parsed.data.change.diff }] : [];
+  });
 }
 
 /** The strategy hooks of a step, when it has any: what the run calls (a dry run calls none). */
@@ -316,8 +333,16 @@ const run: ReleaseSubcommand = {
       }
       if (dryRun) {
         for (const step of current.steps) {
-          if (step.diff === null) continue;
-          io.stdout(`--- step ${step.index + 1} ${step.service}: diff (not pushed)\n${step.diff}`);
+          if (step.diff !== null) {
+            io.stdout(
+              `--- step ${step.index + 1} ${step.service}: diff (not pushed)\n${step.diff}`,
+            );
+          }
+          for (const hook of manifestHookDiffs(step)) {
+            io.stdout(
+              `--- step ${step.index + 1} ${step.service}: ${hook.hook} hook diff (not pushed)\n${hook.diff}`,
+            );
+          }
         }
         io.stdout("dry run: nothing pushed\n");
       }
@@ -405,8 +430,10 @@ $SAFEDEPLOY_TOKEN, role approver: you approve its promotions) and follows it, on
 step phase, until it finishes. With --dry-run every step's commit and diff is computed and
 printed, checks run, guard windows are not waited, nothing is pushed or reverted.
 A step's strategy hooks (canary promote, blue_green cutover; canary rollback beside a
-revert) are called by the release-train service once the change landed; a failing hook
-halts the train at that step. A dry run lists them and calls none.
+revert) run once the change landed: an http hook is called by the release-train service,
+a manifest hook is committed by the git actuator (branch safedeploy/TRAIN-sN-HOOK); the
+guard window starts after it, and a failing hook halts the train at that step. A dry run
+calls no http hook and prints each manifest hook's diff.
 Exit 0 completed, 1 halted or needs triage (the revert proposal or the evidence is printed).
   --json              print the finished train (steps, evidence, revert, manifest) as JSON
   --fail-on-fatal     only fatal check results halt the train; warnings (degraded but
