@@ -204,6 +204,20 @@ describe("NATS users and permissions (deploy/nats)", () => {
     },
   );
 
+  it("keeps each user's replies to itself: its own inbox prefix, nobody else's, not _INBOX.>", async () => {
+    const gateway = await busAs("gateway");
+    const policy = await busAs("policy");
+    // The gateway's requests (a command, a JetStream API call) are answered on its own inboxes.
+    const reply = await requestCommand(gateway, "gate.query", {} as never);
+    expect(reply.ok).toBe(false);
+    expect((await gateway.jsm.streams.info("GOVERNANCE")).config.name).toBe("GOVERNANCE");
+    // Another user can listen neither there nor on the shared prefix.
+    for (const subject of ["_INBOX_gateway.>", "_INBOX.>"]) {
+      const sub = policy.connection.subscribe(subject);
+      expect(String(await sub.closed), subject).toMatch(permissionError);
+    }
+  });
+
   it("refuses the collector user a governance publish", async () => {
     const collector = await busAs("collector");
     await expect(

@@ -2,7 +2,7 @@ import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import { DEFAULT_NAMESPACE } from "@safedeploy/schema";
+import { DEFAULT_NAMESPACE, inboxPrefix, isInboxToken } from "@safedeploy/schema";
 import type { Namespace } from "@safedeploy/schema";
 import { silentLogger } from "./logger.js";
 import type { Logger } from "./logger.js";
@@ -67,7 +67,8 @@ export function serverCredentials(servers: readonly string[]): {
 
 /**
  * Connects and keeps reconnecting forever: a NATS outage delays work, it never ends the process.
- * Credentials come from `user`/`pass`, or from the server URLs.
+ * Credentials come from `user`/`pass`, or from the server URLs; a user's inboxes are
+ * `_INBOX_<user>` (see `inboxPrefix`).
  */
 export async function connectBus(options: ConnectOptions): Promise<Bus> {
   const log = options.log ?? silentLogger;
@@ -76,6 +77,8 @@ export async function connectBus(options: ConnectOptions): Promise<Bus> {
   const pass = options.pass ?? fromUrls.pass;
   const connection = await connect({
     servers: fromUrls.servers,
+    // Replies come to the user's own inboxes, the only ones its NATS permissions let it read.
+    ...(user !== undefined && isInboxToken(user) ? { inboxPrefix: inboxPrefix(user) } : {}),
     name: options.name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,

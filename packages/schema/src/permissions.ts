@@ -217,8 +217,19 @@ export function passwordVariable(user: ServiceUser): string {
   return `SAFEDEPLOY_NATS_${user.toUpperCase().replace(/-/g, "_")}_PASSWORD`;
 }
 
-/** Requests, JetStream API replies and pull deliveries all arrive on the client's inboxes. */
-export const INBOX_SUBJECT = "_INBOX.>";
+/**
+ * The inbox prefix of a NATS user (`_INBOX_<user>`): its requests' replies, JetStream API replies
+ * and pull deliveries arrive under it, and only that user may subscribe there, so no user reads
+ * another's replies. `connectBus` takes it from the user it connects as.
+ */
+export function inboxPrefix(user: string): string {
+  return `_INBOX_${user}`;
+}
+
+/** Whether a user name can name an inbox: one subject token, no wildcard or separator. */
+export function isInboxToken(user: string): boolean {
+  return /^[A-Za-z0-9_-]+$/.test(user);
+}
 
 /** JetStream API calls no service user may make: history is never deleted, purged or cut. */
 export const FORBIDDEN_JS_API = [
@@ -371,7 +382,7 @@ export function servicePermissions(
       },
       subscribe: {
         allow: unique([
-          INBOX_SUBJECT,
+          `${inboxPrefix(user)}.>`,
           ...declared.serves.map((command) => `${ns.root}.cmd.${command}`),
         ]),
         deny: isActuator ? [] : [actionSubjects],

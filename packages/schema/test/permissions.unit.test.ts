@@ -69,7 +69,7 @@ describe("servicePermissions", () => {
 
   it("lets servers answer commands and requesters send them", () => {
     expect(of("proposal").subscribe.allow).toEqual([
-      "_INBOX.>",
+      "_INBOX_proposal.>",
       "sd.cmd.proposal.approve",
       "sd.cmd.proposal.reject",
       "sd.cmd.proposal.revert",
