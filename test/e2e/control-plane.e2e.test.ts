@@ -622,7 +622,8 @@ describe("the control plane end to end: burn → incident → approved rollback 
       let stderr = "";
       const code = await runCli({
         argv,
-        env: { DATABASE_URL: database!.url },
+        // NATS too: the audit log's tails are checked against what JetStream says was stored.
+        env: testServiceEnv(harness!, { DATABASE_URL: database!.url }),
         cwd: root,
         stdout: (text) => (stdout += text),
         stderr: (text) => (stderr += text),
@@ -641,11 +642,17 @@ describe("the control plane end to end: burn → incident → approved rollback 
 
     const verified = await cli("audit", "verify");
     expect(verified, "safedeploy audit verify").toMatchObject({ code: 0, stderr: "" });
-    expect(verified.stdout).toMatch(/^audit log intact: \d+ rows/);
+    expect(verified.stdout).toMatch(
+      /^audit log intact: \d+ rows, every stream's chain verified; tails of BUDGET, DEADLETTER, GOVERNANCE, INCIDENTS, METRICS checked against JetStream/,
+    );
     const report = await get<{ intact: boolean; rows: number; firstBad: unknown }>(
       "/v1/audit/verify",
     );
-    expect(report).toMatchObject({ intact: true, firstBad: null });
+    expect(report).toMatchObject({
+      intact: true,
+      firstBad: null,
+      anchored: ["BUDGET", "DEADLETTER", "GOVERNANCE", "INCIDENTS", "METRICS"],
+    });
     expect(report.rows).toBeGreaterThan(0);
     timed("5b. evidence exported, audit verified", since);
   }, 45_000);

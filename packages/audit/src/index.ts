@@ -36,4 +36,4 @@ export type {
   Snapshot,
 } from "./read-model.js";
 export { verifyChain } from "./verify.js";
-export type { BadRow, ChainReport } from "./verify.js";
+export type { BadRow, ChainReport, StreamAnchor } from "./verify.js";

@@ -10,17 +10,33 @@ export interface BadRow {
   readonly position: number;
   /**
    * `edited`: the row's content (or hash) no longer matches what was chained; `missing`: rows
-   * before it were removed; `reordered`: it was chained at another position than it now holds.
+   * before it were removed; `reordered`: it was chained at another position than it now holds;
+   * `truncated`: the stream's newest rows are gone (`seq` is the newest one its anchor vouches for).
    */
-  readonly problem: "edited" | "missing" | "reordered";
+  readonly problem: "edited" | "missing" | "reordered" | "truncated";
   readonly detail: string;
 }
 
-/** The outcome of {@link verifyChain}: `rows` is how many rows were checked. */
+/**
+ * What an outside witness says a stream's log must hold: every message up to `storedThrough`
+ * (the audit consumer's acknowledged floor in JetStream: the audit service acks a batch only
+ * once it committed it, so each of those messages was stored).
+ */
+export interface StreamAnchor {
+  readonly stream: string;
+  readonly storedThrough: number;
+}
+
+/**
+ * The outcome of {@link verifyChain}: `rows` is how many rows were checked; `anchored`, the
+ * streams whose tail was checked against an anchor (a chain alone cannot show its newest rows
+ * were cut off).
+ */
 export interface ChainReport {
   readonly intact: boolean;
   readonly rows: number;
   readonly firstBad: BadRow | null;
+  readonly anchored: string[];
 }
 
 interface LogRow {
@@ -161,16 +177,47 @@ async function verifyStream(
 }
 
 /**
+ * The tail check of one stream against its anchor: the row of `storedThrough` must be there, so
+ * a removal of the newest rows (which leaves a valid, shorter chain) is named.
+ */
+async function verifyTail(db: Queryable, anchor: StreamAnchor): Promise<BadRow | null> {
+  if (anchor.storedThrough <= 0) return null;
+  const [held] = await query<{ present: boolean; seq: string | null; position: string | null }>(
+    db,
+    `SELECT EXISTS (SELECT 1 FROM audit_log WHERE stream = $1 AND seq = $2) AS present,
+            max(seq) AS seq, max(position) AS position
+     FROM audit_log WHERE stream = $1`,
+    [anchor.stream, anchor.storedThrough],
+  );
+  if (held?.present === true) return null;
+  const ends =
+    held?.seq === null || held?.seq === undefined
+      ? "the log holds no row of this stream"
+      : `the log ends at seq ${held.seq} (position ${held.position ?? "?"})`;
+  return {
+    stream: anchor.stream,
+    seq: anchor.storedThrough,
+    position: Number(held?.position ?? 0) + 1,
+    problem: "truncated",
+    detail: `the audit consumer acknowledged seq ${anchor.storedThrough} as stored, but ${ends}`,
+  };
+}
+
+/**
  * Walks the hash chain of every stream (or one) in position order and names the first row that
  * breaks it: content that no longer matches its hash (edited), a gap in positions or a broken
  * first link (missing), or a row chained at another position than it holds (reordered). A
- * removal of a stream's last rows leaves a valid, shorter chain and is not detectable here.
+ * removal of a stream's last rows leaves a valid, shorter chain: only an anchor (what JetStream
+ * says was stored) shows it (truncated).
  */
 export async function verifyChain(
   db: Queryable,
-  options: { readonly stream?: string } = {},
+  options: { readonly stream?: string; readonly anchors?: readonly StreamAnchor[] } = {},
 ): Promise<ChainReport> {
-  const streams =
+  const anchors = (options.anchors ?? []).filter(
+    (anchor) => options.stream === undefined || anchor.stream === options.stream,
+  );
+  const stored =
     options.stream === undefined
       ? (
           await query<{ stream: string }>(
@@ -179,11 +226,19 @@ export async function verifyChain(
           )
         ).map((row) => row.stream)
       : [options.stream];
+  // A stream whose every row is gone is known only from its anchor.
+  const streams = [...new Set([...stored, ...anchors.map((a) => a.stream)])].sort();
+  const anchored = anchors.map((a) => a.stream).sort();
   let rows = 0;
   for (const stream of streams) {
     const result = await verifyStream(db, stream);
     rows += result.rows;
-    if (result.firstBad !== null) return { intact: false, rows, firstBad: result.firstBad };
+    if (result.firstBad !== null) {
+      return { intact: false, rows, firstBad: result.firstBad, anchored };
+    }
+    const anchor = anchors.find((a) => a.stream === stream);
+    const cut = anchor === undefined ? null : await verifyTail(db, anchor);
+    if (cut !== null) return { intact: false, rows, firstBad: cut, anchored };
   }
-  return { intact: true, rows, firstBad: null };
+  return { intact: true, rows, firstBad: null, anchored };
 }

@@ -97,6 +97,7 @@ describe("audit log", () => {
       intact: true,
       rows: 3_000,
       firstBad: null,
+      anchored: [],
     });
     // A full redelivery stores nothing.
     const again = await appendBatch(pool, "RACE", all.slice(0, 500));
@@ -180,6 +181,44 @@ describe("verifyChain names the first bad row", () => {
     const report = await verifyChain(pool, { stream: "GONE" });
     expect(report.firstBad).toMatchObject({ seq: 10, position: 10, problem: "missing" });
     expect(report.firstBad?.detail).toContain("position 9 is missing");
+  });
+
+  it("a cut-off tail, only against an anchor", async () => {
+    await appendBatch(pool, "TAIL", rawMessages(10));
+    await tamper("DELETE FROM audit_log WHERE stream = 'TAIL' AND seq IN (9, 10)");
+    // The shorter chain is valid in itself.
+    expect(await verifyChain(pool, { stream: "TAIL" })).toMatchObject({
+      intact: true,
+      anchored: [],
+    });
+    const report = await verifyChain(pool, {
+      stream: "TAIL",
+      anchors: [
+        { stream: "TAIL", storedThrough: 10 },
+        { stream: "OTHER", storedThrough: 99 },
+      ],
+    });
+    expect(report).toMatchObject({ intact: false, anchored: ["TAIL"] });
+    expect(report.firstBad).toEqual({
+      stream: "TAIL",
+      seq: 10,
+      position: 9,
+      problem: "truncated",
+      detail:
+        "the audit consumer acknowledged seq 10 as stored, but the log ends at seq 8 (position 8)",
+    });
+    const vouched = { stream: "TAIL", storedThrough: 8 };
+    expect(await verifyChain(pool, { stream: "TAIL", anchors: [vouched] })).toMatchObject({
+      intact: true,
+      anchored: ["TAIL"],
+    });
+    // A stream whose every row is gone is known from its anchor alone.
+    const empty = await verifyChain(pool, {
+      stream: "VANISHED",
+      anchors: [{ stream: "VANISHED", storedThrough: 3 }],
+    });
+    expect(empty.firstBad).toMatchObject({ stream: "VANISHED", problem: "truncated" });
+    expect(empty.firstBad?.detail).toContain("the log holds no row of this stream");
   });
 
   it("two rows whose positions were swapped", async () => {

@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appendBatch, migrateAudit } from "@safedeploy/audit";
 import { createPool, query } from "@safedeploy/db";
 import { runCli } from "@safedeploy/cli";
-import { createTestDatabase } from "@safedeploy/testing";
+import { acknowledgedThrough, consumeRaw, provision } from "@safedeploy/jetstream";
+import { AUDIT_CONSUMERS } from "@safedeploy/schema";
+import { createTestBus, createTestDatabase, testServiceEnv, waitUntil } from "@safedeploy/testing";
 import type { TestDatabase } from "@safedeploy/testing";
 import { byStream, incidentStory } from "../../audit/test/fixtures.js";
 
@@ -87,7 +89,58 @@ describe("safedeploy audit verify", () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^audit log intact: 11 rows/);
     const json = await run(["audit", "verify", "--json"]);
-    expect(JSON.parse(json.stdout)).toEqual({ intact: true, rows: 11, firstBad: null });
+    expect(JSON.parse(json.stdout)).toEqual({
+      intact: true,
+      rows: 11,
+      firstBad: null,
+      anchored: [],
+    });
+  });
+
+  it("with NATS_URL, checks each stream's tail against what the audit durable acknowledged", async () => {
+    const harness = await createTestBus();
+    try {
+      await provision(harness.bus);
+      const env = { DATABASE_URL: database.url, ...testServiceEnv(harness) };
+      const intact = await run(["audit", "verify"], env);
+      expect(intact.code).toBe(0);
+      expect(intact.stdout).toMatch(/tails of .*INCIDENTS.* checked against JetStream/);
+
+      // JetStream says the audit service stored one INCIDENTS message more than the log holds.
+      const [held] = await query<{ last: string }>(
+        pool,
+        "SELECT max(seq) AS last FROM audit_log WHERE stream = 'INCIDENTS'",
+      );
+      const vouched = Number(held?.last) + 1;
+      for (let i = 0; i < vouched; i++) {
+        await harness.bus.js.publish(`${harness.bus.ns.root}.incidents.opened.x`, "{}");
+      }
+      const consumer = AUDIT_CONSUMERS.find((c) => c.stream === "INCIDENTS")!;
+      const acking = consumeRaw(harness.bus, { consumer, handler: () => Promise.resolve() });
+      try {
+        await waitUntil(
+          async () => (await acknowledgedThrough(harness.bus, consumer)) === vouched,
+          10_000,
+          () => "the stand-in audit consumer did not ack",
+        );
+      } finally {
+        await acking.stop();
+      }
+      const cut = await run(["audit", "verify"], env);
+      expect(cut.code).toBe(1);
+      expect(cut.stderr).toContain(
+        `audit log BROKEN at stream INCIDENTS seq ${vouched} position ${vouched}: truncated`,
+      );
+      expect((await run(["audit", "verify", "--no-anchor"], env)).code).toBe(0);
+      const unreachable = await run(["audit", "verify", "--anchor"], {
+        DATABASE_URL: database.url,
+        NATS_URL: "nats://127.0.0.1:1",
+      });
+      expect(unreachable.code).toBe(1);
+      expect(unreachable.stderr).toMatch(/cannot anchor the audit log's tail: NATS unreachable/);
+    } finally {
+      await harness.cleanup();
+    }
   });
 
   it("exits 1 naming the edited row, and 2 on a usage error", async () => {

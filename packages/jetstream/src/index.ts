@@ -25,7 +25,9 @@ export { openKv } from "./kv.js";
 export type { Revisioned, TypedKv } from "./kv.js";
 export { silentLogger } from "./logger.js";
 export type { Logger } from "./logger.js";
+export { auditAnchors } from "./anchors.js";
 export {
+  acknowledgedThrough,
   consumerConfig,
   consumerFilter,
   ensureConsumer,

@@ -142,6 +142,26 @@ export async function ensureConsumer(
 }
 
 /**
+ * The stream sequence up to which a durable acknowledged every message it was delivered (its ack
+ * floor), or null when its stream or the durable does not exist.
+ */
+export async function acknowledgedThrough(
+  bus: Bus,
+  consumer: ConsumerDeclaration,
+): Promise<number | null> {
+  try {
+    const info = await bus.jsm.consumers.info(
+      qualifiedName(bus.ns, consumer.stream),
+      qualifiedName(bus.ns, consumer.durable),
+    );
+    return info.ack_floor.stream_seq;
+  } catch (error) {
+    if (isNotFound(error)) return null;
+    throw error;
+  }
+}
+
+/**
  * Provisions every stream, durable consumer and KV bucket of the topology. Safe to run from
  * every replica at every start: a second run reports everything unchanged.
  */

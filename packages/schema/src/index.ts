@@ -56,7 +56,7 @@ export {
   streamSubjectFilter,
 } from "./subjects.js";
 export type { Domain, Namespace, StreamName } from "./subjects.js";
-export { SAFEDEPLOY_TOPOLOGY } from "./topology.js";
+export { AUDIT_CONSUMERS, SAFEDEPLOY_TOPOLOGY } from "./topology.js";
 export type {
   BucketDeclaration,
   ConsumerDeclaration,

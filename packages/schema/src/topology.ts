@@ -84,3 +84,11 @@ export const SAFEDEPLOY_TOPOLOGY: Topology = {
     { name: "trains", history: 5, description: "release train state and manifest per train" },
   ],
 };
+
+/**
+ * The audit service's durables: one per stream, every subject. What they acknowledged was
+ * committed to the audit log, so their ack floors anchor its tail (`audit verify`).
+ */
+export const AUDIT_CONSUMERS: readonly ConsumerDeclaration[] = SAFEDEPLOY_TOPOLOGY.consumers.filter(
+  (consumer) => consumer.durable.startsWith("audit-"),
+);

@@ -5,13 +5,10 @@ import { consumeRaw } from "@safedeploy/jetstream";
 import type { RawMessage } from "@safedeploy/jetstream";
 import { ConfigError, openServiceBus } from "@safedeploy/runtime";
 import type { ServiceDefinition } from "@safedeploy/runtime";
-import { SAFEDEPLOY_TOPOLOGY } from "@safedeploy/schema";
-import type { ConsumerDeclaration } from "@safedeploy/schema";
+import { AUDIT_CONSUMERS } from "@safedeploy/schema";
 
 /** The audit service's durable consumers: one per stream, every subject. */
-export const AUDIT_CONSUMERS: readonly ConsumerDeclaration[] = SAFEDEPLOY_TOPOLOGY.consumers.filter(
-  (consumer) => consumer.durable.startsWith("audit-"),
-);
+export { AUDIT_CONSUMERS };
 
 function toAuditMessage(m: RawMessage): AuditMessage {
   return {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getIncident, verifyChain } from "@safedeploy/audit";
 import { createPool, query } from "@safedeploy/db";
-import { provision, publishEvent } from "@safedeploy/jetstream";
+import { auditAnchors, provision, publishEvent } from "@safedeploy/jetstream";
 import { ConfigError, startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
 import {
@@ -213,4 +213,41 @@ describe("audit service", () => {
       state: "resolved",
     });
   }, 120_000);
+
+  it("anchors each stream's tail to what the audit durables acknowledged, so a cut-off tail is named", async () => {
+    await start();
+    const subject = `${harness.bus.ns.root}.governance.verdict.tail-probe`;
+    const ack = await harness.bus.js.publish(subject, JSON.stringify({ probe: "newest row" }));
+    let anchors: Awaited<ReturnType<typeof auditAnchors>> = [];
+    await eventually(
+      async () => {
+        anchors = await auditAnchors(harness.bus);
+        return anchors.find((a) => a.stream === "GOVERNANCE")?.storedThrough === ack.seq;
+      },
+      30_000,
+      "the audit durable to acknowledge the probe",
+    );
+    expect(anchors.map((a) => a.stream).sort()).toEqual([...STREAMS].sort());
+    const intact = await verifyChain(pool, { anchors });
+    expect(intact).toMatchObject({ intact: true, anchored: [...STREAMS].sort() });
+
+    // An attacker with DBA rights removes the newest row: the chain alone stays valid.
+    await query(pool, "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only");
+    try {
+      await query(pool, "DELETE FROM audit_log WHERE stream = 'GOVERNANCE' AND seq = $1", [
+        ack.seq,
+      ]);
+    } finally {
+      await query(pool, "ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only");
+    }
+    expect((await verifyChain(pool)).intact).toBe(true);
+    const cut = await verifyChain(pool, { anchors });
+    expect(cut.intact).toBe(false);
+    expect(cut.firstBad).toMatchObject({
+      stream: "GOVERNANCE",
+      seq: ack.seq,
+      problem: "truncated",
+    });
+    expect(cut.firstBad?.detail).toContain(`acknowledged seq ${ack.seq} as stored`);
+  }, 60_000);
 });

@@ -1,4 +1,4 @@
-import type { AuditPool } from "@safedeploy/audit";
+import type { AuditPool, StreamAnchor } from "@safedeploy/audit";
 import type { Catalog } from "@safedeploy/catalog";
 import type { CommandName, CommandReply, CommandRequest } from "@safedeploy/schema";
 import type { FastifyBaseLogger } from "fastify";
@@ -16,6 +16,11 @@ export interface GatewayDeps {
   readonly pool: AuditPool;
   /** Writes and live gate queries, over NATS request/reply. */
   readonly sendCommand: SendCommand;
+  /**
+   * What JetStream says the audit log must hold (the audit durables' ack floors), so `/audit/verify`
+   * also sees a cut-off tail; without it only the chain is checked.
+   */
+  readonly auditAnchors?: () => Promise<readonly StreamAnchor[]>;
   readonly catalog: Catalog;
   /** Null when no tokens file is configured: every `/v1` route then answers 401. */
   readonly tokens: TokenStore | null;

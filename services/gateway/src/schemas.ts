@@ -167,10 +167,12 @@ export const ChainReport = z.object({
       stream: z.string(),
       seq: z.number(),
       position: z.number(),
-      problem: z.enum(["edited", "missing", "reordered"]),
+      problem: z.enum(["edited", "missing", "reordered", "truncated"]),
       detail: z.string(),
     })
     .nullable(),
+  /** The streams whose newest rows were checked against what JetStream says was stored. */
+  anchored: z.array(z.string()),
 });
 
 export const Lifted = z.object({ lifted: z.array(Freeze) });

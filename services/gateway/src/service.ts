@@ -1,6 +1,6 @@
 import { migrateAudit } from "@safedeploy/audit";
 import { checkDatabase, createPool } from "@safedeploy/db";
-import { requestCommand } from "@safedeploy/jetstream";
+import { auditAnchors, requestCommand } from "@safedeploy/jetstream";
 import { ConfigError, loadServiceCatalog, openServiceBus } from "@safedeploy/runtime";
 import type { ServiceDefinition } from "@safedeploy/runtime";
 import { DEFAULT_RATE_LIMIT, buildGateway } from "./app.js";
@@ -74,6 +74,7 @@ export function createGatewayService(options: GatewayOptions = {}): ServiceDefin
         catalog,
         tokens,
         sendCommand: (command, request) => requestCommand(connected, command, request),
+        auditAnchors: () => auditAnchors(connected),
         clock: { now: () => new Date() },
         readiness: {
           nats: () =>

@@ -1,7 +1,8 @@
 import { parseArgs } from "node:util";
 import { verifyChain } from "@safedeploy/audit";
-import type { ChainReport } from "@safedeploy/audit";
+import type { ChainReport, StreamAnchor } from "@safedeploy/audit";
 import { createPool } from "@safedeploy/db";
+import { auditAnchors, connectBus } from "@safedeploy/jetstream";
 import { EXIT, UsageError } from "../io.js";
 import type { CliIo, Command } from "../io.js";
 
@@ -27,9 +28,36 @@ export async function withDatabase<T>(
   }
 }
 
+/** How long to wait for NATS before saying the tail cannot be anchored. */
+const ANCHOR_TIMEOUT_MS = 5_000;
+
+/** The audit durables' ack floors from the NATS at `NATS_URL`, in the configured namespace. */
+async function readAnchors(io: CliIo): Promise<readonly StreamAnchor[]> {
+  const bus = await connectBus({
+    servers: (io.env.NATS_URL ?? "nats://127.0.0.1:4222").split(","),
+    name: "safedeploy-audit-verify",
+    ns: {
+      root: io.env.SAFEDEPLOY_SUBJECT_ROOT ?? "sd",
+      prefix: io.env.SAFEDEPLOY_STREAM_PREFIX ?? "",
+    },
+    timeoutMs: ANCHOR_TIMEOUT_MS,
+  });
+  try {
+    return await auditAnchors(bus);
+  } finally {
+    await bus.close();
+  }
+}
+
 function describe(report: ChainReport): string {
   const bad = report.firstBad;
-  if (bad === null) return `audit log intact: ${report.rows} rows, every stream's chain verified\n`;
+  if (bad === null) {
+    const tail =
+      report.anchored.length === 0
+        ? "tails not anchored (no NATS asked)"
+        : `tails of ${report.anchored.join(", ")} checked against JetStream`;
+    return `audit log intact: ${report.rows} rows, every stream's chain verified; ${tail}\n`;
+  }
   return (
     `audit log BROKEN at stream ${bad.stream} seq ${bad.seq} position ${bad.position}: ` +
     `${bad.problem} (${bad.detail}); ${report.rows} rows checked\n`
@@ -40,23 +68,31 @@ function describe(report: ChainReport): string {
 export const audit: Command = {
   name: "audit",
   summary: "verify the hash chain of the audit log (exit 0 intact, 1 broken)",
-  usage: `Usage: safedeploy audit verify [--stream STREAM] [--json]
+  usage: `Usage: safedeploy audit verify [--stream STREAM] [--anchor | --no-anchor] [--json]
 
 Walks the hash chain of every stream of the audit log (in PostgreSQL at $DATABASE_URL) in
 position order and names the first row that breaks it: its stream, sequence, chain position and
-whether it was edited, is preceded by missing rows, or was reordered.
-Exit 0 intact, 1 broken, 2 usage error (including DATABASE_URL not set).
+whether it was edited, is preceded by missing rows, or was reordered. A chain alone cannot show
+that its newest rows were cut off: anchored, each stream's tail is also checked against what the
+audit service acknowledged in JetStream ($NATS_URL), and a missing tail is named (truncated).
+Exit 0 intact, 1 broken (or the anchor could not be read), 2 usage error (including
+DATABASE_URL not set).
 
 Options:
   --stream STREAM  verify one stream only (METRICS, BUDGET, INCIDENTS, GOVERNANCE, DEADLETTER)
-  --json           print {"intact", "rows", "firstBad": {stream, seq, position, problem, detail} | null}`,
+  --anchor         check the tails against JetStream (the default when NATS_URL is set)
+  --no-anchor      check the chains only
+  --json           print {"intact", "rows", "firstBad": {stream, seq, position, problem, detail}
+                   | null, "anchored": [streams whose tail was checked]}`,
   async run(args, io) {
     const { values, positionals } = parseArgs({
       args: [...args],
       allowPositionals: true,
+      allowNegative: true,
       options: {
         json: { type: "boolean", default: false },
         stream: { type: "string" },
+        anchor: { type: "boolean" },
       },
     });
     if (positionals[0] !== "verify") {
@@ -68,8 +104,22 @@ Options:
     }
     if (positionals.length > 1) throw new UsageError("audit verify takes no arguments");
     const url = databaseUrlOf(io);
+    let anchors: readonly StreamAnchor[] = [];
+    if (values.anchor ?? (io.env.NATS_URL !== undefined && io.env.NATS_URL !== "")) {
+      try {
+        anchors = await readAnchors(io);
+      } catch (error) {
+        io.stderr(
+          `cannot anchor the audit log's tail: NATS unreachable (${error instanceof Error ? error.message : String(error)}); --no-anchor checks the chains only\n`,
+        );
+        return EXIT.negative;
+      }
+    }
     const report = await withDatabase(url, (pool) =>
-      verifyChain(pool, values.stream === undefined ? {} : { stream: values.stream }),
+      verifyChain(pool, {
+        ...(values.stream === undefined ? {} : { stream: values.stream }),
+        anchors,
+      }),
     );
     if (values.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
     else if (report.intact) io.stdout(describe(report));

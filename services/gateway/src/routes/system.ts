@@ -31,11 +31,15 @@ export const systemRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
       schema: {
         tags: ["system"],
         security: [{ bearer: [] }],
-        summary: "Check the hash chain of the audit log; names the first bad row",
+        summary:
+          "Check the hash chain of the audit log, and its tail against JetStream; names the first bad row",
         response: { 200: ChainReport, ...ERROR_RESPONSES },
       },
     },
-    async () => verifyChain(deps.pool),
+    async () =>
+      verifyChain(deps.pool, {
+        ...(deps.auditAnchors === undefined ? {} : { anchors: await deps.auditAnchors() }),
+      }),
   );
   done();
 };
