@@ -146,12 +146,15 @@ async function mergeIntoMain(commit: string): Promise<void> {
   await git(repo.remote, ["update-ref", "refs/heads/main", commit, main]);
 }
 
+const merged = new Set<string>();
 /** The reviewer of every promotion the git actuator pushes (not of dry runs, which push none). */
 async function mergePromotions(): Promise<void> {
   for (const event of await governance()) {
     if (event.type !== "governance.action-completed") continue;
     if (event.data.kind !== "promote-release" || event.data.dryRun) continue;
+    if (merged.has(event.data.commit)) continue;
     await mergeIntoMain(event.data.commit);
+    merged.add(event.data.commit);
   }
 }
 
