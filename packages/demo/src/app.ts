@@ -8,8 +8,42 @@ export interface DemoVersion {
   readonly errorRatio: number;
 }
 
-/** The versions the demo knows: v1 is healthy, v2 is the bad deploy (80% 5xx). */
-export const DEMO_VERSIONS: Readonly<Record<string, number>> = { v1: 0, v2: 0.8, v3: 0 };
+/** What a version's `/healthz` reports of itself: `degraded` still serves, but is not fit. */
+export type DemoHealthStatus = "ok" | "degraded";
+
+/** How a version of the demo app behaves. */
+export interface DemoVersionBehaviour {
+  /** The share of `GET /` answered 500. */
+  readonly errorRatio: number;
+  /** What the version reports on `/healthz` (always with status 200). */
+  readonly health: DemoHealthStatus;
+}
+
+/**
+ * The versions the demo knows: v1 and v3 are healthy, v2 is the bad deploy (80% 5xx), v4 is
+ * degraded (serves every request, but its `/healthz` says `degraded`: only a content check sees
+ * it). Any other version behaves like v1.
+ */
+export const DEMO_VERSIONS: Readonly<Record<string, DemoVersionBehaviour>> = {
+  v1: { errorRatio: 0, health: "ok" },
+  v2: { errorRatio: 0.8, health: "ok" },
+  v3: { errorRatio: 0, health: "ok" },
+  v4: { errorRatio: 0, health: "degraded" },
+};
+
+const UNKNOWN_VERSION: DemoVersionBehaviour = { errorRatio: 0, health: "ok" };
+
+/** The body of `GET /healthz`: degraded when the version is, or when the dependency is down. */
+export interface DemoHealth {
+  readonly status: DemoHealthStatus;
+  readonly version: string;
+  readonly checks: {
+    /** What the running version reports of itself. */
+    readonly version: DemoHealthStatus;
+    /** The outside dependency (`POST /admin/dependency`): `ok` or `down`. */
+    readonly dependency: "ok" | "down";
+  };
+}
 
 export interface DemoAppOptions {
   /** Service label of the metrics, default `checkout`. */
@@ -31,13 +65,35 @@ export interface DemoApp {
   version(): DemoVersion;
   /** Switches the running version (as `POST /admin/version` does). */
   setVersion(version: string): DemoVersion;
+  /** What `GET /healthz` answers now. */
+  health(): DemoHealth;
+  /** Breaks (`false`) or heals (`true`) the outside dependency (as `POST /admin/dependency` does). */
+  setDependencyHealthy(healthy: boolean): DemoHealth;
   /** Counters so far by status code. */
   counts(): Readonly<Record<string, number>>;
   close(): Promise<void>;
 }
 
-function errorRatioOf(version: string): number {
-  return Object.hasOwn(DEMO_VERSIONS, version) ? (DEMO_VERSIONS[version] ?? 0) : 0;
+function behaviourOf(version: string): DemoVersionBehaviour {
+  return Object.hasOwn(DEMO_VERSIONS, version)
+    ? (DEMO_VERSIONS[version] ?? UNKNOWN_VERSION)
+    : UNKNOWN_VERSION;
+}
+
+/** The JSON body of a request, or `undefined` when it is not JSON. */
+async function readJson(request: IncomingMessage): Promise<unknown> {
+  try {
+    return JSON.parse(await readBody(request)) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One field of a JSON object body, or `undefined` when the body is not an object. */
+function field(body: unknown, name: string): unknown {
+  return typeof body === "object" && body !== null && Object.hasOwn(body, name)
+    ? (body as Record<string, unknown>)[name]
+    : undefined;
 }
 
 function readBody(request: IncomingMessage): Promise<string> {
@@ -64,14 +120,21 @@ function json(response: ServerResponse, status: number, body: unknown): void {
  * on `/metrics`, serves `GET /` (200, or 500 for the failing share of a bad version), and generates
  * its own steady traffic so the SLO has events without a load generator. `POST /admin/version`
  * `{ "version": "v2" }` deploys a version (v2 is bad); `GET /admin/version` tells the current one.
+ *
+ * `GET /healthz` always answers 200 with `{ "status", "version", "checks": { "version",
+ * "dependency" } }`: `status` is `ok`, or `degraded` when the running version is (v4, see
+ * {@link DEMO_VERSIONS}) or the outside dependency is down, so only a check of the content notices.
+ * `POST /admin/dependency` `{ "healthy": false }` takes the dependency down whatever the version,
+ * `{ "healthy": true }` brings it back; it answers the new health, or 400 naming the bad field.
  */
 export async function startDemoApp(options: DemoAppOptions = {}): Promise<DemoApp> {
   const service = options.service ?? "checkout";
   const rps = options.rps ?? 50;
   let current: DemoVersion = {
     version: options.version ?? "v1",
-    errorRatio: errorRatioOf(options.version ?? "v1"),
+    errorRatio: behaviourOf(options.version ?? "v1").errorRatio,
   };
+  let dependencyHealthy = true;
   const counts: Record<string, number> = { "200": 0, "500": 0 };
   // Deterministic error spreading: a running fraction, so a ratio of 0.8 is exactly 4 in 5.
   let errorCredit = 0;
@@ -86,9 +149,21 @@ export async function startDemoApp(options: DemoAppOptions = {}): Promise<DemoAp
     return code;
   };
   const setVersion = (version: string): DemoVersion => {
-    current = { version, errorRatio: errorRatioOf(version) };
+    current = { version, errorRatio: behaviourOf(version).errorRatio };
     errorCredit = 0;
     return current;
+  };
+  const health = (): DemoHealth => {
+    const checks = {
+      version: behaviourOf(current.version).health,
+      dependency: dependencyHealthy ? ("ok" as const) : ("down" as const),
+    };
+    const fit = checks.version === "ok" && checks.dependency === "ok";
+    return { status: fit ? "ok" : "degraded", version: current.version, checks };
+  };
+  const setDependencyHealthy = (healthy: boolean): DemoHealth => {
+    dependencyHealthy = healthy;
+    return health();
   };
   const metrics = () => {
     const lines = [
@@ -110,19 +185,25 @@ export async function startDemoApp(options: DemoAppOptions = {}): Promise<DemoAp
     } else if (path === "/admin/version" && request.method === "GET") {
       json(response, 200, current);
     } else if (path === "/admin/version" && request.method === "POST") {
-      let version: unknown;
-      try {
-        version = (JSON.parse(await readBody(request)) as { version?: unknown }).version;
-      } catch {
-        version = undefined;
-      }
+      const version = field(await readJson(request), "version");
       if (typeof version !== "string" || !/^[\w.-]{1,40}$/.test(version)) {
         json(response, 400, { error: "invalid", message: 'body must be {"version": "v1"}' });
         return;
       }
       json(response, 200, setVersion(version));
+    } else if (path === "/admin/dependency" && request.method === "POST") {
+      const healthy = field(await readJson(request), "healthy");
+      if (typeof healthy !== "boolean") {
+        json(response, 400, {
+          error: "invalid",
+          field: "healthy",
+          message: 'healthy must be true or false: body must be {"healthy": false}',
+        });
+        return;
+      }
+      json(response, 200, setDependencyHealthy(healthy));
     } else if (request.method === "GET" && path === "/healthz") {
-      json(response, 200, { status: "ok" });
+      json(response, 200, health());
     } else if (request.method === "GET" && path === "/") {
       const code = serve();
       json(response, code, { service, version: current.version, ok: code === 200 });
@@ -162,6 +243,8 @@ export async function startDemoApp(options: DemoAppOptions = {}): Promise<DemoAp
     port,
     version: () => current,
     setVersion,
+    health,
+    setDependencyHealthy,
     counts: () => ({ ...counts }),
     close: async () => {
       clearInterval(timer);

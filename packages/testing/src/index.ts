@@ -25,4 +25,4 @@ export type { PrivateNatsServer } from "./nats-server.js";
 export { prometheusConfig, startPrometheus } from "./prometheus.js";
 export type { PrivatePrometheus, PrivatePrometheusOptions, ScrapeTarget } from "./prometheus.js";
 export { findExecutable, freePort, startProcess, waitUntil } from "./process.js";
-export type { ManagedProcess } from "./process.js";
+export type { ManagedProcess, StartProcessOptions } from "./process.js";

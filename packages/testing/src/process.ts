@@ -53,13 +53,24 @@ export interface ManagedProcess {
   stop(graceMs?: number): Promise<void>;
 }
 
+/** Options of {@link startProcess}. */
+export interface StartProcessOptions {
+  /** The child's whole environment; default this process's. */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** Spawns `command` (argv only, no shell) with its standard output and error appended to `logFile`. */
 export function startProcess(
   command: string,
   args: readonly string[],
   logFile: string,
+  options: StartProcessOptions = {},
 ): ManagedProcess {
   const log = createWriteStream(logFile, { flags: "a" });
-  const child = spawn(command, [...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(command, [...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    ...(options.env === undefined ? {} : { env: options.env }),
+  });
   child.stdout.pipe(log);
   child.stderr.pipe(log);
   const exited = new Promise<void>((resolve) => {
