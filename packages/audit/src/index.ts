@@ -24,6 +24,7 @@ export {
   listIncidents,
   listProposals,
   listServices,
+  readModelVersion,
   snapshot,
 } from "./read-model.js";
 export type {

@@ -1,6 +1,7 @@
 import { SEVERITY_RANK } from "@safedeploy/core";
 import { query } from "@safedeploy/db";
 import type { Queryable } from "@safedeploy/db";
+import { STREAMS } from "@safedeploy/schema";
 import type {
   FreezeView,
   GateReason,
@@ -516,4 +517,21 @@ export async function snapshot(
     freezes,
     blocked: services.filter((s) => s.gate?.allowed === false).map((s) => s.name),
   };
+}
+
+/**
+ * A token that changes whenever the read model may have: the newest chain position of each
+ * stream (the read model changes only in the transactions that append to the audit log). One
+ * index lookup per stream, so it is cheap enough to ask before every snapshot.
+ */
+export async function readModelVersion(db: Queryable): Promise<string> {
+  const [row] = await query<{ version: string | null }>(
+    db,
+    `SELECT string_agg(s.stream || ':' || coalesce(
+              (SELECT max(a.position) FROM audit_log a WHERE a.stream = s.stream), 0),
+            ',' ORDER BY s.stream) AS version
+     FROM unnest($1::text[]) AS s(stream)`,
+    [[...STREAMS]],
+  );
+  return row?.version ?? "";
 }
