@@ -158,8 +158,9 @@ export type AdvanceOutcome = "idle" | "held" | "missing";
  * Advances one train as far as it can go now, one durable step at a time: claim it (a lease
  * written with compare-and-set, so one replica at a time), then publish its outbox, do its next
  * pending action, or feed the state machine what is due — saving with compare-and-set after each.
- * A replica that dies anywhere leaves the record at its last save; the next one resumes there,
- * redoing at most one idempotent effect.
+ * The lease is short and renewed every third of it while the pass runs (checks can take longer
+ * than a lease), so a replica that dies holds a train up for one lease at most; it leaves the
+ * record at its last save and the next one resumes there, redoing at most one idempotent effect.
  */
 export async function advanceTrain(deps: TrainDeps, trainId: string): Promise<AdvanceOutcome> {
   const leaseUntil = () => new Date(Date.parse(deps.now()) + deps.leaseMs).toISOString();
@@ -173,10 +174,26 @@ export async function advanceTrain(deps: TrainDeps, trainId: string): Promise<Ad
   if (!claimed.changed) return "held";
   let entry: Revisioned<TrainRecord> = claimed.entry;
 
-  const save = async (value: TrainRecord): Promise<void> => {
-    const revision = await deps.trains.update(trainId, value, entry.revision);
-    entry = { value, revision };
+  // The pass's saves and the lease renewals write one after another, each on the last revision.
+  let writes: Promise<unknown> = Promise.resolve();
+  const write = (value: () => TrainRecord): Promise<void> => {
+    const next = writes.then(async () => {
+      const written = value();
+      entry = {
+        value: written,
+        revision: await deps.trains.update(trainId, written, entry.revision),
+      };
+    });
+    writes = next.catch(() => undefined);
+    return next;
   };
+  const save = (value: TrainRecord): Promise<void> => write(() => value);
+  const renewal = setInterval(() => {
+    write(() => ({ ...entry.value, lease: { owner: deps.owner, until: leaseUntil() } })).catch(
+      () => undefined, // lost to another replica: the pass's next save says so
+    );
+  }, deps.leaseMs / 3);
+  renewal.unref();
   const log = deps.log.child({ train: trainId });
   try {
     for (let round = 0; round < 1_000; round += 1) {
@@ -213,6 +230,9 @@ export async function advanceTrain(deps: TrainDeps, trainId: string): Promise<Ad
       return "held";
     }
     log.warn({ err: error }, "release train step failed; retrying on a later tick");
+  } finally {
+    clearInterval(renewal);
+    await writes;
   }
   await deps.trains
     .update(trainId, { ...entry.value, lease: null }, entry.revision)

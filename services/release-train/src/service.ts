@@ -30,7 +30,10 @@ const failures = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "releas
 export interface ReleaseTrainOptions {
   /** How often each replica looks for due timers and work (default 1 s). */
   readonly tickMs?: number;
-  /** How long a replica may hold a train before another takes over (default 2 min). */
+  /**
+   * How long a train stays claimed by a replica that stopped renewing it (default 15 s): the
+   * claim is renewed every third of it while a pass runs, so only a dead replica lets it lapse.
+   */
   readonly leaseMs?: number;
   /** Per-probe timeout of health checks (default 10 s). */
   readonly probeTimeoutMs?: number;
@@ -113,7 +116,7 @@ export function createReleaseTrainService(options: ReleaseTrainOptions = {}): Se
         now: () => new Date().toISOString(),
         newTrainId: () => `TRN-${randomBytes(6).toString("hex").toUpperCase()}`,
         owner: `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`,
-        leaseMs: options.leaseMs ?? 120_000,
+        leaseMs: options.leaseMs ?? 15_000,
         log,
       };
 

@@ -162,15 +162,28 @@ export async function startActuator(harness: TestBus, env: EnvRepoFixture) {
   return { stop: () => subscription.stop() };
 }
 
-/** Health endpoints a test controls: each service answers `{status, version}` and "ready". */
+/**
+ * Health endpoints a test controls: each service answers `{status, version}` and "ready"; a
+ * failing one answers degraded, a slow one after a delay; `calls` counts each service's probes.
+ */
 export async function startHealthEndpoints() {
   const failing = new Set<string>();
+  const delays = new Map<string, number>();
+  const calls = new Map<string, number>();
   const server = createServer((request, response) => {
     const service = /^\/([a-z]+)\/healthz$/.exec(request.url ?? "")?.[1] ?? "";
+    calls.set(service, (calls.get(service) ?? 0) + 1);
     const ok = !failing.has(service);
-    response
-      .writeHead(200, { "content-type": "application/json" })
-      .end(JSON.stringify({ status: ok ? "ok" : "degraded", detail: ok ? "ready" : "cache cold" }));
+    setTimeout(
+      () => {
+        response
+          .writeHead(200, { "content-type": "application/json" })
+          .end(
+            JSON.stringify({ status: ok ? "ok" : "degraded", detail: ok ? "ready" : "cache cold" }),
+          );
+      },
+      delays.get(service) ?? 0,
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
@@ -178,6 +191,8 @@ export async function startHealthEndpoints() {
     url: (service: string) => `http://127.0.0.1:${port}/${service}/healthz`,
     fail: (service: string) => failing.add(service),
     heal: (service: string) => failing.delete(service),
+    slow: (service: string, ms: number) => delays.set(service, ms),
+    calls: (service: string) => calls.get(service) ?? 0,
     close: () =>
       new Promise<void>((resolve) =>
         server.close(() => {
@@ -236,14 +251,18 @@ export async function startTrainReplica(
   harness: TestBus,
   catalogPath: string,
   overrides: Record<string, string> = {},
+  options: { readonly leaseMs?: number } = {},
 ): Promise<ServiceHandle> {
-  return startService(createReleaseTrainService({ tickMs: 200, leaseMs: 5_000 }), {
-    env: testServiceEnv(harness, {
-      SAFEDEPLOY_CATALOG: catalogPath,
-      HEALTH_PORT: "0",
-      ...overrides,
-    }),
-  });
+  return startService(
+    createReleaseTrainService({ tickMs: 200, leaseMs: options.leaseMs ?? 5_000 }),
+    {
+      env: testServiceEnv(harness, {
+        SAFEDEPLOY_CATALOG: catalogPath,
+        HEALTH_PORT: "0",
+        ...overrides,
+      }),
+    },
+  );
 }
 
 export async function writeCatalog(dir: string, text: string): Promise<string> {

@@ -201,6 +201,28 @@ describe("release-train service", () => {
     for (const service of SERVICES) expect(await env.imageOnMain(service)).toBe("v5");
   }, 60_000);
 
+  it("renews its claim while a slow check runs: another replica with a shorter lease than the check does not run it again", async () => {
+    await replica.shutdown("test");
+    const shortLease = { leaseMs: 600 };
+    const replicas = [
+      await startTrainReplica(harness, catalogPath, {}, shortLease),
+      await startTrainReplica(harness, catalogPath, {}, shortLease),
+    ];
+    health.slow("cart", 2_000); // cart is step 1; its check outlasts three leases
+    try {
+      const before = health.calls("cart");
+      const started = await start(train("slow-check", "v7"));
+      await waitForTrain(harness, started.id, (t) => t.steps[0]!.phase === "checked");
+      expect(health.calls("cart") - before).toBe(1);
+      const done = await waitForTrain(harness, started.id, (t) => t.state !== "running");
+      expect(done.state).toBe("completed");
+    } finally {
+      health.slow("cart", 0);
+      for (const handle of replicas) await handle.shutdown("test");
+      replica = await startTrainReplica(harness, catalogPath);
+    }
+  }, 60_000);
+
   it("fires a follow-up after the service restarted, attributes the failure to its step and freezes that service", async () => {
     const started = await start(train("followed", "v6", { followUps: ["4s"] }));
     const done = await waitForTrain(harness, started.id, (t) => t.state !== "running");
