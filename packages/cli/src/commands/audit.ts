@@ -2,7 +2,8 @@ import { parseArgs } from "node:util";
 import { verifyChain } from "@safedeploy/audit";
 import type { ChainReport, StreamAnchor } from "@safedeploy/audit";
 import { createPool } from "@safedeploy/db";
-import { auditAnchors, connectBus } from "@safedeploy/jetstream";
+import { auditAnchors } from "@safedeploy/jetstream";
+import { connectFromEnv } from "../bus.js";
 import { EXIT, UsageError } from "../io.js";
 import type { CliIo, Command } from "../io.js";
 
@@ -33,13 +34,7 @@ const ANCHOR_TIMEOUT_MS = 5_000;
 
 /** The audit durables' ack floors from the NATS at `NATS_URL`, in the configured namespace. */
 async function readAnchors(io: CliIo): Promise<readonly StreamAnchor[]> {
-  const bus = await connectBus({
-    servers: (io.env.NATS_URL ?? "nats://127.0.0.1:4222").split(","),
-    name: "safedeploy-audit-verify",
-    ns: {
-      root: io.env.SAFEDEPLOY_SUBJECT_ROOT ?? "sd",
-      prefix: io.env.SAFEDEPLOY_STREAM_PREFIX ?? "",
-    },
+  const bus = await connectFromEnv(io, "safedeploy-audit-verify", {
     timeoutMs: ANCHOR_TIMEOUT_MS,
   });
   try {

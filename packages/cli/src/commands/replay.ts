@@ -3,9 +3,10 @@ import { formatCatalogError, loadCatalog } from "@safedeploy/catalog";
 import type { CatalogService } from "@safedeploy/catalog";
 import { changedDecisions, firstDifference, replayService } from "@safedeploy/core";
 import type { ReplayDecision, ReplayPolicy } from "@safedeploy/core";
-import { connectBus, readHistory } from "@safedeploy/jetstream";
+import { readHistory } from "@safedeploy/jetstream";
 import { parseDuration, resolvePolicy } from "@safedeploy/schema";
 import type { PolicySpec, StreamName } from "@safedeploy/schema";
+import { connectFromEnv } from "../bus.js";
 import { EXIT, UsageError } from "../io.js";
 import type { CliIo, Command } from "../io.js";
 
@@ -131,14 +132,7 @@ Options:
         ? undefined
         : resolvePolicy(await loadPolicyFile(values.policy, io), service.spec.policy);
 
-    const bus = await connectBus({
-      servers: (io.env.NATS_URL ?? "nats://127.0.0.1:4222").split(","),
-      name: "safedeploy-replay",
-      ns: {
-        root: io.env.SAFEDEPLOY_SUBJECT_ROOT ?? "sd",
-        prefix: io.env.SAFEDEPLOY_STREAM_PREFIX ?? "",
-      },
-    });
+    const bus = await connectFromEnv(io, "safedeploy-replay");
     const from = new Date(Date.parse(since) - warmupMs).toISOString();
     const entries = [];
     try {
