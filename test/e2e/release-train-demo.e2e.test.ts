@@ -244,6 +244,12 @@ function train(
         service,
         image: `shop/${service}:${tags[service]}`,
         guardWindow,
+        // Deployed once the app serves the new version: merged by the reviewer, synced by "Argo".
+        deployedWhen: {
+          http: `${apps[service].url}/healthz`,
+          expect: { status: 200, json: { "$.version": tags[service] } },
+          within: "30s",
+        },
         checks: [
           {
             http: `${apps[service].url}/healthz`,
@@ -456,6 +462,10 @@ describe("release trains against real demo services", () => {
       SERVICES.map((s) => [s, "checked", "ok"]),
     );
     for (const [i, step] of done.steps.entries()) {
+      // The deploy time is when the app served v3 (deployedWhen), and the guard window ran from it.
+      expect(step.evidence).toContainEqual(
+        expect.objectContaining({ type: "deployed-when", outcome: "ok", at: step.deployedAt }),
+      );
       expect(Date.parse(step.guardUntil!) - Date.parse(step.deployedAt!)).toBe(3_000);
       const previous = done.steps[i - 1];
       if (previous !== undefined) expect(step.deployedAt! >= previous.guardUntil!).toBe(true);

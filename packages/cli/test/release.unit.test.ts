@@ -178,7 +178,9 @@ kind: ReleaseTrain
 metadata: { name: hooked }
 spec:
   steps:
-    - { service: web, image: "web:2" }
+    - service: web
+      image: "web:2"
+      deployedWhen: { http: "http://web.internal/version", expect: { json: { "$.version": "2" } }, within: 15m }
     - { service: api, image: "api:2" }
 `,
       );
@@ -191,6 +193,10 @@ spec:
       expect(result.stdout).toContain(
         "     hooks:      cutover PUT http://hooks.internal/cutover\n",
       );
+      expect(result.stdout).toContain(
+        '     deployed:   when GET http://web.internal/version answers status 200, $.version = "2" (polled for 15m, else halt)\n',
+      );
+      expect(result.stdout.match(/deployed: /g)).toHaveLength(1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

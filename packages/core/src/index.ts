@@ -82,6 +82,7 @@ export type {
   PlanResult,
   PlannedChange,
   PlannedFollowUp,
+  PlannedDeployedWhen,
   PlannedStep,
   PlanService,
   PromotionStrategy,
@@ -109,9 +110,11 @@ export type {
   RegressionResult,
 } from "./release-checks.js";
 export {
+  DEPLOY_PROBE_INTERVAL_MS,
   attributeFailure,
   checkTargets,
   decideTrain,
+  deployProbeDelayMs,
   hookIdempotencyKey,
   promotionHook,
   releaseManifest,

@@ -53,6 +53,18 @@ export interface PlannedStep {
   readonly guardWindowMs: number;
   readonly checks: readonly HealthCheck[];
   readonly regression: RegressionRule | null;
+  /**
+   * The probe that says the change is live, and for how long to poll it; null: the step is
+   * deployed once its change is in Git (absent in plans saved before).
+   */
+  readonly deployedWhen?: PlannedDeployedWhen | null;
+}
+
+/** A step's `deployedWhen`: the probe (a fatal health check) and its deadline. */
+export interface PlannedDeployedWhen {
+  readonly check: HealthCheck;
+  readonly within: string;
+  readonly withinMs: number;
 }
 
 /** A follow-up look at the stack after the train finished. */
@@ -180,6 +192,18 @@ export function planTrain(
       guardWindow: step.guardWindow,
       guardWindowMs: durationMs(step.guardWindow),
       checks: step.checks,
+      deployedWhen:
+        step.deployedWhen === undefined
+          ? null
+          : {
+              check: {
+                http: step.deployedWhen.http,
+                expect: step.deployedWhen.expect,
+                severity: "fatal",
+              },
+              within: step.deployedWhen.within,
+              withinMs: durationMs(step.deployedWhen.within),
+            },
       regression:
         step.regression === undefined
           ? null

@@ -48,11 +48,30 @@ export type Attribution =
     };
 
 /**
- * `hooking`: the change landed and the strategy's promote (canary) or cutover (blue_green) hook
- * is being called; the guard window starts once it answered.
+ * `deploying`: the change is in Git and the step's `deployedWhen` probe is polled until it passes
+ * (that moment is the deploy time); `hooking`: the change is live and the strategy's promote
+ * (canary) or cutover (blue_green) hook is being run; the guard window starts once it answered.
  */
 export type StepPhase =
-  "pending" | "promoting" | "hooking" | "guarding" | "checking" | "checked" | "failed";
+  | "pending"
+  | "promoting"
+  | "deploying"
+  | "hooking"
+  | "guarding"
+  | "checking"
+  | "checked"
+  | "failed";
+
+/** The longest wait between two `deployedWhen` probes of a `deploying` step. */
+export const DEPLOY_PROBE_INTERVAL_MS = 5_000;
+
+/**
+ * How long to wait before probing again after `failed` probes that said "not yet": 1 s, 2 s,
+ * 4 s, then every {@link DEPLOY_PROBE_INTERVAL_MS} (a sync usually lands within seconds).
+ */
+export function deployProbeDelayMs(failed: number): number {
+  return Math.min(DEPLOY_PROBE_INTERVAL_MS, 1_000 * 2 ** Math.max(0, failed - 1));
+}
 
 /** Which hook of a strategy: canary `promoteHook`/`rollbackHook`, blue_green `cutoverHook`. */
 export type HookName = "promote" | "cutover" | "rollback";
@@ -116,6 +135,12 @@ export interface StepState {
   readonly failure: string | null;
   /** The strategy hooks of this step and what came of them (absent in states saved before). */
   readonly hooks?: readonly HookRecord[];
+  /** `deploying`: when to give up, when to probe next (null: a probe is under way). */
+  readonly deployDeadline?: string | null;
+  readonly nextProbeAt?: string | null;
+  /** The last `deployedWhen` probe's result, and how many said "not yet". */
+  readonly deployProbe?: CheckResult | null;
+  readonly deployProbesFailed?: number;
 }
 
 export type FollowUpPhase = "scheduled" | "running" | "passed" | "failed";
@@ -170,6 +195,10 @@ export type TrainEvent =
       readonly reports: readonly StepReport[];
     }
   | { readonly type: "follow-up-due"; readonly index: number }
+  /** A `deploying` step's next probe is due (its `nextProbeAt` passed). */
+  | { readonly type: "deploy-probe-due"; readonly step: number }
+  /** What a `probe-deployed` action's probe gave. */
+  | { readonly type: "deploy-probed"; readonly step: number; readonly result: CheckResult }
   /**
    * What a hook gave: a `call-hook` call (2xx is `ok`; otherwise the status and a body excerpt),
    * or an `apply-manifest-hook` change (the git actuator's commit, or why it could not be made).
@@ -198,6 +227,13 @@ export type TrainAction =
       readonly service: string;
       readonly change: PlannedChange;
       readonly strategy: PromotionStrategy;
+    }
+  /** Probe whether `step`'s change is live (its `deployedWhen`); feed back `deploy-probed`. */
+  | {
+      readonly kind: "probe-deployed";
+      readonly step: number;
+      readonly service: string;
+      readonly check: HealthCheck;
     }
   /** Fire `guard-elapsed` for `step` at `until` (a durable timer). */
   | { readonly kind: "wait"; readonly step: number; readonly until: string }
@@ -291,7 +327,7 @@ function addMs(at: string, ms: number): string {
 function stepEvent(
   state: TrainState,
   step: number,
-  phase: "promoting" | "promoted" | "guarding" | "checked",
+  phase: "promoting" | "promoted" | "deployed" | "guarding" | "checked",
   now: string,
   extra: {
     readonly commit?: string | null;
@@ -492,6 +528,29 @@ function hookCall(
         phase: hook,
       },
     },
+  };
+}
+
+/**
+ * A step whose change is live (`promotedAt` set): its promotion hook runs, or, without one, its
+ * guard window starts.
+ */
+function afterDeployed(
+  state: TrainState,
+  index: number,
+  now: string,
+  events: TrainNewEvent[],
+): TrainDecision {
+  const hook = promotionHook(plannedStep(state.plan, index).strategy);
+  if (hook === null) return startGuard(state, index, now, events);
+  const call = hookCall(state, index, hook.hook, hook.spec, now);
+  const recorded = call.record === undefined ? state : withHook(state, index, call.record);
+  if (call.action === undefined) return startGuard(recorded, index, now, events);
+  return {
+    state: withStep(recorded, index, { phase: "hooking" }),
+    changed: true,
+    events,
+    actions: [call.action],
   };
 }
 
@@ -802,19 +861,111 @@ export function decideTrain(state: TrainState, event: TrainEvent, now: string): 
         return ignore(state, `step ${event.step} is not promoting`);
       }
       const planned = plannedStep(state.plan, event.step);
-      const landed = withStep(state, event.step, { commit: event.commit, promotedAt: now });
-      const promoted = stepEvent(landed, event.step, "promoted", now, { commit: event.commit });
-      const hook = promotionHook(planned.strategy);
-      if (hook === null) return startGuard(landed, event.step, now, [promoted]);
-      const call = hookCall(landed, event.step, hook.hook, hook.spec, now);
-      const recorded =
-        call.record === undefined ? landed : withHook(landed, event.step, call.record);
-      if (call.action === undefined) return startGuard(recorded, event.step, now, [promoted]);
+      const promoted = stepEvent(state, event.step, "promoted", now, { commit: event.commit });
+      const deployedWhen = planned.deployedWhen ?? null;
+      // A dry run pushes nothing, so nothing ever goes live: it does not wait.
+      if (deployedWhen === null || state.dryRun) {
+        const landed = withStep(state, event.step, { commit: event.commit, promotedAt: now });
+        return afterDeployed(landed, event.step, now, [promoted]);
+      }
       return {
-        state: withStep(recorded, event.step, { phase: "hooking" }),
+        state: withStep(state, event.step, {
+          phase: "deploying",
+          commit: event.commit,
+          deployDeadline: addMs(now, deployedWhen.withinMs),
+          nextProbeAt: null,
+        }),
         changed: true,
         events: [promoted],
-        actions: [call.action],
+        actions: [
+          {
+            kind: "probe-deployed",
+            step: event.step,
+            service: planned.service,
+            check: deployedWhen.check,
+          },
+        ],
+      };
+    }
+    case "deploy-probe-due": {
+      const step = state.steps[event.step];
+      if (state.status !== "running" || step?.phase !== "deploying") {
+        return ignore(state, `step ${event.step} is not deploying`);
+      }
+      if (step.nextProbeAt === null || step.nextProbeAt === undefined || now < step.nextProbeAt) {
+        return ignore(state, `step ${event.step} has no probe due`);
+      }
+      const planned = plannedStep(state.plan, event.step);
+      if (planned.deployedWhen === null || planned.deployedWhen === undefined) {
+        return ignore(state, `step ${event.step} has no deployedWhen`);
+      }
+      return {
+        state: withStep(state, event.step, { nextProbeAt: null }),
+        changed: true,
+        events: [],
+        actions: [
+          {
+            kind: "probe-deployed",
+            step: event.step,
+            service: planned.service,
+            check: planned.deployedWhen.check,
+          },
+        ],
+      };
+    }
+    case "deploy-probed": {
+      const step = state.steps[event.step];
+      if (state.status !== "running" || step?.phase !== "deploying") {
+        return ignore(state, `step ${event.step} is not deploying`);
+      }
+      const probe = event.result;
+      if (probe.outcome === "ok") {
+        const live = withStep(state, event.step, {
+          promotedAt: now,
+          nextProbeAt: null,
+          deployProbe: probe,
+        });
+        const deployed = stepEvent(live, event.step, "deployed", now, {
+          commit: step.commit,
+          details: { probe: probe.url },
+        });
+        return afterDeployed(live, event.step, now, [deployed]);
+      }
+      const planned = plannedStep(state.plan, event.step);
+      const why = probe.failures.map((f) => f.message).join("; ") || `outcome ${probe.outcome}`;
+      if (step.deployDeadline !== null && step.deployDeadline !== undefined) {
+        if (now >= step.deployDeadline) {
+          const failure = `not deployed within ${planned.deployedWhen?.within ?? "its deadline"}: GET ${probe.url}: ${why}`;
+          const failed = withStep(state, event.step, {
+            phase: "failed",
+            failure,
+            nextProbeAt: null,
+            deployProbe: probe,
+          });
+          return halt(
+            failed,
+            {
+              kind: "step",
+              step: event.step,
+              service: step.service,
+              evidence: [`step ${event.step + 1} ${step.service}: ${failure}`],
+            },
+            `step ${event.step + 1} (${step.service}) ${failure}`,
+            now,
+            [],
+          );
+        }
+      }
+      const failed = (step.deployProbesFailed ?? 0) + 1;
+      return {
+        state: withStep(state, event.step, {
+          nextProbeAt: addMs(now, deployProbeDelayMs(failed)),
+          deployProbe: probe,
+          deployProbesFailed: failed,
+        }),
+        changed: true,
+        events: [],
+        actions: [],
       };
     }
     case "hook-reported": {

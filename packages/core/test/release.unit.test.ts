@@ -2,8 +2,10 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { EVENT_DATA, ReleaseTrainDocument, ServiceDocument } from "@safedeploy/schema";
 import {
+  DEPLOY_PROBE_INTERVAL_MS,
   attributeFailure,
   decideTrain,
+  deployProbeDelayMs,
   planTrain,
   releaseManifest,
   startTrain,
@@ -1139,5 +1141,139 @@ describe("strategy hooks", () => {
         }
       }),
     );
+  });
+});
+
+describe("deployedWhen", () => {
+  const probe = {
+    http: "http://email.internal/version",
+    expect: { json: { "$.version": "v2" } },
+    within: "10m",
+  };
+  const livePlan = (): TrainPlan => {
+    const result = planTrain(
+      trainDoc([
+        { service: "email", image: "registry.example.com/email:v2", deployedWhen: probe },
+        { service: "search", image: "registry.example.com/search:v2" },
+      ]),
+      services,
+    );
+    if (!result.ok) throw new Error(result.errors.map((e) => e.message).join("; "));
+    return result.plan;
+  };
+  const begin = (dryRun = false) =>
+    startTrain({ trainId: "TRN-D", plan: livePlan(), dryRun, now: t0 }).state;
+  const probed = (ok: boolean): TrainEvent => ({
+    type: "deploy-probed",
+    step: 0,
+    result: ok
+      ? okCheck(probe.http)
+      : {
+          ...badCheck("fatal", probe.http),
+          failures: [
+            {
+              expectation: "json $.version",
+              expected: "v2",
+              got: "v1",
+              message: '$.version is "v1"',
+            },
+          ],
+        },
+  });
+
+  it("probes again after 1 s, 2 s, 4 s, then every 5 s", () => {
+    expect([1, 2, 3, 4, 10].map(deployProbeDelayMs)).toEqual([
+      1_000,
+      2_000,
+      4_000,
+      DEPLOY_PROBE_INTERVAL_MS,
+      DEPLOY_PROBE_INTERVAL_MS,
+    ]);
+  });
+
+  it("plans the probe as a fatal check with its deadline", () => {
+    expect(livePlan().steps[0]?.deployedWhen).toEqual({
+      check: {
+        http: probe.http,
+        expect: { status: 200, json: { "$.version": "v2" } },
+        severity: "fatal",
+      },
+      within: "10m",
+      withinMs: 600_000,
+    });
+    expect(livePlan().steps[1]?.deployedWhen).toBeNull();
+  });
+
+  it("waits until the change is live: that moment is the deploy time, then the guard window", () => {
+    const promoted = decideTrain(begin(), { type: "step-promoted", step: 0, commit: "c0" }, at(1));
+    expect(promoted.state.steps[0]).toMatchObject({
+      phase: "deploying",
+      commit: "c0",
+      promotedAt: null,
+      deployDeadline: at(11),
+    });
+    expect(promoted.actions).toEqual([
+      {
+        kind: "probe-deployed",
+        step: 0,
+        service: "email",
+        check: livePlan().steps[0]?.deployedWhen?.check,
+      },
+    ]);
+    // Not yet live: probe again in 5 s, nothing else happens.
+    const notYet = decideTrain(promoted.state, probed(false), at(2));
+    expect(notYet.state.steps[0]).toMatchObject({
+      phase: "deploying",
+      nextProbeAt: new Date(Date.parse(at(2)) + 1_000).toISOString(),
+      deployProbesFailed: 1,
+    });
+    expect(notYet.actions).toEqual([]);
+    expect(decideTrain(notYet.state, { type: "deploy-probe-due", step: 0 }, at(2)).changed).toBe(
+      false,
+    );
+    const due = decideTrain(notYet.state, { type: "deploy-probe-due", step: 0 }, at(3));
+    expect(due.actions.map((a) => a.kind)).toEqual(["probe-deployed"]);
+    expect(due.state.steps[0]?.nextProbeAt).toBeNull();
+    // Guard windows and checks wait for the deploy.
+    expect(decideTrain(due.state, { type: "guard-elapsed", step: 0 }, at(30)).changed).toBe(false);
+    const live = decideTrain(due.state, probed(true), at(4));
+    expect(live.state.steps[0]).toMatchObject({
+      phase: "guarding",
+      promotedAt: at(4),
+      guardUntil: at(14),
+    });
+    expect(live.events.map((e) => (e.data as { phase: string }).phase)).toEqual([
+      "deployed",
+      "guarding",
+    ]);
+    expect(releaseManifest(live.state).promoted[0]?.promotedAt).toBe(at(4));
+    expect(decideTrain(live.state, probed(true), at(5)).changed).toBe(false);
+  });
+
+  it("halts with a revert of the step when the change is not live by its deadline", () => {
+    const { state } = run(begin(), [
+      [{ type: "step-promoted", step: 0, commit: "c0" }, at(1)],
+      [probed(false), at(2)],
+      [{ type: "deploy-probe-due", step: 0 }, at(11)],
+    ]);
+    const late = decideTrain(state, probed(false), at(11));
+    expect(late.state.status).toBe("halted");
+    expect(late.state.steps.map((s) => s.phase)).toEqual(["failed", "pending"]);
+    expect(late.state.steps[0]?.failure).toBe(
+      'not deployed within 10m: GET http://email.internal/version: $.version is "v1"',
+    );
+    expect(late.actions).toMatchObject([
+      { kind: "propose-revert", step: 0, service: "email", commit: "c0" },
+    ]);
+  });
+
+  it("a dry run does not wait: nothing it computes is ever deployed", () => {
+    const promoted = decideTrain(
+      begin(true),
+      { type: "step-promoted", step: 0, commit: "c0" },
+      at(1),
+    );
+    expect(promoted.state.steps[0]).toMatchObject({ phase: "guarding", promotedAt: at(1) });
+    expect(promoted.actions.map((a) => a.kind)).toEqual(["wait"]);
   });
 });

@@ -306,6 +306,16 @@ export const HealthCheck = z.strictObject({
 });
 export type HealthCheck = z.infer<typeof HealthCheck>;
 
+/**
+ * When a step's change counts as deployed: a probe that passes once the new version serves
+ * (`expect` as in a health check, e.g. `{ json: { "$.version": "v2" } }`), polled until `within`
+ * has passed. Without it, a step is deployed when its change is in Git.
+ */
+export const DeployedWhen = HealthCheck.omit({ severity: true }).extend({
+  within: Duration.default("10m"),
+});
+export type DeployedWhen = z.infer<typeof DeployedWhen>;
+
 /** One step of a release train: one service, one new image or patch, then a guarded wait. */
 export const TrainStep = z
   .strictObject({
@@ -313,6 +323,8 @@ export const TrainStep = z
     image: z.string().trim().min(1, { message: "must be an image reference" }).optional(),
     patch: z.record(z.string(), z.json()).optional(),
     guardWindow: Duration.default("10m"),
+    /** Wait for the change to be live (merged, synced, rolled out) before the guard window. */
+    deployedWhen: DeployedWhen.optional(),
     checks: z.array(HealthCheck).default(() => []),
     /** Halt when the error ratio after the step exceeds `maxErrorRatioIncrease` × before. */
     regression: z

@@ -219,7 +219,7 @@ export const EVENT_DATA = {
   "governance.train-step": z.object({
     trainId: Id,
     step: z.number().int().nonnegative(),
-    phase: z.enum(["promoting", "promoted", "guarding", "checked"]),
+    phase: z.enum(["promoting", "promoted", "deployed", "guarding", "checked"]),
     at: Timestamp,
     commit: z.string().nullable(),
     outcome: z.enum(["ok", "warning", "fatal"]).nullable(),

@@ -68,6 +68,7 @@ export {
   BurnRateRule,
   CatalogDocument,
   DEFAULT_POLICY_SPEC,
+  DeployedWhen,
   Deployment,
   HealthCheck,
   Hook,

@@ -74,6 +74,28 @@ describe("TrainStep", () => {
     ]);
   });
 
+  it("takes deployedWhen: a probe without severity, polled for 10m unless said", () => {
+    const parsed = TrainStep.parse({
+      ...step,
+      deployedWhen: { http: "http://checkout.internal/version", expect: { json: { "$.v": "2" } } },
+    });
+    expect(parsed.deployedWhen).toEqual({
+      http: "http://checkout.internal/version",
+      expect: { status: 200, json: { "$.v": "2" } },
+      within: "10m",
+    });
+    expect(
+      issues(TrainStep, {
+        ...step,
+        deployedWhen: { http: "not a url", severity: "warning", within: "soon" },
+      }),
+    ).toEqual([
+      "deployedWhen.http: must be an http(s) URL",
+      "deployedWhen.within: must be a positive duration such as 30s, 5m, 1h or 30d",
+      'deployedWhen: Unrecognized key: "severity" (severity)',
+    ]);
+  });
+
   it("checks the service name, guard window and regression factor", () => {
     expect(issues(TrainStep, { ...step, service: "Checkout" })).toHaveLength(1);
     expect(issues(TrainStep, { ...step, guardWindow: "0s" })).toHaveLength(1);

@@ -103,6 +103,14 @@ export function dueEvent(
         };
       }
     }
+    if (
+      step.phase === "deploying" &&
+      step.nextProbeAt !== null &&
+      step.nextProbeAt !== undefined &&
+      step.nextProbeAt <= now
+    ) {
+      return { event: { type: "deploy-probe-due", step: step.index }, at: now };
+    }
     if (step.phase === "guarding" && step.guardUntil !== null) {
       if (state.dryRun)
         return { event: { type: "guard-elapsed", step: step.index }, at: step.guardUntil };

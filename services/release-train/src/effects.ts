@@ -171,6 +171,14 @@ export async function performAction(
     case "wait":
     case "schedule-follow-up":
       return {};
+    case "probe-deployed": {
+      const result = await runCheck(deps, action.check);
+      deps.log.info(
+        { train: record.id, step: action.step + 1, url: result.url, outcome: result.outcome },
+        "deployedWhen probed",
+      );
+      return { event: { type: "deploy-probed", step: action.step, result } };
+    }
     case "run-checks": {
       const reports = await reportTargets(deps, action.targets, now, action.step);
       return {

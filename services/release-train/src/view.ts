@@ -31,6 +31,9 @@ export function toTrainView(record: TrainRecord): TrainView {
         outcome: step.outcome,
         diff: promotion?.kind === "completed" ? promotion.diff : null,
         evidence: [
+          ...(step.deployProbe === undefined || step.deployProbe === null
+            ? []
+            : [{ type: "deployed-when", at: step.promotedAt, ...step.deployProbe }]),
           ...(step.hooks ?? []).map((hook) => ({ type: "hook", ...hook })),
           ...(record.evidence[String(step.index)] ?? []),
         ],

@@ -163,24 +163,27 @@ export async function startActuator(harness: TestBus, env: EnvRepoFixture) {
 }
 
 /**
- * Health endpoints a test controls: each service answers `{status, version}` and "ready"; a
+ * Health endpoints a test controls: each service answers `{status, detail, version}`; a
  * failing one answers degraded, a slow one after a delay; `calls` counts each service's probes.
  */
 export async function startHealthEndpoints() {
   const failing = new Set<string>();
   const delays = new Map<string, number>();
   const calls = new Map<string, number>();
+  const versions = new Map<string, string>();
   const server = createServer((request, response) => {
     const service = /^\/([a-z]+)\/healthz$/.exec(request.url ?? "")?.[1] ?? "";
     calls.set(service, (calls.get(service) ?? 0) + 1);
     const ok = !failing.has(service);
     setTimeout(
       () => {
-        response
-          .writeHead(200, { "content-type": "application/json" })
-          .end(
-            JSON.stringify({ status: ok ? "ok" : "degraded", detail: ok ? "ready" : "cache cold" }),
-          );
+        response.writeHead(200, { "content-type": "application/json" }).end(
+          JSON.stringify({
+            status: ok ? "ok" : "degraded",
+            detail: ok ? "ready" : "cache cold",
+            version: versions.get(service) ?? "v1",
+          }),
+        );
       },
       delays.get(service) ?? 0,
     );
@@ -192,6 +195,8 @@ export async function startHealthEndpoints() {
     fail: (service: string) => failing.add(service),
     heal: (service: string) => failing.delete(service),
     slow: (service: string, ms: number) => delays.set(service, ms),
+    /** The version a service reports (default v1), as after a deploy. */
+    serve: (service: string, version: string) => versions.set(service, version),
     calls: (service: string) => calls.get(service) ?? 0,
     close: () =>
       new Promise<void>((resolve) =>

@@ -201,6 +201,57 @@ describe("release-train service", () => {
     for (const service of SERVICES) expect(await env.imageOnMain(service)).toBe("v5");
   }, 60_000);
 
+  it("waits for a step to be live (deployedWhen) and takes that moment as its deploy time; halts when it never is", async () => {
+    const live = (name: string, tag: string, within: string): ReleaseTrainDocument => {
+      const document = train(name, tag);
+      const [first, ...rest] = document.spec.steps;
+      return {
+        ...document,
+        spec: {
+          ...document.spec,
+          steps: [
+            {
+              ...first!,
+              deployedWhen: {
+                http: health.url("cart"),
+                expect: { status: 200, json: { "$.version": tag } },
+                within,
+              },
+            },
+            ...rest,
+          ],
+        },
+      };
+    };
+    const started = await start(live("deployed-when", "v8", "1m"));
+    await waitForTrain(harness, started.id, (t) => t.steps[0]!.phase === "deploying");
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const servedAt = new Date().toISOString();
+    health.serve("cart", "v8");
+    const done = await waitForTrain(harness, started.id, (t) => t.state !== "running");
+    expect(done.state).toBe("completed");
+    expect(done.steps[0]!.deployedAt! >= servedAt).toBe(true);
+    expect(done.steps[0]!.evidence).toContainEqual(
+      expect.objectContaining({ type: "deployed-when", outcome: "ok" }),
+    );
+    expect(done.manifest).toMatchObject({
+      promoted: [{ promotedAt: done.steps[0]!.deployedAt }, {}, {}, {}],
+    });
+
+    // v9 is pushed, but cart goes on serving v8.
+    const never = await start(live("never-deployed", "v9", "2s"));
+    const halted = await waitForTrain(
+      harness,
+      never.id,
+      (t) => t.state !== "running" && t.revert !== null,
+    );
+    expect(halted.state).toBe("halted");
+    expect(halted.steps.map((s) => s.phase)).toEqual(["failed", "pending", "pending", "pending"]);
+    expect(halted.reason).toMatch(/not deployed within 2s: GET .*\$\.version/);
+    expect(halted.revert).toMatchObject({ service: "cart", step: 0 });
+    health.serve("cart", "v1");
+  }, 60_000);
+
   it("renews its claim while a slow check runs: another replica with a shorter lease than the check does not run it again", async () => {
     await replica.shutdown("test");
     const shortLease = { leaseMs: 600 };

@@ -19,8 +19,8 @@ interface ReleaseSubcommand {
   run(args: readonly string[], io: CliIo): Promise<number>;
 }
 
-function describeCheck(check: HealthCheck): string {
-  const { expect } = check;
+/** What a check expects of the answer, e.g. `status 200, $.version = "v2"`. */
+function describeExpectations(expect: HealthCheck["expect"]): string {
   const parts = [`status ${expect.status}`];
   for (const [path, value] of Object.entries(expect.json ?? {})) {
     parts.push(`${path} = ${JSON.stringify(value)}`);
@@ -28,7 +28,11 @@ function describeCheck(check: HealthCheck): string {
   if (expect.bodyContains !== undefined)
     parts.push(`body contains ${JSON.stringify(expect.bodyContains)}`);
   if (expect.maxLatency !== undefined) parts.push(`within ${expect.maxLatency}`);
-  return `GET ${check.http}: ${parts.join(", ")} (${check.severity})`;
+  return parts.join(", ");
+}
+
+function describeCheck(check: HealthCheck): string {
+  return `GET ${check.http}: ${describeExpectations(check.expect)} (${check.severity})`;
 }
 
 function describeStrategy(step: TrainPlan["steps"][number]): string {
@@ -93,6 +97,11 @@ export function formatPlan(plan: TrainPlan): string {
     lines.push(
       `  ${step.index + 1}. ${step.service}: ${describeStrategy(step)}`,
       `     change:     ${step.summary}`,
+      ...(step.deployedWhen === null || step.deployedWhen === undefined
+        ? []
+        : [
+            `     deployed:   when GET ${step.deployedWhen.check.http} answers ${describeExpectations(step.deployedWhen.check.expect)} (polled for ${step.deployedWhen.within}, else halt)`,
+          ]),
       ...hookLines(step),
       `     guard:      ${step.guardWindow}, then check`,
       `     checks:`,
@@ -427,8 +436,11 @@ Options:
 
 run: prints the same plan, starts the train through the API at $SAFEDEPLOY_API (token
 $SAFEDEPLOY_TOKEN, role approver: you approve its promotions) and follows it, one line per
-step phase, until it finishes. With --dry-run every step's commit and diff is computed and
-printed, checks run, guard windows are not waited, nothing is pushed or reverted.
+step phase, until it finishes. A step with deployedWhen waits until that probe passes (the
+change merged, synced and serving): that moment is its deploy time, and a step not live
+within its deadline halts the train. With --dry-run every step's commit and diff is computed
+and printed, checks run, guard windows and deployedWhen are not waited, nothing is pushed or
+reverted.
 A step's strategy hooks (canary promote, blue_green cutover; canary rollback beside a
 revert) run once the change landed: an http hook is called by the release-train service,
 a manifest hook is committed by the git actuator (branch safedeploy/TRAIN-sN-HOOK); the
