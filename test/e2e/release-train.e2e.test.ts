@@ -99,13 +99,14 @@ async function mergePromotions(): Promise<void> {
     if (event.data.kind !== "promote-release" || event.data.dryRun) continue;
     const main = await git(remote, ["rev-parse", "main"]);
     const { commit } = event.data;
-    const isAncestor = await exec("git", ["merge-base", "--is-ancestor", commit, main], {
-      cwd: remote,
-    }).then(
-      () => true,
-      () => false,
-    );
-    if (isAncestor) continue;
+    const ancestor = (a: string, b: string) =>
+      exec("git", ["merge-base", "--is-ancestor", a, b], { cwd: remote }).then(
+        () => true,
+        () => false,
+      );
+    if (await ancestor(commit, main)) continue; // merged already
+    // A fast-forward only, as a reviewer's merge button would (never drops what main has).
+    if (!(await ancestor(main, commit))) continue;
     await git(remote, ["update-ref", "refs/heads/main", commit, main]);
   }
 }

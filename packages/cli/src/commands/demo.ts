@@ -121,7 +121,7 @@ export const demo: Command = {
       say(`fresh state in ${dir}`);
       app = await startDemoApp({ service: DEMO_SERVICE, rps: 50, version: "v1" });
       say(
-        `demo app ${DEMO_SERVICE} v1 on ${app.url} (50 req/s, metrics on /metrics, POST /admin/version)`,
+        `demo app ${DEMO_SERVICE} v1 on ${app.url} (50 req/s, /metrics, /healthz; POST /admin/version, POST /admin/dependency)`,
       );
       prometheus = await startPrometheus(join(dir, "prometheus"), [app.target], io.env);
       say(`Prometheus on ${prometheus.url}, scraping the app every 1s`);
