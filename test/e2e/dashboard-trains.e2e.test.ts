@@ -18,7 +18,10 @@ import {
   createTestDatabase,
   createTestEnvRepo,
   git,
+  policyYaml,
+  serviceYaml,
   testServiceEnv,
+  yamlDocuments,
 } from "@safedeploy/testing";
 import type { TestBus, TestDatabase } from "@safedeploy/testing";
 import type { Browser, BrowserType, Page } from "playwright-core";
@@ -40,29 +43,10 @@ const requireFromDashboard = createRequire(
   new URL("../../packages/dashboard/package.json", import.meta.url),
 );
 
-const catalog = [
-  `apiVersion: safedeploy.dev/v1
-kind: Policy
-metadata: { name: default }
-spec:
-  requireCanary: false
-  noData: allow
-`,
-  ...SERVICES.map(
-    (name) => `apiVersion: safedeploy.dev/v1
-kind: Service
-metadata: { name: ${name}, owner: team-${name} }
-spec:
-  slos:
-    - name: availability
-      objective: 99
-      sli:
-        errorQuery: sum(rate(http_requests_total{service="${name}",code=~"5.."}[{{.window}}]))
-        totalQuery: sum(rate(http_requests_total{service="${name}"}[{{.window}}]))
-  rollback: { strategy: git-revert, path: envs/prod/${name} }
-`,
-  ),
-].join("---\n");
+const catalog = yamlDocuments([
+  policyYaml("  requireCanary: false\n  noData: allow\n"),
+  ...SERVICES.map((name) => serviceYaml(name, { sli: "rate" })),
+]);
 
 /** The train the test starts: two steps with short guard windows, one follow-up. */
 const trainDocument = (followUps: string[]) => ({

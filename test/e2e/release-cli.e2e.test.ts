@@ -20,7 +20,10 @@ import {
   createTestBus,
   createTestDatabase,
   createTestEnvRepo,
+  policyYaml,
+  serviceYaml,
   testServiceEnv,
+  yamlDocuments,
 } from "@safedeploy/testing";
 import type { TestBus, TestDatabase, TestEnvRepo } from "@safedeploy/testing";
 
@@ -34,29 +37,12 @@ const SEARCH_CANARY = `  deployment:
       promoteHook: { manifest: { path: envs/prod/search, patch: { metadata: { labels: { track: stable } } } } }
 `;
 const TOKEN = "release-cli-token";
-const catalog = [
-  `apiVersion: safedeploy.dev/v1
-kind: Policy
-metadata: { name: default }
-spec:
-  requireCanary: false
-  noData: allow
-`,
-  ...SERVICES.map(
-    (name) => `apiVersion: safedeploy.dev/v1
-kind: Service
-metadata: { name: ${name}, owner: team-${name} }
-spec:
-  slos:
-    - name: availability
-      objective: 99
-      sli:
-        errorQuery: sum(rate(http_requests_total{service="${name}",code=~"5.."}[{{.window}}]))
-        totalQuery: sum(rate(http_requests_total{service="${name}"}[{{.window}}]))
-  rollback: { strategy: git-revert, path: envs/prod/${name} }
-${name === "search" ? SEARCH_CANARY : ""}`,
+const catalog = yamlDocuments([
+  policyYaml("  requireCanary: false\n  noData: allow\n"),
+  ...SERVICES.map((name) =>
+    serviceYaml(name, { sli: "rate", spec: name === "search" ? SEARCH_CANARY : "" }),
   ),
-].join("---\n");
+]);
 const train = `apiVersion: safedeploy.dev/v1
 kind: ReleaseTrain
 metadata: { name: cli-train }

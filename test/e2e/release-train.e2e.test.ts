@@ -23,11 +23,14 @@ import {
   createTestBus,
   createTestEnvRepo,
   git,
+  policyYaml,
   readStream,
+  serviceYaml,
   startPrometheus,
   startTrafficExporter,
   testServiceEnv,
   waitUntil,
+  yamlDocuments,
 } from "@safedeploy/testing";
 import type { PrivatePrometheus, TestBus, TrafficExporter } from "@safedeploy/testing";
 
@@ -36,31 +39,10 @@ const SERVICES = ["search", "basket", "orders"] as const;
 const HEALTHY = { rps: 40, errorRatio: 0 };
 
 const catalog = () =>
-  [
-    `apiVersion: safedeploy.dev/v1
-kind: Policy
-metadata: { name: default }
-spec:
-  requireCanary: false
-  noData: allow
-  approvals: { required: 1 }
-`,
-    ...SERVICES.map(
-      (name) => `apiVersion: safedeploy.dev/v1
-kind: Service
-metadata: { name: ${name}, owner: team-${name} }
-spec:
-  slos:
-    - name: availability
-      objective: 99
-      window: 10m
-      sli:
-        errorQuery: sum by (code) (increase(http_requests_total{service="${name}",code=~"5.."}[{{.window}}]))
-        totalQuery: sum(increase(http_requests_total{service="${name}"}[{{.window}}]))
-  rollback: { strategy: git-revert, path: envs/prod/${name} }
-`,
-    ),
-  ].join("---\n");
+  yamlDocuments([
+    policyYaml("  requireCanary: false\n  noData: allow\n  approvals: { required: 1 }\n"),
+    ...SERVICES.map((name) => serviceYaml(name, { window: "10m" })),
+  ]);
 
 const deployment = (service: string, tag: string) =>
   `# ${service}\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${service}\nspec:\n  template:\n    spec:\n      containers:\n        - name: ${service}\n          image: shop/${service}:${tag}\n`;

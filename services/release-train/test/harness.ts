@@ -10,7 +10,14 @@ import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
 import { SAFEDEPLOY_TOPOLOGY, createEnvelope, messageId } from "@safedeploy/schema";
 import type { CommandRequest, FreezeView, ProposalView, TrainView } from "@safedeploy/schema";
-import { createTestEnvRepo, git, testServiceEnv, waitUntil } from "@safedeploy/testing";
+import {
+  createTestEnvRepo,
+  git,
+  serviceYaml,
+  testServiceEnv,
+  waitUntil,
+  yamlDocuments,
+} from "@safedeploy/testing";
 import type { TestBus } from "@safedeploy/testing";
 import { createReleaseTrainService } from "../src/index.js";
 
@@ -20,21 +27,7 @@ export const deployment = (service: string, tag: string) =>
   `# ${service}: owned by its team\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${service}\nspec:\n  replicas: 2\n  template:\n    spec:\n      containers:\n        - name: ${service}\n          image: shop/${service}:${tag} # pinned\n`;
 
 export function catalogYaml(): string {
-  return SERVICES.map(
-    (name) => `apiVersion: safedeploy.dev/v1
-kind: Service
-metadata: { name: ${name}, owner: team-${name} }
-spec:
-  slos:
-    - name: availability
-      objective: 99
-      window: 10m
-      sli:
-        errorQuery: sum by (code) (increase(http_requests_total{service="${name}",code=~"5.."}[{{.window}}]))
-        totalQuery: sum(increase(http_requests_total{service="${name}"}[{{.window}}]))
-  rollback: { strategy: git-revert, path: envs/prod/${name} }
-`,
-  ).join("---\n");
+  return yamlDocuments(SERVICES.map((name) => serviceYaml(name, { window: "10m" })));
 }
 
 /** A local environment repo (bare origin plus a seed clone) with one Deployment per service. */

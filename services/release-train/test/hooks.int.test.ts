@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { provision, requestCommand } from "@safedeploy/jetstream";
 import type { ServiceHandle } from "@safedeploy/runtime";
 import type { ReleaseTrainDocument, TrainView } from "@safedeploy/schema";
-import { createTestBus, git } from "@safedeploy/testing";
+import { createTestBus, git, serviceYaml, yamlDocuments } from "@safedeploy/testing";
 import type { TestBus } from "@safedeploy/testing";
 import {
   createEnvRepo,
@@ -75,58 +75,41 @@ let policy: Awaited<ReturnType<typeof startFakePolicy>>;
 let actuator: { stop(): Promise<void> };
 let replica: ServiceHandle;
 
-const slo = (name: string) => `  slos:
-    - name: availability
-      objective: 99
-      window: 10m
-      sli:
-        errorQuery: sum(increase(http_requests_total{service="${name}",code=~"5.."}[{{.window}}]))
-        totalQuery: sum(increase(http_requests_total{service="${name}"}[{{.window}}]))
-  rollback: { strategy: git-revert, path: envs/prod/${name} }`;
-
 function catalog(): string {
-  return `apiVersion: safedeploy.dev/v1
-kind: Service
-metadata: { name: cart, owner: team-cart }
-spec:
-${slo("cart")}
-  deployment:
+  const withSlo = (name: string, spec = "") => serviceYaml(name, { window: "10m", spec });
+  return yamlDocuments([
+    withSlo(
+      "cart",
+      `  deployment:
     strategy: canary
     canary:
       steps: [10, 100]
       bakeTime: 1s
       promoteHook: { http: { url: "${hooks.url("/cart/promote")}", headers: { x-hook-token: s3cret } } }
       rollbackHook: { http: { url: "${hooks.url("/cart/rollback")}", method: PUT } }
----
-apiVersion: safedeploy.dev/v1
-kind: Service
-metadata: { name: catalog, owner: team-catalog }
-spec:
-${slo("catalog")}
-  deployment:
+`,
+    ),
+    withSlo(
+      "catalog",
+      `  deployment:
     strategy: blue_green
     blueGreen:
       cutoverHook: { http: { url: "${hooks.url("/catalog/cutover")}" } }
----
-apiVersion: safedeploy.dev/v1
-kind: Service
-metadata: { name: checkout, owner: team-checkout }
-spec:
-${slo("checkout")}
----
-apiVersion: safedeploy.dev/v1
-kind: Service
-metadata: { name: payments, owner: team-payments }
-spec:
-${slo("payments")}
-  deployment:
+`,
+    ),
+    withSlo("checkout"),
+    withSlo(
+      "payments",
+      `  deployment:
     strategy: canary
     canary:
       steps: [25, 100]
       bakeTime: 1s
       promoteHook: { manifest: { path: envs/prod/payments, patch: { spec: { replicas: 4 } } } }
       rollbackHook: { manifest: { path: envs/prod/payments, patch: { spec: { replicas: 1 } } } }
-`;
+`,
+    ),
+  ]);
 }
 
 /** A one-step train of payments, whose canary hooks are manifest patches. */
