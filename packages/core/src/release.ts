@@ -798,6 +798,23 @@ function halt(
   };
 }
 
+/** Halts the train on a step that failed on its own (`failure`): that step is to blame. */
+function haltAtStep(state: TrainState, index: number, failure: string, now: string): TrainDecision {
+  const service = plannedStep(state.plan, index).service;
+  return halt(
+    state,
+    {
+      kind: "step",
+      step: index,
+      service,
+      evidence: [`step ${index + 1} ${service}: ${failure}`],
+    },
+    `step ${index + 1} (${service}) ${failure}`,
+    now,
+    [],
+  );
+}
+
 function complete(state: TrainState, now: string, events: TrainNewEvent[]): TrainDecision {
   const followUps: FollowUpState[] = state.plan.followUps.map((followUp, index) => ({
     index,
@@ -942,18 +959,7 @@ export function decideTrain(state: TrainState, event: TrainEvent, now: string): 
             nextProbeAt: null,
             deployProbe: probe,
           });
-          return halt(
-            failed,
-            {
-              kind: "step",
-              step: event.step,
-              service: step.service,
-              evidence: [`step ${event.step + 1} ${step.service}: ${failure}`],
-            },
-            `step ${event.step + 1} (${step.service}) ${failure}`,
-            now,
-            [],
-          );
+          return haltAtStep(failed, event.step, failure, now);
         }
       }
       const failed = (step.deployProbesFailed ?? 0) + 1;
@@ -1013,18 +1019,7 @@ export function decideTrain(state: TrainState, event: TrainEvent, now: string): 
           ? `${event.hook} hook ${spec.http.method} ${spec.http.url} failed: ${event.detail}`
           : `${event.hook} hook (a patch of ${spec.manifest.path}) failed: ${event.detail}`;
       const failed = withStep(hooked, event.step, { phase: "failed", failure });
-      return halt(
-        failed,
-        {
-          kind: "step",
-          step: event.step,
-          service: step.service,
-          evidence: [`step ${event.step + 1} ${step.service}: ${failure}`],
-        },
-        `step ${event.step + 1} (${step.service}) ${failure}`,
-        now,
-        [],
-      );
+      return haltAtStep(failed, event.step, failure, now);
     }
     case "step-failed": {
       const step = state.steps[event.step];
