@@ -64,7 +64,9 @@ export async function startNatsServer(
     );
   };
   const stop = async (): Promise<void> => {
-    await current?.stop();
+    // A graceful stop writes the consumers' ack state; a SIGKILL may lose the last acks (a
+    // loaded machine can take seconds to shut down), so it gets a long grace.
+    await current?.stop(30_000);
     current = undefined;
   };
   await start();
