@@ -1,122 +1,93 @@
 // `safedeploy up` on a developer's machine (not root) starts a private PostgreSQL cluster with
-// initdb and pg_ctl. These tests run as root, where PostgreSQL refuses to start, so the cluster is
-// started by a child process that dropped to `nobody` (setpriv), through the same code: initdb
-// once, pg_ctl on a free port, trust on 127.0.0.1; the audit migrations then run against it.
-import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
+// initdb and pg_ctl. The tests may run as root, where PostgreSQL refuses to start: then
+// `startNativePostgres` runs here as it is, and only the PostgreSQL binaries it calls run as
+// `nobody` (through wrappers that hand the data directory to nobody first, as an unprivileged
+// user would own it).
+import { chmod, chown, mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { execFile } from "node:child_process";
-import { chmod, chown, copyFile, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrateAudit } from "@safedeploy/audit";
 import { createPool, query } from "@safedeploy/db";
-import { findPostgresTools } from "../src/stack/postgres.js";
+import { findPostgresTools, startNativePostgres } from "../src/stack/postgres.js";
+import type { EmbeddedPostgres } from "../src/stack/postgres.js";
 import { findExecutable } from "../src/stack/tools.js";
 
 const exec = promisify(execFile);
-const tools = findPostgresTools(process.env);
+const found = findPostgresTools(process.env);
 const asRoot = process.getuid?.() === 0;
 const setpriv = findExecutable("setpriv", process.env, ["/usr/bin", "/bin"]);
-/** The compiled module the stack uses (the child imports it as `up` does). */
-const postgresModule = pathToFileURL(
-  join(import.meta.dirname, "..", "dist", "stack", "postgres.js"),
-).href;
-
-/** What the child runs: start the cluster, print its URL, stop it when stdin closes. */
-const CHILD = `
-const { findPostgresTools, startNativePostgres } = await import(process.argv[2]);
-const cluster = await startNativePostgres(findPostgresTools(process.env), process.argv[3], 0);
-process.stdout.write(JSON.stringify({ url: cluster.url, description: cluster.description }) + "\\n");
-process.stdin.resume();
-process.stdin.on("end", async () => { await cluster.stop(); process.exit(0); });
-`;
 
 let dir: string;
-let node: string;
+let tools: { initdb: string; pgCtl: string };
+let nobody: { uid: number; gid: number } | null = null;
 /** Clusters not stopped yet: afterAll stops them, whatever failed. */
-const running = new Set<Cluster>();
-let user: { uid: number; gid: number } | null = null;
+const running = new Set<EmbeddedPostgres>();
 
-interface Cluster {
-  readonly url: string;
-  readonly description: string;
-  stop(): Promise<void>;
+/** A wrapper that runs `tool` as nobody, after giving nobody the `-D` data directory. */
+async function asNobody(tool: string, name: string): Promise<string> {
+  const wrapper = join(dir, name);
+  await writeFile(
+    wrapper,
+    `#!/bin/sh
+data=""; previous=""
+for arg in "$@"; do [ "$previous" = "-D" ] && data="$arg"; previous="$arg"; done
+[ -n "$data" ] && [ -d "$data" ] && chown -R ${nobody!.uid}:${nobody!.gid} "$data"
+exec ${setpriv!} --reuid=${nobody!.uid} --regid=${nobody!.gid} --clear-groups ${tool} "$@"
+`,
+  );
+  await chmod(wrapper, 0o755);
+  return wrapper;
 }
 
-/** Starts the cluster in `dataDir` from a child process (as `nobody` when the test is root). */
-async function startCluster(dataDir: string): Promise<Cluster> {
-  const args = [join(dir, "child.mjs"), postgresModule, dataDir];
-  const env = { PATH: process.env.PATH ?? "", HOME: dir };
-  const child: ChildProcess =
-    user === null
-      ? spawn(node, args, { env, stdio: ["pipe", "pipe", "pipe"] })
-      : spawn(
-          setpriv!,
-          [`--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups", node, ...args],
-          { env, stdio: ["pipe", "pipe", "pipe"] },
-        );
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once("line", resolve);
-    void exited.then((code) => {
-      reject(new Error(`the cluster's process exited (${code}) before it started:\n${stderr}`));
-    });
-  });
-  const started = JSON.parse(line) as { url: string; description: string };
-  const cluster: Cluster = {
-    ...started,
-    stop: async () => {
-      running.delete(cluster);
-      child.stdin?.end();
-      expect(await exited).toBe(0);
-    },
-  };
+async function start(dataDir: string): Promise<EmbeddedPostgres> {
+  const cluster = await startNativePostgres(tools, dataDir, 0);
   running.add(cluster);
   return cluster;
 }
 
+async function stop(cluster: EmbeddedPostgres): Promise<void> {
+  running.delete(cluster);
+  await cluster.stop();
+}
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "sd-native-pg-"));
-  await writeFile(join(dir, "child.mjs"), CHILD);
-  node = process.execPath;
-  if (asRoot) {
-    const [uid, gid] = await Promise.all([
-      exec("id", ["-u", "nobody"]).then((r) => Number(r.stdout.trim())),
-      exec("id", ["-g", "nobody"]).then((r) => Number(r.stdout.trim())),
-    ]);
-    user = { uid, gid };
-    // nobody cannot reach this Node under root's home: a copy it can run.
-    node = join(dir, "node");
-    await copyFile(process.execPath, node);
-    await chmod(node, 0o755);
+  if (found === undefined) return;
+  tools = found;
+  if (asRoot && setpriv !== undefined) {
+    const id = async (flag: string) => Number((await exec("id", [flag, "nobody"])).stdout.trim());
+    nobody = { uid: await id("-u"), gid: await id("-g") };
     await chmod(dir, 0o755);
-    await chown(dir, uid, gid);
+    await chown(dir, nobody.uid, nobody.gid);
+    tools = {
+      initdb: await asNobody(found.initdb, "initdb"),
+      pgCtl: await asNobody(found.pgCtl, "pg_ctl"),
+    };
   }
-}, 30_000);
+});
 
 afterAll(async () => {
-  for (const cluster of running) await cluster.stop().catch(() => undefined);
+  for (const cluster of running) await stop(cluster).catch(() => undefined);
   await rm(dir, { recursive: true, force: true });
 });
 
-describe.skipIf(tools === undefined || (asRoot && setpriv === undefined))(
+describe.skipIf(found === undefined || (asRoot && setpriv === undefined))(
   "the private PostgreSQL cluster of `up` (not root)",
   () => {
     it("initdb once, pg_ctl on a free port, trust on 127.0.0.1: the audit schema migrates and stays", async () => {
+      // up's layout: <home>/pg/cluster, where <home> belongs to the user running it.
+      await mkdir(join(dir, "pg"));
+      if (nobody !== null) await chown(join(dir, "pg"), nobody.uid, nobody.gid);
       const dataDir = join(dir, "pg", "cluster");
-      const first = await startCluster(dataDir);
+      const first = await start(dataDir);
+      expect(first).toMatchObject({ kind: "postgres", dataDir });
       expect(first.url).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/);
-      expect(first.description).toContain(`data in ${dataDir}`);
       let pool = createPool({ connectionString: first.url, max: 2 });
       try {
-        const applied = await migrateAudit(pool);
-        expect(applied.applied).toContain("0001_audit_log");
+        expect((await migrateAudit(pool)).applied).toContain("0001_audit_log");
         const [row] = await query<{ version: string }>(
           pool,
           "SELECT current_setting('server_version') AS version",
@@ -125,11 +96,11 @@ describe.skipIf(tools === undefined || (asRoot && setpriv === undefined))(
       } finally {
         await pool.end();
       }
-      await first.stop();
-      if (user !== null) expect((await stat(join(dataDir, "PG_VERSION"))).uid).toBe(user.uid);
+      await stop(first);
+      if (nobody !== null) expect((await stat(join(dataDir, "PG_VERSION"))).uid).toBe(nobody.uid);
 
       // A second start finds the cluster (no second initdb) and its data.
-      const second = await startCluster(dataDir);
+      const second = await start(dataDir);
       pool = createPool({ connectionString: second.url, max: 2 });
       try {
         expect((await migrateAudit(pool)).applied).toEqual([]);
@@ -140,7 +111,7 @@ describe.skipIf(tools === undefined || (asRoot && setpriv === undefined))(
         expect(tables).toHaveLength(1);
       } finally {
         await pool.end();
-        await second.stop();
+        await stop(second);
       }
     }, 90_000);
   },
