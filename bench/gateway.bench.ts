@@ -1,9 +1,9 @@
 // Gateway read latency with BENCH_SERVICES services in the read model, under a local load
 // generator. Real parts: a fresh PostgreSQL database filled through appendBatch (the real
 // projection, from real envelopes), the real gateway (buildGateway + listen) over it, and real
-// NATS for `gate.query`. The gate is answered by a small responder over that bus that reads the
-// service's last verdict from the read model (getService): the policy service's own evaluation is
-// not what is measured here, the gateway's round trip through NATS is.
+// NATS for `gate.query`, answered by the real policy service (in this process) from the budget
+// evaluations it consumed from JetStream: every gate request is gateway → NATS → policy (two KV
+// reads and the verdict) → gateway.
 // The load generator runs in a worker thread: BENCH_CONCURRENCY keep-alive HTTP clients per
 // endpoint for BENCH_DURATION seconds each, one endpoint after the other.
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -14,19 +14,22 @@ import { join } from "node:path";
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 // The audit, db, catalog and gateway packages are not dependencies of @safedeploy/bench: their
 // built entry points are imported by path (pnpm bench builds first).
-import { appendBatch, getService, migrateAudit, snapshot } from "@safedeploy/audit";
+import { appendBatch, migrateAudit, snapshot } from "@safedeploy/audit";
 import type { AuditMessage } from "@safedeploy/audit";
 import { loadCatalog } from "@safedeploy/catalog";
 import { createPool } from "@safedeploy/db";
 import { buildGateway, tokenHash, tokenStore } from "@safedeploy/service-gateway";
-import { requestCommand, serveCommand } from "@safedeploy/jetstream";
-import { createEnvelope, messageId, streamOfEventType } from "@safedeploy/schema";
+import { provision, publishEvent, requestCommand } from "@safedeploy/jetstream";
+import { startService } from "@safedeploy/runtime";
+import { policyService } from "@safedeploy/service-policy";
+import { createEnvelope, messageId, qualifiedName, streamOfEventType } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";
 import {
   budgetEvaluationEvent,
   createTestBus,
   createTestDatabase,
   gateReason,
+  testServiceEnv,
   verdictEvent,
 } from "@safedeploy/testing";
 
@@ -264,17 +267,46 @@ spec:
   const loaded = await loadCatalog(catalogFile);
   if (!loaded.ok) throw new Error(`catalog: ${JSON.stringify(loaded.errors.slice(0, 3))}`);
   const harness = await createTestBus();
-  const responder = await serveCommand(harness.bus, "gate.query", async ({ service }) => {
-    const state = await getService(pool, service);
-    return state?.gate == null
-      ? {
-          service,
-          allowed: false,
-          reasons: [gateReason("no-data", "no verdict yet")],
-          evaluatedAt: new Date().toISOString(),
-        }
-      : { service, ...state.gate, reasons: [...state.gate.reasons] };
+  await provision(harness.bus);
+  const starting = performance.now();
+  const policy = await startService(policyService, {
+    env: testServiceEnv(harness, {
+      SAFEDEPLOY_CATALOG: catalogFile,
+      HEALTH_PORT: "0",
+      LOG_LEVEL: "warn",
+    }),
   });
+  // The evidence the policy decides from: each SLO's latest evaluation, through JetStream.
+  const evaluations = names.flatMap((service, i) =>
+    (["availability", "latency"] as const).map((slo) =>
+      budgetEvaluationEvent(
+        service,
+        new Date().toISOString(),
+        troubled(i) && slo === "availability" ? "fast-burn" : "normal",
+        {
+          slo,
+          budgetRemaining: troubled(i) ? 0.2 : 0.6,
+          burn1h: troubled(i) ? 20 : 0.5,
+        },
+      ),
+    ),
+  );
+  for (const evaluation of evaluations) await publishEvent(harness.bus, evaluation);
+  const policyConsumer = await harness.bus.jsm.consumers.info(
+    qualifiedName(harness.bus.ns, "BUDGET"),
+    qualifiedName(harness.bus.ns, "policy"),
+  );
+  for (let info = policyConsumer; info.num_pending + info.num_ack_pending > 0;) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    info = await harness.bus.jsm.consumers.info(
+      qualifiedName(harness.bus.ns, "BUDGET"),
+      qualifiedName(harness.bus.ns, "policy"),
+    );
+  }
+  const policySeconds = (performance.now() - starting) / 1_000;
+  log(
+    `policy service: started and consumed ${evaluations.length.toLocaleString("en")} budget evaluations in ${policySeconds.toFixed(1)} s`,
+  );
   const token = "bench-viewer-token";
   const app = await buildGateway({
     pool,
@@ -352,7 +384,8 @@ spec:
     concurrency: CONCURRENCY,
     secondsPerEndpoint: DURATION,
     snapshotInProcessMs,
-    gateQuery: "responder over real NATS answering from the read model (getService)",
+    gateQuery: "the real policy service over real NATS, after consuming every budget evaluation",
+    policyReadySeconds: Math.round(policySeconds * 10) / 10,
     loadGenerator: "worker thread, node:http keep-alive Agent",
     endpoints,
     node: process.version,
@@ -364,7 +397,7 @@ spec:
   );
 
   await app.close();
-  await responder.stop();
+  await policy.shutdown("bench");
   await harness.cleanup();
   await pool.end();
   await database.drop();
