@@ -138,6 +138,8 @@ export interface StepState {
   /** `deploying`: when to give up, when to probe next (null: a probe is under way). */
   readonly deployDeadline?: string | null;
   readonly nextProbeAt?: string | null;
+  /** Why the step's change needed no commit (already in place), when it did not. */
+  readonly inPlace?: string | null;
   /** The last `deployedWhen` probe's result, and how many said "not yet". */
   readonly deployProbe?: CheckResult | null;
   readonly deployProbesFailed?: number;
@@ -181,6 +183,11 @@ export interface TrainState {
  */
 export type TrainEvent =
   | { readonly type: "step-promoted"; readonly step: number; readonly commit: string }
+  /**
+   * The step's change was already in the environment repo (a train run again, say): nothing was
+   * committed; the step is checked as if promoted, but it has nothing of this train to revert.
+   */
+  | { readonly type: "step-in-place"; readonly step: number; readonly reason: string }
   | { readonly type: "step-failed"; readonly step: number; readonly reason: string }
   | { readonly type: "guard-elapsed"; readonly step: number }
   | {
@@ -740,6 +747,20 @@ function remedy(
 ): { readonly state: TrainState; readonly actions: TrainAction[] } {
   if (attribution.kind === "step") {
     const step = state.steps[attribution.step];
+    const inPlace = step?.inPlace ?? null;
+    if (inPlace !== null) {
+      // This train changed nothing there: reverting "its" change would undo an earlier release.
+      return {
+        state,
+        actions: [
+          {
+            kind: "manual-triage",
+            reason: `${reason}; step ${attribution.step + 1}'s change was already in place before this train (${inPlace}), so the train has nothing of its own to revert`,
+            evidence: attribution.evidence,
+          },
+        ],
+      };
+    }
     const planned = plannedStep(state.plan, attribution.step);
     const actions: TrainAction[] = [
       {
@@ -781,7 +802,10 @@ function halt(
   now: string,
   events: TrainNewEvent[],
 ): TrainDecision {
-  const outcome = attribution.kind === "step" ? "halted" : "needs-triage";
+  // A step whose change was already in place is this train's to blame for nothing: a person looks.
+  const revertible =
+    attribution.kind === "step" && (state.steps[attribution.step]?.inPlace ?? null) === null;
+  const outcome = revertible ? "halted" : "needs-triage";
   const halted: TrainState = {
     ...state,
     status: outcome,
@@ -872,23 +896,29 @@ function summary(reports: readonly StepReport[]): Record<string, unknown> {
  */
 export function decideTrain(state: TrainState, event: TrainEvent, now: string): TrainDecision {
   switch (event.type) {
-    case "step-promoted": {
+    case "step-promoted":
+    case "step-in-place": {
       const step = state.steps[event.step];
       if (state.status !== "running" || step?.phase !== "promoting") {
         return ignore(state, `step ${event.step} is not promoting`);
       }
       const planned = plannedStep(state.plan, event.step);
-      const promoted = stepEvent(state, event.step, "promoted", now, { commit: event.commit });
+      const commit = event.type === "step-promoted" ? event.commit : null;
+      const inPlace = event.type === "step-in-place" ? event.reason : null;
+      const promoted = stepEvent(state, event.step, "promoted", now, {
+        commit,
+        ...(inPlace === null ? {} : { details: { inPlace } }),
+      });
+      const recorded = withStep(state, event.step, { commit, inPlace });
       const deployedWhen = planned.deployedWhen ?? null;
       // A dry run pushes nothing, so nothing ever goes live: it does not wait.
       if (deployedWhen === null || state.dryRun) {
-        const landed = withStep(state, event.step, { commit: event.commit, promotedAt: now });
+        const landed = withStep(recorded, event.step, { promotedAt: now });
         return afterDeployed(landed, event.step, now, [promoted]);
       }
       return {
-        state: withStep(state, event.step, {
+        state: withStep(recorded, event.step, {
           phase: "deploying",
-          commit: event.commit,
           deployDeadline: addMs(now, deployedWhen.withinMs),
           nextProbeAt: null,
         }),

@@ -1277,3 +1277,47 @@ describe("deployedWhen", () => {
     expect(promoted.actions.map((a) => a.kind)).toEqual(["wait"]);
   });
 });
+
+describe("a step already in place", () => {
+  const plan = (): TrainPlan => {
+    const result = planTrain(fourSteps, services);
+    if (!result.ok) throw new Error(result.errors.map((e) => e.message).join("; "));
+    return result.plan;
+  };
+  const begin = () => startTrain({ trainId: "TRN-P", plan: plan(), dryRun: false, now: t0 }).state;
+  const reason = "Deployment/checkout already runs registry.example.com/shop/checkout:v1.6.0";
+  const inPlace: TrainEvent = { type: "step-in-place", step: 0, reason };
+
+  it("is guarded and checked like a promotion, with no commit", () => {
+    const landed = decideTrain(begin(), inPlace, at(1));
+    expect(landed.state.steps[0]).toMatchObject({
+      phase: "guarding",
+      commit: null,
+      promotedAt: at(1),
+      inPlace: reason,
+    });
+    expect(landed.events[0]?.data).toMatchObject({
+      phase: "promoted",
+      commit: null,
+      details: { inPlace: expect.stringContaining("already runs") as string },
+    });
+    expect(decideTrain(landed.state, inPlace, at(2)).changed).toBe(false);
+  });
+
+  it("failing its checks needs triage: the train has nothing of its own to revert there", () => {
+    const { state } = run(begin(), [
+      [inPlace, at(1)],
+      [{ type: "guard-elapsed", step: 0 }, at(11)],
+    ]);
+    const failed = decideTrain(
+      state,
+      { type: "checks-reported", step: 0, reports: [report(state, 0, badCheck())] },
+      at(11),
+    );
+    expect(failed.state.status).toBe("needs-triage");
+    expect(failed.actions.map((a) => a.kind)).toEqual(["manual-triage"]);
+    expect(failed.actions[0]).toMatchObject({
+      reason: expect.stringMatching(/already in place before this train/) as string,
+    });
+  });
+});

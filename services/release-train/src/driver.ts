@@ -97,8 +97,12 @@ export function dueEvent(
         return { event: { type: "step-promoted", step: step.index, commit: outcome.commit }, at };
       }
       if (outcome?.kind === "failed") {
+        // Already as the step asks (a train run again): checked like a promotion, nothing to revert.
         return {
-          event: { type: "step-failed", step: step.index, reason: outcome.reason },
+          event:
+            outcome.unchanged === true
+              ? { type: "step-in-place", step: step.index, reason: outcome.reason }
+              : { type: "step-failed", step: step.index, reason: outcome.reason },
           at: now,
         };
       }

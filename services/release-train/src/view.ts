@@ -31,6 +31,9 @@ export function toTrainView(record: TrainRecord): TrainView {
         outcome: step.outcome,
         diff: promotion?.kind === "completed" ? promotion.diff : null,
         evidence: [
+          ...(step.inPlace === undefined || step.inPlace === null
+            ? []
+            : [{ type: "in-place", detail: step.inPlace }]),
           ...(step.deployProbe === undefined || step.deployProbe === null
             ? []
             : [{ type: "deployed-when", at: step.promotedAt, ...step.deployProbe }]),

@@ -137,6 +137,23 @@ describe("release-train service", () => {
     expect(done.manifest).toEqual(last.manifest);
   }, 40_000);
 
+  it("runs a finished train again: every step already in place is checked, nothing is pushed", async () => {
+    const branches = await env.branches();
+    const started = await start(train("all-healthy-again", "v2"));
+    const done = await waitForTrain(harness, started.id, (t) => t.state !== "running");
+    expect(done.state).toBe("completed");
+    expect(done.steps.map((s) => [s.phase, s.outcome, s.commit])).toEqual(
+      SERVICES.map(() => ["checked", "ok", null]),
+    );
+    for (const step of done.steps) {
+      expect(step.evidence).toContainEqual({
+        type: "in-place",
+        detail: expect.stringContaining("already runs shop/") as string,
+      });
+    }
+    expect(await env.branches()).toEqual(branches);
+  }, 40_000);
+
   it("halts after step 3 when checkout fails its content check and proposes a revert of checkout only", async () => {
     health.fail("checkout");
     try {
