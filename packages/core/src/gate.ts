@@ -1,4 +1,10 @@
-import type { GateReason, Severity } from "@safedeploy/schema";
+import type {
+  EventData,
+  GateReason,
+  PolicySpec,
+  ServiceDocument,
+  Severity,
+} from "@safedeploy/schema";
 
 /** The latest evaluation of one SLO, as the policy service keeps it. */
 export interface SloStatus {
@@ -36,6 +42,52 @@ export interface GateInput {
   readonly slos: readonly SloStatus[];
   readonly freezes: readonly FreezeWindow[];
   readonly now: string;
+}
+
+/**
+ * What the gate takes from a service's declaration and its policy. One function for the policy
+ * service and for replay, so a replay judges exactly as the live gate did.
+ */
+export function gateDeclaration(
+  spec: ServiceDocument["spec"],
+  policy: PolicySpec,
+): Pick<GateInput, "service" | "policy"> {
+  return {
+    service: {
+      sloNames: spec.slos.map((slo) => slo.name),
+      rollbackPath: spec.rollback?.path ?? null,
+      strategy: spec.deployment?.strategy ?? null,
+      safetyMargin: spec.promotion.safetyMargin,
+    },
+    policy: {
+      requireCanary: policy.requireCanary,
+      maxPromotionBurnRate: policy.maxPromotionBurnRate,
+      noData: policy.noData,
+      promotionBurnWindow: policy.burnRates[0]?.long ?? "1h",
+    },
+  };
+}
+
+/**
+ * The SLO states with one budget evaluation folded in, or undefined when it is not newer than
+ * what is known for its SLO (a redelivery, or an older evaluation arriving late).
+ */
+export function withEvaluation(
+  slos: Readonly<Record<string, SloStatus>>,
+  evaluation: EventData<"budget.evaluated">,
+): Record<string, SloStatus> | undefined {
+  const known = slos[evaluation.slo];
+  if (known !== undefined && known.evaluatedAt >= evaluation.evaluatedAt) return undefined;
+  return {
+    ...slos,
+    [evaluation.slo]: {
+      slo: evaluation.slo,
+      severity: evaluation.severity,
+      budgetRemaining: evaluation.budgetRemaining,
+      burnRates: evaluation.burnRates.map((b) => ({ window: b.window, burnRate: b.burnRate })),
+      evaluatedAt: evaluation.evaluatedAt,
+    },
+  };
 }
 
 export interface GateVerdict {

@@ -44,7 +44,13 @@ export type {
   TransitionRefusal,
   TransitionResult,
 } from "./incident.js";
-export { activeFreezes, exhaustionFreeze, gateVerdict } from "./gate.js";
+export {
+  activeFreezes,
+  exhaustionFreeze,
+  gateDeclaration,
+  gateVerdict,
+  withEvaluation,
+} from "./gate.js";
 export type { FreezeWindow, GateInput, GateVerdict, SloStatus } from "./gate.js";
 export { EMPTY_SERVICE_STATE, decideIncident } from "./incident-decision.js";
 export type {

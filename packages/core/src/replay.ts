@@ -1,7 +1,7 @@
 import type { Envelope } from "@safedeploy/schema";
 import { evaluateSlo } from "./budget.js";
 import type { BurnRule } from "./budget.js";
-import { gateVerdict } from "./gate.js";
+import { gateVerdict, withEvaluation } from "./gate.js";
 import type { FreezeWindow, GateInput, SloStatus } from "./gate.js";
 import { transitionIncident } from "./incident.js";
 import { EMPTY_SERVICE_STATE, decideIncident } from "./incident-decision.js";
@@ -193,18 +193,9 @@ export function replayService(
         policy.incident,
         newId,
       );
-      const known = slos[data.slo];
-      if (known === undefined || known.evaluatedAt < data.evaluatedAt) {
-        slos = {
-          ...slos,
-          [data.slo]: {
-            slo: data.slo,
-            severity: data.severity,
-            budgetRemaining: data.budgetRemaining,
-            burnRates: data.burnRates.map((b) => ({ window: b.window, burnRate: b.burnRate })),
-            evaluatedAt: data.evaluatedAt,
-          },
-        };
+      const folded = withEvaluation(slos, data);
+      if (folded !== undefined) {
+        slos = folded;
         const verdict = gateVerdict({
           ...policy.gate,
           slos: Object.values(slos),

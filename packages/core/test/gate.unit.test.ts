@@ -1,6 +1,14 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { activeFreezes, exhaustionFreeze, gateVerdict } from "@safedeploy/core";
+import {
+  activeFreezes,
+  exhaustionFreeze,
+  gateDeclaration,
+  gateVerdict,
+  withEvaluation,
+} from "@safedeploy/core";
+import { DEFAULT_POLICY_SPEC, ServiceDocument } from "@safedeploy/schema";
+import type { EventData } from "@safedeploy/schema";
 import type { GateInput, SloStatus } from "@safedeploy/core";
 
 const now = "2026-11-24T12:00:00.000Z";
@@ -190,5 +198,67 @@ describe("freezes", () => {
     });
     expect(activeFreezes([freeze], "2026-11-25T11:59:59.000Z")).toEqual([freeze]);
     expect(activeFreezes([freeze], "2026-11-25T12:00:00.000Z")).toEqual([]);
+  });
+});
+
+describe("gateDeclaration and withEvaluation", () => {
+  it("takes the gate's view of a service and its policy", () => {
+    const spec = ServiceDocument.parse({
+      apiVersion: "safedeploy.dev/v1",
+      kind: "Service",
+      metadata: { name: "checkout", owner: "team" },
+      spec: {
+        slos: [
+          {
+            name: "availability",
+            objective: 99,
+            sli: { errorQuery: "e[{{.window}}]", totalQuery: "t[{{.window}}]" },
+          },
+        ],
+        rollback: { strategy: "git-revert", path: "envs/prod/checkout" },
+        deployment: { strategy: "rolling" },
+      },
+    }).spec;
+    expect(gateDeclaration(spec, DEFAULT_POLICY_SPEC)).toEqual({
+      service: {
+        sloNames: ["availability"],
+        rollbackPath: "envs/prod/checkout",
+        strategy: "rolling",
+        safetyMargin: 0.25,
+      },
+      policy: {
+        requireCanary: DEFAULT_POLICY_SPEC.requireCanary,
+        maxPromotionBurnRate: DEFAULT_POLICY_SPEC.maxPromotionBurnRate,
+        noData: DEFAULT_POLICY_SPEC.noData,
+        promotionBurnWindow: DEFAULT_POLICY_SPEC.burnRates[0]?.long,
+      },
+    });
+  });
+
+  it("folds in a newer evaluation of an SLO and refuses an older or equal one", () => {
+    const evaluation = (
+      evaluatedAt: string,
+      severity: SloStatus["severity"],
+    ): EventData<"budget.evaluated"> => ({
+      slo: "availability",
+      snapshotId: `snap-${evaluatedAt}`,
+      evaluatedAt,
+      objective: 99,
+      severity,
+      budgetRemaining: 0.5,
+      errorRatio: 0.001,
+      burnRates: [{ window: "1h", errorRatio: 0.001, burnRate: 0.1 }],
+      rules: [],
+      explanation: "",
+      windows: [],
+    });
+    const first = withEvaluation({}, evaluation(now, "normal"));
+    expect(first?.availability).toMatchObject({ severity: "normal", evaluatedAt: now });
+    expect(withEvaluation(first!, evaluation(now, "fast-burn"))).toBeUndefined();
+    expect(
+      withEvaluation(first!, evaluation("2026-11-24T11:00:00.000Z", "fast-burn")),
+    ).toBeUndefined();
+    const later = withEvaluation(first!, evaluation("2026-11-24T12:01:00.000Z", "fast-burn"));
+    expect(later?.availability?.severity).toBe("fast-burn");
   });
 });

@@ -9,7 +9,9 @@ export const PolicyRecord = z.object({
       slo: z.string(),
       severity: Severity,
       budgetRemaining: z.number().nullable(),
-      burnRates: z.array(z.object({ window: z.string(), burnRate: z.number().nullable() })),
+      burnRates: z
+        .array(z.object({ window: z.string(), burnRate: z.number().nullable() }))
+        .readonly(),
       evaluatedAt: z.string(),
     }),
   ),

@@ -1,7 +1,12 @@
 import { parseArgs } from "node:util";
 import { formatCatalogError, loadCatalog } from "@safedeploy/catalog";
 import type { CatalogService } from "@safedeploy/catalog";
-import { changedDecisions, firstDifference, replayService } from "@safedeploy/core";
+import {
+  changedDecisions,
+  firstDifference,
+  gateDeclaration,
+  replayService,
+} from "@safedeploy/core";
 import type { ReplayDecision, ReplayPolicy } from "@safedeploy/core";
 import { readHistory } from "@safedeploy/jetstream";
 import { parseDuration, resolvePolicy } from "@safedeploy/schema";
@@ -26,27 +31,13 @@ export function parseTime(text: string, now: number, option: string): string {
 }
 
 function replayPolicy(service: CatalogService, policy: PolicySpec): ReplayPolicy {
-  const deployment = service.spec.deployment;
   return {
     burnRules: policy.burnRates,
     incident: {
       openIncidentOn: policy.openIncidentOn,
       resolveAfterMs: parseDuration(policy.resolveAfter) ?? 15 * 60_000,
     },
-    gate: {
-      service: {
-        sloNames: service.spec.slos.map((slo) => slo.name),
-        rollbackPath: service.spec.rollback?.path ?? null,
-        strategy: deployment?.strategy ?? null,
-        safetyMargin: service.spec.promotion.safetyMargin,
-      },
-      policy: {
-        requireCanary: policy.requireCanary,
-        maxPromotionBurnRate: policy.maxPromotionBurnRate,
-        noData: policy.noData,
-        promotionBurnWindow: policy.burnRates[0]?.long ?? "1h",
-      },
-    },
+    gate: gateDeclaration(service.spec, policy),
   };
 }
 

@@ -1,4 +1,4 @@
-import { gateVerdict } from "@safedeploy/core";
+import { gateDeclaration, gateVerdict, withEvaluation } from "@safedeploy/core";
 import type { GateInput, GateVerdict } from "@safedeploy/core";
 import type { CatalogService } from "@safedeploy/catalog";
 import { createEnvelope, messageId } from "@safedeploy/schema";
@@ -15,20 +15,8 @@ function gateInput(
   freezes: FreezeRecord | null,
   now: string,
 ): GateInput {
-  const deployment = service.spec.deployment;
   return {
-    service: {
-      sloNames: service.spec.slos.map((slo) => slo.name),
-      rollbackPath: service.spec.rollback?.path ?? null,
-      strategy: deployment?.strategy ?? null,
-      safetyMargin: service.spec.promotion.safetyMargin,
-    },
-    policy: {
-      requireCanary: service.policy.requireCanary,
-      maxPromotionBurnRate: service.policy.maxPromotionBurnRate,
-      noData: service.policy.noData,
-      promotionBurnWindow: service.policy.burnRates[0]?.long ?? "1h",
-    },
+    ...gateDeclaration(service.spec, service.policy),
     slos: Object.values(record?.slos ?? {}),
     freezes: freezes?.freezes ?? [],
     now,
@@ -105,20 +93,7 @@ export const onEvaluation =
       deps,
       service,
       data.evaluatedAt,
-      (record) => {
-        const known = record.slos[data.slo];
-        if (known !== undefined && known.evaluatedAt >= data.evaluatedAt) return undefined;
-        return {
-          ...record.slos,
-          [data.slo]: {
-            slo: data.slo,
-            severity: data.severity,
-            budgetRemaining: data.budgetRemaining,
-            burnRates: data.burnRates.map((b) => ({ window: b.window, burnRate: b.burnRate })),
-            evaluatedAt: data.evaluatedAt,
-          },
-        };
-      },
+      (record) => withEvaluation(record.slos, data),
       { id: evaluation.id, envelope: evaluation },
     );
     if (verdict !== null) await checkCanaryBake(deps, evaluation, verdict.allowed);
