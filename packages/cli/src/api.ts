@@ -281,3 +281,15 @@ export async function withApi(
 export function printJson(io: CliIo, raw: unknown): void {
   io.stdout(`${JSON.stringify(raw, null, 2)}\n`);
 }
+
+/** An answer as the API's JSON (`--json`) or as `describe` puts it; exit 0. */
+export function printAnswer<T>(
+  io: CliIo,
+  answer: Answer<T>,
+  json: boolean,
+  describe: (value: T) => string,
+): number {
+  if (json) printJson(io, answer.raw);
+  else io.stdout(describe(answer.value));
+  return EXIT.ok;
+}

@@ -1,37 +1,11 @@
 import { parseArgs } from "node:util";
-import { IncidentState, ResourceName } from "@safedeploy/schema";
-import { Incident, apiPath, listOf, printJson, withApi } from "../api.js";
-import { EXIT, UsageError } from "../io.js";
+import { IncidentState } from "@safedeploy/schema";
+import { Incident, apiPath, listOf, printAnswer, withApi } from "../api.js";
+import { enumOption, idArgument, onlyOptions, serviceOption } from "../args.js";
+import { UsageError } from "../io.js";
 import type { Command } from "../io.js";
 import { formatTable, shortTime } from "../table.js";
 import { incidentsTable } from "./snapshot.js";
-
-const ID = /^[A-Za-z0-9._:-]+$/;
-
-/** The id argument of `show` and `transition`, checked before it goes into a URL. */
-export function idArgument(value: string | undefined, what: string, command: string): string {
-  if (value === undefined) throw new UsageError(`${command} needs ${what}`);
-  if (!ID.test(value)) throw new UsageError(`not ${what}: ${JSON.stringify(value)}`);
-  return value;
-}
-
-function stateOption(value: string | undefined): IncidentState | undefined {
-  if (value === undefined) return undefined;
-  const parsed = IncidentState.safeParse(value);
-  if (!parsed.success) {
-    throw new UsageError(
-      `unknown incident state "${value}": one of ${IncidentState.options.join(", ")}`,
-    );
-  }
-  return parsed.data;
-}
-
-function serviceOption(value: string | undefined): string | undefined {
-  if (value !== undefined && !ResourceName.safeParse(value).success) {
-    throw new UsageError(`not a service name: ${JSON.stringify(value)}`);
-  }
-  return value;
-}
 
 /** The transitions, led by the opening when the API lists only the moves after it. */
 function timelineOf(incident: Incident): Incident["transitions"] {
@@ -103,12 +77,10 @@ export const incidents: Command = {
     });
     const [sub, ...rest] = positionals;
     const onlyFor = (allowed: readonly string[]) => {
-      for (const option of ["service", "state", "reason", "link"] as const) {
-        if (values[option] !== undefined && !allowed.includes(option)) {
-          throw new UsageError(`incidents ${sub ?? ""} takes no --${option}`);
-        }
-      }
+      onlyOptions(`incidents ${sub ?? ""}`, values, allowed);
     };
+    const stateOption = (value: string | undefined) =>
+      enumOption(value, IncidentState, "incident state");
     switch (sub) {
       case "list": {
         onlyFor(["service", "state"]);
@@ -116,9 +88,7 @@ export const incidents: Command = {
         const filter = { service: serviceOption(values.service), state: stateOption(values.state) };
         return withApi("incidents", io, async (api) => {
           const answer = await api.get(apiPath(["incidents"], filter), listOf(Incident));
-          if (values.json) printJson(io, answer.raw);
-          else io.stdout(incidentsTable(answer.value.items));
-          return EXIT.ok;
+          return printAnswer(io, answer, values.json, (page) => incidentsTable(page.items));
         });
       }
       case "show": {
@@ -127,9 +97,7 @@ export const incidents: Command = {
         if (rest.length > 1) throw new UsageError("incidents show takes one ID");
         return withApi("incidents", io, async (api) => {
           const answer = await api.get(apiPath(["incidents", id]), Incident);
-          if (values.json) printJson(io, answer.raw);
-          else io.stdout(describeIncident(answer.value));
-          return EXIT.ok;
+          return printAnswer(io, answer, values.json, describeIncident);
         });
       }
       case "transition": {
@@ -148,9 +116,7 @@ export const incidents: Command = {
         const body = { to, reason, ...(values.link === undefined ? {} : { link: values.link }) };
         return withApi("incidents", io, async (api) => {
           const answer = await api.post(apiPath(["incidents", id, "transitions"]), body, Incident);
-          if (values.json) printJson(io, answer.raw);
-          else io.stdout(`${id} is now ${answer.value.state}\n`);
-          return EXIT.ok;
+          return printAnswer(io, answer, values.json, (i) => `${id} is now ${i.state}\n`);
         });
       }
       case undefined:

@@ -1,10 +1,10 @@
 import { parseArgs } from "node:util";
-import { ProposalState, ResourceName } from "@safedeploy/schema";
-import { Proposal, apiPath, listOf, printJson, withApi } from "../api.js";
-import { EXIT, UsageError } from "../io.js";
+import { ProposalState } from "@safedeploy/schema";
+import { Proposal, apiPath, listOf, printAnswer, withApi } from "../api.js";
+import { enumOption, idArgument, onlyOptions, serviceOption } from "../args.js";
+import { UsageError } from "../io.js";
 import type { Command } from "../io.js";
 import { formatTable, shortTime } from "../table.js";
-import { idArgument } from "./incidents.js";
 import { proposalsTable } from "./snapshot.js";
 
 /** The proposal's fields, approvals, action (branch, commit, PR) and the diff it pushed. */
@@ -86,30 +86,19 @@ export const proposals: Command = {
     });
     const [sub, ...rest] = positionals;
     const onlyFor = (allowed: readonly string[]) => {
-      for (const option of ["service", "state", "reason"] as const) {
-        if (values[option] !== undefined && !allowed.includes(option)) {
-          throw new UsageError(`proposals ${sub ?? ""} takes no --${option}`);
-        }
-      }
+      onlyOptions(`proposals ${sub ?? ""}`, values, allowed);
     };
     switch (sub) {
       case "list": {
         onlyFor(["service", "state"]);
         if (rest.length > 0) throw new UsageError("proposals list takes no arguments");
-        if (values.state !== undefined && !ProposalState.safeParse(values.state).success) {
-          throw new UsageError(
-            `unknown proposal state "${values.state}": one of ${ProposalState.options.join(", ")}`,
-          );
-        }
-        if (values.service !== undefined && !ResourceName.safeParse(values.service).success) {
-          throw new UsageError(`not a service name: ${JSON.stringify(values.service)}`);
-        }
-        const filter = { state: values.state, service: values.service };
+        const filter = {
+          state: enumOption(values.state, ProposalState, "proposal state"),
+          service: serviceOption(values.service),
+        };
         return withApi("proposals", io, async (api) => {
           const answer = await api.get(apiPath(["proposals"], filter), listOf(Proposal));
-          if (values.json) printJson(io, answer.raw);
-          else io.stdout(proposalsTable(answer.value.items));
-          return EXIT.ok;
+          return printAnswer(io, answer, values.json, (page) => proposalsTable(page.items));
         });
       }
       case "show": {
@@ -118,9 +107,7 @@ export const proposals: Command = {
         if (rest.length > 1) throw new UsageError("proposals show takes one ID");
         return withApi("proposals", io, async (api) => {
           const answer = await api.get(apiPath(["proposals", id]), Proposal);
-          if (values.json) printJson(io, answer.raw);
-          else io.stdout(describeProposal(answer.value));
-          return EXIT.ok;
+          return printAnswer(io, answer, values.json, describeProposal);
         });
       }
       case "approve":
@@ -135,15 +122,13 @@ export const proposals: Command = {
         }
         return withApi("proposals", io, async (api) => {
           const answer = await api.post(apiPath(["proposals", id, sub]), { reason }, Proposal);
-          if (values.json) {
-            printJson(io, answer.raw);
-          } else {
-            const { state, approvals } = answer.value;
-            io.stdout(
+          return printAnswer(
+            io,
+            answer,
+            values.json,
+            ({ state, approvals }) =>
               `${id} is now ${state} (${approvals.length} approval${approvals.length === 1 ? "" : "s"})\n`,
-            );
-          }
-          return EXIT.ok;
+          );
         });
       }
       case undefined:

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { SnapshotAnswer, apiPath, printJson, withApi } from "../api.js";
+import { SnapshotAnswer, apiPath, printAnswer, withApi } from "../api.js";
 import type {
   Freeze,
   Incident,
@@ -7,7 +7,7 @@ import type {
   ServiceStatus,
   SnapshotAnswer as Snapshot,
 } from "../api.js";
-import { EXIT, UsageError } from "../io.js";
+import { UsageError } from "../io.js";
 import type { Command } from "../io.js";
 import { budgetBar, formatTable, shortTime } from "../table.js";
 import type { Cell } from "../table.js";
@@ -125,9 +125,7 @@ Options:
     if (positionals.length > 0) throw new UsageError("snapshot takes no arguments");
     return withApi("snapshot", io, async (api) => {
       const answer = await api.get(apiPath(["snapshot"]), SnapshotAnswer);
-      if (values.json) printJson(io, answer.raw);
-      else io.stdout(describe(answer.value));
-      return EXIT.ok;
+      return printAnswer(io, answer, values.json, describe);
     });
   },
 };
