@@ -4,6 +4,7 @@ import { editCanaryWeight, editRolloutPaused } from "./canary.js";
 import type { CanaryEdit } from "./canary.js";
 import { InvalidChangeError } from "./errors.js";
 import { editImage } from "./image.js";
+import type { ImageEdit } from "./image.js";
 import { editManifestPatch } from "./patch.js";
 import { runGit } from "./run.js";
 import type { GitInvocation, GitResult } from "./run.js";
@@ -279,12 +280,17 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
     };
   };
 
-  /** Edits the one Rollout manifest under `path` with `edit`; anything ambiguous needs triage. */
-  const stageRolloutEdit = async (
+  /**
+   * Edits the one manifest under `path` that `edit` changes (of all YAML files there); none, a
+   * problem in any, or several edited need triage. `target` names what is edited in those
+   * messages; `label` names one edit in the list of several.
+   */
+  const stageManifestEdit = async <E extends { readonly kind: "edited"; readonly text: string }>(
     rawPath: string,
-    edit: (source: string) => CanaryEdit,
-    describeEdit: (rollout: string, file: string) => { subject: string; body: string },
-    target = { one: "Argo Rollouts Rollout", many: "Rollouts" },
+    edit: (source: string) => E | Exclude<CanaryEdit | ImageEdit, { kind: "edited" }>,
+    describeEdit: (edited: E, file: string) => { subject: string; body: string },
+    target: { readonly one: string; readonly many: string },
+    label: (edited: E, file: string) => string = (_edited, file) => file,
   ): Promise<StagedChange> => {
     const path = normalizeRepoPath(rawPath);
     const files = (await out(["ls-tree", "-r", "--name-only", originBase, "--", path]))
@@ -293,97 +299,78 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
       .sort();
     if (files.length === 0) return triage(`no YAML manifest under ${path} on ${base}`);
     await resetToBase();
-    const edits: { file: string; text: string; rollout: string }[] = [];
+    const edits: { file: string; edited: E }[] = [];
     for (const file of files) {
       const source = await readFile(join(dir, ...file.split(posix.sep)), "utf8");
       const edited = edit(source);
       if (edited.kind === "problem") return triage(`${file}: ${edited.reason}`, edited.unchanged);
-      if (edited.kind === "edited")
-        edits.push({ file, text: edited.text, rollout: edited.rollout });
+      if (edited.kind === "edited") edits.push({ file, edited: edited });
     }
     const [only, ...others] = edits;
     if (only === undefined) return triage(`no ${target.one} under ${path}`);
     if (others.length > 0) {
-      return triage(`several ${target.many} under ${path}: ${edits.map((e) => e.file).join(", ")}`);
+      const several = edits.map((e) => label(e.edited, e.file)).join(", ");
+      return triage(`several ${target.many} under ${path}: ${several}`);
     }
-    await writeFile(join(dir, ...only.file.split(posix.sep)), only.text, "utf8");
+    await writeFile(join(dir, ...only.file.split(posix.sep)), only.edited.text, "utf8");
     await git(["add", "--", only.file]);
-    return { status: "staged", ...describeEdit(only.rollout, only.file) };
+    return { status: "staged", ...describeEdit(only.edited, only.file) };
   };
 
+  const ROLLOUT = { one: "Argo Rollouts Rollout", many: "Rollouts" };
+
   const stageCanary = (path: string, from: number, to: number): Promise<StagedChange> =>
-    stageRolloutEdit(
+    stageManifestEdit(
       path,
       (source) => editCanaryWeight(source, from, to),
-      (rollout, file) => ({
+      ({ rollout }, file) => ({
         subject: `Set the canary weight of ${rollout} to ${to}`,
         body: `Changes the first setWeight step of Rollout ${rollout} in ${file} from ${from} to ${to}.`,
       }),
+      ROLLOUT,
     );
 
   const stagePause = (path: string): Promise<StagedChange> =>
-    stageRolloutEdit(path, editRolloutPaused, (rollout, file) => ({
-      subject: `Pause Rollout ${rollout}: promotion is blocked`,
-      body: `Sets spec.paused: true on Rollout ${rollout} in ${file}, so Argo Rollouts promotes nothing further until it is unpaused.`,
-    }));
+    stageManifestEdit(
+      path,
+      editRolloutPaused,
+      ({ rollout }, file) => ({
+        subject: `Pause Rollout ${rollout}: promotion is blocked`,
+        body: `Sets spec.paused: true on Rollout ${rollout} in ${file}, so Argo Rollouts promotes nothing further until it is unpaused.`,
+      }),
+      ROLLOUT,
+    );
 
   const stagePatch = (
     path: string,
     patch: Readonly<Record<string, unknown>>,
   ): Promise<StagedChange> =>
-    stageRolloutEdit(
+    stageManifestEdit(
       path,
       (source) => editManifestPatch(source, patch),
-      (workload, file) => ({
+      ({ rollout: workload }, file) => ({
         subject: `Patch ${workload}: ${Object.keys(patch).join(", ")}`,
         body: `Applies a merge patch of ${Object.keys(patch).join(", ")} to ${workload} in ${file}.`,
       }),
       { one: "workload (Rollout, Deployment, StatefulSet, DaemonSet)", many: "workloads" },
     );
 
-  const stageImage = async (
-    rawPath: string,
+  const stageImage = (
+    path: string,
     image: string,
     container: string | undefined,
   ): Promise<StagedChange> => {
-    const path = normalizeRepoPath(rawPath);
-    const files = (await out(["ls-tree", "-r", "--name-only", originBase, "--", path]))
-      .split("\n")
-      .filter((file) => /\.ya?ml$/.test(file))
-      .sort();
-    if (files.length === 0) return triage(`no YAML manifest under ${path} on ${base}`);
-    await resetToBase();
-    const edits: { file: string; text: string; workload: string; from: string; name: string }[] =
-      [];
-    for (const file of files) {
-      const source = await readFile(join(dir, ...file.split(posix.sep)), "utf8");
-      const edited = editImage(source, container, image);
-      if (edited.kind === "problem") return triage(`${file}: ${edited.reason}`, edited.unchanged);
-      if (edited.kind === "edited") {
-        edits.push({
-          file,
-          text: edited.text,
-          workload: edited.workload,
-          from: edited.from,
-          name: edited.container,
-        });
-      }
-    }
-    const [only, ...others] = edits;
     const which = container === undefined ? "a container" : `a container named ${container}`;
-    if (only === undefined) return triage(`no workload with ${which} under ${path}`);
-    if (others.length > 0) {
-      return triage(
-        `several workloads with ${which} under ${path}: ${edits.map((e) => `${e.file} (${e.workload})`).join(", ")}`,
-      );
-    }
-    await writeFile(join(dir, ...only.file.split(posix.sep)), only.text, "utf8");
-    await git(["add", "--", only.file]);
-    return {
-      status: "staged",
-      subject: `Set the image of ${only.workload} to ${image}`,
-      body: `Changes the image of container ${only.name || "(unnamed)"} of ${only.workload} in ${only.file} from ${only.from} to ${image}.`,
-    };
+    return stageManifestEdit(
+      path,
+      (source) => editImage(source, container, image),
+      (edited, file) => ({
+        subject: `Set the image of ${edited.workload} to ${image}`,
+        body: `Changes the image of container ${edited.container || "(unnamed)"} of ${edited.workload} in ${file} from ${edited.from} to ${image}.`,
+      }),
+      { one: `workload with ${which}`, many: `workloads with ${which}` },
+      (edited, file) => `${file} (${edited.workload})`,
+    );
   };
 
   const describe = async (
