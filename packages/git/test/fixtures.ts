@@ -1,28 +1,9 @@
-import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { promisify } from "node:util";
+import { git } from "@safedeploy/testing";
 
-const exec = promisify(execFile);
-
-/** Runs git in `cwd` with a fixed identity and optional date (tests only). */
-export async function git(cwd: string, args: string[], date?: string): Promise<string> {
-  const env: Record<string, string> = {
-    ...process.env,
-    GIT_AUTHOR_NAME: "Dev",
-    GIT_AUTHOR_EMAIL: "dev@example.com",
-    GIT_COMMITTER_NAME: "Dev",
-    GIT_COMMITTER_EMAIL: "dev@example.com",
-    GIT_CONFIG_NOSYSTEM: "1",
-  };
-  if (date !== undefined) {
-    env.GIT_AUTHOR_DATE = date;
-    env.GIT_COMMITTER_DATE = date;
-  }
-  const { stdout } = await exec("git", args, { cwd, env });
-  return stdout.trim();
-}
+export { git };
 
 export const rollout = (
   name: string,
