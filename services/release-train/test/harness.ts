@@ -9,7 +9,13 @@ import type { CommandServer, Subscription } from "@safedeploy/jetstream";
 import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
 import { SAFEDEPLOY_TOPOLOGY, createEnvelope, messageId } from "@safedeploy/schema";
-import type { CommandRequest, FreezeView, ProposalView, TrainView } from "@safedeploy/schema";
+import type {
+  CommandRequest,
+  FreezeView,
+  ProposalView,
+  ReleaseTrainDocument,
+  TrainView,
+} from "@safedeploy/schema";
 import {
   createTestEnvRepo,
   git,
@@ -267,6 +273,22 @@ export async function writeCatalog(dir: string, text: string): Promise<string> {
   const path = join(dir, "catalog.yaml");
   await writeFile(path, text);
   return path;
+}
+
+/** Starts a train as alice (who approves its promotions); resolves its first view. */
+export async function startTrain(
+  harness: TestBus,
+  document: ReleaseTrainDocument,
+  options: { readonly dryRun?: boolean; readonly haltOn?: "fatal" | "warning" } = {},
+): Promise<TrainView> {
+  const reply = await requestCommand(harness.bus, "train.start", {
+    train: document,
+    dryRun: options.dryRun ?? false,
+    ...(options.haltOn === undefined ? {} : { haltOn: options.haltOn }),
+    actor: "alice",
+  });
+  if (!reply.ok) throw new Error(reply.error.message);
+  return reply.result;
 }
 
 export async function trainStatus(harness: TestBus, trainId: string): Promise<TrainView> {

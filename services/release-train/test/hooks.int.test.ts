@@ -7,7 +7,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { provision, requestCommand } from "@safedeploy/jetstream";
+import { provision } from "@safedeploy/jetstream";
 import type { ServiceHandle } from "@safedeploy/runtime";
 import type { ReleaseTrainDocument, TrainView } from "@safedeploy/schema";
 import { createTestBus, git, serviceYaml, yamlDocuments } from "@safedeploy/testing";
@@ -17,6 +17,7 @@ import {
   startActuator,
   startFakePolicy,
   startHealthEndpoints,
+  startTrain,
   startTrainReplica,
   waitForTrain,
   writeCatalog,
@@ -167,19 +168,10 @@ function train(
   };
 }
 
-async function start(
+const start = (
   document: ReleaseTrainDocument,
   options: { dryRun?: boolean; haltOn?: "fatal" | "warning" } = {},
-): Promise<TrainView> {
-  const reply = await requestCommand(harness.bus, "train.start", {
-    train: document,
-    dryRun: options.dryRun ?? false,
-    ...(options.haltOn === undefined ? {} : { haltOn: options.haltOn }),
-    actor: "alice",
-  });
-  if (!reply.ok) throw new Error(reply.error.message);
-  return reply.result;
-}
+): Promise<TrainView> => startTrain(harness, document, options);
 
 const callsOf = (trainId: string) =>
   hooks.calls.filter((call) => (call.body.trainId as string | undefined) === trainId);

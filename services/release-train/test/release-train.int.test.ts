@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openKv, provision, requestCommand } from "@safedeploy/jetstream";
+import { openKv, provision } from "@safedeploy/jetstream";
 import type { ServiceHandle } from "@safedeploy/runtime";
 import type { Envelope, ReleaseTrainDocument, TrainView } from "@safedeploy/schema";
 import { createTestBus, readStream } from "@safedeploy/testing";
@@ -12,6 +12,7 @@ import {
   startActuator,
   startFakePolicy,
   startHealthEndpoints,
+  startTrain,
   startTrainReplica,
   waitForTrain,
   writeCatalog,
@@ -54,15 +55,8 @@ function train(
   };
 }
 
-async function start(document: ReleaseTrainDocument, dryRun = false): Promise<TrainView> {
-  const reply = await requestCommand(harness.bus, "train.start", {
-    train: document,
-    dryRun,
-    actor: "alice",
-  });
-  if (!reply.ok) throw new Error(reply.error.message);
-  return reply.result;
-}
+const start = (document: ReleaseTrainDocument, dryRun = false): Promise<TrainView> =>
+  startTrain(harness, document, { dryRun });
 
 async function governance(trainId: string): Promise<Envelope[]> {
   return (await readStream(harness.bus, "GOVERNANCE")).filter(
