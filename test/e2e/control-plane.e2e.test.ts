@@ -221,6 +221,29 @@ async function waitFor<T>(
   }
 }
 
+/**
+ * What the collector did so far (snapshots published, jobs skipped and why, Prometheus failures,
+ * job lag), so a step that waits in vain says whether measurements stopped or only the verdict.
+ */
+async function collectorVitals(): Promise<Record<string, unknown>> {
+  const collector = services.at(-1);
+  if (collector === undefined) return {};
+  const vitals: Record<string, unknown> = { now: new Date().toISOString() };
+  for (const metric of await collector.registry.getMetricsAsJSON()) {
+    if (!metric.name.startsWith("safedeploy_collector_")) continue;
+    const name = metric.name.replace("safedeploy_collector_", "");
+    for (const sample of metric.values) {
+      const { labels, value } = sample;
+      const full = "metricName" in sample ? String(sample.metricName) : metric.name;
+      const suffix = full.replace(metric.name, "");
+      if (suffix === "_bucket") continue;
+      const reason = typeof labels.reason === "string" ? `{${labels.reason}}` : "";
+      vitals[`${name}${suffix}${reason}`] = value;
+    }
+  }
+  return vitals;
+}
+
 /** A bare environment repo whose last commit on main releases checkout's bad v1.6.0 (and cart). */
 async function createEnvRepo() {
   repo = await createTestEnvRepo("control-plane");
@@ -366,7 +389,10 @@ describe("the control plane end to end: burn → incident → approved rollback 
       async () => {
         const { items } = await get<{ items: Incident[] }>("/v1/incidents?service=checkout");
         const severity = (await get<ServiceDetail>("/v1/services/checkout")).slos;
-        return { value: items.find((i) => i.state === "detected"), seen: { items, severity } };
+        return {
+          value: items.find((i) => i.state === "detected"),
+          seen: { items, severity, collector: await collectorVitals() },
+        };
       },
     );
     timed("2a. errors → incident visible", since, `${incident.id} ${incident.severity}`);

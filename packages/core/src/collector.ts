@@ -33,6 +33,17 @@ export function pollJobs(
   }));
 }
 
+/**
+ * How late a poll job may still be answered. A late answer still describes its own moment (every
+ * query runs at the job's time), so lateness only has to stay bounded: two intervals, but never
+ * under 10 s, because a loaded host's hiccups (GC, CPU contention, a slow scrape) last seconds
+ * whatever the interval. A 2 s bound at a 1 s interval starved the budget of every snapshot on a
+ * busy machine.
+ */
+export function pollJobMaxLagMs(pollIntervalMs: number): number {
+  return Math.max(2 * pollIntervalMs, 10_000);
+}
+
 /** A job is stale once its interval ended more than `maxLagMs` ago: its moment has passed. */
 export function isStaleJob(intervalEnd: string, now: Date, maxLagMs: number): boolean {
   return now.getTime() - Date.parse(intervalEnd) > maxLagMs;

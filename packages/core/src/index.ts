@@ -21,6 +21,7 @@ export type { RecordingRule, RuleGroup, RuleSlo } from "./rules.js";
 export {
   directQueries,
   isStaleJob,
+  pollJobMaxLagMs,
   pollIntervalAt,
   pollJobs,
   recordedQueries,

@@ -4,6 +4,7 @@ import {
   directQueries,
   isStaleJob,
   pollIntervalAt,
+  pollJobMaxLagMs,
   pollJobs,
   recordedQueries,
   sliWindow,
@@ -50,6 +51,17 @@ describe("poll scheduling", () => {
       "recorded",
     );
     expect(again[0]?.id).toBe(jobs[0]?.id);
+  });
+
+  it("lets a job be late by two intervals, never by less than 10 s", () => {
+    expect(pollJobMaxLagMs(30_000)).toBe(60_000);
+    expect(pollJobMaxLagMs(1_000)).toBe(10_000);
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3_600_000 }), (intervalMs) => {
+        const maxLag = pollJobMaxLagMs(intervalMs);
+        return maxLag >= 2 * intervalMs && maxLag >= 10_000;
+      }),
+    );
   });
 
   it("calls a job stale once its interval is long past", () => {

@@ -1,3 +1,4 @@
+import { pollJobMaxLagMs } from "@safedeploy/core";
 import { consumeEvents, publishEvent } from "@safedeploy/jetstream";
 import { createPrometheusClient } from "@safedeploy/prometheus";
 import { loadServiceCatalog, openServiceBus } from "@safedeploy/runtime";
@@ -63,7 +64,7 @@ export const collectorService: ServiceDefinition = {
       prometheus,
       recorded,
       now: () => new Date(),
-      maxLagMs: 2 * context.config.pollIntervalMs,
+      maxLagMs: pollJobMaxLagMs(context.config.pollIntervalMs),
       onSkipped: (reason) => {
         // Counted, not logged per job: an overloaded fleet would drown the log.
         skipped.inc({ reason });

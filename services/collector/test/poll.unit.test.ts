@@ -81,10 +81,19 @@ describe("onPollJob", () => {
     });
   });
 
+  it("answers a job up to maxLag after its interval ended", async () => {
+    const published: Envelope[] = [];
+    const skipped: string[] = [];
+    // 89 s after the interval began is 59 s after it ended: still within the 60 s bound.
+    await onPollJob(deps({ now: Date.parse(start) + 89_000 }, published, skipped, 0))(job);
+    expect(skipped).toEqual([]);
+    expect(published).toHaveLength(1);
+  });
+
   it("drops a job that starts too late, and one whose answer arrives too late", async () => {
     const late: Envelope[] = [];
     const skipped: string[] = [];
-    await onPollJob(deps({ now: Date.parse(start) + 61_000 }, late, skipped, 0))(job);
+    await onPollJob(deps({ now: Date.parse(start) + 91_000 }, late, skipped, 0))(job);
     // Each query takes 20 s of clock: the answer comes 80 s after the interval began.
     await onPollJob(deps({ now: Date.parse(start) + 1_000 }, late, skipped, 20_000))(job);
     expect(late).toEqual([]);

@@ -18,7 +18,7 @@ export interface PollDeps {
   readonly recorded: RecordedReader;
   readonly publish: (envelope: Envelope<"metrics.snapshot">) => Promise<unknown>;
   readonly now: () => Date;
-  /** A job whose interval began longer ago than this is dropped, not answered late. */
+  /** A job whose interval ended longer ago than this is dropped, not answered late. */
   readonly maxLagMs: number;
   readonly onSkipped: (reason: "stale" | "unknown-service") => void;
 }
@@ -31,7 +31,7 @@ export interface PollDeps {
 export const onPollJob =
   (deps: PollDeps) =>
   async (job: Envelope<"metrics.poll-requested">): Promise<void> => {
-    if (isStaleJob(job.data.intervalStart, deps.now(), deps.maxLagMs)) {
+    if (isStaleJob(job.data.intervalEnd, deps.now(), deps.maxLagMs)) {
       deps.onSkipped("stale");
       return;
     }
@@ -57,7 +57,7 @@ export const onPollJob =
     );
     // An answer that took too long (queries queued behind an outage's retries) describes a moment
     // Prometheus may not have seen: drop it like a job that started late.
-    if (isStaleJob(job.data.intervalStart, deps.now(), deps.maxLagMs)) {
+    if (isStaleJob(job.data.intervalEnd, deps.now(), deps.maxLagMs)) {
       deps.onSkipped("stale");
       return;
     }
