@@ -34,14 +34,15 @@ export function pollJobs(
 }
 
 /**
- * How late a poll job may still be answered. A late answer still describes its own moment (every
- * query runs at the job's time), so lateness only has to stay bounded: two intervals, but never
- * under 10 s, because a loaded host's hiccups (GC, CPU contention, a slow scrape) last seconds
- * whatever the interval. A 2 s bound at a 1 s interval starved the budget of every snapshot on a
- * busy machine.
+ * How late a poll job may still be answered. A first attempt that is late was only queued (GC, CPU
+ * contention, a backlog): its answer still describes its own moment, so it gets two intervals but
+ * never under 10 s, because such hiccups last seconds whatever the interval (a 2 s bound at a 1 s
+ * interval starved the budget of every snapshot on a busy machine). A retry means Prometheus was
+ * unreachable around that moment and may not have scraped it: two intervals, then it is dropped so
+ * no snapshot claims the middle of an outage.
  */
-export function pollJobMaxLagMs(pollIntervalMs: number): number {
-  return Math.max(2 * pollIntervalMs, 10_000);
+export function pollJobMaxLagMs(pollIntervalMs: number, deliveryCount: number): number {
+  return deliveryCount > 1 ? 2 * pollIntervalMs : Math.max(2 * pollIntervalMs, 10_000);
 }
 
 /** A job is stale once its interval ended more than `maxLagMs` ago: its moment has passed. */

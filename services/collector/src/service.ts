@@ -1,4 +1,3 @@
-import { pollJobMaxLagMs } from "@safedeploy/core";
 import { consumeEvents, publishEvent } from "@safedeploy/jetstream";
 import { createPrometheusClient } from "@safedeploy/prometheus";
 import { loadServiceCatalog, openServiceBus } from "@safedeploy/runtime";
@@ -64,7 +63,7 @@ export const collectorService: ServiceDefinition = {
       prometheus,
       recorded,
       now: () => new Date(),
-      maxLagMs: pollJobMaxLagMs(context.config.pollIntervalMs),
+      pollIntervalMs: context.config.pollIntervalMs,
       onSkipped: (reason) => {
         // Counted, not logged per job: an overloaded fleet would drown the log.
         skipped.inc({ reason });
@@ -82,9 +81,9 @@ export const collectorService: ServiceDefinition = {
       // Jobs of one interval share the cached recorded queries; run many at once.
       concurrency: 32,
       batch: 128,
-      handler: async (job) => {
+      handler: async (job, { deliveryCount }) => {
         try {
-          await poll(job);
+          await poll(job, deliveryCount);
           lag.observe((Date.now() - Date.parse(job.data.intervalStart)) / 1_000);
         } catch (error) {
           if (isOutage(error)) {

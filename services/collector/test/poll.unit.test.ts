@@ -7,12 +7,13 @@ import type { PollDeps } from "../src/handlers/poll.js";
 import { recordedReader } from "../src/measure.js";
 
 const start = "2026-11-24T09:00:00.000Z";
+const end = "2026-11-24T09:00:30.000Z";
 const job = createEnvelope(
   {
     type: "metrics.poll-requested",
     id: `metrics.poll-requested:checkout:${start}`,
     service: "checkout",
-    data: { intervalStart: start, intervalEnd: "2026-11-24T09:00:30.000Z", mode: "direct" },
+    data: { intervalStart: start, intervalEnd: end, mode: "direct" },
   },
   { source: "collector", time: start },
 );
@@ -61,7 +62,7 @@ function deps(
       return Promise.resolve();
     },
     now: () => new Date(clock.now),
-    maxLagMs: 60_000,
+    pollIntervalMs: 30_000,
     onSkipped: (reason) => skipped.push(reason),
   };
 }
@@ -70,7 +71,7 @@ describe("onPollJob", () => {
   it("publishes one snapshot per SLO, measured at the job's own time, caused by the job", async () => {
     const published: Envelope[] = [];
     const skipped: string[] = [];
-    await onPollJob(deps({ now: Date.parse(start) + 1_000 }, published, skipped, 0))(job);
+    await onPollJob(deps({ now: Date.parse(start) + 1_000 }, published, skipped, 0))(job, 1);
     expect(skipped).toEqual([]);
     expect(published).toHaveLength(1);
     expect(published[0]).toMatchObject({
@@ -85,17 +86,28 @@ describe("onPollJob", () => {
     const published: Envelope[] = [];
     const skipped: string[] = [];
     // 89 s after the interval began is 59 s after it ended: still within the 60 s bound.
-    await onPollJob(deps({ now: Date.parse(start) + 89_000 }, published, skipped, 0))(job);
+    await onPollJob(deps({ now: Date.parse(start) + 89_000 }, published, skipped, 0))(job, 1);
     expect(skipped).toEqual([]);
     expect(published).toHaveLength(1);
+  });
+
+  it("holds a retry (Prometheus was unreachable) to two intervals, a first attempt to 10 s", async () => {
+    const published: Envelope[] = [];
+    const skipped: string[] = [];
+    const oneSecond = deps({ now: Date.parse(end) + 9_000 }, published, skipped, 0);
+    const poll = onPollJob({ ...oneSecond, pollIntervalMs: 1_000 });
+    await poll(job, 1);
+    await poll(job, 2);
+    expect(published).toHaveLength(1);
+    expect(skipped).toEqual(["stale"]);
   });
 
   it("drops a job that starts too late, and one whose answer arrives too late", async () => {
     const late: Envelope[] = [];
     const skipped: string[] = [];
-    await onPollJob(deps({ now: Date.parse(start) + 91_000 }, late, skipped, 0))(job);
+    await onPollJob(deps({ now: Date.parse(start) + 91_000 }, late, skipped, 0))(job, 1);
     // Each query takes 20 s of clock: the answer comes 80 s after the interval began.
-    await onPollJob(deps({ now: Date.parse(start) + 1_000 }, late, skipped, 20_000))(job);
+    await onPollJob(deps({ now: Date.parse(start) + 1_000 }, late, skipped, 20_000))(job, 1);
     expect(late).toEqual([]);
     expect(skipped).toEqual(["stale", "stale"]);
   });
@@ -103,10 +115,10 @@ describe("onPollJob", () => {
   it("skips a service the catalog no longer has", async () => {
     const published: Envelope[] = [];
     const skipped: string[] = [];
-    await onPollJob(deps({ now: Date.parse(start) }, published, skipped, 0))({
-      ...job,
-      service: "gone",
-    });
+    await onPollJob(deps({ now: Date.parse(start) }, published, skipped, 0))(
+      { ...job, service: "gone" },
+      1,
+    );
     expect(skipped).toEqual(["unknown-service"]);
   });
 });

@@ -1,4 +1,4 @@
-import { isStaleJob, requiredWindows, snapshotEvent } from "@safedeploy/core";
+import { isStaleJob, pollJobMaxLagMs, requiredWindows, snapshotEvent } from "@safedeploy/core";
 import type { BurnRule } from "@safedeploy/core";
 import type { PrometheusClient } from "@safedeploy/prometheus";
 import { createEnvelope } from "@safedeploy/schema";
@@ -18,8 +18,8 @@ export interface PollDeps {
   readonly recorded: RecordedReader;
   readonly publish: (envelope: Envelope<"metrics.snapshot">) => Promise<unknown>;
   readonly now: () => Date;
-  /** A job whose interval ended longer ago than this is dropped, not answered late. */
-  readonly maxLagMs: number;
+  /** Sets how late a job may be answered ({@link pollJobMaxLagMs}). */
+  readonly pollIntervalMs: number;
   readonly onSkipped: (reason: "stale" | "unknown-service") => void;
 }
 
@@ -30,8 +30,9 @@ export interface PollDeps {
  */
 export const onPollJob =
   (deps: PollDeps) =>
-  async (job: Envelope<"metrics.poll-requested">): Promise<void> => {
-    if (isStaleJob(job.data.intervalEnd, deps.now(), deps.maxLagMs)) {
+  async (job: Envelope<"metrics.poll-requested">, deliveryCount: number): Promise<void> => {
+    const maxLagMs = pollJobMaxLagMs(deps.pollIntervalMs, deliveryCount);
+    if (isStaleJob(job.data.intervalEnd, deps.now(), maxLagMs)) {
       deps.onSkipped("stale");
       return;
     }
@@ -57,7 +58,7 @@ export const onPollJob =
     );
     // An answer that took too long (queries queued behind an outage's retries) describes a moment
     // Prometheus may not have seen: drop it like a job that started late.
-    if (isStaleJob(job.data.intervalEnd, deps.now(), deps.maxLagMs)) {
+    if (isStaleJob(job.data.intervalEnd, deps.now(), maxLagMs)) {
       deps.onSkipped("stale");
       return;
     }
