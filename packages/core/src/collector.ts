@@ -34,15 +34,29 @@ export function pollJobs(
 }
 
 /**
- * How late a poll job may still be answered. A first attempt that is late was only queued (GC, CPU
- * contention, a backlog): its answer still describes its own moment, so it gets two intervals but
- * never under 10 s, because such hiccups last seconds whatever the interval (a 2 s bound at a 1 s
- * interval starved the budget of every snapshot on a busy machine). A retry means Prometheus was
- * unreachable around that moment and may not have scraped it: two intervals, then it is dropped so
- * no snapshot claims the middle of an outage.
+ * How late a poll job may still be answered. Late because it was only queued (GC, CPU contention,
+ * a backlog), its answer still describes its own moment: two intervals, but never under 10 s,
+ * because such hiccups last seconds whatever the interval (a 2 s bound at a 1 s interval starved
+ * the budget of every snapshot on a busy machine). Near an outage (the job is a retry, or
+ * Prometheus was unreachable since its moment) Prometheus may not have scraped that moment: two
+ * intervals, then it is dropped, so no snapshot claims the middle of an outage.
  */
-export function pollJobMaxLagMs(pollIntervalMs: number, deliveryCount: number): number {
-  return deliveryCount > 1 ? 2 * pollIntervalMs : Math.max(2 * pollIntervalMs, 10_000);
+export function pollJobMaxLagMs(pollIntervalMs: number, nearOutage: boolean): number {
+  return nearOutage ? 2 * pollIntervalMs : Math.max(2 * pollIntervalMs, 10_000);
+}
+
+/**
+ * Whether a job's moment is near a Prometheus outage: its earlier attempt failed, or this replica
+ * saw Prometheus unreachable at or after the moment the job measures.
+ */
+export function isNearOutage(
+  intervalStart: string,
+  deliveryCount: number,
+  lastOutageAt: number | undefined,
+): boolean {
+  return (
+    deliveryCount > 1 || (lastOutageAt !== undefined && lastOutageAt >= Date.parse(intervalStart))
+  );
 }
 
 /** A job is stale once its interval ended more than `maxLagMs` ago: its moment has passed. */

@@ -20,6 +20,7 @@ export { errorRatioRecord, recordingRuleGroups, sloLabels, totalRateRecord } fro
 export type { RecordingRule, RuleGroup, RuleSlo } from "./rules.js";
 export {
   directQueries,
+  isNearOutage,
   isStaleJob,
   pollJobMaxLagMs,
   pollIntervalAt,

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   directQueries,
+  isNearOutage,
   isStaleJob,
   pollIntervalAt,
   pollJobMaxLagMs,
@@ -53,21 +54,26 @@ describe("poll scheduling", () => {
     expect(again[0]?.id).toBe(jobs[0]?.id);
   });
 
-  it("lets a first attempt be late by two intervals (never under 10 s), a retry by two intervals", () => {
-    expect(pollJobMaxLagMs(30_000, 1)).toBe(60_000);
-    expect(pollJobMaxLagMs(1_000, 1)).toBe(10_000);
-    expect(pollJobMaxLagMs(1_000, 2)).toBe(2_000);
+  it("lets a job be late by two intervals (never under 10 s), near an outage by two intervals", () => {
+    expect(pollJobMaxLagMs(30_000, false)).toBe(60_000);
+    expect(pollJobMaxLagMs(1_000, false)).toBe(10_000);
+    expect(pollJobMaxLagMs(1_000, true)).toBe(2_000);
     fc.assert(
-      fc.property(
-        fc.integer({ min: 1, max: 3_600_000 }),
-        fc.integer({ min: 2, max: 100 }),
-        (intervalMs, retry) => {
-          const first = pollJobMaxLagMs(intervalMs, 1);
-          const again = pollJobMaxLagMs(intervalMs, retry);
-          return first >= 2 * intervalMs && first >= 10_000 && again === 2 * intervalMs;
-        },
-      ),
+      fc.property(fc.integer({ min: 1, max: 3_600_000 }), (intervalMs) => {
+        const queued = pollJobMaxLagMs(intervalMs, false);
+        const nearOutage = pollJobMaxLagMs(intervalMs, true);
+        return queued >= 2 * intervalMs && queued >= 10_000 && nearOutage === 2 * intervalMs;
+      }),
     );
+  });
+
+  it("calls a job near an outage when it is a retry or Prometheus was unreachable since its moment", () => {
+    const moment = "2026-11-24T09:00:00.000Z";
+    const at = Date.parse(moment);
+    expect(isNearOutage(moment, 1, undefined)).toBe(false);
+    expect(isNearOutage(moment, 1, at - 1)).toBe(false);
+    expect(isNearOutage(moment, 1, at)).toBe(true);
+    expect(isNearOutage(moment, 2, undefined)).toBe(true);
   });
 
   it("calls a job stale once its interval is long past", () => {

@@ -58,12 +58,14 @@ export const collectorService: ServiceDefinition = {
       registers: [context.registry],
     });
 
+    let lastOutageAt: number | undefined;
     const poll = onPollJob({
       serviceFor: (name) => services.get(name),
       prometheus,
       recorded,
       now: () => new Date(),
       pollIntervalMs: context.config.pollIntervalMs,
+      lastOutageAt: () => lastOutageAt,
       onSkipped: (reason) => {
         // Counted, not logged per job: an overloaded fleet would drown the log.
         skipped.inc({ reason });
@@ -87,6 +89,7 @@ export const collectorService: ServiceDefinition = {
           lag.observe((Date.now() - Date.parse(job.data.intervalStart)) / 1_000);
         } catch (error) {
           if (isOutage(error)) {
+            lastOutageAt = Date.now();
             failures.inc();
             context.log.warn(
               { service: job.service, error: (error as Error).message },

@@ -63,6 +63,7 @@ function deps(
     },
     now: () => new Date(clock.now),
     pollIntervalMs: 30_000,
+    lastOutageAt: () => undefined,
     onSkipped: (reason) => skipped.push(reason),
   };
 }
@@ -91,15 +92,18 @@ describe("onPollJob", () => {
     expect(published).toHaveLength(1);
   });
 
-  it("holds a retry (Prometheus was unreachable) to two intervals, a first attempt to 10 s", async () => {
+  it("holds a job near an outage to two intervals, any other to 10 s", async () => {
     const published: Envelope[] = [];
     const skipped: string[] = [];
-    const oneSecond = deps({ now: Date.parse(end) + 9_000 }, published, skipped, 0);
-    const poll = onPollJob({ ...oneSecond, pollIntervalMs: 1_000 });
-    await poll(job, 1);
-    await poll(job, 2);
+    const oneSecond = { ...deps({ now: Date.parse(end) + 9_000 }, published, skipped, 0) };
+    await onPollJob({ ...oneSecond, pollIntervalMs: 1_000 })(job, 1);
+    // A retry: its first attempt found Prometheus unreachable.
+    await onPollJob({ ...oneSecond, pollIntervalMs: 1_000 })(job, 2);
+    // A first attempt, but another job found Prometheus unreachable since this one's moment.
+    const sawOutage = { ...oneSecond, pollIntervalMs: 1_000, lastOutageAt: () => Date.parse(end) };
+    await onPollJob(sawOutage)(job, 1);
     expect(published).toHaveLength(1);
-    expect(skipped).toEqual(["stale"]);
+    expect(skipped).toEqual(["stale", "stale"]);
   });
 
   it("drops a job that starts too late, and one whose answer arrives too late", async () => {

@@ -1,4 +1,10 @@
-import { isStaleJob, pollJobMaxLagMs, requiredWindows, snapshotEvent } from "@safedeploy/core";
+import {
+  isNearOutage,
+  isStaleJob,
+  pollJobMaxLagMs,
+  requiredWindows,
+  snapshotEvent,
+} from "@safedeploy/core";
 import type { BurnRule } from "@safedeploy/core";
 import type { PrometheusClient } from "@safedeploy/prometheus";
 import { createEnvelope } from "@safedeploy/schema";
@@ -20,6 +26,8 @@ export interface PollDeps {
   readonly now: () => Date;
   /** Sets how late a job may be answered ({@link pollJobMaxLagMs}). */
   readonly pollIntervalMs: number;
+  /** When a poll last failed because Prometheus was unreachable (this replica), if ever. */
+  readonly lastOutageAt: () => number | undefined;
   readonly onSkipped: (reason: "stale" | "unknown-service") => void;
 }
 
@@ -31,8 +39,12 @@ export interface PollDeps {
 export const onPollJob =
   (deps: PollDeps) =>
   async (job: Envelope<"metrics.poll-requested">, deliveryCount: number): Promise<void> => {
-    const maxLagMs = pollJobMaxLagMs(deps.pollIntervalMs, deliveryCount);
-    if (isStaleJob(job.data.intervalEnd, deps.now(), maxLagMs)) {
+    const { intervalStart, intervalEnd } = job.data;
+    const isLate = () => {
+      const nearOutage = isNearOutage(intervalStart, deliveryCount, deps.lastOutageAt());
+      return isStaleJob(intervalEnd, deps.now(), pollJobMaxLagMs(deps.pollIntervalMs, nearOutage));
+    };
+    if (isLate()) {
       deps.onSkipped("stale");
       return;
     }
@@ -41,7 +53,7 @@ export const onPollJob =
       deps.onSkipped("unknown-service");
       return;
     }
-    const evaluatedAt = job.data.intervalStart;
+    const evaluatedAt = intervalStart;
     const time = new Date(evaluatedAt);
     const snapshots = await Promise.all(
       service.slos.map(async (slo) => {
@@ -58,7 +70,7 @@ export const onPollJob =
     );
     // An answer that took too long (queries queued behind an outage's retries) describes a moment
     // Prometheus may not have seen: drop it like a job that started late.
-    if (isStaleJob(job.data.intervalEnd, deps.now(), maxLagMs)) {
+    if (isLate()) {
       deps.onSkipped("stale");
       return;
     }
