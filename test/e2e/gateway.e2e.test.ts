@@ -534,16 +534,25 @@ describe("freezes, snapshot, audit", () => {
 
   it("the snapshot carries an ETag: 304 while unchanged, a new one once the read model changed", async () => {
     const first = await call("GET", "/v1/snapshot", "viewer");
-    const etag = first.headers.etag!;
-    expect(etag).toMatch(/^"[\w-]{27}"$/);
+    let etag = first.headers.etag!;
+    expect(etag).toMatch(/^W\/"[\w-]{27}"$/);
     expect(first.headers["content-type"]).toMatch(/^application\/json/);
-    const unchanged = await app.inject({
-      method: "GET",
-      url: "/v1/snapshot",
-      headers: { ...bearer("viewer"), "if-none-match": etag },
-    });
-    expect(unchanged.statusCode).toBe(304);
-    expect(unchanged.body).toBe("");
+    // Earlier tests' events may still be reaching the read model: a 200 is right only with a new
+    // tag, and the read model settles within a few tries.
+    let unchanged: LightMyRequestResponse | undefined;
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      unchanged = await app.inject({
+        method: "GET",
+        url: "/v1/snapshot",
+        headers: { ...bearer("viewer"), "if-none-match": etag },
+      });
+      if (unchanged.statusCode === 304) break;
+      expect(unchanged.headers.etag, "a 200 for If-None-Match must carry a new tag").not.toBe(etag);
+      etag = unchanged.headers.etag!;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    expect(unchanged?.statusCode).toBe(304);
+    expect(unchanged?.body).toBe("");
 
     const opened = await call("POST", "/v1/freezes", "admin", {
       service: "legacy",

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { snapshotCache } from "../src/snapshot-cache.js";
+import { matchesIfNoneMatch, snapshotCache } from "../src/snapshot-cache.js";
 
 function fixture() {
-  const state = { version: "v1", now: 0, loads: 0, fail: false };
+  const state = { version: "v1", now: 0, loads: 0, fail: false, data: "d1" };
   let release: (() => void) | null = null;
   const cache = snapshotCache({
     version: () => Promise.resolve(state.version),
@@ -10,8 +10,9 @@ function fixture() {
       state.loads += 1;
       await new Promise<void>((resolve) => (release = resolve));
       if (state.fail) throw new Error("database down");
-      return { version: state.version, load: state.loads };
+      return { version: state.version, load: state.loads, data: state.data };
     },
+    content: ({ data }) => data,
     now: () => state.now,
     maxAgeMs: 2_000,
   });
@@ -32,7 +33,8 @@ describe("snapshotCache", () => {
     const answers = await Promise.all(asked);
     expect(state.loads).toBe(1);
     expect(new Set(answers.map((a) => a.etag)).size).toBe(1);
-    expect(JSON.parse(answers[0]!.body.toString())).toEqual({ version: "v1", load: 1 });
+    expect(JSON.parse(answers[0]!.body.toString())).toEqual({ version: "v1", load: 1, data: "d1" });
+    expect(answers[0]!.etag).toMatch(/^W\/"[\w-]{27}"$/);
   });
 
   it("serves the same snapshot while the version is unchanged and it is young", async () => {
@@ -45,7 +47,7 @@ describe("snapshotCache", () => {
     expect(state.loads).toBe(1);
   });
 
-  it("rebuilds when the read model changed, or when the snapshot grew old", async () => {
+  it("rebuilds when the read model changed, or when the snapshot grew old; tags its content", async () => {
     const { state, cache, finish } = fixture();
     const first = cache.get();
     await finish();
@@ -54,12 +56,16 @@ describe("snapshotCache", () => {
     const second = cache.get();
     await finish();
     const v2 = await second;
-    expect(v2.etag).not.toBe(v1.etag);
-    expect(JSON.parse(v2.body.toString())).toMatchObject({ version: "v2" });
+    // Rebuilt (the body is new), but nothing the tag covers changed: clients keep their 304s.
+    expect(JSON.parse(v2.body.toString())).toMatchObject({ version: "v2", load: 2 });
+    expect(v2.etag).toBe(v1.etag);
     state.now = 2_000;
+    state.data = "d2";
     const third = cache.get();
     await finish();
-    expect(JSON.parse((await third).body.toString())).toEqual({ version: "v2", load: 3 });
+    const v3 = await third;
+    expect(JSON.parse(v3.body.toString())).toEqual({ version: "v2", load: 3, data: "d2" });
+    expect(v3.etag).not.toBe(v1.etag);
   });
 
   it("a failed build fails its waiters only; the next request builds again", async () => {
@@ -72,5 +78,20 @@ describe("snapshotCache", () => {
     const retried = cache.get();
     await finish();
     expect(JSON.parse((await retried).body.toString())).toMatchObject({ load: 2 });
+  });
+});
+
+describe("matchesIfNoneMatch", () => {
+  const etag = 'W/"abc"';
+  it("matches the tag, weakly, in a list, or *", () => {
+    expect(matchesIfNoneMatch('W/"abc"', etag)).toBe(true);
+    expect(matchesIfNoneMatch('"abc"', etag)).toBe(true);
+    expect(matchesIfNoneMatch('"x", W/"abc"', etag)).toBe(true);
+    expect(matchesIfNoneMatch("*", etag)).toBe(true);
+  });
+  it("does not match another tag or no header", () => {
+    expect(matchesIfNoneMatch('W/"abd"', etag)).toBe(false);
+    expect(matchesIfNoneMatch(undefined, etag)).toBe(false);
+    expect(matchesIfNoneMatch("", etag)).toBe(false);
   });
 });

@@ -5,7 +5,7 @@ import { z } from "zod";
 import type { GatewayDeps } from "../deps.js";
 import { ERROR_RESPONSES } from "../errors.js";
 import { ChainReport, Snapshot } from "../schemas.js";
-import { snapshotCache } from "../snapshot-cache.js";
+import { matchesIfNoneMatch, snapshotCache } from "../snapshot-cache.js";
 
 /** How long an unchanged snapshot is served again (freezes begin and end with the clock). */
 const SNAPSHOT_MAX_AGE_MS = 2_000;
@@ -21,6 +21,7 @@ export const systemRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
     // Parsed once per build (not per request): the body is exactly the documented shape.
     load: async () =>
       Snapshot.parse(await snapshot(deps.pool, { now: deps.clock.now().toISOString() })),
+    content: (built) => ({ ...built, at: null }),
     now: () => deps.clock.now().getTime(),
     maxAgeMs: SNAPSHOT_MAX_AGE_MS,
   });
@@ -34,14 +35,16 @@ export const systemRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
         summary: "Services, active incidents, open proposals, freezes in force, blocked services",
         description:
           "Built once for all concurrent requests and reused while nothing changed (at most 2 s); " +
-          "send the ETag back in If-None-Match to get 304 when it is unchanged.",
+          "send its weak ETag back in If-None-Match to get 304 while its content is unchanged.",
         response: { 200: Snapshot, 304: z.null(), ...ERROR_RESPONSES },
       },
     },
     async (request, reply) => {
       const { body, etag } = await snapshots.get();
       void reply.header("etag", etag).header("cache-control", "private, no-cache");
-      if (request.headers["if-none-match"] === etag) return reply.code(304).send(null);
+      if (matchesIfNoneMatch(request.headers["if-none-match"], etag)) {
+        return reply.code(304).send(null);
+      }
       // Already serialized (and parsed against Snapshot when built): Fastify sends a Buffer as it
       // is, so the typed reply is bypassed here only.
       return (reply as FastifyReply).type("application/json").send(body);
