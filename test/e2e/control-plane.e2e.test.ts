@@ -23,6 +23,7 @@ import {
   createTestDatabase,
   createTestEnvRepo,
   git,
+  rolloutManifest,
   startPrometheus,
   startTrafficExporter,
   testServiceEnv,
@@ -56,33 +57,8 @@ const RESOLVE_AFTER_MS = 5_000;
 const POLL_MS = 500;
 
 /** An Argo Rollouts manifest of `service` at `version`. */
-const rollout = (service: string, version: string) => `apiVersion: argoproj.io/v1alpha1
-kind: Rollout
-metadata:
-  name: ${service}
-  labels: { app: ${service} }
-spec:
-  replicas: 4
-  selector:
-    matchLabels: { app: ${service} }
-  strategy:
-    canary:
-      steps:
-        - setWeight: 10
-        - pause: { duration: 30s }
-        - analysis:
-            templates: [ { templateName: safedeploy-gate } ]
-        - setWeight: 50
-        - pause: { duration: 30s }
-        - setWeight: 100
-  template:
-    metadata:
-      labels: { app: ${service} }
-    spec:
-      containers:
-        - name: ${service}
-          image: registry.example.com/shop/${service}:${version}
-`;
+const rollout = (service: string, version: string) =>
+  rolloutManifest(service, `registry.example.com/shop/${service}:${version}`);
 
 interface Reason {
   code: string;

@@ -5,9 +5,7 @@
 // then completed with both steps checked and the commits the actuator pushed; its follow-up is
 // scheduled, then passed; a dry run is listed above it, marked so. Nothing is reloaded. The run
 // saves a screenshot.
-import { existsSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { provision } from "@safedeploy/jetstream";
@@ -24,24 +22,19 @@ import {
   yamlDocuments,
 } from "@safedeploy/testing";
 import type { TestBus, TestDatabase } from "@safedeploy/testing";
-import type { Browser, BrowserType, Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { auditService } from "@safedeploy/service-audit";
 import { createGatewayService, tokenHash } from "@safedeploy/service-gateway";
 import { createGitActuatorService } from "@safedeploy/service-git-actuator";
 import { policyService } from "@safedeploy/service-policy";
 import { proposalService } from "@safedeploy/service-proposal";
 import { createReleaseTrainService } from "@safedeploy/service-release-train";
+import { chromiumMissing, launchBrowser } from "./browser.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const TOKEN = "dashboard-trains-approver-token";
 const SCREENSHOT_DIR = new URL("../../node_modules/.cache/safedeploy-e2e/", import.meta.url)
   .pathname;
 const SERVICES = ["search", "basket"] as const;
-
-// playwright-core is the dashboard package's devDependency: load it from there.
-const requireFromDashboard = createRequire(
-  new URL("../../packages/dashboard/package.json", import.meta.url),
-);
 
 const catalog = yamlDocuments([
   policyYaml("  requireCanary: false\n  noData: allow\n"),
@@ -74,7 +67,7 @@ let browser: Browser | undefined;
 let page: Page;
 let gatewayUrl = "";
 const services: ServiceHandle[] = [];
-const pageErrors: string[] = [];
+let pageErrors: string[] = [];
 let navigations = 0;
 
 async function startTrain(dryRun: boolean, followUps: string[]): Promise<string> {
@@ -89,10 +82,8 @@ async function startTrain(dryRun: boolean, followUps: string[]): Promise<string>
   return body.id!;
 }
 
-const chromiumMissing = !existsSync(CHROMIUM);
-
-describe.skipIf(chromiumMissing)(
-  `dashboard release trains in Chromium${chromiumMissing ? ` (skipped: ${CHROMIUM} is not installed)` : ""}`,
+describe.skipIf(chromiumMissing !== undefined)(
+  `dashboard release trains in Chromium${chromiumMissing === undefined ? "" : ` (skipped: ${chromiumMissing})`}`,
   () => {
     beforeAll(async () => {
       const repo = await createTestEnvRepo("dashboard-trains");
@@ -137,25 +128,7 @@ describe.skipIf(chromiumMissing)(
       }
       expect(gatewayUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
 
-      const { chromium } = requireFromDashboard("playwright-core") as { chromium: BrowserType };
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      });
-      page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
-      page.on("pageerror", (error) => pageErrors.push(error.message));
-      page.on("console", (message) => {
-        if (message.type() === "error") pageErrors.push(message.text());
-      });
+      ({ browser, page, pageErrors } = await launchBrowser({ width: 1280, height: 1000 }));
       page.on("framenavigated", (frame) => {
         if (frame === page.mainFrame()) navigations += 1;
       });

@@ -4,9 +4,7 @@
 // checkout appears on the open page by itself (server-sent events); approving its rollback in the
 // page's dialog pushes a revert branch to a bare environment repo, and the page shows the
 // proposal executed, its diff, and the incident mitigated. The run saves a screenshot.
-import { existsSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "@safedeploy/cli";
@@ -19,10 +17,11 @@ import {
   createTestDatabase,
   createTestEnvRepo,
   git,
+  rolloutManifest,
   testServiceEnv,
 } from "@safedeploy/testing";
 import type { TestBus, TestDatabase } from "@safedeploy/testing";
-import type { Browser, BrowserType, Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { auditService } from "@safedeploy/service-audit";
 import { createGatewayService, tokenHash } from "@safedeploy/service-gateway";
 import { createGitActuatorService } from "@safedeploy/service-git-actuator";
@@ -30,21 +29,15 @@ import { incidentService } from "@safedeploy/service-incident";
 import { policyService } from "@safedeploy/service-policy";
 import { proposalService } from "@safedeploy/service-proposal";
 import { createReleaseTrainService } from "@safedeploy/service-release-train";
+import { chromiumMissing, launchBrowser } from "./browser.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const CATALOG = new URL("../fixtures/catalog/governance", import.meta.url).pathname;
 const TOKEN = "dashboard-e2e-approver-token";
 const VIEWER_TOKEN = "dashboard-e2e-viewer-token";
 const SCREENSHOT_DIR = new URL("../../node_modules/.cache/safedeploy-e2e/", import.meta.url)
   .pathname;
 
-// playwright-core is the dashboard package's devDependency: load it from there.
-const requireFromDashboard = createRequire(
-  new URL("../../packages/dashboard/package.json", import.meta.url),
-);
-
-const rollout = (image: string) =>
-  `apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: checkout\nspec:\n  strategy:\n    canary:\n      steps:\n        - setWeight: 10\n        - pause: {}\n  template:\n    spec:\n      containers:\n        - name: checkout\n          image: shop/checkout:${image}\n`;
+const rollout = (version: string) => rolloutManifest("checkout", `shop/checkout:${version}`);
 
 let root = "";
 let remote = "";
@@ -57,12 +50,10 @@ let executedId = "";
 let serviceEnv: Record<string, string> = {};
 const eventRequests: Record<string, string>[] = [];
 const services: ServiceHandle[] = [];
-const pageErrors: string[] = [];
+let pageErrors: string[] = [];
 
-const chromiumMissing = !existsSync(CHROMIUM);
-
-describe.skipIf(chromiumMissing)(
-  `dashboard in Chromium${chromiumMissing ? ` (skipped: ${CHROMIUM} is not installed; apt-get install chromium)` : ""}`,
+describe.skipIf(chromiumMissing !== undefined)(
+  `dashboard in Chromium${chromiumMissing === undefined ? "" : ` (skipped: ${chromiumMissing})`}`,
   () => {
     beforeAll(async () => {
       const repo = await createTestEnvRepo("dashboard");
@@ -115,29 +106,9 @@ describe.skipIf(chromiumMissing)(
       );
       expect(gatewayUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
 
-      const { chromium } = requireFromDashboard("playwright-core") as {
-        chromium: BrowserType;
-      };
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      });
-      page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
-      page.on("pageerror", (error) => pageErrors.push(error.message));
+      ({ browser, page, pageErrors } = await launchBrowser({ width: 1280, height: 1100 }));
       page.on("request", (request) => {
         if (new URL(request.url()).pathname === "/v1/events") eventRequests.push(request.headers());
-      });
-      page.on("console", (message) => {
-        if (message.type() === "error") pageErrors.push(message.text());
       });
     }, 120_000);
 
