@@ -29,6 +29,7 @@ import {
   createTestBus,
   createTestDatabase,
   gateReason,
+  incidentOpenedEvent,
   testServiceEnv,
   verdictEvent,
 } from "@safedeploy/testing";
@@ -156,24 +157,9 @@ async function main(): Promise<void> {
     const incident = `INC-${service}`;
     const proposal = `PRP-${service}`;
     add(
-      createEnvelope(
-        {
-          type: "incidents.opened",
-          id: messageId("incidents.opened", incident),
-          service,
-          data: {
-            incidentId: incident,
-            origin: "slo",
-            severity: "fast-burn",
-            class: "P1",
-            slo: "availability",
-            openedAt: at(120 + (i % 60)),
-            causeId: messageId("budget.evaluated", service, "availability", at(i % 60)),
-            reason: "availability is fast-burn",
-          },
-        },
-        { source: "incident", time: at(120 + (i % 60)) },
-      ),
+      incidentOpenedEvent(service, incident, at(120 + (i % 60)), {
+        causeId: messageId("budget.evaluated", service, "availability", at(i % 60)),
+      }),
     );
     add(
       createEnvelope(

@@ -23,11 +23,11 @@ import {
   createTestDatabase,
   createTestEnvRepo,
   git,
-  rolloutManifest,
   startPrometheus,
   startTrafficExporter,
   testServiceEnv,
 } from "@safedeploy/testing";
+import { rolloutManifest } from "@safedeploy/demo";
 import type {
   PrivatePrometheus,
   TestBus,
@@ -478,10 +478,10 @@ describe("the control plane end to end: burn → incident → approved rollback 
       rollout("cart", "v2.1.0").trim(),
     );
     expect(executed.action!.diff).toContain(
-      "-          image: registry.example.com/shop/checkout:v1.6.0",
+      '-          image: "registry.example.com/shop/checkout:v1.6.0"',
     );
     expect(executed.action!.diff).toContain(
-      "+          image: registry.example.com/shop/checkout:v1.5.2",
+      '+          image: "registry.example.com/shop/checkout:v1.5.2"',
     );
     expect(executed.action!.diff).not.toContain("cart");
 

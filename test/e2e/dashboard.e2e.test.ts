@@ -17,9 +17,9 @@ import {
   createTestDatabase,
   createTestEnvRepo,
   git,
-  rolloutManifest,
   testServiceEnv,
 } from "@safedeploy/testing";
+import { rolloutManifest } from "@safedeploy/demo";
 import type { TestBus, TestDatabase } from "@safedeploy/testing";
 import type { Browser, Page } from "playwright-core";
 import { auditService } from "@safedeploy/service-audit";
@@ -188,8 +188,8 @@ describe.skipIf(chromiumMissing !== undefined)(
       });
       await expectText(page, `${card} [data-testid="action-branch"]`, `safedeploy/${proposalId!}`);
       const diff = (await page.locator(`${card} [data-testid="diff"]`).textContent()) ?? "";
-      expect(diff).toContain("-          image: shop/checkout:v1.6.0");
-      expect(diff).toContain("+          image: shop/checkout:v1.5.2");
+      expect(diff).toContain('-          image: "shop/checkout:v1.6.0"');
+      expect(diff).toContain('+          image: "shop/checkout:v1.5.2"');
       expect(await page.locator(`${card} [data-testid="approvals"]`).textContent()).toContain(
         "ana",
       );
@@ -229,7 +229,7 @@ describe.skipIf(chromiumMissing !== undefined)(
       const shown = await cli("proposals", "show", executedId);
       expect(shown).toMatchObject({ code: 0, stderr: "" });
       expect(shown.stdout).toContain(`branch  safedeploy/${executedId}`);
-      expect(shown.stdout).toContain("+          image: shop/checkout:v1.5.2");
+      expect(shown.stdout).toContain('+          image: "shop/checkout:v1.5.2"');
       const again = await cli("proposals", "reject", executedId, "--reason", "too late");
       expect(again.code).toBe(1);
       expect(again.stderr).toMatch(/^safedeploy proposals: 409 /);

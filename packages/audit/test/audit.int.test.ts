@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPool, query } from "@safedeploy/db";
 import { IncidentView, ProposalView, messageId } from "@safedeploy/schema";
-import { createTestDatabase } from "@safedeploy/testing";
+import { createTestDatabase, incidentOpenedEvent } from "@safedeploy/testing";
 import type { TestDatabase } from "@safedeploy/testing";
 import {
   appendBatch,
@@ -309,22 +309,7 @@ describe("read model", () => {
   });
 
   it("keeps one active incident per service: the partial unique index refuses a second", async () => {
-    const first = envelope(
-      "incidents.opened",
-      messageId("incidents.opened", "INC-2"),
-      "payments",
-      {
-        incidentId: "INC-2",
-        origin: "slo",
-        severity: "fast-burn",
-        class: "P1",
-        slo: "availability",
-        openedAt: at(40),
-        causeId: "eval:x",
-        reason: "fast-burn",
-      },
-      40,
-    );
+    const first = incidentOpenedEvent("payments", "INC-2", at(40), { causeId: "eval:x" });
     const second = envelope(
       "incidents.opened",
       messageId("incidents.opened", "INC-3"),

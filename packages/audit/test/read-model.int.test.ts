@@ -6,6 +6,7 @@ import {
   budgetEvaluationEvent,
   createTestDatabase,
   gateReason,
+  incidentOpenedEvent,
   verdictEvent,
 } from "@safedeploy/testing";
 import type { TestDatabase } from "@safedeploy/testing";
@@ -49,22 +50,7 @@ function story(): Envelope[] {
     events.push(verdictEvent(service, at(1), i % 2 === 0 ? [] : [gateReason("burning")]));
     const incident = `INC-${String(9 - i)}`;
     events.push(
-      envelope(
-        "incidents.opened",
-        messageId("incidents.opened", incident),
-        service,
-        {
-          incidentId: incident,
-          origin: "slo",
-          severity: "fast-burn",
-          class: "P1",
-          slo: "availability",
-          openedAt: opened(i),
-          causeId: "eval",
-          reason: "burning",
-        },
-        2,
-      ),
+      incidentOpenedEvent(service, incident, opened(i), { causeId: "eval", reason: "burning" }),
     );
     const proposal = `PRP-${String(9 - i)}`;
     events.push(

@@ -23,18 +23,17 @@ export async function git(cwd: string, args: readonly string[]): Promise<string>
   return stdout.trim();
 }
 
-/** The Argo Rollouts manifest of the demo's checkout service at `version`. */
-export function checkoutRollout(version: string): string {
-  return `# checkout, owned by team-payments; synced by Argo CD, rolled out by Argo Rollouts
-apiVersion: argoproj.io/v1alpha1
+/** An Argo Rollouts canary manifest of `service` running `image`, gated by SafeDeploy's analysis. */
+export function rolloutManifest(service: string, image: string): string {
+  return `apiVersion: argoproj.io/v1alpha1
 kind: Rollout
 metadata:
-  name: ${DEMO_SERVICE}
-  labels: { app: ${DEMO_SERVICE} }
+  name: ${service}
+  labels: { app: ${service} }
 spec:
   replicas: 4
   selector:
-    matchLabels: { app: ${DEMO_SERVICE} }
+    matchLabels: { app: ${service} }
   strategy:
     canary:
       steps:
@@ -47,13 +46,19 @@ spec:
         - setWeight: 100
   template:
     metadata:
-      labels: { app: ${DEMO_SERVICE} }
+      labels: { app: ${service} }
     spec:
       containers:
-        - name: ${DEMO_SERVICE}
-          image: "registry.example.com/shop/${DEMO_SERVICE}:${version}"
+        - name: ${service}
+          image: "${image}"
           ports: [ { containerPort: 8080 } ]
 `;
+}
+
+/** The Argo Rollouts manifest of the demo's checkout service at `version`. */
+export function checkoutRollout(version: string): string {
+  return `# checkout, owned by team-payments; synced by Argo CD, rolled out by Argo Rollouts
+${rolloutManifest(DEMO_SERVICE, `registry.example.com/shop/${DEMO_SERVICE}:${version}`)}`;
 }
 
 const GATE_TEMPLATE = `# Argo Rollouts asks SafeDeploy whether checkout may be promoted

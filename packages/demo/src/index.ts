@@ -15,5 +15,5 @@ export type {
   DemoVersionBehaviour,
 } from "./app.js";
 export { DEMO_ROLLBACK_PATH, DEMO_SERVICE, demoCatalog } from "./catalog.js";
-export { checkoutRollout, createDemoEnvRepo } from "./envrepo.js";
+export { checkoutRollout, createDemoEnvRepo, rolloutManifest } from "./envrepo.js";
 export type { DemoEnvRepo } from "./envrepo.js";

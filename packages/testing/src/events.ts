@@ -72,3 +72,30 @@ export function verdictEvent(
     { source: "policy", time: at },
   );
 }
+
+/** An SLO incident (fast-burn, P1, availability) opened at `at`, as the incident service would publish it. */
+export function incidentOpenedEvent(
+  service: string,
+  incidentId: string,
+  at: string,
+  options: { causeId?: string; reason?: string } = {},
+): Envelope<"incidents.opened"> {
+  return createEnvelope(
+    {
+      type: "incidents.opened",
+      id: messageId("incidents.opened", incidentId),
+      service,
+      data: {
+        incidentId,
+        origin: "slo",
+        severity: "fast-burn",
+        class: "P1",
+        slo: "availability",
+        openedAt: at,
+        causeId: options.causeId ?? messageId("budget.evaluated", service, "availability", at),
+        reason: options.reason ?? "availability is fast-burn",
+      },
+    },
+    { source: "incident", time: at },
+  );
+}

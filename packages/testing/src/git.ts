@@ -79,34 +79,3 @@ export async function createTestEnvRepo(name = "env"): Promise<TestEnvRepo> {
     dispose: () => rm(root, { recursive: true, force: true }),
   };
 }
-
-/** An Argo Rollouts canary manifest of `service` running `image` (gated by SafeDeploy's analysis). */
-export function rolloutManifest(service: string, image: string): string {
-  return `apiVersion: argoproj.io/v1alpha1
-kind: Rollout
-metadata:
-  name: ${service}
-  labels: { app: ${service} }
-spec:
-  replicas: 4
-  selector:
-    matchLabels: { app: ${service} }
-  strategy:
-    canary:
-      steps:
-        - setWeight: 10
-        - pause: { duration: 30s }
-        - analysis:
-            templates: [ { templateName: safedeploy-gate } ]
-        - setWeight: 50
-        - pause: { duration: 30s }
-        - setWeight: 100
-  template:
-    metadata:
-      labels: { app: ${service} }
-    spec:
-      containers:
-        - name: ${service}
-          image: ${image}
-`;
-}

@@ -3,9 +3,13 @@ import { openKv, provision, publishEvent, requestCommand } from "@safedeploy/jet
 import type { Bus } from "@safedeploy/jetstream";
 import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
-import { createEnvelope, messageId } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";
-import { createTestBus, readStream, testServiceEnv } from "@safedeploy/testing";
+import {
+  createTestBus,
+  incidentOpenedEvent,
+  readStream,
+  testServiceEnv,
+} from "@safedeploy/testing";
 import type { TestBus } from "@safedeploy/testing";
 import { onIncidentOpened, proposalIdFor } from "../src/proposals.js";
 import { proposalService } from "../src/service.js";
@@ -15,27 +19,8 @@ const catalog = new URL("../../../test/fixtures/catalog/valid", import.meta.url)
 let harness: TestBus;
 let replica: ServiceHandle;
 
-function opened(service: string, incidentId: string): Envelope<"incidents.opened"> {
-  const at = "2026-11-24T09:01:00.000Z";
-  return createEnvelope(
-    {
-      type: "incidents.opened",
-      id: messageId("incidents.opened", incidentId),
-      service,
-      data: {
-        incidentId,
-        origin: "slo",
-        severity: "fast-burn",
-        class: "P1",
-        slo: "availability",
-        openedAt: at,
-        causeId: "eval:1",
-        reason: "availability is fast-burn",
-      },
-    },
-    { source: "incident", time: at },
-  );
-}
+const opened = (service: string, incidentId: string) =>
+  incidentOpenedEvent(service, incidentId, "2026-11-24T09:01:00.000Z", { causeId: "eval:1" });
 
 async function governance(bus: Bus, type: string): Promise<Envelope[]> {
   return (await readStream(bus, "GOVERNANCE")).filter((e) => e.type === type);
