@@ -196,7 +196,11 @@ spec:
       expect(result.stdout).toContain(
         '     deployed:   when GET http://web.internal/version answers status 200, $.version = "2" (polled for 15m, else halt)\n',
       );
-      expect(result.stdout.match(/deployed: /g)).toHaveLength(1);
+      // The step without deployedWhen says its deploy time is the push, and how to do better.
+      expect(result.stdout).toContain(
+        "     deployed:   when the git actuator has pushed the change (declare deployedWhen if it must be merged or synced first)\n",
+      );
+      expect(result.stdout.match(/deployed: /g)).toHaveLength(2);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

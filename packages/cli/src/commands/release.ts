@@ -98,7 +98,11 @@ export function formatPlan(plan: TrainPlan): string {
       `  ${step.index + 1}. ${step.service}: ${describeStrategy(step)}`,
       `     change:     ${step.summary}`,
       ...(step.deployedWhen === null || step.deployedWhen === undefined
-        ? []
+        ? [
+            // Said in every plan: a guard window that starts at the push checks the old version
+            // when a person merges the branch later.
+            `     deployed:   when the git actuator has pushed the change (declare deployedWhen if it must be merged or synced first)`,
+          ]
         : [
             `     deployed:   when GET ${step.deployedWhen.check.http} answers ${describeExpectations(step.deployedWhen.check.expect)} (polled for ${step.deployedWhen.within}, else halt)`,
           ]),
