@@ -37,6 +37,8 @@ import {
 interface Phase {
   readonly name: string;
   readonly paths: readonly string[];
+  /** Each client sends back the ETag it last got (a polling dashboard): 304 counts as success. */
+  readonly revalidate?: boolean;
 }
 interface Load {
   readonly port: number;
@@ -57,21 +59,24 @@ if (!isMainThread) {
   // The load generator: `concurrency` clients, each one request at a time, over keep-alive sockets.
   const load = workerData as Load;
   const agent = new Agent({ keepAlive: true, maxSockets: load.concurrency });
-  const get = (path: string) =>
-    new Promise<{ status: number; bytes: number }>((resolve, reject) => {
+  const get = (path: string, etag: string | undefined) =>
+    new Promise<{ status: number; bytes: number; etag: string | undefined }>((resolve, reject) => {
       const req = request(
         {
           host: "127.0.0.1",
           port: load.port,
           path,
           agent,
-          headers: { authorization: `Bearer ${load.token}` },
+          headers: {
+            authorization: `Bearer ${load.token}`,
+            ...(etag === undefined ? {} : { "if-none-match": etag }),
+          },
         },
         (response) => {
           let bytes = 0;
           response.on("data", (chunk: Buffer) => (bytes += chunk.length));
           response.on("end", () => {
-            resolve({ status: response.statusCode ?? 0, bytes });
+            resolve({ status: response.statusCode ?? 0, bytes, etag: response.headers.etag });
           });
           response.on("error", reject);
         },
@@ -88,15 +93,17 @@ if (!isMainThread) {
   const deadline = started + load.durationMs;
   await Promise.all(
     Array.from({ length: load.concurrency }, async () => {
+      let etag: string | undefined;
       while (performance.now() < deadline) {
         const path = load.phase.paths[n++ % load.phase.paths.length] ?? "/";
         const t0 = performance.now();
         try {
-          const answer = await get(path);
+          const answer = await get(path, load.phase.revalidate === true ? etag : undefined);
           latencies.push(performance.now() - t0);
           bytes.push(answer.bytes);
           statuses[answer.status] = (statuses[answer.status] ?? 0) + 1;
-          if (answer.status !== 200) errors += 1;
+          if (answer.status === 200) etag = answer.etag;
+          else if (!(answer.status === 304 && load.phase.revalidate === true)) errors += 1;
         } catch {
           errors += 1;
           statuses.network = (statuses.network ?? 0) + 1;
@@ -314,6 +321,7 @@ spec:
     .map(({ name }) => name);
   const phases: Phase[] = [
     { name: "GET /v1/snapshot", paths: ["/v1/snapshot"] },
+    { name: "GET /v1/snapshot, If-None-Match", paths: ["/v1/snapshot"], revalidate: true },
     { name: "GET /v1/services?limit=50", paths: ["/v1/services?limit=50"] },
     { name: "GET /v1/services/{name}", paths: shuffled.map((n) => `/v1/services/${n}`) },
     { name: "GET /v1/services/{name}/gate", paths: shuffled.map((n) => `/v1/services/${n}/gate`) },
