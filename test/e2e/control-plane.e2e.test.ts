@@ -9,7 +9,8 @@
 //   4. errors stopped → resolved by the system after `resolveAfter` of normal;
 //   5. the evidence bundle complete (API and `safedeploy evidence export`); the audit log intact.
 // The catalog (test/fixtures/catalog/e2e) shortens the policy's windows to seconds. Step timings
-// are written to node_modules/.cache/safedeploy-e2e/control-plane-timings.json and to stdout.
+// are written to node_modules/.cache/safedeploy-e2e/control-plane-timings.json and to stdout, with
+// what the collector, budget and audit services did (their metrics).
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,6 +24,7 @@ import {
   createTestDatabase,
   createTestEnvRepo,
   git,
+  readStream,
   startPrometheus,
   startTrafficExporter,
   testServiceEnv,
@@ -170,7 +172,7 @@ async function get<T>(path: string): Promise<T> {
 
 /**
  * Polls `probe` until it returns something, or fails naming the step, what did not happen within
- * how long, and the last thing seen (or the last error).
+ * how long, the last thing seen (or the last error), and where the pipeline stood.
  */
 async function waitFor<T>(
   step: string,
@@ -189,8 +191,11 @@ async function waitFor<T>(
       last = `error: ${error instanceof Error ? error.message : String(error)}`;
     }
     if (Date.now() > deadline) {
+      const where = await Promise.all([pipelineVitals(), checkoutInJetStream()]).catch(
+        (error: unknown) => `unknown (${String(error)})`,
+      );
       throw new Error(
-        `${step}: ${what} did not happen within ${timeoutMs / 1000} s; last seen: ${JSON.stringify(last).slice(0, 1_500)}`,
+        `${step}: ${what} did not happen within ${timeoutMs / 1000} s; last seen: ${JSON.stringify(last).slice(0, 1_500)}; pipeline, JetStream: ${JSON.stringify(where)}`,
       );
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
@@ -198,26 +203,49 @@ async function waitFor<T>(
 }
 
 /**
- * What the collector did so far (snapshots published, jobs skipped and why, Prometheus failures,
- * job lag), so a step that waits in vain says whether measurements stopped or only the verdict.
+ * What the pipeline did so far, from each service's own metrics: snapshots published and jobs
+ * skipped (collector), evaluations (budget), rows stored and the newest stored sequence per
+ * stream (audit, which fills the read model the API serves). A step that waits in vain then says
+ * where the pipeline stopped.
  */
-async function collectorVitals(): Promise<Record<string, unknown>> {
-  const collector = services.at(-1);
-  if (collector === undefined) return {};
+async function pipelineVitals(): Promise<Record<string, unknown>> {
   const vitals: Record<string, unknown> = { now: new Date().toISOString() };
-  for (const metric of await collector.registry.getMetricsAsJSON()) {
-    if (!metric.name.startsWith("safedeploy_collector_")) continue;
-    const name = metric.name.replace("safedeploy_collector_", "");
-    for (const sample of metric.values) {
-      const { labels, value } = sample;
-      const full = "metricName" in sample ? String(sample.metricName) : metric.name;
-      const suffix = full.replace(metric.name, "");
-      if (suffix === "_bucket") continue;
-      const reason = typeof labels.reason === "string" ? `{${labels.reason}}` : "";
-      vitals[`${name}${suffix}${reason}`] = value;
+  for (const service of services) {
+    for (const metric of await service.registry.getMetricsAsJSON()) {
+      if (!/^safedeploy_(collector|budget|audit)_/.test(metric.name)) continue;
+      for (const sample of metric.values) {
+        const full = "metricName" in sample ? String(sample.metricName) : metric.name;
+        if (full.endsWith("_bucket")) continue;
+        const qualifier = Object.entries(sample.labels)
+          .filter(([label]) => label !== "service")
+          .map(([, value]) => value)
+          .join(",");
+        const key = `${full.replace("safedeploy_", "")}${qualifier === "" ? "" : `{${qualifier}}`}`;
+        vitals[key] = sample.value;
+      }
     }
   }
   return vitals;
+}
+
+/** What JetStream itself holds for checkout: its newest evaluation and any incident opened. */
+async function checkoutInJetStream(): Promise<Record<string, unknown>> {
+  if (harness === undefined) return {};
+  const budget = (await readStream(harness.bus, "BUDGET")).filter(
+    (e) => e.type === "budget.evaluated" && e.service === "checkout",
+  );
+  const newest = budget.at(-1);
+  const incidents = (await readStream(harness.bus, "INCIDENTS")).filter(
+    (e) => e.service === "checkout",
+  );
+  return {
+    evaluations: budget.length,
+    newest:
+      newest?.type === "budget.evaluated"
+        ? { evaluatedAt: newest.data.evaluatedAt, severity: newest.data.severity }
+        : null,
+    incidentEvents: incidents.map((e) => e.type),
+  };
 }
 
 /** A bare environment repo whose last commit on main releases checkout's bad v1.6.0 (and cart). */
@@ -305,13 +333,14 @@ afterAll(async () => {
         (t.note === undefined ? "" : ` ${t.note}`),
     )
     .join("\n");
+  const pipeline = await pipelineVitals();
   process.stdout.write(
-    `control-plane e2e step timings:\n${summary}\n  approving the executed proposal again: ${retriedApproval}\n`,
+    `control-plane e2e step timings:\n${summary}\n  approving the executed proposal again: ${retriedApproval}\n  pipeline: ${JSON.stringify(pipeline)}\n`,
   );
   await mkdir(TIMINGS_DIR, { recursive: true });
   await writeFile(
     join(TIMINGS_DIR, "control-plane-timings.json"),
-    `${JSON.stringify({ at: new Date().toISOString(), timings, retriedApproval }, null, 2)}\n`,
+    `${JSON.stringify({ at: new Date().toISOString(), timings, retriedApproval, pipeline }, null, 2)}\n`,
   );
   for (const service of services.reverse()) await service.shutdown("test");
   await harness?.cleanup();
@@ -367,7 +396,7 @@ describe("the control plane end to end: burn → incident → approved rollback 
         const severity = (await get<ServiceDetail>("/v1/services/checkout")).slos;
         return {
           value: items.find((i) => i.state === "detected"),
-          seen: { items, severity, collector: await collectorVitals() },
+          seen: { items, severity },
         };
       },
     );

@@ -6,6 +6,7 @@ import type { RawMessage } from "@safedeploy/jetstream";
 import { ConfigError, openServiceBus } from "@safedeploy/runtime";
 import type { ServiceDefinition } from "@safedeploy/runtime";
 import { AUDIT_CONSUMERS } from "@safedeploy/schema";
+import { Counter, Gauge } from "prom-client";
 
 /** The audit service's durable consumers: one per stream, every subject. */
 export { AUDIT_CONSUMERS };
@@ -55,6 +56,40 @@ export function auditService(tuning: AuditTuning = {}): ServiceDefinition {
       }
       context.addReadinessCheck("postgres", (signal) => checkDatabase(pool, { signal }));
       const bus = await openServiceBus(context);
+      // How far the audit log (and the read model the API serves) is behind each stream, and why.
+      const labelNames = ["stream"] as const;
+      const registers = [context.registry];
+      const stored = new Counter({
+        name: "safedeploy_audit_messages_stored_total",
+        help: "Messages written to the audit log.",
+        labelNames,
+        registers,
+      });
+      const skipped = new Counter({
+        name: "safedeploy_audit_messages_skipped_total",
+        help: "Messages already stored (redeliveries).",
+        labelNames,
+        registers,
+      });
+      const refused = new Counter({
+        name: "safedeploy_audit_read_model_refusals_total",
+        help: "Envelopes stored in the log that the read model refused (an invariant held).",
+        labelNames,
+        registers,
+      });
+      const failed = new Counter({
+        name: "safedeploy_audit_batch_failures_total",
+        help: "Batches that failed to commit (redelivered later).",
+        labelNames,
+        registers,
+      });
+      const newest = new Gauge({
+        name: "safedeploy_audit_stored_seq",
+        help: "The newest stream sequence committed to the audit log.",
+        labelNames,
+        registers,
+      });
+      const newestSeq = new Map<string, number>();
       const subscriptions = AUDIT_CONSUMERS.map((consumer) =>
         consumeRaw(bus, {
           consumer,
@@ -62,9 +97,23 @@ export function auditService(tuning: AuditTuning = {}): ServiceDefinition {
           ...(tuning.lingerMs === undefined ? {} : { lingerMs: tuning.lingerMs }),
           ...(tuning.backoffMs === undefined ? {} : { backoffMs: tuning.backoffMs }),
           handler: async (batch) => {
+            const stream = { stream: consumer.stream };
             const report = await appendBatch(pool, consumer.stream, batch.map(toAuditMessage), {
               logger: log,
+            }).catch((error: unknown) => {
+              failed.inc(stream);
+              throw error;
             });
+            stored.inc(stream, report.stored);
+            skipped.inc(stream, report.skipped);
+            refused.inc(stream, report.refused.length);
+            // A redelivered older batch must not move it back.
+            const seq = Math.max(
+              newestSeq.get(consumer.stream) ?? 0,
+              ...batch.map((m) => m.streamSequence),
+            );
+            newestSeq.set(consumer.stream, seq);
+            newest.set(stream, seq);
             log.debug(
               { stream: consumer.stream, stored: report.stored, skipped: report.skipped },
               "batch stored",

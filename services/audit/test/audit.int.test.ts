@@ -80,6 +80,22 @@ async function deleteConsumer(stream: string, durable: string): Promise<void> {
   }
 }
 
+/** A metric of every replica that ever ran, summed (or the largest, for a gauge), by stream. */
+async function replicaMetric(
+  name: string,
+  combine: (a: number, b: number) => number = (a, b) => a + b,
+): Promise<Record<string, number>> {
+  const byStream: Record<string, number> = {};
+  for (const replica of replicas) {
+    const metric = await replica.registry.getSingleMetric(name)?.get();
+    for (const { labels, value } of metric?.values ?? []) {
+      const stream = String(labels.stream);
+      byStream[stream] = stream in byStream ? combine(byStream[stream] ?? 0, value) : value;
+    }
+  }
+  return byStream;
+}
+
 async function streamCounts(): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   for (const stream of STREAMS) {
@@ -205,6 +221,13 @@ describe("audit service", () => {
       "SELECT count(*)::int AS n FROM (SELECT stream, message_id FROM audit_log WHERE message_id IS NOT NULL GROUP BY 1, 2 HAVING count(*) > 1) d",
     );
     expect(duplicates[0]?.n).toBe(0);
+    // The metrics say the same: each row written by exactly one replica, once; the newest stored
+    // sequence is the stream's last; the forced redelivery was all skipped.
+    const rows = Object.fromEntries(Object.entries(expected).filter(([, n]) => n > 0));
+    expect(await replicaMetric("safedeploy_audit_messages_stored_total")).toEqual(rows);
+    expect(await replicaMetric("safedeploy_audit_stored_seq", Math.max)).toEqual(rows);
+    const skipped = await replicaMetric("safedeploy_audit_messages_skipped_total");
+    expect(skipped.INCIDENTS).toBeGreaterThanOrEqual(expected.INCIDENTS ?? 0);
     const verifying = performance.now();
     expect(await verifyChain(pool)).toMatchObject({ intact: true, firstBad: null });
     process.stdout.write(`verified in ${Math.round(performance.now() - verifying)} ms\n`);
