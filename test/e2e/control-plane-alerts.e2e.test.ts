@@ -33,12 +33,17 @@ function promtool(): string {
   return found;
 }
 
-/** One alert as promtool must see it: the rule's labels and annotations, rendered for `labels`. */
-function firing(alert: string, labels: Record<string, string> = {}) {
+/**
+ * One alert as promtool must see it: the rule's labels and annotations, rendered for `labels`
+ * (and `$value`, already humanized, where an annotation shows it).
+ */
+function firing(alert: string, labels: Record<string, string> = {}, at: { value?: string } = {}) {
   const rule = rules.find((r) => r.alert === alert);
   if (rule === undefined) throw new Error(`no alert ${alert} in ${RULES}`);
   const render = (text: string) =>
-    text.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_, name: string) => labels[name] ?? "");
+    text
+      .replace(/\{\{ \$labels\.(\w+) \}\}/g, (_, name: string) => labels[name] ?? "")
+      .replace(/\{\{ \$value \| humanize \}\}/g, at.value ?? "");
   return {
     exp_labels: { ...labels, ...rule.labels },
     exp_annotations: Object.fromEntries(
@@ -214,6 +219,24 @@ const cases = [
       ),
     ],
     alert_rule_test: [{ eval_time: "25m", alertname: "SafeDeployAuditStalled", exp_alerts: [] }],
+  },
+  {
+    name: "a burst of dead letters, then none",
+    input_series: [
+      series(
+        "safedeploy_audit_messages_stored_total",
+        { ...target("audit"), stream: "DEADLETTER" },
+        "0 0 3 3x30",
+      ),
+    ],
+    alert_rule_test: [
+      {
+        eval_time: "5m",
+        alertname: "SafeDeployDeadLetters",
+        exp_alerts: [firing("SafeDeployDeadLetters", {}, { value: "3" })],
+      },
+      { eval_time: "25m", alertname: "SafeDeployDeadLetters", exp_alerts: [] },
+    ],
   },
 ];
 
