@@ -2,8 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runCli } from "@safedeploy/cli";
 import { publishEvent } from "@safedeploy/jetstream";
 import { startService } from "@safedeploy/runtime";
+import { eventSubject } from "@safedeploy/schema";
 import { budgetEvaluationEvent, testServiceEnv, waitUntil } from "@safedeploy/testing";
 import { createGatewayService, tokenHash } from "@safedeploy/service-gateway";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
@@ -108,6 +110,7 @@ const endpoints = (): [Method, string, Role, unknown?][] => [
   ["DELETE", "/v1/freezes/checkout", "admin"],
   ["GET", "/v1/snapshot", "viewer"],
   ["GET", "/v1/audit/verify", "viewer"],
+  ["GET", "/v1/deadletters", "viewer"],
   ["GET", "/v1/events", "viewer"],
 ];
 
@@ -198,6 +201,7 @@ describe("health, metrics, documents", () => {
       "/v1/freezes/{service}",
       "/v1/snapshot",
       "/v1/audit/verify",
+      "/v1/deadletters",
       "/v1/events",
       "/healthz",
       "/readyz",
@@ -486,6 +490,12 @@ describe("proposals", () => {
   });
 });
 
+/** The dead letters route's answer, as the test reads it. */
+interface Listed {
+  items: { seq: number; letter: { stream: string; consumer: string; reason: string } | null }[];
+  next: string | null;
+}
+
 describe("freezes, snapshot, audit", () => {
   it("an admin opens and lifts a freeze; 404 for an unknown service; 400 naming the field", async () => {
     const opened = await call("POST", "/v1/freezes", "admin", {
@@ -547,7 +557,10 @@ describe("freezes, snapshot, audit", () => {
         headers: { ...bearer("viewer"), "if-none-match": etag },
       });
       if (unchanged.statusCode === 304) break;
-      expect(unchanged.headers.etag, "a 200 for If-None-Match must carry a new tag").not.toBe(etag);
+      expect(
+        unchanged.headers.etag,
+        `a ${unchanged.statusCode} for If-None-Match must carry a new tag`,
+      ).not.toBe(etag);
       etag = unchanged.headers.etag!;
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
@@ -573,6 +586,93 @@ describe("freezes, snapshot, audit", () => {
     );
     expect(changed?.headers.etag).not.toBe(etag);
     await call("DELETE", "/v1/freezes/legacy", "admin", { reason: "done" });
+  });
+
+  it("lists dead letters with their reasons, newest first, by stream, page by page", async () => {
+    const { bus } = plane.harness;
+    // A budget evaluation that is not JSON, and one missing its data: the policy service
+    // dead-letters each, naming why.
+    await bus.js.publish(eventSubject(bus.ns, "budget.evaluated", "payments"), "not json");
+    const noData: Partial<ReturnType<typeof budgetEvaluationEvent>> = budgetEvaluationEvent(
+      "payments",
+      at(90),
+      "normal",
+    );
+    delete noData.data;
+    await bus.js.publish(
+      eventSubject(bus.ns, "budget.evaluated", "payments"),
+      JSON.stringify(noData),
+    );
+
+    let listed: Listed = { items: [], next: null };
+    await waitUntil(
+      async () => {
+        listed = json<Listed>(await call("GET", "/v1/deadletters?stream=BUDGET", "viewer"));
+        const reasons = listed.items.map((item) => item.letter?.reason ?? "");
+        return (
+          reasons.some((r) => r.startsWith("payload is not JSON")) &&
+          reasons.some((r) => r.startsWith("invalid message: data: "))
+        );
+      },
+      15_000,
+      () => `both messages dead-lettered; listed: ${JSON.stringify(listed)}`,
+    );
+    const seqs = listed.items.map((item) => item.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
+    const letters = listed.items.map((item) => item.letter!);
+    expect(new Set(letters.map((l) => l.stream))).toEqual(new Set(["BUDGET"]));
+    // Each names the consumer that could not handle it (policy and incident both read BUDGET).
+    for (const letter of letters) expect(letter.consumer).toMatch(/_(policy|incident)$/);
+    expect(
+      json<Listed>(await call("GET", "/v1/deadletters?stream=GOVERNANCE", "viewer")).items,
+    ).toEqual([]);
+
+    // One at a time, cursor to cursor, down to the oldest (newer ones may still arrive on top).
+    const walked: number[] = [];
+    let cursor: string | null = "";
+    while (cursor !== null) {
+      const query: string = cursor === "" ? "" : `&cursor=${cursor}`;
+      const page: Listed = json<Listed>(
+        await call("GET", `/v1/deadletters?stream=BUDGET&limit=1${query}`, "viewer"),
+      );
+      expect(page.items.length).toBeLessThanOrEqual(1);
+      walked.push(...page.items.map((item) => item.seq));
+      cursor = page.next;
+    }
+    expect(walked).toEqual([...new Set(walked)].sort((a, b) => b - a));
+    expect(walked).toEqual(expect.arrayContaining(seqs.filter((seq) => seq <= walked[0]!)));
+
+    // The CLI over a real port: the same letters as a table, and usage errors before any request.
+    const url = await app.listen({ host: "127.0.0.1", port: 0 });
+    const cli = async (...argv: string[]) => {
+      let stdout = "";
+      let stderr = "";
+      const code = await runCli({
+        argv,
+        env: { SAFEDEPLOY_API: url, SAFEDEPLOY_TOKEN: TOKENS.viewer },
+        stdout: (text) => (stdout += text),
+        stderr: (text) => (stderr += text),
+      });
+      return { code, stdout, stderr };
+    };
+    const table = await cli("deadletters", "--stream", "BUDGET");
+    expect(table).toMatchObject({ code: 0, stderr: "" });
+    expect(table.stdout).toMatch(/^SEQ +AT +FROM +KIND +DELIVERIES +REASON/);
+    expect(table.stdout).toContain("payload is not JSON");
+    expect(table.stdout).toMatch(
+      /BUDGET\/\S+_(policy|incident) +invalid +1 +invalid message: data: /,
+    );
+    const asJson = await cli("deadletters", "--stream", "BUDGET", "--limit", "1", "--json");
+    expect(asJson.code).toBe(0);
+    expect((JSON.parse(asJson.stdout) as Listed).items).toHaveLength(1);
+    expect(await cli("deadletters", "--stream", "NOPE")).toMatchObject({ code: 2 });
+    expect((await cli("deadletters", "--limit", "0")).stderr).toContain(
+      "--limit takes a whole number",
+    );
+
+    const bad = await call("GET", "/v1/deadletters?stream=NOPE", "viewer");
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).toContain("stream");
   });
 
   it("audit verify reports an intact chain", async () => {

@@ -10,6 +10,8 @@ export { appendBatch, payloadValue } from "./append.js";
 export type { AppendReport, AuditMessage, AuditPool } from "./append.js";
 export { GENESIS_HASH, canonicalJson, chainHash } from "./chain.js";
 export type { ChainedFields } from "./chain.js";
+export { listDeadLetters } from "./dead-letters.js";
+export type { StoredDeadLetter } from "./dead-letters.js";
 export { EVIDENCE_PARTS, evidenceBundle } from "./evidence.js";
 export type { EvidenceBundle, EvidencePart, EvidenceSource } from "./evidence.js";
 export { AUDIT_MIGRATIONS_DIR, migrateAudit } from "./migrations.js";

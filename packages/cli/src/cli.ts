@@ -5,6 +5,7 @@ import { up } from "./commands/up.js";
 import { audit } from "./commands/audit.js";
 import { evidence } from "./commands/evidence.js";
 import { gate } from "./commands/gate.js";
+import { deadletters } from "./commands/deadletters.js";
 import { incidents } from "./commands/incidents.js";
 import { proposals } from "./commands/proposals.js";
 import { replay } from "./commands/replay.js";
@@ -26,6 +27,7 @@ export const COMMANDS: readonly Command[] = [
   gate,
   incidents,
   proposals,
+  deadletters,
   replay,
   release,
   up,

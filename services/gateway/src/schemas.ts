@@ -1,4 +1,5 @@
 import {
+  DeadLetter,
   FreezeView,
   GateReason,
   GateView,
@@ -7,6 +8,7 @@ import {
   ProposalState,
   ProposalView,
   ResourceName,
+  STREAMS,
   Severity,
   Timestamp,
 } from "@safedeploy/schema";
@@ -46,6 +48,9 @@ export const Page = z.object({
 export const IncidentQuery = Page.extend({
   service: ResourceName.optional(),
   state: IncidentState.optional(),
+});
+export const DeadLetterQuery = Page.extend({
+  stream: z.enum(STREAMS).optional(),
 });
 export const ProposalQuery = Page.extend({
   service: ResourceName.optional(),
@@ -192,3 +197,13 @@ export const EventsQuery = z.object({
     .optional()
     .describe("the bearer token, for clients that cannot set headers (EventSource)"),
 });
+
+/** A message of DEADLETTER: the dead letter, or what arrived there when it is not one. */
+export const DeadLetterItem = z
+  .object({
+    seq: z.number().int().positive(),
+    storedAt: Timestamp,
+    letter: DeadLetter.nullable(),
+    unreadable: z.unknown(),
+  })
+  .meta({ id: "DeadLetter" });
