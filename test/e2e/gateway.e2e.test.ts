@@ -670,6 +670,12 @@ describe("freezes, snapshot, audit", () => {
       "--limit takes a whole number",
     );
 
+    // A cursor of another list (not a sequence) is refused, naming the cursor.
+    const alien = Buffer.from(JSON.stringify(["checkout"])).toString("base64url");
+    const refused = await call("GET", `/v1/deadletters?cursor=${alien}`, "viewer");
+    expect(refused.statusCode).toBe(400);
+    expect(refused.body).toContain("cursor");
+
     const bad = await call("GET", "/v1/deadletters?stream=NOPE", "viewer");
     expect(bad.statusCode).toBe(400);
     expect(bad.body).toContain("stream");
