@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "@safedeploy/cli";
 import { provision, publishEvent } from "@safedeploy/jetstream";
+import { eventSubject } from "@safedeploy/schema";
 import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
 import {
@@ -270,6 +271,19 @@ describe.skipIf(chromiumMissing !== undefined)(
       expect(resumed.at(-1)?.["last-event-id"]).toMatch(/\S/);
       pageErrors.length = 0; // the refused connections while the gateway was down
     }, 60_000);
+
+    it("a message no service can handle appears under Dead letters, live, with why", async () => {
+      const deadLetters = page.locator('[data-testid="deadletters"]');
+      expect(await deadLetters.textContent()).toContain("No dead letters.");
+      const { bus } = harness!;
+      await bus.js.publish(eventSubject(bus.ns, "budget.evaluated", "checkout"), "not json");
+      await expectText(page, '[data-testid="dead-letter"]', "payload is not JSON");
+      const row = page.locator('[data-testid="dead-letter"]').first();
+      expect(await row.textContent()).toMatch(
+        /BUDGET \/ \S+_(policy|incident)invalid1payload is not JSON/,
+      );
+      expect(pageErrors).toEqual([]);
+    });
 
     it("a viewer sees the board, but the dialog shows the API's refusal of an approval", async () => {
       await page.getByRole("button", { name: "Sign out" }).click();

@@ -505,6 +505,48 @@ function renderFreezes(freezes) {
   );
 }
 
+/** Messages the services could not handle: newest first, with why (nothing acted on them). */
+function renderDeadLetters(stored) {
+  const target = $("deadletters");
+  target.removeAttribute("aria-busy");
+  if (stored.length === 0) {
+    target.replaceChildren(h("p", { class: "empty", text: "No dead letters." }));
+    return;
+  }
+  target.replaceChildren(
+    h(
+      "table",
+      {},
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ["When", "From", "Kind", "Deliveries", "Reason"].map((t) =>
+            h("th", { scope: "col", text: t }),
+          ),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        stored.map(({ seq, storedAt, letter }) =>
+          h(
+            "tr",
+            { "data-testid": "dead-letter", "data-seq": String(seq) },
+            h("td", { text: time(letter?.at ?? storedAt) }),
+            h("td", { text: letter ? `${letter.stream} / ${letter.consumer}` : "-" }),
+            h("td", { text: letter?.kind ?? "-" }),
+            h("td", { text: letter ? String(letter.deliveryCount) : "-" }),
+            h("td", { text: letter?.reason ?? "not a dead letter (published there by hand?)" }),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
 // ---------------------------------------------------------------- release trains
 
 const shortSha = (sha) => (typeof sha === "string" ? sha.slice(0, 7) : null);
@@ -804,6 +846,7 @@ const LOADERS = {
   trains: loadTrains,
   proposals: async () => renderProposals((await api("/v1/proposals?limit=100")).items),
   freezes: async () => renderFreezes((await api("/v1/freezes?limit=100")).items),
+  deadletters: async () => renderDeadLetters((await api("/v1/deadletters?limit=20")).items),
 };
 
 function showBanner(text) {
@@ -843,6 +886,8 @@ function affectedBy(type) {
     return ["proposals"];
   }
   if (type.startsWith("governance.")) return ["services", "proposals"];
+  // Dead letters are not envelopes: the feed sends them untyped.
+  if (type === "message") return ["deadletters"];
   return [];
 }
 

@@ -60,6 +60,7 @@ describe("dashboard assets", () => {
       "trains",
       "proposals",
       "freezes",
+      "deadletters",
     ]) {
       expect(html).toContain(`data-testid="${id}"`);
     }
