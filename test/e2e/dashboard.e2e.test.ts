@@ -282,6 +282,9 @@ describe.skipIf(chromiumMissing !== undefined)(
       expect(await row.textContent()).toMatch(
         /BUDGET \/ \S+_(policy|incident)invalid1payload is not JSON/,
       );
+      await page
+        .locator('section[aria-labelledby="deadletters-title"]')
+        .screenshot({ path: join(SCREENSHOT_DIR, "dashboard-deadletters.png") });
       expect(pageErrors).toEqual([]);
     });
 
