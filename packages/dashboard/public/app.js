@@ -157,6 +157,24 @@ function gateCell(gate) {
   );
 }
 
+/** A table with one header cell per column and the given body rows. */
+function table(columns, rows, attributes = {}) {
+  return h(
+    "table",
+    attributes,
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        columns.map((t) => h("th", { scope: "col", text: t })),
+      ),
+    ),
+    h("tbody", {}, rows),
+  );
+}
+
 function renderServices(services) {
   const target = $("services");
   target.removeAttribute("aria-busy");
@@ -184,21 +202,10 @@ function renderServices(services) {
     );
   });
   target.replaceChildren(
-    h(
-      "table",
+    table(
+      ["Service", "Error budget left (per SLO)", "Severity", "Incident", "Promotion gate"],
+      rows,
       { class: "services" },
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          ["Service", "Error budget left (per SLO)", "Severity", "Incident", "Promotion gate"].map(
-            (title) => h("th", { scope: "col", text: title }),
-          ),
-        ),
-      ),
-      h("tbody", {}, rows),
     ),
   );
 }
@@ -471,34 +478,18 @@ function renderFreezes(freezes) {
     return;
   }
   target.replaceChildren(
-    h(
-      "table",
-      {},
-      h(
-        "thead",
-        {},
+    table(
+      ["Service", "Origin", "From", "Until", "By", "Reason"],
+      freezes.map((f) =>
         h(
           "tr",
-          {},
-          ["Service", "Origin", "From", "Until", "By", "Reason"].map((t) =>
-            h("th", { scope: "col", text: t }),
-          ),
-        ),
-      ),
-      h(
-        "tbody",
-        {},
-        freezes.map((f) =>
-          h(
-            "tr",
-            { "data-testid": "freeze", "data-service": f.service },
-            h("th", { scope: "row", text: f.service }),
-            h("td", { text: f.origin }),
-            h("td", { text: time(f.from) }),
-            h("td", { text: time(f.until) }),
-            h("td", { text: f.actor }),
-            h("td", { text: f.reason }),
-          ),
+          { "data-testid": "freeze", "data-service": f.service },
+          h("th", { scope: "row", text: f.service }),
+          h("td", { text: f.origin }),
+          h("td", { text: time(f.from) }),
+          h("td", { text: time(f.until) }),
+          h("td", { text: f.actor }),
+          h("td", { text: f.reason }),
         ),
       ),
     ),
@@ -514,33 +505,17 @@ function renderDeadLetters(stored) {
     return;
   }
   target.replaceChildren(
-    h(
-      "table",
-      {},
-      h(
-        "thead",
-        {},
+    table(
+      ["When", "From", "Kind", "Deliveries", "Reason"],
+      stored.map(({ seq, storedAt, letter }) =>
         h(
           "tr",
-          {},
-          ["When", "From", "Kind", "Deliveries", "Reason"].map((t) =>
-            h("th", { scope: "col", text: t }),
-          ),
-        ),
-      ),
-      h(
-        "tbody",
-        {},
-        stored.map(({ seq, storedAt, letter }) =>
-          h(
-            "tr",
-            { "data-testid": "dead-letter", "data-seq": String(seq) },
-            h("td", { text: time(letter?.at ?? storedAt) }),
-            h("td", { text: letter ? `${letter.stream} / ${letter.consumer}` : "-" }),
-            h("td", { text: letter?.kind ?? "-" }),
-            h("td", { text: letter ? String(letter.deliveryCount) : "-" }),
-            h("td", { text: letter?.reason ?? "not a dead letter (published there by hand?)" }),
-          ),
+          { "data-testid": "dead-letter", "data-seq": String(seq) },
+          h("td", { text: time(letter?.at ?? storedAt) }),
+          h("td", { text: letter ? `${letter.stream} / ${letter.consumer}` : "-" }),
+          h("td", { text: letter?.kind ?? "-" }),
+          h("td", { text: letter ? String(letter.deliveryCount) : "-" }),
+          h("td", { text: letter?.reason ?? "not a dead letter (published there by hand?)" }),
         ),
       ),
     ),
