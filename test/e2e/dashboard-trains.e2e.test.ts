@@ -12,6 +12,7 @@ import { provision } from "@safedeploy/jetstream";
 import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
 import {
+  deploymentManifest,
   createTestBus,
   createTestDatabase,
   createTestEnvRepo,
@@ -56,9 +57,6 @@ const trainDocument = (followUps: string[]) => ({
   },
 });
 
-const deployment = (service: string, tag: string) =>
-  `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${service}\nspec:\n  template:\n    spec:\n      containers:\n        - name: ${service}\n          image: shop/${service}:${tag}\n`;
-
 let root = "";
 let remote = "";
 let harness: TestBus | undefined;
@@ -91,7 +89,7 @@ describe.skipIf(chromiumMissing !== undefined)(
       await repo.commit(
         "prod at v1",
         Object.fromEntries(
-          SERVICES.map((s) => [`envs/prod/${s}/deployment.yaml`, deployment(s, "v1")]),
+          SERVICES.map((s) => [`envs/prod/${s}/deployment.yaml`, deploymentManifest(s, "v1")]),
         ),
       );
       await writeFile(join(root, "catalog.yaml"), catalog);

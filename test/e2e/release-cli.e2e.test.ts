@@ -17,6 +17,7 @@ import { policyService } from "@safedeploy/service-policy";
 import { proposalService } from "@safedeploy/service-proposal";
 import { createReleaseTrainService } from "@safedeploy/service-release-train";
 import {
+  deploymentManifest,
   createTestBus,
   createTestDatabase,
   createTestEnvRepo,
@@ -53,8 +54,6 @@ spec:
     - { service: basket, patch: { spec: { replicas: 3 } }, guardWindow: 1s }
   followUps: []
 `;
-const deployment = (service: string, tag: string) =>
-  `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${service}\nspec:\n  template:\n    spec:\n      containers:\n        - name: ${service}\n          image: shop/${service}:${tag}\n`;
 
 let repo: TestEnvRepo;
 let root: string;
@@ -88,7 +87,7 @@ beforeAll(async () => {
   await repo.commit(
     "prod at v1",
     Object.fromEntries(
-      SERVICES.map((s) => [`envs/prod/${s}/deployment.yaml`, deployment(s, "v1")]),
+      SERVICES.map((s) => [`envs/prod/${s}/deployment.yaml`, deploymentManifest(s, "v1")]),
     ),
   );
   await writeFile(join(root, "catalog.yaml"), catalog);

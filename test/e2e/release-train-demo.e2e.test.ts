@@ -29,6 +29,7 @@ import { policyService } from "@safedeploy/service-policy";
 import { proposalService } from "@safedeploy/service-proposal";
 import { TrainRecord } from "@safedeploy/service-release-train";
 import {
+  deploymentManifest,
   createTestBus,
   createTestEnvRepo,
   freePort,
@@ -57,9 +58,6 @@ const catalog = () =>
     policyYaml("  requireCanary: false\n  noData: allow\n  approvals: { required: 1 }\n"),
     ...SERVICES.map((name) => serviceYaml(name, { window: "10m" })),
   ]);
-
-const deployment = (service: string, tag: string) =>
-  `# ${service}\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${service}\nspec:\n  template:\n    spec:\n      containers:\n        - name: ${service}\n          image: shop/${service}:${tag}\n`;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -335,7 +333,7 @@ beforeAll(async () => {
   await repo.commit(
     "prod at v1",
     Object.fromEntries(
-      SERVICES.map((s) => [`envs/prod/${s}/deployment.yaml`, deployment(s, "v1")]),
+      SERVICES.map((s) => [`envs/prod/${s}/deployment.yaml`, deploymentManifest(s, "v1")]),
     ),
   );
   await writeFile(join(repo.root, "catalog.yaml"), catalog());

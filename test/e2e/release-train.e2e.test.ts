@@ -20,6 +20,7 @@ import { policyService } from "@safedeploy/service-policy";
 import { proposalService } from "@safedeploy/service-proposal";
 import { createReleaseTrainService } from "@safedeploy/service-release-train";
 import {
+  deploymentManifest,
   createTestBus,
   createTestEnvRepo,
   git,
@@ -43,9 +44,6 @@ const catalog = () =>
     policyYaml("  requireCanary: false\n  noData: allow\n  approvals: { required: 1 }\n"),
     ...SERVICES.map((name) => serviceYaml(name, { window: "10m" })),
   ]);
-
-const deployment = (service: string, tag: string) =>
-  `# ${service}\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${service}\nspec:\n  template:\n    spec:\n      containers:\n        - name: ${service}\n          image: shop/${service}:${tag}\n`;
 
 let root: string;
 let remote: string;
@@ -119,7 +117,7 @@ beforeAll(async () => {
   await repo.commit(
     "prod at v1",
     Object.fromEntries(
-      SERVICES.map((s) => [`envs/prod/${s}/deployment.yaml`, deployment(s, "v1")]),
+      SERVICES.map((s) => [`envs/prod/${s}/deployment.yaml`, deploymentManifest(s, "v1")]),
     ),
   );
   await writeFile(join(root, "catalog.yaml"), catalog());

@@ -79,3 +79,8 @@ export async function createTestEnvRepo(name = "env"): Promise<TestEnvRepo> {
     dispose: () => rm(root, { recursive: true, force: true }),
   };
 }
+
+/** A Kubernetes Deployment of `service` running `shop/<service>:<tag>`, as release-train tests use. */
+export function deploymentManifest(service: string, tag: string): string {
+  return `# ${service}\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${service}\nspec:\n  template:\n    spec:\n      containers:\n        - name: ${service}\n          image: shop/${service}:${tag}\n`;
+}

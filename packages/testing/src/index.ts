@@ -7,7 +7,7 @@ export { policyYaml, serviceYaml, yamlDocuments } from "./catalog.js";
 export type { TestServiceOptions, TestSli } from "./catalog.js";
 export { dockerAvailable } from "./docker.js";
 export { budgetEvaluationEvent, gateReason, incidentOpenedEvent, verdictEvent } from "./events.js";
-export { createTestEnvRepo, git } from "./git.js";
+export { createTestEnvRepo, deploymentManifest, git } from "./git.js";
 export type { TestEnvRepo } from "./git.js";
 export { startTrafficExporter } from "./exporter.js";
 export type { Traffic, TrafficExporter } from "./exporter.js";
