@@ -28,16 +28,19 @@ const notOurs = () =>
 /**
  * What the read model needs to fetch one page in SQL: `limit + 1` rows (one more than the page,
  * so {@link paginate} can tell whether there is a next page) after the cursor's key, checked to
- * have `parts` parts, the first an instant when `timed` (or a 400 naming `cursor`).
+ * have `parts` parts, the first of the `first` kind: an instant, a stream sequence, or any name
+ * (else a 400 naming `cursor`).
  */
 export function keysetOf(
   page: { readonly limit: number; readonly cursor?: string | undefined },
-  shape: { readonly parts: number; readonly timed: boolean },
+  shape: { readonly parts: number; readonly first: "instant" | "sequence" | "name" },
 ): { limit: number; after?: SortKey } {
   if (page.cursor === undefined) return { limit: page.limit + 1 };
   const after = decodeCursor(page.cursor);
   if (after.length !== shape.parts) throw notOurs();
-  if (shape.timed && Number.isNaN(Date.parse(after[0] ?? ""))) throw notOurs();
+  const head = after[0] ?? "";
+  if (shape.first === "instant" && Number.isNaN(Date.parse(head))) throw notOurs();
+  if (shape.first === "sequence" && !/^\d{1,20}$/.test(head)) throw notOurs();
   return { limit: page.limit + 1, after };
 }
 

@@ -1,7 +1,7 @@
 import { listDeadLetters } from "@safedeploy/audit";
 import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
 import type { GatewayDeps } from "../deps.js";
-import { ApiError, ERROR_RESPONSES } from "../errors.js";
+import { ERROR_RESPONSES } from "../errors.js";
 import { keysetOf, paginate } from "../pagination.js";
 import { DeadLetterItem, DeadLetterQuery, listOf } from "../schemas.js";
 
@@ -32,13 +32,8 @@ export const deadLetterRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> =
     },
     async (request) => {
       const { stream } = request.query;
-      const keyset = keysetOf(request.query, { parts: 1, timed: false });
+      const keyset = keysetOf(request.query, { parts: 1, first: "sequence" });
       const before = keyset.after?.[0];
-      if (before !== undefined && !/^\d{1,20}$/.test(before)) {
-        throw new ApiError("invalid_request", "querystring.cursor: not a cursor this API issued", [
-          { in: "querystring", path: "cursor", message: "not a cursor this API issued" },
-        ]);
-      }
       const found = await listDeadLetters(deps.pool, stream === undefined ? {} : { stream }, {
         limit: keyset.limit,
         ...(before === undefined ? {} : { before: Number(before) }),

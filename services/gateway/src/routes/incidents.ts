@@ -39,7 +39,7 @@ export const incidentRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
           ...(service === undefined ? {} : { service }),
           ...(state === undefined ? {} : { state }),
         },
-        keysetOf(request.query, { parts: 2, timed: true }),
+        keysetOf(request.query, { parts: 2, first: "instant" }),
       );
       return paginate(found, (i) => [i.openedAt, i.id], ["desc", "asc"], request.query);
     },

@@ -34,7 +34,7 @@ export const proposalRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
           ...(service === undefined ? {} : { service }),
           ...(state === undefined ? {} : { state }),
         },
-        keysetOf(request.query, { parts: 2, timed: true }),
+        keysetOf(request.query, { parts: 2, first: "instant" }),
       );
       return paginate(found, (p) => [p.createdAt, p.id], ["desc", "asc"], request.query);
     },

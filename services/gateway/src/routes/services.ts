@@ -30,7 +30,7 @@ export const serviceRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
     limit: number;
     cursor?: string | undefined;
   }): Promise<z.infer<typeof ServiceSummary>[]> => {
-    const keyset = keysetOf(page, { parts: 1, timed: false });
+    const keyset = keysetOf(page, { parts: 1, first: "name" });
     const after = keyset.after?.[0];
     const states = new Map((await listServices(deps.pool, keyset)).map((s) => [s.name, s]));
     let from = 0;
