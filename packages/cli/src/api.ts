@@ -2,6 +2,7 @@
 // answer validated with the views of @safedeploy/schema, every failure turned into one sentence.
 import { z } from "zod";
 import {
+  DeadLetter,
   FreezeView,
   GateReason,
   IncidentView,
@@ -74,6 +75,15 @@ export type Proposal = z.infer<typeof Proposal>;
 
 export const Freeze = FreezeView.loose();
 export type Freeze = z.infer<typeof Freeze>;
+
+/** One item of GET /v1/deadletters: the letter, or null with what arrived when it is not one. */
+export const StoredDeadLetter = z.looseObject({
+  seq: z.number(),
+  storedAt: z.string(),
+  letter: DeadLetter.loose().nullable(),
+  unreadable: z.unknown(),
+});
+export type StoredDeadLetter = z.infer<typeof StoredDeadLetter>;
 
 /** GET /v1/snapshot. */
 export const SnapshotAnswer = z.looseObject({

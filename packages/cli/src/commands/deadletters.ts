@@ -1,19 +1,11 @@
 import { parseArgs } from "node:util";
-import { DeadLetter, STREAMS } from "@safedeploy/schema";
+import { STREAMS } from "@safedeploy/schema";
 import { z } from "zod";
-import { apiPath, listOf, printAnswer, withApi } from "../api.js";
+import { StoredDeadLetter, apiPath, listOf, printAnswer, withApi } from "../api.js";
 import { enumOption } from "../args.js";
 import { UsageError } from "../io.js";
 import type { Command } from "../io.js";
 import { formatTable, shortTime } from "../table.js";
-
-const StoredDeadLetter = z.looseObject({
-  seq: z.number(),
-  storedAt: z.string(),
-  letter: DeadLetter.loose().nullable(),
-  unreadable: z.unknown(),
-});
-type StoredDeadLetter = z.infer<typeof StoredDeadLetter>;
 
 const USAGE = `Usage: safedeploy deadletters [--stream STREAM] [--limit N] [--json]
 
