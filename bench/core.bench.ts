@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { DEFAULT_BURN_RULES, evaluateSlo, requiredWindows } from "@safedeploy/core";
 import type { SliWindow } from "@safedeploy/schema";
 
-const target = { objective: 99.9, window: "30d", minEvents: 100 };
+const target = { objective: 99.9, window: "30d", minEvents: 100, safetyMargin: 0.25 };
 const windows = requiredWindows(target, DEFAULT_BURN_RULES);
 const inputs: SliWindow[][] = Array.from({ length: 1_000 }, (_, i) =>
   windows.map((window) => ({

@@ -563,7 +563,7 @@ describe("the control plane end to end: burn → incident → approved rollback 
     timed("4. errors stopped → incident resolved", since);
     const last = resolved.transitions.at(-1)!;
     expect(last).toMatchObject({ from: "mitigated", to: "resolved", actor: "system" });
-    const normalSince = /every SLO normal since (\S+)/.exec(last.reason)?.[1];
+    const normalSince = /every SLO's burn normal since (\S+)/.exec(last.reason)?.[1];
     expect(normalSince, `resolution reason: ${last.reason}`).toBeDefined();
     expect(Date.parse(last.at) - Date.parse(normalSince!)).toBeGreaterThanOrEqual(RESOLVE_AFTER_MS);
     expect(resolved.transitions.map((t) => t.to)).toEqual(["detected", "mitigated", "resolved"]);

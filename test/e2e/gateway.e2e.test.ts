@@ -14,7 +14,8 @@ import type { ControlPlane } from "./gateway-harness.js";
 
 let plane: ControlPlane;
 let app: FastifyInstance;
-const origin = Date.now() - 10 * 60_000;
+// Evidence from a minute ago on: fresh for the gate, which trusts three poll intervals (90 s).
+const origin = Date.now() - 60_000;
 const at = (second: number) => new Date(origin + second * 1_000).toISOString();
 
 type Role = "viewer" | "approver" | "admin";
@@ -108,6 +109,8 @@ const endpoints = (): [Method, string, Role, unknown?][] => [
   ["GET", "/v1/freezes", "viewer"],
   ["POST", "/v1/freezes", "admin", { service: "checkout", until: at(9_999), reason: "x" }],
   ["DELETE", "/v1/freezes/checkout", "admin"],
+  ["GET", "/v1/guards", "viewer"],
+  ["POST", "/v1/guards/checkout/clear", "approver", { reason: "x" }],
   ["GET", "/v1/snapshot", "viewer"],
   ["GET", "/v1/audit/verify", "viewer"],
   ["GET", "/v1/deadletters", "viewer"],

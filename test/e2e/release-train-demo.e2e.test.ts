@@ -299,9 +299,11 @@ async function trainStarted(trainId: string): Promise<Envelope<"governance.train
   return found;
 }
 
+/** The proposals filed by the proposal service, but a train's own promotions (each a proposal). */
 async function proposalsCreated(): Promise<Envelope<"governance.proposal-created">[]> {
   return (await governance()).filter(
-    (e): e is Envelope<"governance.proposal-created"> => e.type === "governance.proposal-created",
+    (e): e is Envelope<"governance.proposal-created"> =>
+      e.type === "governance.proposal-created" && e.data.kind !== "promote-release",
   );
 }
 

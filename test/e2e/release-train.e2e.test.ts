@@ -3,7 +3,8 @@
 // Prometheus scraping an exporter whose traffic the test controls. Three services are promoted;
 // after the train completed, one of them starts failing; every process (Prometheus included) is
 // restarted before the follow-up is due; the follow-up attributes the regression to that step,
-// freezes the service, and its revert (approved by a person) touches its path only.
+// blocks the service's gate (a failed release guard), and its revert (approved by a person)
+// touches its path only and clears the guard.
 import { execFile } from "node:child_process";
 import { rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
@@ -163,7 +164,7 @@ afterAll(async () => {
 });
 
 describe("release train end to end", () => {
-  it("promotes in order, then a follow-up after every restart attributes a regression to its step, freezes it and reverts its path only", async () => {
+  it("promotes in order, then a follow-up after every restart attributes a regression to its step, blocks it and reverts its path only", async () => {
     const reply = await requestCommand(harness.bus, "train.start", {
       train: {
         apiVersion: "safedeploy.dev/v1",
@@ -217,13 +218,14 @@ describe("release train end to end", () => {
     expect(revert.service).toBe("basket");
 
     const governance = await readStream(harness.bus, "GOVERNANCE");
-    const freeze = governance.find(
-      (e): e is Envelope<"governance.freeze-opened"> =>
-        e.type === "governance.freeze-opened" && e.service === "basket",
+    const guard = governance.find(
+      (e): e is Envelope<"governance.guard-failed"> =>
+        e.type === "governance.guard-failed" && e.service === "basket",
     );
-    expect(freeze?.data.reason).toMatch(/shop-2026-11.*step 2 \(basket\)/);
+    expect(guard?.data).toMatchObject({ train: "shop-2026-11", trainId, step: 1 });
     const gate = await requestCommand(harness.bus, "gate.query", { service: "basket" });
     expect(gate.ok && gate.result.allowed).toBe(false);
+    expect(gate.ok && gate.result.reasons.map((r) => r.code)).toContain("release-guard-failed");
 
     const approved = await requestCommand(harness.bus, "proposal.approve", {
       proposalId: revert.proposalId,
@@ -248,5 +250,14 @@ describe("release train end to end", () => {
     expect(changed).toEqual(["envs/prod/basket/deployment.yaml"]);
     const reverted = await git(remote, ["show", `${branch}:envs/prod/basket/deployment.yaml`]);
     expect(reverted).toContain("image: shop/basket:v1");
+    // The executed revert clears the guard: the gate no longer names it.
+    await waitUntil(
+      async () => {
+        const after = await requestCommand(harness.bus, "gate.query", { service: "basket" });
+        return after.ok && !after.result.reasons.some((r) => r.code === "release-guard-failed");
+      },
+      15_000,
+      () => "the executed revert did not clear basket's guard",
+    );
   }, 150_000);
 });

@@ -20,7 +20,8 @@ let harness: TestBus;
 let env: Record<string, string>;
 const services: ServiceHandle[] = [];
 let since: string;
-let clock = Date.now() - 20 * 60_000;
+// Evidence from now on, 5 s apart (the policy service judges each at its own time).
+let clock = Date.now();
 
 /** An SLI snapshot: `shortErrors` of 1000 requests failing in the short windows, 0.05% over 30d. */
 function snapshot(shortErrors: number): Envelope<"metrics.snapshot"> {
@@ -86,7 +87,8 @@ async function replay(...args: string[]) {
 beforeAll(async () => {
   harness = await createTestBus();
   await provision(harness.bus);
-  env = testServiceEnv(harness, { SAFEDEPLOY_CATALOG: catalog });
+  // An hourly poll interval: the policy service's clock does not tick during the test.
+  env = testServiceEnv(harness, { SAFEDEPLOY_CATALOG: catalog, SAFEDEPLOY_POLL_INTERVAL: "1h" });
   for (const definition of [budgetService, incidentService, policyService]) {
     services.push(await startService(definition, { env }));
   }
@@ -108,7 +110,7 @@ describe("safedeploy replay", () => {
     const result = await replay();
     expect(result.stderr).toBe("");
     expect(result.stdout).toMatch(
-      /^identical: checkout from .* \(\d+ messages\): 8 budget evaluations, 1 incident decisions, 3 verdicts re-derived as recorded\n$/,
+      /^identical: checkout from .* \(\d+ messages\): 8 budget evaluations, 2 incident decisions, 0 exhaustion freezes, 3 verdicts re-derived as recorded\n$/,
     );
     expect(result.code).toBe(0);
   });
@@ -153,6 +155,8 @@ spec:
           evaluatedAt: next.data.evaluatedAt,
           objective: 99.9,
           severity: "slow-burn",
+          burn: "slow-burn",
+          budget: "ok",
           budgetRemaining: 0.5,
           errorRatio: 0.0005,
           burnRates: [],
@@ -171,7 +175,9 @@ spec:
     expect(result.stderr).toContain("differs: checkout");
     expect(result.stderr).toContain("at budget decision #9");
     expect(result.stderr).toContain("recorded: ");
-    expect(result.stderr).toContain("slow-burn, budget 0.500000 (forged)");
+    expect(result.stderr).toContain(
+      "slow-burn (burn slow-burn, budget ok), budget 0.500000 (forged)",
+    );
     expect(result.stderr).toContain(`[${forged.id}]`);
   });
 

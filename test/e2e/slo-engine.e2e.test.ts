@@ -183,7 +183,7 @@ describe("SLO engine against a real Prometheus", () => {
     expect(latest("drain", "availability")?.data.budgetRemaining).toBeLessThanOrEqual(0);
   }, 60_000);
 
-  it("publishes nothing for a Prometheus outage and recovers by itself", async () => {
+  it("publishes the outage as unknown snapshots naming it, never a measurement, and recovers by itself", async () => {
     // From the moment it is gone: while shutting down it stops scraping but still answers queries,
     // and those honest answers (no samples: no-data) are not part of the outage.
     await prometheus.stop();
@@ -196,14 +196,23 @@ describe("SLO engine against a real Prometheus", () => {
       if (Date.now() - recovered > 20_000) throw new Error("the collector did not recover");
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    // Jobs of the outage were retried until stale (2 intervals), then dropped: no snapshot claims
-    // the middle of the gap.
+    // Jobs of the outage were retried while on time (2 intervals), then published as what they
+    // are: every window unknown, naming the error. No snapshot claims a measurement of the gap.
     const inGap = snapshots.filter((s) => {
       const at = Date.parse(s.data.evaluatedAt);
       return at > stoppedAt + 1_000 && at < restartedAt - 3_000;
     });
-    expect(inGap).toEqual([]);
+    expect(inGap.length).toBeGreaterThan(0);
+    for (const snapshot of inGap) {
+      for (const window of snapshot.data.windows) {
+        expect(window).toMatchObject({ status: "unknown", errors: null, total: null });
+        expect(window.error).toMatch(/^Prometheus unreachable: /);
+      }
+    }
+    // One per SLO and interval: the outage snapshot takes the id the real one would have had.
+    expect(new Set(inGap.map((s) => s.id)).size).toBe(inGap.length);
     const metrics = await (await fetch(`${services[0]!.health.url}/metrics`)).text();
     expect(metrics).toMatch(/safedeploy_collector_prometheus_failures_total\{[^}]*\} [1-9]/);
+    expect(metrics).toMatch(/safedeploy_collector_outage_snapshots_total\{[^}]*\} [1-9]/);
   }, 60_000);
 });

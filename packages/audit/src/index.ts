@@ -23,6 +23,7 @@ export {
   getProposal,
   getService,
   listFreezes,
+  listGuards,
   listIncidents,
   listProposals,
   listServices,

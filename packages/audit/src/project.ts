@@ -75,10 +75,11 @@ export async function projectEnvelope(db: Queryable, e: Envelope): Promise<Proje
       await query(
         db,
         `INSERT INTO evaluations (service, slo, severity, budget_remaining, error_ratio, objective,
-           explanation, evaluated_at, snapshot_id, message_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           explanation, evaluated_at, snapshot_id, message_id, burn, budget)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (service, slo) DO UPDATE SET
            severity = EXCLUDED.severity, budget_remaining = EXCLUDED.budget_remaining,
+           burn = EXCLUDED.burn, budget = EXCLUDED.budget,
            error_ratio = EXCLUDED.error_ratio, objective = EXCLUDED.objective,
            explanation = EXCLUDED.explanation, evaluated_at = EXCLUDED.evaluated_at,
            snapshot_id = EXCLUDED.snapshot_id, message_id = EXCLUDED.message_id
@@ -94,6 +95,8 @@ export async function projectEnvelope(db: Queryable, e: Envelope): Promise<Proje
           d.evaluatedAt,
           d.snapshotId,
           e.id,
+          d.burn,
+          d.budget,
         ],
       );
       return "projected";
@@ -103,16 +106,68 @@ export async function projectEnvelope(db: Queryable, e: Envelope): Promise<Proje
       await touchService(db, e.service, e.time);
       await query(
         db,
-        `INSERT INTO verdicts (message_id, service, allowed, reasons, evaluated_at, cause_id)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (message_id) DO NOTHING`,
-        [e.id, e.service, d.allowed, JSON.stringify(d.reasons), d.evaluatedAt, d.causeId],
+        `INSERT INTO verdicts (message_id, service, allowed, reasons, evaluated_at, cause_id, verdict)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (message_id) DO NOTHING`,
+        [
+          e.id,
+          e.service,
+          d.allowed,
+          JSON.stringify(d.reasons),
+          d.evaluatedAt,
+          d.causeId,
+          d.verdict,
+        ],
       );
       await query(
         db,
         `UPDATE services SET verdict_allowed = $2, verdict_reasons = $3, verdict_at = $4,
-           verdict_message_id = $5
+           verdict_message_id = $5, verdict_kind = $6, verdict_evidence_age = $7
          WHERE name = $1 AND (verdict_at IS NULL OR verdict_at <= $4)`,
-        [e.service, d.allowed, JSON.stringify(d.reasons), d.evaluatedAt, e.id],
+        [
+          e.service,
+          d.allowed,
+          JSON.stringify(d.reasons),
+          d.evaluatedAt,
+          e.id,
+          d.verdict,
+          d.evidenceAge,
+        ],
+      );
+      return "projected";
+    }
+    case "governance.guard-failed": {
+      const d = e.data;
+      await touchService(db, e.service, e.time);
+      await query(
+        db,
+        `INSERT INTO guards (id, service, train, train_id, step, reason, evidence, at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (id) DO UPDATE SET train = EXCLUDED.train, train_id = EXCLUDED.train_id,
+           step = EXCLUDED.step, reason = EXCLUDED.reason, evidence = EXCLUDED.evidence,
+           at = EXCLUDED.at`,
+        [
+          d.guardId,
+          e.service,
+          d.train,
+          d.trainId,
+          d.step,
+          d.reason,
+          JSON.stringify(d.evidence),
+          d.at,
+        ],
+      );
+      return "projected";
+    }
+    case "governance.guard-cleared": {
+      const d = e.data;
+      await query(
+        db,
+        `INSERT INTO guards (id, service, cleared_at, cleared_by, clear_reason, cleared_how)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (id) DO UPDATE SET cleared_at = EXCLUDED.cleared_at,
+           cleared_by = EXCLUDED.cleared_by, clear_reason = EXCLUDED.clear_reason,
+           cleared_how = EXCLUDED.cleared_how`,
+        [d.guardId, e.service, d.at, d.actor, d.reason, d.by],
       );
       return "projected";
     }
@@ -256,23 +311,35 @@ export async function projectEnvelope(db: Queryable, e: Envelope): Promise<Proje
         // moves the proposal.
         await query(
           db,
-          `INSERT INTO actions (proposal_id, outcome, at, branch, commit, pr_url, diff, dry_run, message_id)
-           VALUES ($1, 'completed', $2, $3, $4, $5, $6, true, $7)
+          `INSERT INTO actions (proposal_id, outcome, at, branch, commit, pr_url, diff, dry_run,
+             message_id, target)
+           VALUES ($1, 'completed', $2, $3, $4, $5, $6, true, $7, $8)
            ON CONFLICT (proposal_id) DO NOTHING`,
-          [d.proposalId, d.at, d.branch, d.commit, d.prUrl, d.diff, e.id],
+          [d.proposalId, d.at, d.branch, d.commit, d.prUrl, d.diff, e.id, jsonOrNull(d.target)],
         );
         return "projected";
       }
       await query(
         db,
-        `INSERT INTO actions (proposal_id, outcome, at, branch, commit, pr_url, diff, dry_run, message_id)
-         VALUES ($1, 'completed', $2, $3, $4, $5, $6, $7, $8)
+        `INSERT INTO actions (proposal_id, outcome, at, branch, commit, pr_url, diff, dry_run,
+           message_id, target)
+         VALUES ($1, 'completed', $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (proposal_id) DO UPDATE SET outcome = 'completed', at = EXCLUDED.at,
            branch = EXCLUDED.branch, commit = EXCLUDED.commit, pr_url = EXCLUDED.pr_url,
            diff = EXCLUDED.diff, dry_run = EXCLUDED.dry_run, reason = NULL, needs_triage = NULL,
-           message_id = EXCLUDED.message_id
+           harm = NULL, target = EXCLUDED.target, message_id = EXCLUDED.message_id
          WHERE actions.outcome = 'failed' OR actions.dry_run OR actions.at <= EXCLUDED.at`,
-        [d.proposalId, d.at, d.branch, d.commit, d.prUrl, d.diff, d.dryRun, e.id],
+        [
+          d.proposalId,
+          d.at,
+          d.branch,
+          d.commit,
+          d.prUrl,
+          d.diff,
+          d.dryRun,
+          e.id,
+          jsonOrNull(d.target),
+        ],
       );
       await advanceProposal(db, d.proposalId, e.service, "executed", d.at);
       return "projected";
@@ -284,23 +351,29 @@ export async function projectEnvelope(db: Queryable, e: Envelope): Promise<Proje
         // proposal, never standing in for the real action nor moving the proposal.
         await query(
           db,
-          `INSERT INTO actions (proposal_id, outcome, at, reason, needs_triage, dry_run, message_id)
-           VALUES ($1, 'failed', $2, $3, $4, true, $5)
+          `INSERT INTO actions (proposal_id, outcome, at, reason, needs_triage, dry_run, message_id,
+             target, harm)
+           VALUES ($1, 'failed', $2, $3, $4, true, $5, $6, $7)
            ON CONFLICT (proposal_id) DO NOTHING`,
-          [d.proposalId, d.at, d.reason, d.needsTriage, e.id],
+          [d.proposalId, d.at, d.reason, d.needsTriage, e.id, jsonOrNull(d.target), d.harm ?? null],
         );
+        // A preview that found the revert would re-apply harm: the proposal needs triage now.
+        if (d.harm !== undefined) {
+          await advanceProposal(db, d.proposalId, e.service, "needs-triage", d.at);
+        }
         return "projected";
       }
       await query(
         db,
-        `INSERT INTO actions (proposal_id, outcome, at, reason, needs_triage, dry_run, message_id)
-         VALUES ($1, 'failed', $2, $3, $4, false, $5)
+        `INSERT INTO actions (proposal_id, outcome, at, reason, needs_triage, dry_run, message_id,
+           target, harm)
+         VALUES ($1, 'failed', $2, $3, $4, false, $5, $6, $7)
          ON CONFLICT (proposal_id) DO UPDATE SET outcome = 'failed', at = EXCLUDED.at,
            reason = EXCLUDED.reason, needs_triage = EXCLUDED.needs_triage, dry_run = false,
-           branch = NULL, commit = NULL, pr_url = NULL, diff = NULL,
-           message_id = EXCLUDED.message_id
+           branch = NULL, commit = NULL, pr_url = NULL, diff = NULL, target = EXCLUDED.target,
+           harm = EXCLUDED.harm, message_id = EXCLUDED.message_id
          WHERE actions.dry_run OR (actions.outcome = 'failed' AND actions.at <= EXCLUDED.at)`,
-        [d.proposalId, d.at, d.reason, d.needsTriage, e.id],
+        [d.proposalId, d.at, d.reason, d.needsTriage, e.id, jsonOrNull(d.target), d.harm ?? null],
       );
       await advanceProposal(
         db,
@@ -315,6 +388,9 @@ export async function projectEnvelope(db: Queryable, e: Envelope): Promise<Proje
       return "ignored";
   }
 }
+
+const jsonOrNull = (value: unknown): string | null =>
+  value === undefined ? null : JSON.stringify(value);
 
 /** Moves a proposal forward (never back); creates its row if the creation is still to arrive. */
 async function advanceProposal(

@@ -3,14 +3,20 @@ import { query } from "@safedeploy/db";
 import type { Queryable } from "@safedeploy/db";
 import { STREAMS } from "@safedeploy/schema";
 import type {
+  BudgetStatus,
+  Burn,
   FreezeView,
   GateReason,
+  GateVerdictKind,
+  GuardView,
   IncidentClass,
   IncidentState,
   IncidentView,
   ProposalKind,
   ProposalState,
   ProposalView,
+  RevertTarget,
+  RollbackHarm,
   Severity,
 } from "@safedeploy/schema";
 
@@ -199,10 +205,14 @@ interface ProposalRow {
   dry_run: boolean | null;
   failure: string | null;
   needs_triage: boolean | null;
+  target: RevertTarget | null;
+  harm: RollbackHarm | null;
 }
 
 /** A proposal as CONTRACT.md shows it, plus its summary, plan and a failed action's reason. */
 export type ProposalRecord = ProposalView & {
+  /** For a revert: the commit it reverts (or reverted), and why that one. */
+  readonly target?: RevertTarget;
   readonly summary: string;
   readonly plan: Record<string, unknown>;
   readonly dryRun: boolean | null;
@@ -224,7 +234,7 @@ async function proposalsWhere(
     db,
     `SELECT p.id, p.service, p.incident_id, p.kind, p.state, p.created_at, p.summary, p.plan,
        a.outcome, a.at AS action_at, a.branch, a.commit, a.pr_url, a.diff, a.dry_run,
-       a.reason AS failure, a.needs_triage
+       a.reason AS failure, a.needs_triage, a.target, a.harm
      FROM proposals p LEFT JOIN actions a ON a.proposal_id = p.id
      WHERE p.kind IS NOT NULL ${where} ${keyset.where} ${keyset.order} ${keyset.limit}`,
     [...params, ...keyset.params],
@@ -266,8 +276,11 @@ async function proposalsWhere(
         ? {
             diff: row.outcome === "completed" ? (row.diff ?? "") : "",
             error: row.outcome === "failed" ? (row.failure ?? "") : null,
+            target: row.target,
+            harm: row.harm,
           }
         : null,
+    ...(row.target === null ? {} : { target: row.target }),
     failure:
       row.outcome === "failed" && row.dry_run !== true && row.action_at !== null
         ? {
@@ -343,10 +356,57 @@ export async function listFreezes(
   }));
 }
 
+interface GuardRow {
+  id: string;
+  service: string;
+  train: string;
+  train_id: string;
+  step: number | null;
+  reason: string;
+  evidence: string[] | null;
+  at: Date;
+  cleared_at: Date | null;
+  cleared_by: string | null;
+}
+
+/**
+ * Failed release-train guards, newest first; with `activeAt`, only those standing then (the
+ * service's gate blocks on each until it is cleared).
+ */
+export async function listGuards(
+  db: Queryable,
+  filter: { readonly service?: string; readonly activeAt?: string } = {},
+): Promise<GuardView[]> {
+  const rows = await query<GuardRow>(
+    db,
+    `SELECT id, service, train, train_id, step, reason, evidence, at, cleared_at, cleared_by
+     FROM guards
+     WHERE at IS NOT NULL AND ($1::text IS NULL OR service = $1)
+       AND ($2::timestamptz IS NULL OR (at <= $2 AND (cleared_at IS NULL OR cleared_at > $2)))
+     ORDER BY at DESC, id`,
+    [filter.service ?? null, filter.activeAt ?? null],
+  );
+  return rows.map((row) => ({
+    id: row.id,
+    service: row.service,
+    train: row.train,
+    trainId: row.train_id,
+    step: row.step,
+    reason: row.reason,
+    evidence: row.evidence ?? [],
+    at: iso(row.at),
+    clearedAt: isoOrNull(row.cleared_at),
+    clearedBy: row.cleared_by,
+  }));
+}
+
 /** One SLO's latest evaluation. */
 export interface SloState {
   readonly slo: string;
   readonly severity: Severity;
+  /** How fast it burns, and what is left of its budget (null before they were recorded apart). */
+  readonly burn: Burn | null;
+  readonly budget: BudgetStatus | null;
   readonly budgetRemaining: number | null;
   readonly errorRatio: number | null;
   readonly objective: number;
@@ -366,8 +426,11 @@ export interface ServiceState {
   readonly activeIncident: string | null;
   readonly gate: {
     readonly allowed: boolean;
+    readonly verdict: GateVerdictKind;
     readonly reasons: readonly GateReason[];
     readonly evaluatedAt: string;
+    /** Seconds from the oldest SLO's newest evaluation to `evaluatedAt`. */
+    readonly evidenceAge: number | null;
   } | null;
 }
 
@@ -384,6 +447,8 @@ interface ServiceRow {
   verdict_allowed: boolean | null;
   verdict_reasons: GateReason[] | null;
   verdict_at: Date | null;
+  verdict_kind: GateVerdictKind | null;
+  verdict_evidence_age: number | null;
   incident: string | null;
 }
 
@@ -397,17 +462,22 @@ interface EvaluationRow {
   explanation: string;
   evaluated_at: Date;
   message_id: string;
+  burn: Burn | null;
+  budget: BudgetStatus | null;
 }
 
-const SERVICE_COLUMNS = `s.name, s.verdict_allowed, s.verdict_reasons, s.verdict_at, i.id AS incident
+const SERVICE_COLUMNS = `s.name, s.verdict_allowed, s.verdict_reasons, s.verdict_at, s.verdict_kind,
+  s.verdict_evidence_age, i.id AS incident
   FROM services s LEFT JOIN incidents i ON i.service = s.name AND i.state = ANY($1::text[])`;
 const EVALUATION_COLUMNS = `service, slo, severity, budget_remaining, error_ratio, objective,
-  explanation, evaluated_at, message_id FROM evaluations`;
+  explanation, evaluated_at, message_id, burn, budget FROM evaluations`;
 
 function serviceState(s: ServiceRow, evaluations: readonly EvaluationRow[]): ServiceState {
   const slos = evaluations.map((e) => ({
     slo: e.slo,
     severity: e.severity,
+    burn: e.burn,
+    budget: e.budget,
     budgetRemaining: e.budget_remaining,
     errorRatio: e.error_ratio,
     objective: e.objective,
@@ -435,8 +505,10 @@ function serviceState(s: ServiceRow, evaluations: readonly EvaluationRow[]): Ser
         ? null
         : {
             allowed: s.verdict_allowed,
+            verdict: s.verdict_kind ?? (s.verdict_allowed ? "pass" : "block"),
             reasons: s.verdict_reasons ?? [],
             evaluatedAt: iso(s.verdict_at),
+            evidenceAge: s.verdict_evidence_age,
           },
   };
 }
@@ -491,7 +563,9 @@ export interface Snapshot {
   readonly proposals: readonly ProposalRecord[];
   /** Freezes in force at `at`. */
   readonly freezes: readonly FreezeRecord[];
-  /** Services whose latest verdict blocks promotion. */
+  /** Failed release-train guards standing at `at` (each blocks its service's gate). */
+  readonly guards: readonly GuardView[];
+  /** Services whose latest verdict does not allow promotion (block or unknown). */
   readonly blocked: readonly string[];
 }
 
@@ -503,11 +577,12 @@ export async function snapshot(
   const at =
     options.now ??
     iso((await query<{ now: Date }>(db, "SELECT now() AS now"))[0]?.now ?? new Date(0));
-  const [services, incidents, proposals, freezes] = await Promise.all([
+  const [services, incidents, proposals, freezes, guards] = await Promise.all([
     listServices(db),
     incidentsWhere(db, "WHERE state = ANY($1::text[])", [ACTIVE_INCIDENT_STATES]),
     proposalsWhere(db, "AND p.state = ANY($1::text[])", [["pending", "approved", "needs-triage"]]),
     listFreezes(db, { activeAt: at }),
+    listGuards(db, { activeAt: at }),
   ]);
   return {
     at,
@@ -515,6 +590,7 @@ export async function snapshot(
     incidents,
     proposals,
     freezes,
+    guards,
     blocked: services.filter((s) => s.gate?.allowed === false).map((s) => s.name),
   };
 }

@@ -60,6 +60,7 @@ beforeAll(async () => {
     "0001_audit_log",
     "0002_read_model",
     "0003_read_model_keysets",
+    "0004_fail_closed",
   ]);
 });
 
@@ -382,9 +383,12 @@ describe("read model", () => {
       "checkout",
       {
         allowed: false,
+        verdict: "block",
         reasons: [{ code: "frozen", message: "frozen", value: null, threshold: null }],
         evaluatedAt: at(1),
         causeId: "eval:1",
+        evidenceAge: null,
+        evidence: [],
       },
       1,
     );

@@ -57,6 +57,8 @@ export function incidentStory(service: string, incident: string, proposal: strin
         evaluatedAt: at(minutes),
         objective: 99.9,
         severity: "fast-burn",
+        burn: "fast-burn",
+        budget: "ok",
         budgetRemaining: 0.4,
         errorRatio: 0.3,
         burnRates: [{ window: "5m", errorRatio: 0.3, burnRate: 300 }],

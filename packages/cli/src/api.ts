@@ -5,6 +5,9 @@ import {
   DeadLetter,
   FreezeView,
   GateReason,
+  GateVerdictKind,
+  GuardView,
+  RevertTarget,
   IncidentView,
   ProposalView,
   ResourceName,
@@ -36,7 +39,10 @@ export type SloStatus = z.infer<typeof SloStatus>;
 /** The latest promotion verdict of a service, without its name. */
 export const ServiceGate = z.looseObject({
   allowed: z.boolean(),
+  /** Absent from gateways before the gate was three-valued. */
+  verdict: GateVerdictKind.optional(),
   reasons: z.array(GateReason),
+  evidenceAge: z.number().nullable().optional(),
 });
 
 /** One service of GET /v1/services and of the snapshot. */
@@ -54,8 +60,10 @@ export type ServiceStatus = z.infer<typeof ServiceStatus>;
 export const GateAnswer = z.looseObject({
   service: ResourceName.optional(),
   allowed: z.boolean(),
+  verdict: GateVerdictKind.optional(),
   reasons: z.array(GateReason),
   evaluatedAt: z.string().optional(),
+  evidenceAge: z.number().nullable().optional(),
 });
 export type GateAnswer = z.infer<typeof GateAnswer>;
 
@@ -66,6 +74,7 @@ export type Incident = z.infer<typeof Incident>;
 /** A proposal with whatever the gateway adds (summary, failure...). */
 export const Proposal = ProposalView.extend({
   summary: z.string().optional(),
+  target: RevertTarget.optional(),
   failure: z
     .looseObject({ reason: z.string(), needsTriage: z.boolean().optional() })
     .nullable()
@@ -75,6 +84,17 @@ export type Proposal = z.infer<typeof Proposal>;
 
 export const Freeze = FreezeView.loose();
 export type Freeze = z.infer<typeof Freeze>;
+
+export const Guard = GuardView.loose();
+export type Guard = z.infer<typeof Guard>;
+
+/** What a gate answer says: its verdict, or (older gateways) pass when allowed, else block. */
+export function verdictOf(gate: {
+  readonly allowed: boolean;
+  readonly verdict?: GateVerdictKind | undefined;
+}): GateVerdictKind {
+  return gate.verdict ?? (gate.allowed ? "pass" : "block");
+}
 
 /** One item of GET /v1/deadletters: the letter, or null with what arrived when it is not one. */
 export const StoredDeadLetter = z.looseObject({
@@ -92,6 +112,7 @@ export const SnapshotAnswer = z.looseObject({
   incidents: z.array(Incident),
   proposals: z.array(Proposal),
   freezes: z.array(Freeze),
+  guards: z.array(Guard).default([]),
   blocked: z.array(z.string()).optional(),
 });
 export type SnapshotAnswer = z.infer<typeof SnapshotAnswer>;

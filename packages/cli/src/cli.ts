@@ -5,6 +5,7 @@ import { up } from "./commands/up.js";
 import { audit } from "./commands/audit.js";
 import { evidence } from "./commands/evidence.js";
 import { gate } from "./commands/gate.js";
+import { guards } from "./commands/guards.js";
 import { deadletters } from "./commands/deadletters.js";
 import { incidents } from "./commands/incidents.js";
 import { proposals } from "./commands/proposals.js";
@@ -27,6 +28,7 @@ export const COMMANDS: readonly Command[] = [
   gate,
   incidents,
   proposals,
+  guards,
   deadletters,
   replay,
   release,

@@ -13,7 +13,7 @@ export interface CliInvocation extends CliIo {
 }
 
 /** Exit codes of the contract: 0 success, 1 a negative answer (invalid, broken, differs), 2 usage, 3 blocked. */
-export const EXIT = { ok: 0, negative: 1, usage: 2, blocked: 3 } as const;
+export const EXIT = { ok: 0, negative: 1, usage: 2, blocked: 3, unknown: 4 } as const;
 
 /** A wrong invocation: printed with the command's usage, exit 2. */
 export class UsageError extends Error {

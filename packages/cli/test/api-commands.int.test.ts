@@ -188,6 +188,23 @@ async function answer(req: IncomingMessage, res: ServerResponse) {
       evaluatedAt: "2026-11-24T09:05:00.000Z",
     });
   }
+  if (req.method === "GET" && path === "/v1/services/blind/gate") {
+    return send(res, 200, {
+      service: "blind",
+      allowed: false,
+      verdict: "unknown",
+      reasons: [
+        {
+          code: "stale-evidence",
+          message: "SLO availability: the newest evidence is 120 s old > staleAfter 1m30s",
+          value: 120,
+          threshold: 90,
+        },
+      ],
+      evaluatedAt: "2026-11-24T09:05:00.000Z",
+      evidenceAge: 120,
+    });
+  }
   if (req.method === "GET" && path === "/v1/services/broken/gate") {
     return send(res, 200, { service: "broken", allowed: "maybe", reasons: [] });
   }
@@ -327,6 +344,18 @@ describe("safedeploy gate", () => {
     const blocked = await run(["gate", "checkout", "--json"]);
     expect(blocked.code).toBe(3);
     expect(JSON.parse(blocked.stdout)).toEqual(checkoutGate);
+  });
+
+  it("exits 4 when the gate cannot see (stale evidence), never 0", async () => {
+    expect(await run(["gate", "blind"])).toEqual({
+      code: 4,
+      stdout:
+        "blind: promotion UNKNOWN (the gate cannot see: no data, stale evidence or failed queries) " +
+        "(evaluated 2026-11-24 09:05:00Z, evidence 120 s old)\n" +
+        "  stale-evidence: SLO availability: the newest evidence is 120 s old > staleAfter 1m30s (120 vs 90)\n",
+      stderr: "",
+    });
+    expect((await run(["gate", "blind", "--json"])).code).toBe(4);
   });
 
   it("exits 1 for an unknown service and for an answer that breaks the contract", async () => {

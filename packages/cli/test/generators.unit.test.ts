@@ -23,6 +23,7 @@ interface Template {
     metrics: {
       name: string;
       successCondition: string;
+      failureCondition: string;
       provider: {
         web: {
           url: string;
@@ -58,11 +59,13 @@ describe("safedeploy generate argo-analysis", () => {
       },
     ]);
     const [metric] = template.spec.metrics;
-    expect(metric?.successCondition).toBe("result == true");
+    // pass succeeds, block fails, anything else (unknown) is Inconclusive: the rollout pauses.
+    expect(metric?.successCondition).toBe('result == "pass"');
+    expect(metric?.failureCondition).toBe('result == "block"');
     expect(metric?.provider.web).toMatchObject({
       method: "GET",
       url: "https://sd.example.com/v1/services/checkout/gate",
-      jsonPath: "{$.allowed}",
+      jsonPath: "{$.verdict}",
       headers: [{ key: "Authorization", value: "Bearer {{args.safedeploy-token}}" }],
     });
   });
@@ -123,7 +126,7 @@ describe("safedeploy generate ci-gate", () => {
     });
     expect(step?.run).toContain('safedeploy gate "$SERVICE"');
     expect(step?.run).toContain('"$SAFEDEPLOY_API/v1/services/$SERVICE/gate"');
-    expect(step?.run).toContain("jq -e '.allowed == true'");
+    expect(step?.run).toContain(`jq -e '.verdict == "pass"'`);
     expect(step?.run).toContain("exit 1");
   });
 

@@ -1,5 +1,5 @@
 import { parseDuration } from "@safedeploy/schema";
-import type { AppliedBurnRule, Severity, SliWindow } from "@safedeploy/schema";
+import type { AppliedBurnRule, BudgetStatus, Burn, Severity, SliWindow } from "@safedeploy/schema";
 
 /**
  * Error-budget math (Google SRE Workbook, "Alerting on SLOs"). SLI queries return per-second
@@ -29,11 +29,18 @@ export interface SloTarget {
   readonly window: string;
   /** Fewer events than this in a rule's short window make the rule `no-data`. */
   readonly minEvents: number;
+  /** The service's promotion safety margin: less budget left than this is `low`. */
+  readonly safetyMargin: number;
 }
 
 /** The result of evaluating one SLO: every number it used, so it explains itself. */
 export interface SloEvaluation {
+  /** `exhausted` when the budget is spent, else {@link SloEvaluation.burn}. */
   readonly severity: Severity;
+  /** How fast the budget burns now, whatever is left of it. */
+  readonly burn: Burn;
+  /** What is left of the budget; null when the budget window could not be measured. */
+  readonly budget: BudgetStatus | null;
   readonly budgetRemaining: number | null;
   /** Error ratio over the budget window. */
   readonly errorRatio: number | null;
@@ -87,10 +94,18 @@ function windowState(windows: ReadonlyMap<string, SliWindow>, window: string): W
 
 const round = (value: number): number => Math.round(value * 1_000) / 1_000;
 
+/** What is left of a budget: spent, under the safety margin, or fine; null when not measured. */
+export function budgetStatus(remaining: number | null, safetyMargin: number): BudgetStatus | null {
+  if (remaining === null) return null;
+  if (remaining <= 0) return "exhausted";
+  return remaining < safetyMargin ? "low" : "ok";
+}
+
 /**
- * Evaluates one SLO from its SLI windows: `exhausted` when the budget is spent; else the worst
- * burn-rate rule that fires on both its windows; else `unknown` if a needed query failed, `no-data`
- * if a rule's short window had too little traffic to judge, or `normal`.
+ * Evaluates one SLO from its SLI windows. Its burn is the worst burn-rate rule that fires on both
+ * its windows; else `unknown` if a needed query failed, `no-data` if a rule's short window had too
+ * little traffic to judge, or `normal`. Its budget is spent, low or ok. Its severity is
+ * `exhausted` when the budget is spent, else the burn.
  */
 export function evaluateSlo(
   target: SloTarget,
@@ -137,28 +152,34 @@ export function evaluateSlo(
   const firedRule =
     applied.find((rule) => rule.fired && rule.severity === "fast-burn") ??
     applied.find((rule) => rule.fired);
-  let severity: Severity;
-  let explanation: string;
-  if (remaining !== null && remaining <= 0) {
-    severity = "exhausted";
-    explanation = `budget exhausted: ${round(remaining * 100)}% left of the ${target.window} budget`;
-  } else if (firedRule !== undefined) {
-    severity = firedRule.severity;
-    explanation =
+  let burn: Burn;
+  let burnExplanation: string;
+  if (firedRule !== undefined) {
+    burn = firedRule.severity;
+    burnExplanation =
       `${firedRule.severity}: burn ${round(firedRule.longBurnRate ?? 0)} > ${firedRule.factor} over ` +
       `${firedRule.long} and ${round(firedRule.shortBurnRate ?? 0)} > ${firedRule.factor} over ${firedRule.short}`;
   } else if (sawUnknown) {
-    severity = "unknown";
-    explanation = "a query failed; no verdict until it answers";
+    burn = "unknown";
+    burnExplanation = "a query failed; no verdict until it answers";
   } else if (sawNoData || overall === null) {
-    severity = "no-data";
-    explanation = `too little traffic to judge (fewer than ${target.minEvents} events in a short window)`;
+    burn = "no-data";
+    burnExplanation = `too little traffic to judge (fewer than ${target.minEvents} events in a short window)`;
   } else {
-    severity = "normal";
-    explanation = `within budget: ${round((remaining ?? 1) * 100)}% of the ${target.window} budget left`;
+    burn = "normal";
+    burnExplanation = `within budget: ${round((remaining ?? 1) * 100)}% of the ${target.window} budget left`;
   }
+  const spent = remaining !== null && remaining <= 0 ? remaining : null;
+  const severity: Severity = spent !== null ? "exhausted" : burn;
+  const explanation =
+    spent !== null
+      ? `budget exhausted: ${round(spent * 100)}% left of the ${target.window} budget` +
+        (burn === "normal" ? "; burn normal" : `; ${burnExplanation}`)
+      : burnExplanation;
   return {
     severity,
+    burn,
+    budget: budgetStatus(remaining, target.safetyMargin),
     budgetRemaining: remaining,
     errorRatio: overall,
     burnRates,
@@ -175,6 +196,15 @@ export const SEVERITY_RANK: Readonly<Record<Severity, number>> = {
   "slow-burn": 1,
   "fast-burn": 2,
   exhausted: 3,
+};
+
+/** Burn ladder, for "worst of": no-data and unknown are not burns. */
+export const BURN_RANK: Readonly<Record<Burn, number>> = {
+  normal: 0,
+  "no-data": 0,
+  unknown: 0,
+  "slow-burn": 1,
+  "fast-burn": 2,
 };
 
 /** The windows an SLO must be measured over: its budget window and every rule's two windows. */

@@ -151,3 +151,34 @@ export function snapshotEvent(
     data,
   };
 }
+
+/**
+ * The windows of a snapshot taken while Prometheus could not be reached: every window `unknown`,
+ * naming the error, so an outage is a recorded fact (evaluations, dashboard, audit log) and not a
+ * silence; the gate then says `unknown`, never a pass.
+ */
+export function outageWindows(
+  windows: readonly string[],
+  queriesFor: (window: string) => { errorQuery: string; totalQuery: string },
+  error: string,
+): SliWindow[] {
+  const failed: Measurement = { kind: "failed", error: `Prometheus unreachable: ${error}` };
+  return windows.map((window) => sliWindow(window, queriesFor(window), failed, failed));
+}
+
+/**
+ * Whether a poll job that failed because Prometheus was unreachable may still be retried: a
+ * retry must come before the job is stale (`maxLagMs` after its interval ended) and before the
+ * consumer's last delivery. Otherwise the job publishes its outage instead.
+ */
+export function mayRetryPoll(input: {
+  readonly intervalEnd: string;
+  readonly now: Date;
+  readonly maxLagMs: number;
+  /** The delay before the next delivery, or null when this was the last one. */
+  readonly nextRetryInMs: number | null;
+}): boolean {
+  if (input.nextRetryInMs === null) return false;
+  const retryAt = new Date(input.now.getTime() + input.nextRetryInMs);
+  return !isStaleJob(input.intervalEnd, retryAt, input.maxLagMs);
+}

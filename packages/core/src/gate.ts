@@ -1,15 +1,21 @@
+import { formatDuration } from "@safedeploy/schema";
 import type {
+  Burn,
   EventData,
   GateReason,
+  GateVerdictKind,
   PolicySpec,
   ServiceDocument,
   Severity,
+  VerdictEvidence,
 } from "@safedeploy/schema";
 
 /** The latest evaluation of one SLO, as the policy service keeps it. */
 export interface SloStatus {
   readonly slo: string;
   readonly severity: Severity;
+  /** Absent in states kept before burn and budget were apart. */
+  readonly burn?: Burn | undefined;
   readonly budgetRemaining: number | null;
   readonly burnRates: readonly { readonly window: string; readonly burnRate: number | null }[];
   readonly evaluatedAt: string;
@@ -23,6 +29,24 @@ export interface FreezeWindow {
   readonly reason: string;
   readonly origin: "manual" | "exhaustion";
 }
+
+/**
+ * A release train's failed guard of a service: the gate blocks (`release-guard-failed`) from `at`
+ * until it is cleared (its revert executed, or an approver cleared it).
+ */
+export interface ReleaseGuard {
+  readonly id: string;
+  readonly train: string;
+  readonly trainId: string;
+  /** Counted from 0; null for a failure of the train as a whole. */
+  readonly step: number | null;
+  readonly reason: string;
+  readonly at: string;
+  readonly clearedAt: string | null;
+}
+
+/** How far in the future evidence may be dated (clock skew between hosts) and still count. */
+export const CLOCK_SKEW_MS = 10_000;
 
 /** What the gate knows about a service: its declared shape, policy, SLO states and freezes. */
 export interface GateInput {
@@ -38,9 +62,13 @@ export interface GateInput {
     readonly noData: "block" | "allow";
     /** The window promotion burn is judged on: the policy's first (fastest) long window. */
     readonly promotionBurnWindow: string;
+    /** Evidence older than this is stale: never a pass ({@link staleAfterMs} in schema). */
+    readonly staleAfterMs: number;
   };
   readonly slos: readonly SloStatus[];
   readonly freezes: readonly FreezeWindow[];
+  /** Absent: none (callers that know of no guards). */
+  readonly guards?: readonly ReleaseGuard[];
   readonly now: string;
 }
 
@@ -51,6 +79,7 @@ export interface GateInput {
 export function gateDeclaration(
   spec: ServiceDocument["spec"],
   policy: PolicySpec,
+  staleAfterMs: number,
 ): Pick<GateInput, "service" | "policy"> {
   return {
     service: {
@@ -64,6 +93,7 @@ export function gateDeclaration(
       maxPromotionBurnRate: policy.maxPromotionBurnRate,
       noData: policy.noData,
       promotionBurnWindow: policy.burnRates[0]?.long ?? "1h",
+      staleAfterMs,
     },
   };
 }
@@ -83,6 +113,7 @@ export function withEvaluation(
     [evaluation.slo]: {
       slo: evaluation.slo,
       severity: evaluation.severity,
+      burn: evaluation.burn,
       budgetRemaining: evaluation.budgetRemaining,
       burnRates: evaluation.burnRates.map((b) => ({ window: b.window, burnRate: b.burnRate })),
       evaluatedAt: evaluation.evaluatedAt,
@@ -91,9 +122,21 @@ export function withEvaluation(
 }
 
 export interface GateVerdict {
+  /** True exactly when `verdict` is `pass`. */
   readonly allowed: boolean;
+  readonly verdict: GateVerdictKind;
   readonly reasons: GateReason[];
+  /** Seconds from the oldest SLO's newest evaluation to `now`; null when an SLO has none. */
+  readonly evidenceAge: number | null;
+  /** The newest evaluation of each SLO the verdict was judged on. */
+  readonly evidence: VerdictEvidence[];
 }
+
+/**
+ * Reasons that say the gate cannot see (no traffic, a failed query, stale or missing evidence):
+ * alone they make the verdict `unknown`, never `pass`.
+ */
+export const UNKNOWN_REASON_CODES: readonly string[] = ["no-data", "unknown", "stale-evidence"];
 
 const pct = (fraction: number) => `${Math.round(fraction * 1_000) / 10}%`;
 const round = (value: number) => Math.round(value * 100) / 100;
@@ -128,28 +171,67 @@ function structuralReasons(input: GateInput): GateReason[] {
   return reasons;
 }
 
+const seconds = (ms: number) => Math.round(ms / 100) / 10;
+
+/** Why an SLO's evidence cannot be trusted at `now`: missing, too old, or dated in the future. */
+function staleness(
+  input: GateInput,
+  name: string,
+  status: SloStatus | undefined,
+): GateReason | null {
+  const { staleAfterMs } = input.policy;
+  const threshold = seconds(staleAfterMs);
+  const limit = `staleAfter ${formatDuration(staleAfterMs)}`;
+  if (status === undefined) {
+    return {
+      code: "stale-evidence",
+      message: `SLO ${name} has not been evaluated yet: no evidence; the policy blocks on stale evidence`,
+      value: null,
+      threshold,
+    };
+  }
+  const ageMs = Date.parse(input.now) - Date.parse(status.evaluatedAt);
+  if (ageMs > staleAfterMs) {
+    return {
+      code: "stale-evidence",
+      message: `SLO ${name}: the newest evidence is ${seconds(ageMs)} s old > ${limit} (is the collector or Prometheus down?); the policy blocks on stale evidence`,
+      value: seconds(ageMs),
+      threshold,
+    };
+  }
+  if (-ageMs > CLOCK_SKEW_MS) {
+    return {
+      code: "stale-evidence",
+      message: `SLO ${name}: the newest evidence is dated ${seconds(-ageMs)} s in the future (clock skew?); the policy blocks on stale evidence`,
+      value: seconds(ageMs),
+      threshold,
+    };
+  }
+  return null;
+}
+
 function sloReasons(input: GateInput, name: string): GateReason[] {
   const status = input.slos.find((s) => s.slo === name);
   const { policy, service } = input;
-  if (status === undefined || status.severity === "no-data" || status.severity === "unknown") {
-    if (policy.noData === "allow") return [];
-    const code = status?.severity === "unknown" ? "unknown" : "no-data";
+  const stale = staleness(input, name, status);
+  const blind: GateReason[] = [];
+  if (stale !== null) blind.push(stale);
+  if (status !== undefined && (status.severity === "no-data" || status.severity === "unknown")) {
+    const code = status.severity;
     const why =
-      status === undefined
-        ? "has not been evaluated yet"
-        : code === "unknown"
-          ? "could not be measured (a query failed)"
-          : "has too little traffic to judge";
-    return [
-      {
-        code,
-        message: `SLO ${name} ${why}; the policy blocks on ${code}`,
-        value: null,
-        threshold: null,
-      },
-    ];
+      code === "unknown"
+        ? "could not be measured (a query failed)"
+        : "has too little traffic to judge";
+    blind.push({
+      code,
+      message: `SLO ${name} ${why}; the policy blocks on ${code}`,
+      value: null,
+      threshold: null,
+    });
   }
-  const reasons: GateReason[] = [];
+  // What the gate cannot see blocks unless the policy allows no-data; what it saw still counts.
+  const reasons: GateReason[] = policy.noData === "allow" ? [] : blind;
+  if (status === undefined) return reasons;
   const remaining = status.budgetRemaining;
   if (status.severity === "exhausted" || (remaining !== null && remaining <= 0)) {
     reasons.push({
@@ -185,11 +267,39 @@ export function activeFreezes<F extends FreezeWindow>(freezes: readonly F[], now
   return freezes.filter((f) => Date.parse(f.from) <= at && at < Date.parse(f.until));
 }
 
+/** Guards not cleared at `now`. */
+export function activeGuards<G extends ReleaseGuard>(guards: readonly G[], now: string): G[] {
+  const at = Date.parse(now);
+  return guards.filter(
+    (g) => Date.parse(g.at) <= at && (g.clearedAt === null || at < Date.parse(g.clearedAt)),
+  );
+}
+
+/** `pass` with no reason, `unknown` when every reason is one of not seeing, else `block`. */
+export function verdictOf(reasons: readonly GateReason[]): GateVerdictKind {
+  if (reasons.length === 0) return "pass";
+  return reasons.every((r) => UNKNOWN_REASON_CODES.includes(r.code)) ? "unknown" : "block";
+}
+
+function evidenceOf(input: GateInput): Pick<GateVerdict, "evidence" | "evidenceAge"> {
+  const known = input.service.sloNames
+    .map((name) => input.slos.find((s) => s.slo === name))
+    .filter((status): status is SloStatus => status !== undefined);
+  const evidence = known.map((s) => ({ slo: s.slo, evaluatedAt: s.evaluatedAt }));
+  if (known.length === 0 || known.length < input.service.sloNames.length) {
+    return { evidence, evidenceAge: null };
+  }
+  const oldest = Math.min(...known.map((s) => Date.parse(s.evaluatedAt)));
+  return { evidence, evidenceAge: seconds(Date.parse(input.now) - oldest) };
+}
+
 /**
- * May the service be promoted now? Blocked by a structural violation (no SLO, no rollback, no
+ * May the service be promoted now? `block` on a structural violation (no SLO, no rollback, no
  * canary where required), an exhausted budget, a burn above `maxPromotionBurnRate`, budget below
- * the safety margin, no-data or unknown (unless the policy allows them), or an active freeze.
- * Every reason names what was measured against which threshold.
+ * the safety margin, an active freeze or a failed release guard; else `unknown` when the gate
+ * cannot see (no-data, a failed query, evidence missing, older than `staleAfter` or dated in the
+ * future; unless the policy allows no-data); else `pass`. Every reason names what was measured
+ * against which threshold.
  */
 export function gateVerdict(input: GateInput): GateVerdict {
   const reasons = [
@@ -201,8 +311,15 @@ export function gateVerdict(input: GateInput): GateVerdict {
       value: freeze.id,
       threshold: freeze.until,
     })),
+    ...activeGuards(input.guards ?? [], input.now).map((guard): GateReason => ({
+      code: "release-guard-failed",
+      message: `release train ${guard.train} (${guard.trainId})${guard.step === null ? "" : ` step ${guard.step + 1}`} failed its guard: ${guard.reason}; cleared when its revert is executed or an approver clears it`,
+      value: guard.trainId,
+      threshold: null,
+    })),
   ];
-  return { allowed: reasons.length === 0, reasons };
+  const verdict = verdictOf(reasons);
+  return { allowed: verdict === "pass", verdict, reasons, ...evidenceOf(input) };
 }
 
 /** The freeze an exhausted budget opens: from the evaluation, for `freezeOnExhaustionMs`. */
@@ -218,4 +335,28 @@ export function exhaustionFreeze(
     reason: "error budget exhausted",
     origin: "exhaustion",
   };
+}
+
+/**
+ * What an evaluation does to a service's freezes: a spent budget opens an exhaustion freeze of
+ * `freezeOnExhaustionMs` from the evaluation, unless one is in force then. `inForce` is the
+ * exhaustion freeze that covers the evaluation (new or not); `freezes` the list to keep, or
+ * undefined when nothing changes. One function for the policy service and replay.
+ */
+export function decideExhaustionFreeze<F extends FreezeWindow>(
+  freezes: readonly F[],
+  evaluation: {
+    readonly service: string;
+    readonly severity: Severity;
+    readonly evaluatedAt: string;
+  },
+  freezeOnExhaustionMs: number,
+  complete: (freeze: FreezeWindow) => F,
+): { readonly freezes: F[] | undefined; readonly inForce: F | undefined } {
+  if (evaluation.severity !== "exhausted") return { freezes: undefined, inForce: undefined };
+  const at = evaluation.evaluatedAt;
+  const inForce = activeFreezes(freezes, at).find((f) => f.origin === "exhaustion");
+  if (inForce !== undefined) return { freezes: undefined, inForce };
+  const opened = complete(exhaustionFreeze(evaluation.service, at, freezeOnExhaustionMs));
+  return { freezes: [...freezes, opened], inForce: opened };
 }

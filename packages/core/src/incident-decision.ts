@@ -1,17 +1,33 @@
-import type { IncidentClass, Severity } from "@safedeploy/schema";
-import { SEVERITY_RANK } from "./budget.js";
+import type { BudgetStatus, Burn, IncidentClass, Severity } from "@safedeploy/schema";
+import { BURN_RANK, SEVERITY_RANK } from "./budget.js";
 import { incidentClass, isActive, isWorseClass, transitionIncident } from "./incident.js";
 import type { Incident, Transition } from "./incident.js";
 
+/** The latest evaluation of one SLO as the incident decision keeps it. */
+export interface SloIncidentStatus {
+  readonly severity: Severity;
+  /** Absent in states kept before burn and budget were apart: derived from the severity. */
+  readonly burn?: Burn | undefined;
+  readonly budget?: BudgetStatus | null | undefined;
+  /** The time of the evidence it came from. */
+  readonly at: string;
+  readonly objective: number;
+}
+
 /** What the incident service keeps per service (in KV, updated by compare-and-set). */
 export interface ServiceIncidentState {
-  /** Latest severity per SLO, with the time of the evidence it came from. */
-  readonly slos: Readonly<
-    Record<string, { readonly severity: Severity; readonly at: string; readonly objective: number }>
-  >;
+  /** Latest evaluation per SLO. */
+  readonly slos: Readonly<Record<string, SloIncidentStatus>>;
   readonly incident: Incident | null;
-  /** Since when every SLO has been normal while the incident is mitigated. */
+  /** Since when every SLO's burn has been normal while an incident is active. */
   readonly healthySince: string | null;
+  /** Since when some SLO has burned (slow or fast) without a break; absent in older states. */
+  readonly burningSince?: string | null | undefined;
+  /**
+   * The newest evidence time at which some SLO's burn was not normal: an evaluation arriving late
+   * (replicas, concurrency) still counts toward `healthySince` when it is newer than this.
+   */
+  readonly lastBurningAt?: string | null | undefined;
   /** The structural violations of the latest verdict folded in, and its time. */
   readonly policy?: { readonly at: string; readonly violations: readonly string[] };
 }
@@ -29,12 +45,37 @@ export interface EvaluationInput {
   readonly slo: string;
   readonly objective: number;
   readonly severity: Severity;
+  readonly burn: Burn;
+  readonly budget: BudgetStatus | null;
   readonly evaluatedAt: string;
 }
 
 export interface IncidentPolicy {
+  /**
+   * What opens an incident: a burn of one of these (`fast-burn`, `slow-burn`, and `no-data` or
+   * `unknown` if listed), or, with `exhausted`, a budget that becomes exhausted.
+   */
   readonly openIncidentOn: readonly Severity[];
+  /** Every SLO's burn normal this long → resolved by the system. */
   readonly resolveAfterMs: number;
+}
+
+/** An SLO's burn; for a state kept before burn and budget were apart, from its severity. */
+export function burnOf(status: Pick<SloIncidentStatus, "severity" | "burn">): Burn {
+  return status.burn ?? (status.severity === "exhausted" ? "unknown" : status.severity);
+}
+
+/** An SLO's budget; for a state kept before burn and budget were apart, from its severity. */
+export function budgetOf(
+  status: Pick<SloIncidentStatus, "severity" | "budget">,
+): BudgetStatus | null {
+  if (status.budget !== undefined) return status.budget;
+  return status.severity === "exhausted" ? "exhausted" : null;
+}
+
+/** Whether a burn opens an incident under the policy. */
+function burnTriggers(burn: Burn, policy: IncidentPolicy): boolean {
+  return burn !== "normal" && policy.openIncidentOn.includes(burn);
 }
 
 export type IncidentDecisionEvent =
@@ -43,6 +84,8 @@ export type IncidentDecisionEvent =
       readonly incident: Incident;
       readonly causeId: string;
       readonly reason: string;
+      /** When the burn began, as far as the evaluations tell: no change after it caused it. */
+      readonly burnBegan: string;
     }
   | {
       readonly kind: "escalated";
@@ -84,9 +127,11 @@ function openIncident(
   };
 }
 
-function worst(
-  slos: ServiceIncidentState["slos"],
-): { slo: string; severity: Severity; objective: number } | null {
+function worst(slos: ServiceIncidentState["slos"]): {
+  slo: string;
+  severity: Severity;
+  objective: number;
+} | null {
   let found: { slo: string; severity: Severity; objective: number } | null = null;
   for (const [slo, status] of Object.entries(slos)) {
     if (found === null || SEVERITY_RANK[status.severity] > SEVERITY_RANK[found.severity]) {
@@ -97,10 +142,11 @@ function worst(
 }
 
 /**
- * Folds one evaluation into a service's incident state. Opens an incident when a severity of
- * `openIncidentOn` appears and none is active (one active incident per service), escalates its
- * class when the burn gets worse, and resolves a mitigated incident once every SLO has been normal
- * for `resolveAfterMs`. Evidence older than what is known for that SLO is ignored, so replicas that
+ * Folds one evaluation into a service's incident state. Opens an incident when none is active (one
+ * active incident per service) and an SLO burns at a level of `openIncidentOn`, or its budget
+ * becomes exhausted (with `exhausted` listed); escalates its class when the burn gets worse; and
+ * resolves an SLO incident once every SLO's burn has been normal for `resolveAfterMs`, even while
+ * a budget stays spent. Evidence older than what is known for that SLO is ignored, so replicas that
  * see evaluations out of order converge on the same state.
  */
 export function decideIncident(
@@ -120,8 +166,8 @@ export function decideIncident(
     const closedAt = state.incident?.resolvedAt ?? null;
     const uncovered =
       active === null && (closedAt === null || Date.parse(at) > Date.parse(closedAt));
-    if (!uncovered || !policy.openIncidentOn.includes(evaluation.severity)) {
-      return { state, events: [], changed: false };
+    if (!uncovered || !burnTriggers(evaluation.burn, policy)) {
+      return foldLateEvidence(state, evaluation, policy, active);
     }
     const opened = openIncident(
       evaluation.service,
@@ -138,24 +184,40 @@ export function decideIncident(
           incident: opened,
           causeId: evaluation.id,
           reason: opened.transitions[0]?.reason ?? "",
+          burnBegan: at,
         },
       ],
       changed: true,
     };
   }
 
-  const slos = {
-    ...state.slos,
-    [evaluation.slo]: { severity: evaluation.severity, at, objective: evaluation.objective },
+  const latest: SloIncidentStatus = {
+    severity: evaluation.severity,
+    burn: evaluation.burn,
+    budget: evaluation.budget,
+    at,
+    objective: evaluation.objective,
   };
+  const slos = { ...state.slos, [evaluation.slo]: latest };
+  const burning = Object.values(slos).some((s) => BURN_RANK[burnOf(s)] > 0);
+  const burningSince = burning ? (state.burningSince ?? at) : null;
+  const burnedAt = state.lastBurningAt ?? null;
+  const lastBurningAt =
+    evaluation.burn === "normal" || (burnedAt !== null && burnedAt > at) ? burnedAt : at;
   const events: IncidentDecisionEvent[] = [];
   let incident = active;
   const current = worst(slos);
 
   if (incident === null) {
-    const trigger = Object.entries(slos).find(([, s]) =>
-      policy.openIncidentOn.includes(s.severity),
-    );
+    // A budget that becomes exhausted opens one; one that stays spent (after a person resolved
+    // its incident) does not. A burn opens one for as long as it lasts.
+    const exhausts =
+      policy.openIncidentOn.includes("exhausted") &&
+      evaluation.budget === "exhausted" &&
+      (known === undefined || budgetOf(known) !== "exhausted");
+    const trigger: [string, SloIncidentStatus] | undefined = exhausts
+      ? [evaluation.slo, latest]
+      : Object.entries(slos).find(([, s]) => burnTriggers(burnOf(s), policy));
     if (trigger !== undefined) {
       const [slo, status] = trigger;
       const opened = openIncident(evaluation.service, slo, status, at, newIncidentId());
@@ -165,10 +227,18 @@ export function decideIncident(
         incident: opened,
         causeId: evaluation.id,
         reason: opened.transitions[0]?.reason ?? "",
+        burnBegan: burningSince ?? at,
       });
     }
     return {
-      state: { ...state, slos, incident: incident ?? state.incident, healthySince: null },
+      state: {
+        ...state,
+        slos,
+        incident: incident ?? state.incident,
+        healthySince: null,
+        burningSince,
+        lastBurningAt,
+      },
       events,
       changed: true,
     };
@@ -183,24 +253,102 @@ export function decideIncident(
     }
   }
 
-  const allNormal = Object.values(slos).every((s) => s.severity === "normal");
-  let healthySince: string | null = null;
-  if (incident.state === "mitigated" && allNormal) {
-    healthySince = state.healthySince ?? at;
-    if (Date.parse(at) - Date.parse(healthySince) >= policy.resolveAfterMs) {
-      const result = transitionIncident(incident, {
-        to: "resolved",
-        initiator: "system",
-        actor: "system",
-        reason: `every SLO normal since ${healthySince}`,
-        at,
-      });
-      if (result.ok) {
-        incident = result.incident;
-        events.push({ kind: "transitioned", incident, transition: result.transition });
-        healthySince = null;
-      }
-    }
+  // The burn resolves an SLO incident, whatever is left of the budget (a spent budget keeps
+  // promotion blocked through the gate and its freeze, not the incident open). A policy
+  // incident is resolved by the correction of its violations, or once mitigated.
+  const allBurnNormal = Object.values(slos).every((s) => burnOf(s) === "normal");
+  const healthySince =
+    allBurnNormal && resolvesOnBurn(incident) ? (state.healthySince ?? at) : null;
+  const resolution = resolveIfHealthy(incident, healthySince, at, policy);
+  return {
+    state: {
+      ...state,
+      slos,
+      incident: resolution.incident,
+      healthySince: resolution.healthySince,
+      burningSince,
+      lastBurningAt,
+    },
+    events: [...events, ...resolution.events],
+    changed: true,
+  };
+}
+
+/** Whether an incident resolves once every burn is normal: an SLO incident, or a mitigated one. */
+function resolvesOnBurn(incident: Incident): boolean {
+  return incident.origin === "slo" || incident.state === "mitigated";
+}
+
+/** Resolves the incident at `at` when every burn has been normal since `healthySince` long enough. */
+function resolveIfHealthy(
+  incident: Incident,
+  healthySince: string | null,
+  at: string,
+  policy: IncidentPolicy,
+): { incident: Incident; healthySince: string | null; events: IncidentDecisionEvent[] } {
+  if (healthySince === null || Date.parse(at) - Date.parse(healthySince) < policy.resolveAfterMs) {
+    return { incident, healthySince, events: [] };
   }
-  return { state: { ...state, slos, incident, healthySince }, events, changed: true };
+  const result = transitionIncident(incident, {
+    to: "resolved",
+    initiator: "system",
+    actor: "system",
+    reason: `every SLO's burn normal since ${healthySince}`,
+    at,
+  });
+  if (!result.ok) return { incident, healthySince, events: [] };
+  return {
+    incident: result.incident,
+    healthySince: null,
+    events: [{ kind: "transitioned", incident: result.incident, transition: result.transition }],
+  };
+}
+
+/**
+ * Evidence older than what is known for its SLO (it arrived late): it does not overwrite the
+ * SLO's state, but it tells how long the burns have been normal, so an incident resolves whatever
+ * order replicas saw the evaluations in. A late burn makes the healthy time start again (later,
+ * with the next normal evaluation); a late normal evaluation newer than every known burn moves it
+ * back to itself.
+ */
+function foldLateEvidence(
+  state: ServiceIncidentState,
+  evaluation: EvaluationInput,
+  policy: IncidentPolicy,
+  active: Incident | null,
+): IncidentDecision {
+  const at = evaluation.evaluatedAt;
+  const unchanged = { state, events: [], changed: false };
+  const lastBurningAt = state.lastBurningAt ?? null;
+  if (evaluation.burn !== "normal") {
+    const newer = lastBurningAt === null || at > lastBurningAt;
+    const undone = state.healthySince !== null && state.healthySince <= at;
+    if (!newer && !undone) return unchanged;
+    return {
+      state: {
+        ...state,
+        lastBurningAt: newer ? at : lastBurningAt,
+        healthySince: undone ? null : state.healthySince,
+      },
+      events: [],
+      changed: true,
+    };
+  }
+  const allBurnNormal = Object.values(state.slos).every((s) => burnOf(s) === "normal");
+  const earlier =
+    active !== null &&
+    resolvesOnBurn(active) &&
+    allBurnNormal &&
+    (lastBurningAt === null || at > lastBurningAt) &&
+    (state.healthySince === null || at < state.healthySince);
+  if (!earlier) return unchanged;
+  const newest = Object.values(state.slos)
+    .map((s) => s.at)
+    .reduce((max, t) => (t > max ? t : max), at);
+  const resolution = resolveIfHealthy(active, at, newest, policy);
+  return {
+    state: { ...state, incident: resolution.incident, healthySince: resolution.healthySince },
+    events: resolution.events,
+    changed: true,
+  };
 }

@@ -5,8 +5,10 @@
  */
 export {
   DEFAULT_BURN_RULES,
+  BURN_RANK,
   SEVERITY_RANK,
   budgetRemaining,
+  budgetStatus,
   burnRate,
   errorBudget,
   errorRatio,
@@ -22,6 +24,8 @@ export {
   directQueries,
   isNearOutage,
   isStaleJob,
+  mayRetryPoll,
+  outageWindows,
   pollJobMaxLagMs,
   pollIntervalAt,
   pollJobs,
@@ -47,16 +51,22 @@ export type {
   TransitionResult,
 } from "./incident.js";
 export {
+  CLOCK_SKEW_MS,
+  UNKNOWN_REASON_CODES,
   activeFreezes,
+  activeGuards,
+  decideExhaustionFreeze,
   exhaustionFreeze,
   gateDeclaration,
   gateVerdict,
+  verdictOf,
   withEvaluation,
 } from "./gate.js";
-export type { FreezeWindow, GateInput, GateVerdict, SloStatus } from "./gate.js";
-export { EMPTY_SERVICE_STATE, decideIncident } from "./incident-decision.js";
+export type { FreezeWindow, GateInput, GateVerdict, ReleaseGuard, SloStatus } from "./gate.js";
+export { EMPTY_SERVICE_STATE, budgetOf, burnOf, decideIncident } from "./incident-decision.js";
 export type {
   EvaluationInput,
+  SloIncidentStatus,
   IncidentDecision,
   IncidentDecisionEvent,
   IncidentPolicy,
@@ -66,8 +76,10 @@ export {
   approveProposal,
   blockPromotionProposal,
   promoteCanaryProposal,
+  promotionProposal,
   proposalKey,
   recordActionOutcome,
+  recordPreviewRefusal,
   rejectProposal,
   revertProposal,
   rollbackProposal,
@@ -82,8 +94,21 @@ export {
 export type { VerdictInput } from "./policy-incident.js";
 export { canaryReadiness, nextCanaryWeight } from "./canary.js";
 export type { CanaryReadiness, CanaryState } from "./canary.js";
-export { changedDecisions, firstDifference, replayService } from "./replay.js";
-export type { ReplayDecision, ReplayDifference, ReplayPolicy, ReplayResult } from "./replay.js";
+export {
+  CLOCK_CAUSE_PREFIX,
+  REPLAY_KINDS,
+  START_CAUSE_PREFIX,
+  changedDecisions,
+  firstDifference,
+  replayService,
+} from "./replay.js";
+export type {
+  ReplayDecision,
+  ReplayDifference,
+  ReplayKind,
+  ReplayPolicy,
+  ReplayResult,
+} from "./replay.js";
 export { DEFAULT_MIN_BASELINE_RATIO, describeChange, planTrain } from "./release-plan.js";
 export type {
   PlanError,
@@ -125,6 +150,8 @@ export {
   deployProbeDelayMs,
   hookIdempotencyKey,
   promotionHook,
+  promotionPlan,
+  promotionProposalId,
   releaseManifest,
   reportFailure,
   startTrain,
@@ -139,7 +166,11 @@ export type {
   HookPayload,
   HookRecord,
   ManifestEntry,
+  PromotionApproval,
+  PromotionPlan,
   ReleaseManifest,
+  StepApproval,
+  StepGate,
   StepPhase,
   StepReport,
   StepState,

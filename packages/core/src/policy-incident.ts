@@ -79,6 +79,7 @@ export function decidePolicyIncident(
       incident,
       causeId: verdict.id,
       reason: incident.transitions[0]?.reason ?? "",
+      burnBegan: at,
     });
   } else if (violations.length === 0 && active?.origin === "policy") {
     const result = transitionIncident(active, {

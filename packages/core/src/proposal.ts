@@ -45,6 +45,11 @@ export function rollbackProposal(input: {
     readonly severity: string;
   };
   readonly rollbackPath: string;
+  /**
+   * When the burn began: the git actuator never reverts a commit made after it (it cannot be
+   * the cause), the proposal needs triage instead.
+   */
+  readonly burnBegan: string;
   readonly required: number;
   readonly at: string;
 }): Proposal {
@@ -59,7 +64,7 @@ export function rollbackProposal(input: {
     createdAt: input.at,
     causeId: incident.id,
     summary: `Roll back ${incident.service}: ${incident.slo ?? "service"} is ${incident.severity} (${incident.id})`,
-    plan: { action: "git-revert", path: input.rollbackPath },
+    plan: { action: "git-revert", path: input.rollbackPath, burnBegan: input.burnBegan },
     approvals: [],
     required: input.required,
   };
@@ -171,6 +176,46 @@ export function recordActionOutcome(
   outcome: "executed" | "needs-triage",
 ): Proposal {
   return proposal.state === "approved" ? { ...proposal, state: outcome } : proposal;
+}
+
+/**
+ * A preview (the git actuator's dry run) found that the rollback would re-apply harm (it would
+ * revert SafeDeploy's own rollback, a service's creation, or a commit newer than the burn): a
+ * pending proposal needs triage before anyone approves it. Anything else is left as it is.
+ */
+export function recordPreviewRefusal(proposal: Proposal): Proposal {
+  return proposal.state === "pending" ? { ...proposal, state: "needs-triage" } : proposal;
+}
+
+/**
+ * A release train's promotion of one step, as a proposal (one per train step, its id the
+ * train's `<trainId>-s<n>`). The train asks the gate before and after its approvals, and
+ * requests the change itself.
+ */
+export function promotionProposal(input: {
+  readonly id: string;
+  readonly service: string;
+  readonly trainId: string;
+  readonly step: number;
+  readonly summary: string;
+  readonly plan: Readonly<Record<string, unknown>>;
+  readonly required: number;
+  readonly at: string;
+}): Proposal {
+  return {
+    id: input.id,
+    key: proposalKey("promote-release", { service: input.service, causeId: input.id }),
+    service: input.service,
+    incidentId: null,
+    kind: "promote-release",
+    state: "pending",
+    createdAt: input.at,
+    causeId: `${input.trainId}:step-${input.step + 1}`,
+    summary: input.summary,
+    plan: input.plan,
+    approvals: [],
+    required: input.required,
+  };
 }
 
 /** States a proposal reaches only after it was approved. */

@@ -58,6 +58,12 @@ export interface PlannedStep {
    * deployed once its change is in Git (absent in plans saved before).
    */
   readonly deployedWhen?: PlannedDeployedWhen | null;
+  /**
+   * The distinct approvals the service's effective policy requires of a promotion
+   * (`approvals.required`), when the services planned against carried it; null: not known here
+   * (absent in plans saved before). Only a dry run reads it: a real run asks the proposal service.
+   */
+  readonly approvals?: number | null;
 }
 
 /** A step's `deployedWhen`: the probe (a fatal health check) and its deadline. */
@@ -93,13 +99,22 @@ export type PlanResult =
   | { readonly ok: true; readonly plan: TrainPlan }
   | { readonly ok: false; readonly errors: readonly PlanError[] };
 
+/** The part of a service's effective policy a plan reads. */
+export interface PlanPolicy {
+  readonly approvals: { readonly required: number };
+}
+
 /**
- * A service as planning needs it: a catalog document, or a loaded catalog service (`name` and
- * `spec`, as `@safedeploy/catalog` gives it).
+ * A service as planning needs it: a catalog document, or a loaded catalog service (`name`,
+ * `spec` and its effective `policy`, as `@safedeploy/catalog` gives it).
  */
 export type PlanService =
-  | Pick<ServiceDocument, "metadata" | "spec">
-  | { readonly name: string; readonly spec: ServiceDocument["spec"] };
+  | (Pick<ServiceDocument, "metadata" | "spec"> & { readonly policy?: PlanPolicy })
+  | {
+      readonly name: string;
+      readonly spec: ServiceDocument["spec"];
+      readonly policy?: PlanPolicy;
+    };
 
 function serviceName(service: PlanService): string {
   return "metadata" in service ? service.metadata.name : service.name;
@@ -192,6 +207,7 @@ export function planTrain(
       guardWindow: step.guardWindow,
       guardWindowMs: durationMs(step.guardWindow),
       checks: step.checks,
+      approvals: service.policy?.approvals.required ?? null,
       deployedWhen:
         step.deployedWhen === undefined
           ? null

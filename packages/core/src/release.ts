@@ -1,5 +1,12 @@
 import { messageId } from "@safedeploy/schema";
-import type { HealthCheck, Hook, NewEvent } from "@safedeploy/schema";
+import type {
+  GateReason,
+  GateVerdictKind,
+  HealthCheck,
+  Hook,
+  NewEvent,
+  ProposalState,
+} from "@safedeploy/schema";
 import { haltsTrain, worstOutcome } from "./release-checks.js";
 import type { CheckOutcome, CheckResult, HaltOn, RegressionResult } from "./release-checks.js";
 import type {
@@ -17,8 +24,13 @@ export interface StepReport {
   readonly checks: readonly CheckResult[];
   /** `null` when the step has no regression rule. */
   readonly regression: RegressionResult | null;
-  /** The SLO gate of the service, when it was asked. A blocked gate fails the step. */
-  readonly gate?: { readonly allowed: boolean; readonly reasons: readonly string[] } | null;
+  /** The SLO gate of the service, when it was asked. Anything but `pass` fails the step. */
+  readonly gate?: {
+    readonly allowed: boolean;
+    /** Absent in reports made before the gate was three-valued (then `allowed` decides). */
+    readonly verdict?: GateVerdictKind;
+    readonly reasons: readonly string[];
+  } | null;
 }
 
 /** What the service must check for one promoted step (run-checks, final checks, follow-ups). */
@@ -48,12 +60,24 @@ export type Attribution =
     };
 
 /**
- * `deploying`: the change is in Git and the step's `deployedWhen` probe is polled until it passes
- * (that moment is the deploy time); `hooking`: the change is live and the strategy's promote
- * (canary) or cutover (blue_green) hook is being run; the guard window starts once it answered.
+ * Where a step is. Before anything is pushed (DESIGN.md invariant 9: the same governance as any
+ * proposal): `gating`: the service's gate is asked (again after approvals that came later);
+ * `proposing`: the gate passed and the step's promotion proposal is asked for;
+ * `awaiting-approval`: the proposal waits for more distinct approvers (durably, for as long as
+ * it takes); `blocked`: the gate answered `block` or `unknown`, and `rejected`: the proposal was
+ * rejected (or can no longer be approved), both ending the train with nothing pushed.
+ * `promoting`: the change is requested from the git actuator; `deploying`: the change is in Git
+ * and the step's `deployedWhen` probe is polled until it passes (that moment is the deploy time);
+ * `hooking`: the change is live and the strategy's promote (canary) or cutover (blue_green) hook
+ * is being run; the guard window starts once it answered.
  */
 export type StepPhase =
   | "pending"
+  | "gating"
+  | "proposing"
+  | "awaiting-approval"
+  | "blocked"
+  | "rejected"
   | "promoting"
   | "deploying"
   | "hooking"
@@ -120,6 +144,35 @@ export function hookIdempotencyKey(trainId: string, step: number, hook: HookName
   return `${trainId}-s${step + 1}-${hook}`;
 }
 
+/** What a service's gate answered before a step's promotion. */
+export interface StepGate {
+  readonly verdict: GateVerdictKind;
+  readonly reasons: readonly GateReason[];
+  readonly at: string;
+  /** How old the gate's evidence was, in seconds; null when it had none. */
+  readonly evidenceAge: number | null;
+}
+
+/** One person's approval of a step's promotion. */
+export interface PromotionApproval {
+  readonly by: string;
+  readonly at: string;
+}
+
+/** A step's promotion proposal, as the train knows it from the proposal service. */
+export interface StepApproval {
+  /** `<trainId>-s<n>`, as {@link promotionProposalId}. */
+  readonly proposalId: string;
+  readonly state: ProposalState;
+  /** Distinct approvals the promotion needs (the service's `approvals.required`). */
+  readonly required: number;
+  readonly approvals: readonly PromotionApproval[];
+  /** A dry run creates no proposal: it only records how many approvals it would need. */
+  readonly dryRun?: boolean;
+  /** Who rejected it and why, when it was rejected. */
+  readonly rejection?: { readonly by: string; readonly reason: string } | null;
+}
+
 export interface StepState {
   readonly index: number;
   readonly service: string;
@@ -131,7 +184,7 @@ export interface StepState {
   readonly guardUntil: string | null;
   readonly checkedAt: string | null;
   readonly outcome: CheckOutcome | null;
-  /** Why the promotion itself failed (`failed` phase). */
+  /** Why the promotion itself failed (`failed`), or why it never started (`blocked`, `rejected`). */
   readonly failure: string | null;
   /** The strategy hooks of this step and what came of them (absent in states saved before). */
   readonly hooks?: readonly HookRecord[];
@@ -143,6 +196,10 @@ export interface StepState {
   /** The last `deployedWhen` probe's result, and how many said "not yet". */
   readonly deployProbe?: CheckResult | null;
   readonly deployProbesFailed?: number;
+  /** The gate's last answer before the promotion (absent in states saved before). */
+  readonly gate?: StepGate | null;
+  /** The promotion proposal and its approvals (absent in states saved before). */
+  readonly approval?: StepApproval | null;
 }
 
 export type FollowUpPhase = "scheduled" | "running" | "passed" | "failed";
@@ -224,16 +281,100 @@ export type TrainEvent =
       readonly index: number;
       readonly checks: readonly CheckResult[];
       readonly reports: readonly StepReport[];
+    }
+  /** What an `ask-gate` action's gate answered (`gating` step). */
+  | {
+      readonly type: "gate-answered";
+      readonly step: number;
+      readonly verdict: GateVerdictKind;
+      readonly reasons: readonly GateReason[];
+      readonly evidenceAge: number | null;
+    }
+  /**
+   * What the proposal service answered a `request-approval` (`proposing` step): the proposal's
+   * state, the approvals it needs (null: not said) and has, and who rejected it, when known.
+   */
+  | {
+      readonly type: "approval-answered";
+      readonly step: number;
+      readonly state: ProposalState;
+      readonly required: number | null;
+      readonly approvals: readonly PromotionApproval[];
+      readonly rejection?: { readonly by: string; readonly reason: string } | null;
+    }
+  /**
+   * A person approved the step's promotion proposal (`governance.proposal-approved`);
+   * `approved`: the proposal now has its required distinct approvals.
+   */
+  | {
+      readonly type: "promotion-approved";
+      readonly step: number;
+      readonly by: string;
+      readonly at: string;
+      readonly required: number;
+      readonly approved: boolean;
+    }
+  /** A person rejected the step's promotion proposal (`governance.proposal-rejected`). */
+  | {
+      readonly type: "promotion-rejected";
+      readonly step: number;
+      readonly by: string;
+      readonly reason: string;
+    };
+
+/**
+ * What the git actuator is asked to do for a step's promotion (`governance.action-requested`
+ * plan), and what its proposal shows: set the image in, or merge a patch into, the manifests
+ * under the service's path.
+ */
+export type PromotionPlan =
+  | { readonly action: "set-image"; readonly path: string; readonly image: string }
+  | {
+      readonly action: "patch-manifest";
+      readonly path: string;
+      readonly patch: Readonly<Record<string, unknown>>;
     };
 
 /** What the service must do next. Pure data; executing it is the service's job. */
 export type TrainAction =
+  /**
+   * Request the step's change from the git actuator: decided only once its gate passed and its
+   * approvals are complete.
+   */
   | {
       readonly kind: "promote";
       readonly step: number;
       readonly service: string;
       readonly change: PlannedChange;
       readonly strategy: PromotionStrategy;
+    }
+  /** Ask the service's gate (`gate.query`); feed back `gate-answered`. Also in a dry run. */
+  | { readonly kind: "ask-gate"; readonly step: number; readonly service: string }
+  /**
+   * Ask the proposal service for the step's promotion proposal (`proposal.promotion`, the
+   * train's starter as its first approval); feed back `approval-answered`. Never in a dry run.
+   */
+  | {
+      readonly kind: "request-approval";
+      readonly step: number;
+      readonly service: string;
+      readonly proposalId: string;
+      readonly summary: string;
+      readonly plan: PromotionPlan;
+      readonly at: string;
+    }
+  /**
+   * A service failed its guard (checks, regression, gate after the guard window, its hook or
+   * deploy, a follow-up): block its gate (`guard.fail`) until its revert is executed or an
+   * approver clears it. `at` is the decision's time, so a retry asks the same. Never in a dry run.
+   */
+  | {
+      readonly kind: "fail-guard";
+      readonly step: number;
+      readonly service: string;
+      readonly reason: string;
+      readonly evidence: readonly string[];
+      readonly at: string;
     }
   /** Probe whether `step`'s change is live (its `deployedWhen`); feed back `deploy-probed`. */
   | {
@@ -273,8 +414,6 @@ export type TrainAction =
       readonly reason: string;
       readonly evidence: readonly string[];
     }
-  /** A failed follow-up blocks further promotions of the service until a human clears it. */
-  | { readonly kind: "block-service"; readonly service: string; readonly reason: string }
   /**
    * Call one http hook of a step: `method` `url` with `headers`, `Idempotency-Key:
    * idempotencyKey` and `body` as JSON; feed back `hook-reported`. Never decided in a dry run.
@@ -331,10 +470,35 @@ function addMs(at: string, ms: number): string {
   return new Date(Date.parse(at) + ms).toISOString();
 }
 
+/** The phases a `governance.train-step` event reports. */
+type ReportedPhase =
+  | "promoting"
+  | "promoted"
+  | "deployed"
+  | "guarding"
+  | "checked"
+  | "awaiting-approval"
+  | "blocked"
+  | "rejected";
+
+/** The phase on the wire: the event's enum has no word yet for a step stopped before its change. */
+const WIRE_PHASE: Readonly<
+  Record<ReportedPhase, NewEvent<"governance.train-step">["data"]["phase"]>
+> = {
+  promoting: "promoting",
+  promoted: "promoted",
+  deployed: "deployed",
+  guarding: "guarding",
+  checked: "checked",
+  "awaiting-approval": "awaiting-approval",
+  blocked: "blocked",
+  rejected: "rejected",
+};
+
 function stepEvent(
   state: TrainState,
   step: number,
-  phase: "promoting" | "promoted" | "deployed" | "guarding" | "checked",
+  phase: ReportedPhase,
   now: string,
   extra: {
     readonly commit?: string | null;
@@ -343,6 +507,7 @@ function stepEvent(
   } = {},
 ): TrainNewEvent {
   const planned = plannedStep(state.plan, step);
+  const wire = WIRE_PHASE[phase];
   return {
     type: "governance.train-step",
     id: messageId("governance.train-step", state.trainId, step, phase),
@@ -350,11 +515,11 @@ function stepEvent(
     data: {
       trainId: state.trainId,
       step,
-      phase,
+      phase: wire,
       at: now,
       commit: extra.commit ?? null,
       outcome: extra.outcome ?? null,
-      details: extra.details ?? {},
+      details: { ...(wire === phase ? {} : { phase }), ...extra.details },
     },
   };
 }
@@ -411,6 +576,21 @@ function promoteAction(plan: TrainPlan, index: number): TrainAction {
     change: step.change,
     strategy: step.strategy,
   };
+}
+
+/**
+ * The id of a step's promotion proposal, and so of its action and branch
+ * (`safedeploy/<id>`): `<trainId>-s<n>`, n counting from 1.
+ */
+export function promotionProposalId(trainId: string, step: number): string {
+  return `${trainId}-s${step + 1}`;
+}
+
+/** The git actuator's plan for a change (`governance.action-requested`), as its proposal shows it. */
+export function promotionPlan(change: PlannedChange): PromotionPlan {
+  return change.kind === "image"
+    ? { action: "set-image", path: change.path, image: change.image }
+    : { action: "patch-manifest", path: change.path, patch: change.patch };
 }
 
 /** The check targets of every promoted step up to and including `through`. */
@@ -592,8 +772,280 @@ function startGuard(
 }
 
 /**
- * Starts a train: every step pending but the first, which is promoting. Emits train-started and
- * the first train-step; asks for the first promotion.
+ * A step whose turn came asks its service's gate first; so does a step whose approvals came in
+ * after the gate was last asked (time passed: the answer may have changed).
+ */
+function askGate(
+  state: TrainState,
+  index: number,
+): { readonly state: TrainState; readonly action: TrainAction } {
+  return {
+    state: withStep(state, index, { phase: "gating" }),
+    action: { kind: "ask-gate", step: index, service: plannedStep(state.plan, index).service },
+  };
+}
+
+/** The gate and approval of a step as its `promoting` (or stopped) event reports them. */
+function governanceDetails(step: StepState | undefined): Record<string, unknown> {
+  const gate = step?.gate ?? null;
+  const approval = step?.approval ?? null;
+  return {
+    ...(gate === null ? {} : { gate: { verdict: gate.verdict, reasons: gate.reasons } }),
+    ...(approval === null
+      ? {}
+      : {
+          approval: {
+            proposalId: approval.proposalId,
+            state: approval.state,
+            required: approval.required,
+            approvals: approval.approvals.map((a) => a.by),
+            ...(approval.dryRun === true ? { dryRun: true } : {}),
+          },
+        }),
+  };
+}
+
+/** The step's gate passed and its approvals are complete: its change is requested. */
+function promote(state: TrainState, index: number, now: string): TrainDecision {
+  const promoting = withStep(state, index, { phase: "promoting", promotingAt: now });
+  return {
+    state: promoting,
+    changed: true,
+    events: [
+      stepEvent(promoting, index, "promoting", now, {
+        details: governanceDetails(promoting.steps[index]),
+      }),
+    ],
+    actions: [promoteAction(state.plan, index)],
+  };
+}
+
+/**
+ * Ends the train at a step stopped before its change was requested (`blocked`, `rejected`):
+ * nothing was pushed, so nothing is reverted and no guard failed.
+ */
+function stopBeforeChange(
+  state: TrainState,
+  index: number,
+  phase: "blocked" | "rejected",
+  failure: string,
+  now: string,
+): TrainDecision {
+  const service = plannedStep(state.plan, index).service;
+  const reason = `step ${index + 1} (${service}) ${failure}`;
+  const stopped = withStep(state, index, { phase, failure });
+  const halted: TrainState = {
+    ...stopped,
+    status: "halted",
+    finishedAt: now,
+    reason,
+    attribution: { kind: "none" },
+  };
+  return {
+    state: halted,
+    changed: true,
+    events: [
+      stepEvent(halted, index, phase, now, {
+        details: { reason, ...governanceDetails(halted.steps[index]) },
+      }),
+      finishedEvent(halted, "halted", reason, now),
+    ],
+    actions: [],
+  };
+}
+
+/** `code: message` of each reason, or that there was none. */
+function gateReasonsText(reasons: readonly GateReason[]): string {
+  return reasons.map((r) => `${r.code}: ${r.message}`).join("; ") || "no reason given";
+}
+
+/**
+ * `gate-answered` (a `gating` step): anything but `pass` blocks the step and halts the train,
+ * nothing pushed. A pass promotes a step whose approvals are complete (they came in after the
+ * gate was last asked); a dry run records the approvals it would need and promotes (its
+ * promotion pushes nothing); otherwise the step's promotion proposal is asked for.
+ */
+function onGateAnswered(
+  state: TrainState,
+  event: Extract<TrainEvent, { type: "gate-answered" }>,
+  now: string,
+): TrainDecision {
+  const step = state.steps[event.step];
+  if (state.status !== "running" || step?.phase !== "gating") {
+    return ignore(state, `step ${event.step} is not asking its gate`);
+  }
+  const gate: StepGate = {
+    verdict: event.verdict,
+    reasons: event.reasons,
+    at: now,
+    evidenceAge: event.evidenceAge,
+  };
+  const gated = withStep(state, event.step, { gate });
+  if (gate.verdict !== "pass") {
+    const how = gate.verdict === "unknown" ? " (unknown: it cannot see)" : "";
+    const failure = `blocked by its gate${how}: ${gateReasonsText(gate.reasons)}`;
+    return stopBeforeChange(gated, event.step, "blocked", failure, now);
+  }
+  if (step.approval?.state === "approved") return promote(gated, event.step, now);
+  const planned = plannedStep(state.plan, event.step);
+  const proposalId = promotionProposalId(state.trainId, event.step);
+  if (state.dryRun) {
+    const approval: StepApproval = {
+      proposalId,
+      state: "pending",
+      required: planned.approvals ?? 1,
+      approvals: [],
+      dryRun: true,
+    };
+    return promote(withStep(gated, event.step, { approval }), event.step, now);
+  }
+  return {
+    state: withStep(gated, event.step, { phase: "proposing" }),
+    changed: true,
+    events: [],
+    actions: [
+      {
+        kind: "request-approval",
+        step: event.step,
+        service: planned.service,
+        proposalId,
+        summary: `release train ${state.plan.train} (${state.trainId}), step ${event.step + 1}: ${planned.summary}`,
+        plan: promotionPlan(planned.change),
+        at: now,
+      },
+    ],
+  };
+}
+
+/** Approvals by distinct people, the first of each kept. */
+function distinctApprovals(approvals: readonly PromotionApproval[]): PromotionApproval[] {
+  const seen = new Set<string>();
+  return approvals.filter((approval) => {
+    if (seen.has(approval.by)) return false;
+    seen.add(approval.by);
+    return true;
+  });
+}
+
+/** The proposal waits for more approvers: the step waits with it, durably. */
+function awaitApproval(state: TrainState, index: number, now: string): TrainDecision {
+  const waiting = withStep(state, index, { phase: "awaiting-approval" });
+  return {
+    state: waiting,
+    changed: true,
+    events: [
+      stepEvent(waiting, index, "awaiting-approval", now, {
+        details: governanceDetails(waiting.steps[index]),
+      }),
+    ],
+    actions: [],
+  };
+}
+
+/** Why a proposal's rejection stops a step: who rejected it and why, when known. */
+function rejectionText(approval: StepApproval): string {
+  const { rejection } = approval;
+  if (approval.state === "rejected") {
+    return rejection === null || rejection === undefined
+      ? `promotion rejected (proposal ${approval.proposalId})`
+      : `promotion rejected by ${rejection.by}: ${rejection.reason}`;
+  }
+  return `promotion can no longer be approved: proposal ${approval.proposalId} is ${approval.state}`;
+}
+
+/**
+ * `approval-answered` (a `proposing` step): approved (the starter's approval was enough) →
+ * promoted at once, the gate having just passed; pending → `awaiting-approval`; rejected,
+ * superseded or needing triage → the train halts, nothing pushed.
+ */
+function onApprovalAnswered(
+  state: TrainState,
+  event: Extract<TrainEvent, { type: "approval-answered" }>,
+  now: string,
+): TrainDecision {
+  const step = state.steps[event.step];
+  if (state.status !== "running" || step?.phase !== "proposing") {
+    return ignore(state, `step ${event.step} is not asking for its proposal`);
+  }
+  const approval: StepApproval = {
+    proposalId: promotionProposalId(state.trainId, event.step),
+    state: event.state,
+    required: event.required ?? plannedStep(state.plan, event.step).approvals ?? 1,
+    approvals: distinctApprovals(event.approvals),
+    rejection: event.rejection ?? null,
+  };
+  const recorded = withStep(state, event.step, { approval });
+  switch (event.state) {
+    case "approved":
+    case "executed":
+      return promote(recorded, event.step, now);
+    case "pending":
+      return awaitApproval(recorded, event.step, now);
+    default:
+      return stopBeforeChange(recorded, event.step, "rejected", rejectionText(approval), now);
+  }
+}
+
+/**
+ * `promotion-approved` (an `awaiting-approval` step): one more person approved. Once the
+ * approvals are complete the gate is asked again (time passed since it was), and only its pass
+ * promotes.
+ */
+function onPromotionApproved(
+  state: TrainState,
+  event: Extract<TrainEvent, { type: "promotion-approved" }>,
+): TrainDecision {
+  const step = state.steps[event.step];
+  const approval = step?.approval ?? null;
+  if (state.status !== "running" || step?.phase !== "awaiting-approval" || approval === null) {
+    return ignore(state, `step ${event.step} is not awaiting approval`);
+  }
+  const known = approval.approvals.some((a) => a.by === event.by);
+  if (known && !event.approved) return ignore(state, `${event.by} already approved`);
+  const approvals = known
+    ? approval.approvals
+    : [...approval.approvals, { by: event.by, at: event.at }];
+  const counted: StepApproval = { ...approval, approvals, required: event.required };
+  if (!event.approved) {
+    return {
+      state: withStep(state, event.step, { approval: counted }),
+      changed: true,
+      events: [],
+      actions: [],
+    };
+  }
+  const approved = withStep(state, event.step, { approval: { ...counted, state: "approved" } });
+  const gating = askGate(approved, event.step);
+  return { state: gating.state, changed: true, events: [], actions: [gating.action] };
+}
+
+/** `promotion-rejected` (a step awaiting or asking for its proposal): the train halts. */
+function onPromotionRejected(
+  state: TrainState,
+  event: Extract<TrainEvent, { type: "promotion-rejected" }>,
+  now: string,
+): TrainDecision {
+  const step = state.steps[event.step];
+  if (
+    state.status !== "running" ||
+    (step?.phase !== "awaiting-approval" && step?.phase !== "proposing")
+  ) {
+    return ignore(state, `step ${event.step} is not awaiting approval`);
+  }
+  const approval: StepApproval = {
+    proposalId: promotionProposalId(state.trainId, event.step),
+    required: plannedStep(state.plan, event.step).approvals ?? 1,
+    approvals: [],
+    ...step.approval,
+    state: "rejected",
+    rejection: { by: event.by, reason: event.reason },
+  };
+  const rejected = withStep(state, event.step, { approval });
+  return stopBeforeChange(rejected, event.step, "rejected", rejectionText(approval), now);
+}
+
+/**
+ * Starts a train: every step pending but the first, whose gate is asked. Emits train-started.
  */
 export function startTrain(input: {
   readonly trainId: string;
@@ -622,6 +1074,8 @@ export function startTrain(input: {
       outcome: null,
       failure: null,
       hooks: [],
+      gate: null,
+      approval: null,
     })),
     final: { phase: "pending", outcome: null },
     finishedAt: null,
@@ -629,9 +1083,9 @@ export function startTrain(input: {
     attribution: null,
     followUps: [],
   };
-  const state = withStep(initial, 0, { phase: "promoting", promotingAt: now });
+  const gating = askGate(initial, 0);
   return {
-    state,
+    state: gating.state,
     changed: true,
     events: [
       {
@@ -646,9 +1100,8 @@ export function startTrain(input: {
           steps: plan.steps.map((step) => ({ service: step.service, change: step.summary })),
         },
       },
-      stepEvent(state, 0, "promoting", now),
     ],
-    actions: [promoteAction(plan, 0)],
+    actions: [gating.action],
   };
 }
 
@@ -677,10 +1130,12 @@ export function reportFailure(
       evidence.push(`step ${report.step + 1} ${report.service}: regression: ${finding.message}`);
     }
   }
-  if (report.gate?.allowed === false) {
+  const gate = report.gate ?? null;
+  if (gate !== null && (!gate.allowed || (gate.verdict ?? "pass") !== "pass")) {
     outcomes.push("fatal");
+    const says = gate.verdict === "unknown" ? "gate cannot see (unknown)" : "gate blocks";
     evidence.push(
-      `step ${report.step + 1} ${report.service}: gate blocks: ${report.gate.reasons.join("; ") || "no reason given"}`,
+      `step ${report.step + 1} ${report.service}: ${says}: ${gate.reasons.join("; ") || "no reason given"}`,
     );
   }
   const outcome = worstOutcome(outcomes);
@@ -791,6 +1246,38 @@ function remedy(
   return { state, actions: [] };
 }
 
+/**
+ * The guards a failure fails: the one failing step's service (also when its change was already
+ * in place: the service is failing all the same), or, when ambiguous, every service whose own
+ * signals failed (none when only the stack check did), each at its latest failing step. Each
+ * service's gate then blocks until its revert is executed or an approver clears it. Asked first,
+ * before any revert. A dry run fails none.
+ */
+function guardFailures(
+  state: TrainState,
+  attribution: Attribution,
+  reason: string,
+  now: string,
+): TrainAction[] {
+  if (state.dryRun || attribution.kind === "none") return [];
+  const steps = attribution.kind === "step" ? [attribution.step] : attribution.steps;
+  const latest = new Map<string, number>();
+  for (const index of steps) {
+    const service = plannedStep(state.plan, index).service;
+    latest.set(service, Math.max(index, latest.get(service) ?? index));
+  }
+  return [...latest]
+    .sort(([, a], [, b]) => a - b)
+    .map(([service, step]) => ({
+      kind: "fail-guard" as const,
+      step,
+      service,
+      reason,
+      evidence: attribution.evidence,
+      at: now,
+    }));
+}
+
 function ignore(state: TrainState, why: string): TrainDecision {
   return { state, events: [], actions: [], changed: false, ignored: why };
 }
@@ -818,7 +1305,7 @@ function halt(
     state: remedied.state,
     changed: true,
     events: [...events, finishedEvent(halted, outcome, reason, now)],
-    actions: remedied.actions,
+    actions: [...guardFailures(halted, attribution, reason, now), ...remedied.actions],
   };
 }
 
@@ -891,11 +1378,22 @@ function summary(reports: readonly StepReport[]): Record<string, unknown> {
 /**
  * The train's next state for one event at `now`: deterministic, and replay-safe (an event that
  * does not fit the current phase, such as the same event applied twice, changes nothing). Step
- * n+1 is promoted only once step n was checked without a halting outcome; a halting outcome ends
- * the train with a revert of the one failing service's step, or manual triage when ambiguous.
+ * n+1 is promoted only once step n was checked without a halting outcome, its service's gate
+ * passed and its promotion proposal has its approvals (DESIGN.md invariant 9); a gate that does
+ * not pass or a rejection ends the train with nothing pushed. A halting outcome fails the guard
+ * of the failing services (their gates block) and ends the train with a revert of the one
+ * failing service's step, or manual triage when ambiguous.
  */
 export function decideTrain(state: TrainState, event: TrainEvent, now: string): TrainDecision {
   switch (event.type) {
+    case "gate-answered":
+      return onGateAnswered(state, event, now);
+    case "approval-answered":
+      return onApprovalAnswered(state, event, now);
+    case "promotion-approved":
+      return onPromotionApproved(state, event);
+    case "promotion-rejected":
+      return onPromotionRejected(state, event, now);
     case "step-promoted":
     case "step-in-place": {
       const step = state.steps[event.step];
@@ -1119,13 +1617,8 @@ export function decideTrain(state: TrainState, event: TrainEvent, now: string): 
       }
       const following = event.step + 1;
       if (following < state.steps.length) {
-        const promoting = withStep(next, following, { phase: "promoting", promotingAt: now });
-        return {
-          state: promoting,
-          changed: true,
-          events: [checked, stepEvent(promoting, following, "promoting", now)],
-          actions: [promoteAction(state.plan, following)],
-        };
+        const gating = askGate(next, following);
+        return { state: gating.state, changed: true, events: [checked], actions: [gating.action] };
       }
       if (state.plan.finalChecks.length === 0) {
         return complete({ ...next, final: { phase: "checked", outcome: "ok" } }, now, [checked]);
@@ -1229,16 +1722,12 @@ export function decideTrain(state: TrainState, event: TrainEvent, now: string): 
         attribution.kind === "step"
           ? `follow-up +${followUp.after} failed: step ${attribution.step + 1} (${attribution.service}) is failing`
           : `follow-up +${followUp.after} failed and the failing service is ambiguous`;
-      const block: TrainAction[] =
-        attribution.kind === "step"
-          ? [{ kind: "block-service", service: attribution.service, reason }]
-          : [];
       const remedied = remedy(next, attribution, reason, now);
       return {
         state: remedied.state,
         changed: true,
         events: [published],
-        actions: [...block, ...remedied.actions],
+        actions: [...guardFailures(next, attribution, reason, now), ...remedied.actions],
       };
     }
   }

@@ -1,11 +1,15 @@
 import type { Envelope } from "@safedeploy/schema";
 import { evaluateSlo } from "./budget.js";
 import type { BurnRule } from "./budget.js";
-import { gateVerdict, withEvaluation } from "./gate.js";
-import type { FreezeWindow, GateInput, SloStatus } from "./gate.js";
+import { decideExhaustionFreeze, gateVerdict, withEvaluation } from "./gate.js";
+import type { FreezeWindow, GateInput, ReleaseGuard, SloStatus } from "./gate.js";
 import { transitionIncident } from "./incident.js";
 import { EMPTY_SERVICE_STATE, decideIncident } from "./incident-decision.js";
-import type { IncidentPolicy, ServiceIncidentState } from "./incident-decision.js";
+import type {
+  IncidentDecisionEvent,
+  IncidentPolicy,
+  ServiceIncidentState,
+} from "./incident-decision.js";
 import { decidePolicyIncident } from "./policy-incident.js";
 
 /** What the recorded decisions of one service were made under. */
@@ -13,11 +17,17 @@ export interface ReplayPolicy {
   readonly burnRules: readonly BurnRule[];
   readonly incident: IncidentPolicy;
   readonly gate: Pick<GateInput, "service" | "policy">;
+  /** How long an exhausted budget freezes promotions (`freezeOnExhaustion`). */
+  readonly freezeOnExhaustionMs: number;
 }
+
+/** The kinds of decision replay re-derives and compares, each in its own order. */
+export const REPLAY_KINDS = ["budget", "incident", "freeze", "verdict"] as const;
+export type ReplayKind = (typeof REPLAY_KINDS)[number];
 
 /** One decision, reduced to what must be reproduced: `summary` is what is compared. */
 export interface ReplayDecision {
-  readonly kind: "budget" | "incident" | "verdict";
+  readonly kind: ReplayKind;
   /** The time of the evidence it was decided on. */
   readonly at: string;
   /** Which input it answers (a snapshot id, an evaluation id, a verdict time). */
@@ -39,24 +49,37 @@ export interface ReplayDifference {
   readonly derived: ReplayDecision | null;
 }
 
+/** The cause id prefix of a verdict the policy service published on its own clock. */
+export const CLOCK_CAUSE_PREFIX = "policy.clock:";
+/** The cause id prefix of a verdict the policy service published when it started. */
+export const START_CAUSE_PREFIX = "policy.start:";
+
 const round = (value: number | null) => (value === null ? "null" : value.toFixed(6));
 
 function budgetSummary(
   slo: string,
   evaluation: {
     readonly severity: string;
+    readonly burn: string;
+    readonly budget: string | null;
     readonly budgetRemaining: number | null;
     readonly explanation: string;
   },
 ): string {
-  return `${slo}: ${evaluation.severity}, budget ${round(evaluation.budgetRemaining)} (${evaluation.explanation})`;
+  return `${slo}: ${evaluation.severity} (burn ${evaluation.burn}, budget ${evaluation.budget ?? "unmeasured"}), budget ${round(evaluation.budgetRemaining)} (${evaluation.explanation})`;
 }
 
 function verdictSummary(verdict: {
-  readonly allowed: boolean;
+  readonly verdict: string;
   readonly reasons: readonly { readonly code: string }[];
 }) {
-  return verdict.allowed ? "allowed" : `blocked: ${verdict.reasons.map((r) => r.code).join(", ")}`;
+  return verdict.verdict === "pass"
+    ? "pass"
+    : `${verdict.verdict}: ${verdict.reasons.map((r) => r.code).join(", ")}`;
+}
+
+function freezeSummary(freeze: Pick<FreezeWindow, "from" | "until">): string {
+  return `exhaustion freeze from ${freeze.from} until ${freeze.until}`;
 }
 
 /** Incident decisions compared by what they decided, not by the ids and times replicas chose. */
@@ -75,6 +98,19 @@ function incidentSummary(message: Envelope): string | null {
   }
 }
 
+function decidedIncidentSummary(event: IncidentDecisionEvent): string | null {
+  switch (event.kind) {
+    case "opened":
+      return `opened ${event.incident.origin} incident on ${event.incident.slo ?? "policy"}: ${event.incident.severity} ${event.incident.class}`;
+    case "escalated":
+      return `escalated to ${event.incident.class} (${event.incident.severity})`;
+    case "transitioned":
+      return event.transition.to === "resolved" && event.transition.actor === "system"
+        ? "resolved by the system"
+        : null;
+  }
+}
+
 /** Recorded transitions the decisions do not make themselves: people's moves and mitigations. */
 function isOutsideInput(message: Envelope): message is Envelope<"incidents.transitioned"> {
   return message.type === "incidents.transitioned" && incidentSummary(message) === null;
@@ -88,6 +124,8 @@ function timeOf(message: Envelope): string {
       return message.data.evaluatedAt;
     case "incidents.transitioned":
     case "governance.freeze-lifted":
+    case "governance.guard-failed":
+    case "governance.guard-cleared":
       return message.data.at;
     case "governance.freeze-opened":
       return message.data.from;
@@ -96,23 +134,14 @@ function timeOf(message: Envelope): string {
   }
 }
 
-/**
- * Re-derives one service's decisions from its recorded history (in stream order) and lists them
- * beside the recorded ones: budget evaluations from SLI snapshots, incident openings, escalations
- * and automatic resolutions from evaluations and verdicts (people's transitions and mitigations
- * are replayed as inputs), and promotion verdicts from evaluations and freezes. Messages before
- * index `compareFrom` only warm the state up: their decisions are not listed.
- */
-export function replayService(
+/** The budget decisions: every snapshot re-evaluated, beside the evaluation recorded for it. */
+function replayBudgets(
   history: readonly Envelope[],
   policy: ReplayPolicy,
-  compareFrom = 0,
-): ReplayResult {
-  const counted = (index: number) => index >= compareFrom;
-  const recorded: ReplayDecision[] = [];
-  const derived: ReplayDecision[] = [];
-
-  // Budget: every snapshot re-evaluated; compared with the evaluation recorded for it.
+  counted: (index: number) => boolean,
+  recorded: ReplayDecision[],
+  derived: ReplayDecision[],
+): void {
   const evaluations = new Map<string, Envelope<"budget.evaluated">>();
   for (const message of history) {
     if (message.type === "budget.evaluated") evaluations.set(message.data.snapshotId, message);
@@ -121,7 +150,12 @@ export function replayService(
     if (message.type !== "metrics.snapshot" || !counted(index)) continue;
     const { data } = message;
     const again = evaluateSlo(
-      { objective: data.objective, window: data.sloWindow, minEvents: data.minEvents },
+      {
+        objective: data.objective,
+        window: data.sloWindow,
+        minEvents: data.minEvents,
+        safetyMargin: policy.gate.service.safetyMargin,
+      },
       data.windows,
       policy.burnRules,
     );
@@ -143,14 +177,67 @@ export function replayService(
       });
     }
   }
+}
 
-  // Incidents and verdicts: evaluations, verdicts, freezes and outside transitions folded in order.
+/**
+ * What the policy service knew when it judged: the latest evaluation per SLO, and every one
+ * folded so far (a clock verdict names the evaluations it was judged on, which may be older
+ * than the latest when an evaluation arrived meanwhile).
+ */
+interface GateHistory {
+  latest: Record<string, SloStatus>;
+  readonly seen: Map<string, SloStatus[]>;
+}
+
+/** The SLO states a clock verdict was judged on, as its recorded evidence names them. */
+function judgedOn(
+  gates: GateHistory,
+  evidence: readonly { readonly slo: string; readonly evaluatedAt: string }[],
+): SloStatus[] {
+  return evidence.flatMap(({ slo, evaluatedAt }) => {
+    const candidates = (gates.seen.get(slo) ?? []).filter((s) => s.evaluatedAt <= evaluatedAt);
+    const newest = candidates.at(-1);
+    return newest === undefined ? [] : [newest];
+  });
+}
+
+/**
+ * Re-derives one service's decisions from its recorded history, in the order the services saw
+ * it, and lists them beside the recorded ones: budget evaluations from SLI snapshots; incident
+ * openings, escalations and automatic resolutions from evaluations and verdicts (people's
+ * transitions and mitigations are inputs); exhaustion freezes from evaluations; and promotion
+ * verdicts from evaluations, freezes (people's are inputs), release guards, and the policy
+ * service's clock (its recorded clock verdicts say when it looked, and on which evidence).
+ * Messages before index `compareFrom` only warm the state up: their decisions are not listed.
+ */
+export function replayService(
+  history: readonly Envelope[],
+  policy: ReplayPolicy,
+  compareFrom = 0,
+): ReplayResult {
+  const counted = (index: number) => index >= compareFrom;
+  const recorded: ReplayDecision[] = [];
+  const derived: ReplayDecision[] = [];
+  replayBudgets(history, policy, counted, recorded, derived);
+
   let incidents: ServiceIncidentState = EMPTY_SERVICE_STATE;
-  let slos: Record<string, SloStatus> = {};
+  const gates: GateHistory = { latest: {}, seen: new Map() };
   let freezes: FreezeWindow[] = [];
+  let guards: ReleaseGuard[] = [];
   let lastVerdict: string | null = null;
+  let lastVerdictAt = "";
   let n = 0;
   const newId = () => `REPLAY-${++n}`;
+
+  // As the policy service: a change is published once, and never judged before the last one.
+  const judge = (index: number, at: string, slos: readonly SloStatus[]) => {
+    const text = verdictSummary(gateVerdict({ ...policy.gate, slos, freezes, guards, now: at }));
+    if (text === lastVerdict || at < lastVerdictAt) return;
+    if (counted(index)) derived.push({ kind: "verdict", at, cause: at, summary: text });
+    lastVerdict = text;
+    lastVerdictAt = at;
+  };
+
   for (const [index, message] of history.entries()) {
     const at = timeOf(message);
     const summary = incidentSummary(message);
@@ -164,10 +251,21 @@ export function replayService(
       });
     }
     if (
-      message.type === "governance.verdict" &&
-      counted(index) &&
-      !message.data.causeId.startsWith("policy.start:")
+      message.type === "governance.freeze-opened" &&
+      message.data.origin === "exhaustion" &&
+      counted(index)
     ) {
+      recorded.push({
+        kind: "freeze",
+        at,
+        cause: message.data.freezeId,
+        summary: freezeSummary(message.data),
+        messageId: message.id,
+      });
+    }
+    const startup =
+      message.type === "governance.verdict" && message.data.causeId.startsWith(START_CAUSE_PREFIX);
+    if (message.type === "governance.verdict" && counted(index) && !startup) {
       recorded.push({
         kind: "verdict",
         at,
@@ -178,88 +276,147 @@ export function replayService(
     }
 
     let decision = null;
-    if (message.type === "budget.evaluated") {
-      const { data } = message;
-      decision = decideIncident(
-        incidents,
-        {
-          id: message.id,
-          service: message.service,
-          slo: data.slo,
-          objective: data.objective,
-          severity: data.severity,
-          evaluatedAt: data.evaluatedAt,
-        },
-        policy.incident,
-        newId,
-      );
-      const folded = withEvaluation(slos, data);
-      if (folded !== undefined) {
-        slos = folded;
-        const verdict = gateVerdict({
-          ...policy.gate,
-          slos: Object.values(slos),
+    switch (message.type) {
+      case "budget.evaluated": {
+        const { data } = message;
+        decision = decideIncident(
+          incidents,
+          {
+            id: message.id,
+            service: message.service,
+            slo: data.slo,
+            objective: data.objective,
+            severity: data.severity,
+            burn: data.burn,
+            budget: data.budget,
+            evaluatedAt: data.evaluatedAt,
+          },
+          policy.incident,
+          newId,
+        );
+        // As the policy service does: the exhaustion freeze first, then the verdict.
+        const frozen = decideExhaustionFreeze(
           freezes,
-          now: data.evaluatedAt,
-        });
-        const text = verdictSummary(verdict);
-        if (text !== lastVerdict && counted(index)) {
-          derived.push({ kind: "verdict", at, cause: at, summary: text });
+          { service: message.service, severity: data.severity, evaluatedAt: data.evaluatedAt },
+          policy.freezeOnExhaustionMs,
+          (freeze) => freeze,
+        );
+        if (frozen.freezes !== undefined) {
+          freezes = frozen.freezes;
+          const opened = frozen.inForce;
+          if (opened !== undefined && counted(index)) {
+            derived.push({ kind: "freeze", at, cause: opened.id, summary: freezeSummary(opened) });
+          }
         }
-        lastVerdict = text;
+        const folded = withEvaluation(gates.latest, data);
+        if (folded !== undefined) {
+          gates.latest = folded;
+          const status = folded[data.slo];
+          if (status !== undefined) {
+            const seen = gates.seen.get(data.slo) ?? [];
+            seen.push(status);
+            seen.sort((a, b) => a.evaluatedAt.localeCompare(b.evaluatedAt));
+            gates.seen.set(data.slo, seen);
+          }
+          judge(index, data.evaluatedAt, Object.values(gates.latest));
+        }
+        break;
       }
-    } else if (message.type === "governance.verdict") {
-      decision = decidePolicyIncident(
-        incidents,
-        {
-          id: message.id,
-          service: message.service,
-          reasons: message.data.reasons,
-          evaluatedAt: message.data.evaluatedAt,
-        },
-        newId,
-      );
-      if (message.data.causeId.startsWith("policy.start:"))
-        lastVerdict = verdictSummary(message.data);
-    } else if (message.type === "governance.freeze-opened") {
-      const { data } = message;
-      freezes = [
-        ...freezes.filter((f) => f.id !== data.freezeId),
-        {
-          id: data.freezeId,
-          from: data.from,
-          until: data.until,
-          reason: data.reason,
-          origin: data.origin,
-        },
-      ];
-    } else if (message.type === "governance.freeze-lifted") {
-      freezes = freezes.map((f) =>
-        f.id === message.data.freezeId ? { ...f, until: message.data.at } : f,
-      );
-    } else if (isOutsideInput(message) && incidents.incident !== null) {
-      const { data } = message;
-      const moved = transitionIncident(incidents.incident, {
-        to: data.to,
-        initiator: data.actor === "system" ? "system" : "human",
-        actor: data.actor,
-        reason: data.reason,
-        at: data.at,
-        ...(data.link === undefined ? {} : { link: data.link }),
-      });
-      if (moved.ok) incidents = { ...incidents, incident: moved.incident };
+      case "governance.verdict": {
+        decision = decidePolicyIncident(
+          incidents,
+          {
+            id: message.id,
+            service: message.service,
+            reasons: message.data.reasons,
+            evaluatedAt: message.data.evaluatedAt,
+          },
+          newId,
+        );
+        // A restatement at start: the baseline, without moving the moment of the last change.
+        if (startup) lastVerdict = verdictSummary(message.data);
+        else if (message.data.causeId.startsWith(CLOCK_CAUSE_PREFIX)) {
+          const seen = judgedOn(gates, message.data.evidence);
+          judge(index, message.data.evaluatedAt, seen);
+          // Evaluations stored before the tick that it had not seen yet: the policy service
+          // judged them after it, when it consumed them.
+          const unseen = Object.values(gates.latest).filter(
+            (latest) =>
+              !seen.some((s) => s.slo === latest.slo && s.evaluatedAt === latest.evaluatedAt),
+          );
+          const newest = unseen
+            .map((s) => s.evaluatedAt)
+            .sort()
+            .at(-1);
+          if (newest !== undefined) judge(index, newest, Object.values(gates.latest));
+        }
+        break;
+      }
+      case "governance.freeze-opened": {
+        const { data } = message;
+        if (data.origin === "exhaustion") break; // derived above, from the evaluation
+        freezes = [
+          ...freezes.filter((f) => f.id !== data.freezeId),
+          {
+            id: data.freezeId,
+            from: data.from,
+            until: data.until,
+            reason: data.reason,
+            origin: data.origin,
+          },
+        ];
+        // Judged when it was made (the envelope's time), as the policy service does; one that
+        // starts later takes effect at the clock verdict that saw it begin.
+        judge(index, message.time, Object.values(gates.latest));
+        break;
+      }
+      case "governance.freeze-lifted": {
+        const { data } = message;
+        freezes = freezes.map((f) => (f.id === data.freezeId ? { ...f, until: data.at } : f));
+        judge(index, data.at, Object.values(gates.latest));
+        break;
+      }
+      case "governance.guard-failed": {
+        const { data } = message;
+        guards = [
+          ...guards.filter((g) => g.id !== data.guardId),
+          {
+            id: data.guardId,
+            train: data.train,
+            trainId: data.trainId,
+            step: data.step,
+            reason: data.reason,
+            at: data.at,
+            clearedAt: null,
+          },
+        ];
+        judge(index, data.at, Object.values(gates.latest));
+        break;
+      }
+      case "governance.guard-cleared": {
+        const { data } = message;
+        guards = guards.map((g) => (g.id === data.guardId ? { ...g, clearedAt: data.at } : g));
+        judge(index, data.at, Object.values(gates.latest));
+        break;
+      }
+      default:
+        if (isOutsideInput(message) && incidents.incident !== null) {
+          const { data } = message;
+          const moved = transitionIncident(incidents.incident, {
+            to: data.to,
+            initiator: data.actor === "system" ? "system" : "human",
+            actor: data.actor,
+            reason: data.reason,
+            at: data.at,
+            ...(data.link === undefined ? {} : { link: data.link }),
+          });
+          if (moved.ok) incidents = { ...incidents, incident: moved.incident };
+        }
     }
     if (decision?.changed === true) {
       incidents = decision.state;
       for (const event of decision.events) {
-        const text =
-          event.kind === "opened"
-            ? `opened ${event.incident.origin} incident on ${event.incident.slo ?? "policy"}: ${event.incident.severity} ${event.incident.class}`
-            : event.kind === "escalated"
-              ? `escalated to ${event.incident.class} (${event.incident.severity})`
-              : event.transition.to === "resolved" && event.transition.actor === "system"
-                ? "resolved by the system"
-                : null;
+        const text = decidedIncidentSummary(event);
         if (text !== null && counted(index))
           derived.push({ kind: "incident", at, cause: message.id, summary: text });
       }
@@ -273,7 +430,7 @@ export function replayService(
  * (the kinds interleave differently when replicas ran concurrently); null when identical.
  */
 export function firstDifference(result: ReplayResult): ReplayDifference | null {
-  for (const kind of ["budget", "incident", "verdict"] as const) {
+  for (const kind of REPLAY_KINDS) {
     const recorded = result.recorded.filter((d) => d.kind === kind);
     const derived = result.derived.filter((d) => d.kind === kind);
     for (let index = 0; index < Math.max(recorded.length, derived.length); index++) {
@@ -291,7 +448,7 @@ export function changedDecisions(
   after: readonly ReplayDecision[],
 ): { readonly before: ReplayDecision | null; readonly after: ReplayDecision | null }[] {
   const changes: { before: ReplayDecision | null; after: ReplayDecision | null }[] = [];
-  for (const kind of ["budget", "incident", "verdict"] as const) {
+  for (const kind of REPLAY_KINDS) {
     const left = before.filter((d) => d.kind === kind);
     const right = after.filter((d) => d.kind === kind);
     for (let index = 0; index < Math.max(left.length, right.length); index++) {

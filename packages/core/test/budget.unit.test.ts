@@ -4,6 +4,7 @@ import {
   DEFAULT_BURN_RULES,
   SEVERITY_RANK,
   budgetRemaining,
+  budgetStatus,
   burnRate,
   errorRatio,
   evaluateSlo,
@@ -13,7 +14,7 @@ import {
 import type { SloTarget } from "@safedeploy/core";
 import type { SliWindow } from "@safedeploy/schema";
 
-const target: SloTarget = { objective: 99.9, window: "30d", minEvents: 100 };
+const target: SloTarget = { objective: 99.9, window: "30d", minEvents: 100, safetyMargin: 0.25 };
 const windows = requiredWindows(target, DEFAULT_BURN_RULES);
 
 /** Every window at the same per-second rates. */
@@ -138,6 +139,62 @@ describe("evaluateSlo", () => {
     for (const window of ["5m", "1h"]) samples = withWindow(samples, window, { errors: 10 });
     samples = withWindow(samples, "3d", { status: "unknown", errors: null, total: null });
     expect(evaluateSlo(target, samples).severity).toBe("fast-burn");
+  });
+});
+
+describe("burn and budget apart", () => {
+  it("a spent budget whose burn stopped is exhausted, burn normal", () => {
+    // The whole 30d window spent, the short windows clean again.
+    const recovered = withWindow(steady(0, 1_000), "30d", { errors: 2, total: 1_000 });
+    const evaluation = evaluateSlo(target, recovered, DEFAULT_BURN_RULES);
+    expect(evaluation).toMatchObject({
+      severity: "exhausted",
+      burn: "normal",
+      budget: "exhausted",
+    });
+    expect(evaluation.explanation).toMatch(/^budget exhausted: .*; burn normal$/);
+  });
+
+  it("a spent budget still burning says both", () => {
+    const evaluation = evaluateSlo(target, steady(1_000, 1_000), DEFAULT_BURN_RULES);
+    expect(evaluation).toMatchObject({
+      severity: "exhausted",
+      burn: "fast-burn",
+      budget: "exhausted",
+    });
+  });
+
+  it("the budget is low under the safety margin, ok above it, unmeasured without data", () => {
+    const low = withWindow(steady(0, 1_000), "30d", { errors: 0.9, total: 1_000 });
+    expect(evaluateSlo(target, low, DEFAULT_BURN_RULES)).toMatchObject({
+      burn: "normal",
+      budget: "low",
+    });
+    expect(evaluateSlo(target, steady(0, 1_000), DEFAULT_BURN_RULES).budget).toBe("ok");
+    expect(evaluateSlo(target, steady(0, 0), DEFAULT_BURN_RULES)).toMatchObject({
+      burn: "no-data",
+      budget: null,
+    });
+    expect(budgetStatus(0.25, 0.25)).toBe("ok");
+    expect(budgetStatus(0, 0.25)).toBe("exhausted");
+  });
+
+  it("the severity is exhausted exactly when the budget is, else the burn (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.double({ min: 0, max: 1_000, noNaN: true }),
+        fc.double({ min: 0, max: 10, noNaN: true }),
+        (shortErrors, longErrors) => {
+          const samples = withWindow(steady(shortErrors, 1_000), "30d", {
+            errors: longErrors,
+            total: 1_000,
+          });
+          const e = evaluateSlo(target, samples, DEFAULT_BURN_RULES);
+          expect(e.severity === "exhausted").toBe(e.budget === "exhausted");
+          if (e.severity !== "exhausted") expect(e.severity).toBe(e.burn);
+        },
+      ),
+    );
   });
 });
 

@@ -2,26 +2,35 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { EMPTY_SERVICE_STATE, decideIncident, transitionIncident } from "@safedeploy/core";
 import type { EvaluationInput, IncidentPolicy, ServiceIncidentState } from "@safedeploy/core";
-import type { Severity } from "@safedeploy/schema";
+import type { BudgetStatus, Burn, Severity } from "@safedeploy/schema";
 
 const policy: IncidentPolicy = {
   openIncidentOn: ["fast-burn", "exhausted"],
   resolveAfterMs: 15 * 60_000,
 };
 const t = (minute: number) => new Date(Date.UTC(2026, 10, 24, 9, minute)).toISOString();
+/** An evaluation; a spent budget burns fast unless told, and the budget is spent only then. */
 const evaluation = (
   minute: number,
   severity: Severity,
   slo = "availability",
   objective = 99.9,
+  burn: Burn = severity === "exhausted" ? "fast-burn" : severity,
 ): EvaluationInput => ({
   id: `budget.evaluated:${slo}:${minute}`,
   service: "checkout",
   slo,
   objective,
   severity,
+  burn,
+  budget: severity === "exhausted" ? "exhausted" : "ok",
   evaluatedAt: t(minute),
 });
+/** A spent budget whose burn stopped: severity exhausted, burn normal. */
+const spent = (minute: number, slo = "availability") =>
+  evaluation(minute, "exhausted", slo, 99.9, "normal");
+const budgetOfSlo = (state: ServiceIncidentState, slo = "availability"): BudgetStatus | null =>
+  state.slos[slo]?.budget ?? null;
 
 function fold(
   evaluations: readonly EvaluationInput[],
@@ -87,7 +96,13 @@ describe("decideIncident", () => {
     const { state } = fold([evaluation(5, "normal")]);
     const late = decideIncident(state, evaluation(4, "exhausted"), policy, () => "INC-9");
     expect(late.events.map((e) => e.kind)).toEqual(["opened"]);
-    expect(late.state.slos.availability).toEqual({ severity: "normal", at: t(5), objective: 99.9 });
+    expect(late.state.slos.availability).toEqual({
+      severity: "normal",
+      burn: "normal",
+      budget: "ok",
+      at: t(5),
+      objective: 99.9,
+    });
     expect(late.state.incident).toMatchObject({ id: "INC-9", openedAt: t(4), class: "P0" });
   });
 
@@ -122,6 +137,188 @@ describe("decideIncident", () => {
     const next = decideIncident(state, evaluation(30, "fast-burn"), policy, () => "INC-2");
     expect(next.events.map((e) => e.kind)).toEqual(["opened"]);
     expect(next.state.incident?.id).toBe("INC-2");
+  });
+
+  it("resolves a detected SLO incident once the burn is normal for resolveAfter, though the budget stays spent", () => {
+    const { state, events } = fold([
+      evaluation(0, "fast-burn"),
+      evaluation(1, "exhausted"),
+      spent(2),
+      spent(10),
+      spent(17),
+    ]);
+    expect(events.map((e) => e.kind)).toEqual(["opened", "escalated", "transitioned"]);
+    expect(state.incident).toMatchObject({ state: "resolved", resolvedAt: t(17) });
+    expect(budgetOfSlo(state)).toBe("exhausted");
+    expect(state.incident?.transitions.at(-1)?.reason).toBe(
+      `every SLO's burn normal since ${t(2)}`,
+    );
+    // The budget stays spent: no new incident for it.
+    const after = fold([spent(18), spent(40)], state);
+    expect(after.events).toEqual([]);
+  });
+
+  it("a person resolving an incident over a spent budget does not reopen it; a new burn does", () => {
+    const opened = fold([spent(0)]);
+    expect(opened.events.map((e) => e.kind)).toEqual(["opened"]);
+    expect(opened.state.incident).toMatchObject({ severity: "exhausted", class: "P0" });
+    const resolved = transitionIncident(opened.state.incident!, {
+      to: "resolved",
+      initiator: "human",
+      actor: "ana",
+      reason: "rolled back by hand",
+      at: t(1),
+    });
+    if (!resolved.ok) throw new Error(resolved.refusal.message);
+    const byPerson: ServiceIncidentState = { ...opened.state, incident: resolved.incident };
+    expect(fold([spent(2), spent(3), spent(4)], byPerson).events).toEqual([]);
+    const burning = fold([spent(2), evaluation(5, "exhausted")], byPerson);
+    expect(burning.events.map((e) => e.kind)).toEqual(["opened"]);
+  });
+
+  it("opens when a budget becomes exhausted, even with its burn over", () => {
+    const { events } = fold([evaluation(0, "normal"), spent(1)]);
+    expect(events).toMatchObject([{ kind: "opened", reason: "availability is exhausted" }]);
+  });
+
+  it("says when the burn began: the first burning evaluation of an unbroken burn", () => {
+    const policySlow: IncidentPolicy = { ...policy, openIncidentOn: ["fast-burn"] };
+    let state = EMPTY_SERVICE_STATE;
+    const events = [];
+    for (const e of [
+      evaluation(0, "slow-burn"),
+      evaluation(1, "normal"),
+      evaluation(2, "slow-burn"),
+      evaluation(3, "slow-burn"),
+      evaluation(4, "fast-burn"),
+    ]) {
+      const decision = decideIncident(state, e, policySlow, () => "INC-1");
+      state = decision.state;
+      events.push(...decision.events);
+    }
+    expect(events).toMatchObject([{ kind: "opened", burnBegan: t(2) }]);
+  });
+
+  it("leaves a policy incident to its policy: a normal burn does not resolve it unless mitigated", () => {
+    const policyIncident: ServiceIncidentState = {
+      ...EMPTY_SERVICE_STATE,
+      incident: {
+        id: "INC-P",
+        service: "checkout",
+        origin: "policy",
+        slo: null,
+        state: "detected",
+        severity: "normal",
+        class: "P3",
+        openedAt: t(0),
+        updatedAt: t(0),
+        detectedFrom: t(0),
+        mitigatedAt: null,
+        resolvedAt: null,
+        transitions: [],
+      },
+    };
+    const { state } = fold([evaluation(1, "normal"), evaluation(40, "normal")], policyIncident);
+    expect(state.incident?.state).toBe("detected");
+  });
+
+  it("no sequence of evaluations leaves an SLO incident active after resolveAfter of normal burn (property)", () => {
+    const severities: Severity[] = [
+      "normal",
+      "slow-burn",
+      "fast-burn",
+      "exhausted",
+      "no-data",
+      "unknown",
+    ];
+    const burns: Burn[] = ["normal", "slow-burn", "fast-burn", "no-data", "unknown"];
+    const step = fc.record({
+      gap: fc.integer({ min: 0, max: 20 }),
+      severity: fc.constantFrom(...severities),
+      burn: fc.constantFrom(...burns),
+      slo: fc.constantFrom("a", "b"),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(step, { maxLength: 40 }),
+        fc.integer({ min: 1, max: 30 }),
+        fc.constantFrom<Severity[]>(
+          ["fast-burn", "exhausted"],
+          ["slow-burn"],
+          ["exhausted"],
+          ["fast-burn", "unknown"],
+        ),
+        (steps, resolveMinutes, openOn) => {
+          const incidentPolicy: IncidentPolicy = {
+            openIncidentOn: openOn,
+            resolveAfterMs: resolveMinutes * 60_000,
+          };
+          let minute = 0;
+          let state = EMPTY_SERVICE_STATE;
+          let n = 0;
+          const feed = (e: EvaluationInput) => {
+            state = decideIncident(state, e, incidentPolicy, () => `INC-${++n}`).state;
+          };
+          for (const s of steps) {
+            minute += s.gap;
+            // A spent budget is exhausted whatever the burn; any other severity is the burn.
+            const burn = s.severity === "exhausted" ? s.burn : s.severity;
+            feed(evaluation(minute, s.severity, s.slo, 99.9, burn));
+          }
+          // Then every SLO burns normally (budgets possibly spent) for resolveAfter and a bit.
+          const known = Object.keys(state.slos);
+          for (let extra = 1; extra <= resolveMinutes + 1; extra++) {
+            for (const slo of known) {
+              const budgetSpent = state.slos[slo]?.budget === "exhausted";
+              feed(
+                budgetSpent
+                  ? evaluation(minute + extra, "exhausted", slo, 99.9, "normal")
+                  : evaluation(minute + extra, "normal", slo),
+              );
+            }
+          }
+          const incident = state.incident;
+          if (incident !== null && incident.origin === "slo") {
+            expect(["resolved", "postmortem-complete"]).toContain(incident.state);
+          }
+        },
+      ),
+    );
+  });
+
+  it("resolves whatever order replicas folded a burn and its recovery in (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.infiniteStream(fc.nat()),
+        fc.integer({ min: 1, max: 4 }),
+        (seeds, resolveMinutes) => {
+          const incidentPolicy: IncidentPolicy = {
+            openIncidentOn: ["fast-burn", "exhausted"],
+            resolveAfterMs: resolveMinutes * 60_000,
+          };
+          // Burning for 3 minutes, then normal for resolveAfter and two more minutes.
+          const burst = [
+            ...[0, 1, 2].map((m) => evaluation(m, "fast-burn")),
+            ...Array.from({ length: resolveMinutes + 3 }, (_, i) => evaluation(3 + i, "normal")),
+          ];
+          const iterator = seeds[Symbol.iterator]();
+          // The first burn arrives first (it opens the incident); the rest in any order.
+          const [first, ...rest] = burst;
+          const shuffled = [
+            first!,
+            ...rest
+              .map((e) => ({ e, k: iterator.next().value as number }))
+              .sort((x, y) => x.k - y.k)
+              .map((x) => x.e),
+          ];
+          let state = EMPTY_SERVICE_STATE;
+          for (const e of shuffled) {
+            state = decideIncident(state, e, incidentPolicy, () => "INC-1").state;
+          }
+          expect(state.incident?.state).toBe("resolved");
+        },
+      ),
+    );
   });
 
   it("a burst delivered shuffled and duplicated opens at most one incident and converges on the same SLO state", () => {

@@ -88,6 +88,8 @@ describe("decidePolicyIncident", () => {
         slo: "availability",
         objective: 99.9,
         severity: "fast-burn",
+        burn: "fast-burn",
+        budget: "ok",
         evaluatedAt: t(0),
       },
       { openIncidentOn: ["fast-burn"], resolveAfterMs: 60_000 },

@@ -4,6 +4,8 @@ import {
   approveProposal,
   blockPromotionProposal,
   promoteCanaryProposal,
+  promotionProposal,
+  recordPreviewRefusal,
   recordActionOutcome,
   proposalKey,
   rejectProposal,
@@ -19,6 +21,7 @@ const proposal = (required = 1): Proposal =>
     id: "PRP-1",
     incident: { id: "INC-1", service: "checkout", slo: "availability", severity: "fast-burn" },
     rollbackPath: "envs/prod/checkout",
+    burnBegan: "2026-11-24T09:01:00.000Z",
     required,
     at,
   });
@@ -32,7 +35,11 @@ describe("proposals", () => {
     );
     expect(proposal()).toMatchObject({
       state: "pending",
-      plan: { action: "git-revert", path: "envs/prod/checkout" },
+      plan: {
+        action: "git-revert",
+        path: "envs/prod/checkout",
+        burnBegan: "2026-11-24T09:01:00.000Z",
+      },
       summary: "Roll back checkout: availability is fast-burn (INC-1)",
     });
   });
@@ -208,5 +215,43 @@ describe("revertProposal", () => {
       at,
     });
     expect(withoutCommit.plan).toEqual({ action: "git-revert", path: "envs/prod/checkout" });
+  });
+
+  it("makes a pending rollback whose preview found harm need triage, and nothing else", () => {
+    const pending = proposal();
+    expect(recordPreviewRefusal(pending)).toMatchObject({ state: "needs-triage" });
+    const approved = approveProposal(pending, by("ana"));
+    if (!approved.ok) throw new Error(approved.message);
+    expect(recordPreviewRefusal(approved.proposal)).toBe(approved.proposal);
+    const rejected = rejectProposal(pending);
+    if (!rejected.ok) throw new Error(rejected.message);
+    expect(recordPreviewRefusal(rejected.proposal)).toBe(rejected.proposal);
+  });
+
+  it("makes a release train's step a promotion proposal that waits for its approvals", () => {
+    const promotion = promotionProposal({
+      id: "TRN-7-s2",
+      service: "search",
+      trainId: "TRN-7",
+      step: 1,
+      summary: "image registry/search:v2",
+      plan: { action: "set-image", path: "envs/prod/search", image: "registry/search:v2" },
+      required: 2,
+      at,
+    });
+    expect(promotion).toMatchObject({
+      id: "TRN-7-s2",
+      kind: "promote-release",
+      state: "pending",
+      causeId: "TRN-7:step-2",
+      key: "search:promote-release:TRN-7-s2",
+      required: 2,
+    });
+    const first = approveProposal(promotion, by("alice"));
+    if (!first.ok) throw new Error(first.message);
+    expect(first.proposal.state).toBe("pending");
+    const second = approveProposal(first.proposal, by("bob"));
+    if (!second.ok) throw new Error(second.message);
+    expect(second).toMatchObject({ nowApproved: true, proposal: { state: "approved" } });
   });
 });

@@ -10,6 +10,7 @@ import {
   releaseManifest,
   startTrain,
 } from "@safedeploy/core";
+import type { GateReason, GateVerdictKind } from "@safedeploy/schema";
 import type {
   CheckResult,
   StepReport,
@@ -100,6 +101,35 @@ const report = (state: TrainState, step: number, check: CheckResult = okCheck())
   regression: null,
 });
 
+/** The gate's pass of a step. */
+const gatePass = (step: number): TrainEvent => ({
+  type: "gate-answered",
+  step,
+  verdict: "pass",
+  reasons: [],
+  evidenceAge: 12,
+});
+/** The proposal service's answer for a service needing one approval: the starter's. */
+const approvedAtOnce = (step: number): TrainEvent => ({
+  type: "approval-answered",
+  step,
+  state: "approved",
+  required: 1,
+  approvals: [{ by: "alice", at: t0 }],
+});
+/** What clears a step for promotion: its gate passes and its proposal is approved at once. */
+const clearing = (step: number, minute: number): [TrainEvent, string][] => [
+  [gatePass(step), at(minute)],
+  [approvedAtOnce(step), at(minute)],
+];
+/** A state whose step `step` is cleared for promotion (a dry run ignores the approval answer). */
+function cleared(state: TrainState, step: number, minute = 0): TrainState {
+  let current = state;
+  for (const [event, now] of clearing(step, minute))
+    current = decideTrain(current, event, now).state;
+  return current;
+}
+
 /** Feeds events in order; returns the last decision and every action and event on the way. */
 function run(state: TrainState, events: readonly [TrainEvent, string][]) {
   let current = state;
@@ -120,6 +150,7 @@ function stepThrough(state: TrainState, step: number, start: number, reports?: S
   const guard = state.plan.steps[step]?.guardWindowMs ?? 0;
   const end = start + guard / 60_000;
   return run(state, [
+    ...clearing(step, start),
     [{ type: "step-promoted", step, commit: `c${step}` }, at(start)],
     [{ type: "guard-elapsed", step }, at(end)],
     [{ type: "checks-reported", step, reports: reports ?? [report(state, step)] }, at(end)],
@@ -204,22 +235,25 @@ describe("planTrain", () => {
 
 describe("the train state machine", () => {
   const started = () => startTrain({ trainId: "t1", plan: plan(), dryRun: false, now: t0 });
+  /** Started, step 1 cleared by its gate and approval: promoting. */
+  const ready = () => cleared(started().state, 0);
 
-  it("starts by promoting step 1 and announcing the train", () => {
+  it("starts by asking step 1's gate and announcing the train; promotes once it passed and was approved", () => {
     const decision = started();
     expect(decision.state.steps.map((s) => s.phase)).toEqual([
-      "promoting",
+      "gating",
       "pending",
       "pending",
       "pending",
     ]);
-    expect(decision.actions).toEqual([
-      expect.objectContaining({ kind: "promote", step: 0, service: "checkout" }),
-    ]);
+    expect(decision.actions).toEqual([{ kind: "ask-gate", step: 0, service: "checkout" }]);
     expect(decision.events.map((e) => [e.type, e.id])).toEqual([
       ["governance.train-started", "governance.train-started:t1"],
-      ["governance.train-step", "governance.train-step:t1:0:promoting"],
     ]);
+    const promoted = run(decision.state, clearing(0, 0));
+    expect(promoted.state.steps[0]).toMatchObject({ phase: "promoting", promotingAt: at(0) });
+    expect(promoted.actions.map((a) => a.kind)).toEqual(["request-approval", "promote"]);
+    expect(promoted.published.map((e) => e.id)).toEqual(["governance.train-step:t1:0:promoting"]);
     for (const event of decision.events)
       expect(() => EVENT_DATA[event.type].parse(event.data)).not.toThrow();
   });
@@ -236,7 +270,7 @@ describe("the train state machine", () => {
       const wait = result.actions.find((a) => a.kind === "wait");
       expect(wait).toMatchObject({ step, until: at(minute) });
     }
-    expect(promotions).toEqual([1, 2, 3]);
+    expect(promotions).toEqual([0, 1, 2, 3]);
     const finalAction = run(state, []).state.final;
     expect(finalAction.phase).toBe("checking");
     const done = decideTrain(
@@ -278,9 +312,7 @@ describe("the train state machine", () => {
   });
 
   it("a guard is not over before its window: guard-elapsed too early changes nothing", () => {
-    const { state } = run(started().state, [
-      [{ type: "step-promoted", step: 0, commit: "c0" }, at(0)],
-    ]);
+    const { state } = run(ready(), [[{ type: "step-promoted", step: 0, commit: "c0" }, at(0)]]);
     const early = decideTrain(state, { type: "guard-elapsed", step: 0 }, at(9));
     expect(early).toMatchObject({
       changed: false,
@@ -320,8 +352,16 @@ describe("the train state machine", () => {
       "checked",
       "pending",
     ]);
-    expect(failing.actions.filter((a) => a.kind === "promote")).toEqual([]);
+    expect(failing.last?.actions.filter((a) => a.kind === "promote")).toEqual([]);
     expect(failing.last?.actions).toEqual([
+      {
+        kind: "fail-guard",
+        step: 2,
+        service: "search",
+        reason: "step 3 guard failed: step 3 (search) is failing",
+        evidence: ['step 3 search: http://x.internal/ (fatal): $.status is "down"'],
+        at: at(16),
+      },
       expect.objectContaining({
         kind: "propose-revert",
         step: 2,
@@ -353,6 +393,8 @@ describe("the train state machine", () => {
     ]);
     expect(failing.state.status).toBe("needs-triage");
     expect(failing.last?.actions).toEqual([
+      expect.objectContaining({ kind: "fail-guard", step: 1, service: "cart" }),
+      expect.objectContaining({ kind: "fail-guard", step: 2, service: "search" }),
       expect.objectContaining({
         kind: "manual-triage",
         evidence: expect.arrayContaining([
@@ -374,7 +416,7 @@ describe("the train state machine", () => {
     }).state;
     const warn = (state: TrainState) =>
       stepThrough(state, 0, 0, [report(state, 0, badCheck("warning"))]);
-    expect(warn(lenient).state.steps[1]?.phase).toBe("promoting");
+    expect(warn(lenient).state.steps[1]?.phase).toBe("gating");
     expect(warn(lenient).state.steps[0]?.outcome).toBe("warning");
     expect(warn(strict).state.status).toBe("halted");
   });
@@ -408,7 +450,7 @@ describe("the train state machine", () => {
 
   it("a failed promotion halts without a revert", () => {
     const failed = decideTrain(
-      started().state,
+      ready(),
       { type: "step-failed", step: 0, reason: "push rejected" },
       at(1),
     );
@@ -421,7 +463,7 @@ describe("the train state machine", () => {
   });
 
   it("ignores events that do not fit: wrong phase, missing report, after the end", () => {
-    const { state } = started();
+    const state = ready();
     expect(decideTrain(state, { type: "guard-elapsed", step: 0 }, at(0)).changed).toBe(false);
     expect(
       decideTrain(state, { type: "checks-reported", step: 0, reports: [] }, at(0)).changed,
@@ -514,6 +556,7 @@ describe("the train state machine", () => {
       );
       expect(result.state.status).toBe("halted");
       expect(result.actions).toEqual([
+        expect.objectContaining({ kind: "fail-guard", step: 1, service: "cart" }),
         expect.objectContaining({ kind: "propose-revert", step: 1, service: "cart" }),
       ]);
     });
@@ -562,7 +605,17 @@ describe("the train state machine", () => {
         attribution: { kind: "step", step: 2 },
       });
       expect(failed.actions).toEqual([
-        expect.objectContaining({ kind: "block-service", service: "search" }),
+        {
+          kind: "fail-guard",
+          step: 2,
+          service: "search",
+          reason: "follow-up +1h failed: step 3 (search) is failing",
+          evidence: [
+            'step 3 search: http://x.internal/ (fatal): $.status is "down"',
+            'stack: http://x.internal/ (fatal): $.status is "down"',
+          ],
+          at: at(minute + 61),
+        },
         expect.objectContaining({ kind: "propose-revert", step: 2, path: "envs/prod/search" }),
       ]);
       expect(failed.events).toHaveLength(1);
@@ -701,6 +754,34 @@ describe("state machine properties", () => {
       checks: fc.constant([okCheck()]),
       reports: fc.constant([]),
     }),
+    fc.record({
+      type: fc.constant("gate-answered" as const),
+      step: fc.nat(4),
+      verdict: fc.constantFrom("pass" as const, "block" as const, "unknown" as const),
+      reasons: fc.constant([]),
+      evidenceAge: fc.constant(null),
+    }),
+    fc.record({
+      type: fc.constant("approval-answered" as const),
+      step: fc.nat(4),
+      state: fc.constantFrom("approved" as const, "pending" as const, "rejected" as const),
+      required: fc.constantFrom(1, 2, null),
+      approvals: fc.constant([{ by: "alice", at: t0 }]),
+    }),
+    fc.record({
+      type: fc.constant("promotion-approved" as const),
+      step: fc.nat(4),
+      by: fc.constantFrom("alice", "bob", "carol"),
+      at: fc.constant(t0),
+      required: fc.constant(2),
+      approved: fc.boolean(),
+    }),
+    fc.record({
+      type: fc.constant("promotion-rejected" as const),
+      step: fc.nat(4),
+      by: fc.constant("bob"),
+      reason: fc.constant("not now"),
+    }),
   );
   const script = fc.array(fc.tuple(anyEvent, fc.nat(2000)), { maxLength: 40 });
 
@@ -760,6 +841,550 @@ describe("state machine properties", () => {
   });
 });
 
+describe("governance before every promotion (DESIGN.md invariant 9)", () => {
+  /** The four-step plan, every service's policy requiring `required` distinct approvers. */
+  const governed = (required: number) => {
+    const result = planTrain(
+      fourSteps,
+      services.map((s) => ({ ...s, policy: { approvals: { required } } })),
+    );
+    if (!result.ok) throw new Error(result.errors.map((e) => e.message).join("; "));
+    return result.plan;
+  };
+  const freeze: GateReason = {
+    code: "freeze-active",
+    message: "manual freeze until 2026-11-25T00:00:00.000Z: launch week",
+    value: "freeze:cart:manual:x",
+    threshold: "2026-11-25T00:00:00.000Z",
+  };
+  const gate = (
+    step: number,
+    verdict: GateVerdictKind,
+    reasons: GateReason[] = [],
+  ): TrainEvent => ({
+    type: "gate-answered",
+    step,
+    verdict,
+    reasons,
+    evidenceAge: 30,
+  });
+  const pending = (step: number, required = 2): TrainEvent => ({
+    type: "approval-answered",
+    step,
+    state: "pending",
+    required,
+    approvals: [{ by: "alice", at: t0 }],
+  });
+  /** A train whose step 1 passed; step 2 (cart) asks its gate. */
+  function atStep2(options: { dryRun?: boolean; required?: number } = {}) {
+    const start = startTrain({
+      trainId: "TRN-G",
+      plan: governed(options.required ?? 1),
+      dryRun: options.dryRun ?? false,
+      now: t0,
+    });
+    const first = stepThrough(start.state, 0, 0);
+    expect(first.state.steps[1]?.phase).toBe("gating");
+    expect(first.last?.actions).toEqual([{ kind: "ask-gate", step: 1, service: "cart" }]);
+    return first.state;
+  }
+
+  it("plans the approvals each step needs from the service's effective policy", () => {
+    expect(governed(2).steps.map((s) => s.approvals)).toEqual([2, 2, 2, 2]);
+    expect(plan().steps.map((s) => s.approvals)).toEqual([null, null, null, null]);
+  });
+
+  it("a blocked gate blocks the step: nothing promoted, the train halts naming the gate's reasons", () => {
+    const state = atStep2();
+    const blocked = decideTrain(state, gate(1, "block", [freeze]), at(10));
+    expect(blocked.state.status).toBe("halted");
+    expect(blocked.state.reason).toBe(
+      "step 2 (cart) blocked by its gate: freeze-active: manual freeze until 2026-11-25T00:00:00.000Z: launch week",
+    );
+    expect(blocked.state.steps.map((s) => s.phase)).toEqual([
+      "checked",
+      "blocked",
+      "pending",
+      "pending",
+    ]);
+    expect(blocked.state.steps[1]?.gate).toEqual({
+      verdict: "block",
+      reasons: [freeze],
+      at: at(10),
+      evidenceAge: 30,
+    });
+    expect(blocked.state.attribution).toEqual({ kind: "none" });
+    // Nothing was pushed: no promotion, no revert, no failed guard.
+    expect(blocked.actions).toEqual([]);
+    expect(blocked.events.map((e) => e.id)).toEqual([
+      "governance.train-step:TRN-G:1:blocked",
+      "governance.train-finished:TRN-G",
+    ]);
+    expect(blocked.events[0]?.data).toMatchObject({
+      phase: "blocked",
+      details: { gate: { verdict: "block", reasons: [freeze] } },
+    });
+    for (const event of blocked.events)
+      expect(() => EVENT_DATA[event.type].parse(event.data)).not.toThrow();
+    expect(releaseManifest(blocked.state).promoted.map((e) => e.service)).toEqual(["checkout"]);
+    expect(decideTrain(blocked.state, gate(1, "pass"), at(11)).changed).toBe(false);
+  });
+
+  it("a gate that cannot see (unknown) blocks too, and so it does in a dry run", () => {
+    const stale: GateReason = {
+      code: "stale-evidence",
+      message: "SLO availability: the newest evidence is 400 s old > staleAfter 90s",
+      value: 400,
+      threshold: 90,
+    };
+    for (const dryRun of [false, true]) {
+      const blocked = decideTrain(atStep2({ dryRun }), gate(1, "unknown", [stale]), at(10));
+      expect(blocked.state).toMatchObject({
+        status: "halted",
+        reason: `step 2 (cart) blocked by its gate (unknown: it cannot see): stale-evidence: ${stale.message}`,
+      });
+      expect(blocked.state.steps[1]?.phase).toBe("blocked");
+      expect(blocked.actions).toEqual([]);
+    }
+  });
+
+  it("a pass asks for the step's promotion proposal; approved at once, it promotes with its gate and approval recorded", () => {
+    const state = atStep2();
+    const passed = decideTrain(state, gate(1, "pass"), at(10));
+    expect(passed.state.steps[1]?.phase).toBe("proposing");
+    expect(passed.events).toEqual([]);
+    expect(passed.actions).toEqual([
+      {
+        kind: "request-approval",
+        step: 1,
+        service: "cart",
+        proposalId: "TRN-G-s2",
+        summary: "release train train-42 (TRN-G), step 2: patch replicas → envs/prod/cart",
+        plan: { action: "patch-manifest", path: "envs/prod/cart", patch: { replicas: 3 } },
+        at: at(10),
+      },
+    ]);
+    const promoted = decideTrain(passed.state, approvedAtOnce(1), at(10));
+    expect(promoted.state.steps[1]).toMatchObject({
+      phase: "promoting",
+      promotingAt: at(10),
+      approval: { proposalId: "TRN-G-s2", state: "approved", required: 1 },
+    });
+    expect(promoted.actions).toEqual([
+      expect.objectContaining({ kind: "promote", step: 1, service: "cart" }),
+    ]);
+    expect(promoted.events[0]?.data).toMatchObject({
+      phase: "promoting",
+      details: {
+        gate: { verdict: "pass", reasons: [] },
+        approval: { proposalId: "TRN-G-s2", state: "approved", required: 1, approvals: ["alice"] },
+      },
+    });
+  });
+
+  it("a service requiring two approvers waits in awaiting-approval until the second, then asks its gate again before promoting", () => {
+    const state = atStep2({ required: 2 });
+    const asked = run(state, [
+      [gate(1, "pass"), at(10)],
+      [pending(1), at(10)],
+    ]);
+    expect(asked.state.steps[1]).toMatchObject({
+      phase: "awaiting-approval",
+      approval: {
+        proposalId: "TRN-G-s2",
+        state: "pending",
+        required: 2,
+        approvals: [{ by: "alice", at: t0 }],
+      },
+    });
+    expect(asked.actions.map((a) => a.kind)).toEqual(["request-approval"]);
+    expect(asked.published.map((e) => e.id)).toEqual([
+      "governance.train-step:TRN-G:1:awaiting-approval",
+    ]);
+    expect(asked.published[0]?.data).toMatchObject({
+      phase: "awaiting-approval",
+      details: { approval: { required: 2, approvals: ["alice"] } },
+    });
+    // Nothing moves while it waits, however long.
+    for (const event of [
+      { type: "guard-elapsed", step: 1 },
+      { type: "step-promoted", step: 1, commit: "x" },
+      gate(1, "pass"),
+      approvedAtOnce(1),
+    ] as TrainEvent[]) {
+      expect(decideTrain(asked.state, event, at(600)).changed).toBe(false);
+    }
+    const approved = decideTrain(
+      asked.state,
+      {
+        type: "promotion-approved",
+        step: 1,
+        by: "bob",
+        at: at(700),
+        required: 2,
+        approved: true,
+      },
+      at(700),
+    );
+    expect(approved.state.steps[1]).toMatchObject({
+      phase: "gating",
+      approval: { state: "approved", approvals: [{ by: "alice" }, { by: "bob", at: at(700) }] },
+    });
+    expect(approved.actions).toEqual([{ kind: "ask-gate", step: 1, service: "cart" }]);
+    const promoted = decideTrain(approved.state, gate(1, "pass"), at(701));
+    expect(promoted.actions.map((a) => a.kind)).toEqual(["promote"]);
+    expect(promoted.state.steps[1]).toMatchObject({ phase: "promoting", promotingAt: at(701) });
+    // The gate may have closed while the approvers took their time: then nothing is pushed.
+    const closed = decideTrain(approved.state, gate(1, "block", [freeze]), at(701));
+    expect(closed.state.steps[1]?.phase).toBe("blocked");
+    expect(closed.state.status).toBe("halted");
+    expect(closed.actions).toEqual([]);
+  });
+
+  it("counts approvals by distinct people until the proposal says it is approved", () => {
+    const state = run(atStep2({ required: 3 }), [
+      [gate(1, "pass"), at(10)],
+      [pending(1, 3), at(10)],
+    ]).state;
+    const approve = (by: string, approved: boolean): TrainEvent => ({
+      type: "promotion-approved",
+      step: 1,
+      by,
+      at: at(20),
+      required: 3,
+      approved,
+    });
+    const bob = decideTrain(state, approve("bob", false), at(20));
+    expect(bob.state.steps[1]).toMatchObject({ phase: "awaiting-approval" });
+    expect(bob.state.steps[1]?.approval?.approvals.map((a) => a.by)).toEqual(["alice", "bob"]);
+    expect(bob.actions).toEqual([]);
+    expect(decideTrain(bob.state, approve("bob", false), at(21)).changed).toBe(false);
+    expect(decideTrain(bob.state, approve("alice", false), at(21)).changed).toBe(false);
+    const carol = decideTrain(bob.state, approve("carol", true), at(22));
+    expect(carol.state.steps[1]?.phase).toBe("gating");
+  });
+
+  it("a rejection halts the train with nothing promoted: while awaiting approval, or as the proposal's answer", () => {
+    const waiting = run(atStep2({ required: 2 }), [
+      [gate(1, "pass"), at(10)],
+      [pending(1), at(10)],
+    ]).state;
+    const rejected = decideTrain(
+      waiting,
+      { type: "promotion-rejected", step: 1, by: "bob", reason: "not during the sale" },
+      at(30),
+    );
+    expect(rejected.state).toMatchObject({
+      status: "halted",
+      reason: "step 2 (cart) promotion rejected by bob: not during the sale",
+      attribution: { kind: "none" },
+    });
+    expect(rejected.state.steps[1]).toMatchObject({
+      phase: "rejected",
+      approval: { state: "rejected", rejection: { by: "bob", reason: "not during the sale" } },
+    });
+    expect(rejected.actions).toEqual([]);
+    expect(rejected.events.map((e) => e.id)).toEqual([
+      "governance.train-step:TRN-G:1:rejected",
+      "governance.train-finished:TRN-G",
+    ]);
+    for (const event of rejected.events)
+      expect(() => EVENT_DATA[event.type].parse(event.data)).not.toThrow();
+    expect(
+      decideTrain(
+        rejected.state,
+        {
+          type: "promotion-approved",
+          step: 1,
+          by: "carol",
+          at: at(31),
+          required: 2,
+          approved: true,
+        },
+        at(31),
+      ).changed,
+    ).toBe(false);
+
+    const proposing = decideTrain(atStep2(), gate(1, "pass"), at(10)).state;
+    const answered = decideTrain(
+      proposing,
+      {
+        type: "approval-answered",
+        step: 1,
+        state: "rejected",
+        required: 1,
+        approvals: [],
+        rejection: { by: "bob", reason: "no" },
+      },
+      at(11),
+    );
+    expect(answered.state.reason).toBe("step 2 (cart) promotion rejected by bob: no");
+    expect(answered.actions).toEqual([]);
+    const superseded = decideTrain(
+      proposing,
+      { type: "approval-answered", step: 1, state: "superseded", required: 1, approvals: [] },
+      at(11),
+    );
+    expect(superseded.state).toMatchObject({
+      status: "halted",
+      reason: "step 2 (cart) promotion can no longer be approved: proposal TRN-G-s2 is superseded",
+    });
+  });
+
+  it("a dry run asks the gate, creates no proposal, records the approvals it would need and goes on", () => {
+    const state = atStep2({ dryRun: true, required: 2 });
+    const passed = decideTrain(state, gate(1, "pass"), at(10));
+    expect(passed.actions.map((a) => a.kind)).toEqual(["promote"]);
+    expect(passed.state.steps[1]).toMatchObject({
+      phase: "promoting",
+      approval: {
+        proposalId: "TRN-G-s2",
+        state: "pending",
+        required: 2,
+        approvals: [],
+        dryRun: true,
+      },
+    });
+  });
+
+  /** One event that fits the train where it is, its outcome drawn from `pick`. */
+  function nextEvent(state: TrainState, pick: () => number): TrainEvent | null {
+    const choose = <T>(options: readonly T[]): T => options[pick() % options.length] as T;
+    const outcome = () => (pick() % 12 < 11 ? "ok" : choose(["warning", "fatal"] as const));
+    const reportOf = (index: number): StepReport => {
+      const kind = outcome();
+      return {
+        step: index,
+        service: state.plan.steps[index]?.service ?? "?",
+        checks: [kind === "ok" ? okCheck() : badCheck(kind)],
+        regression:
+          pick() % 12 === 0
+            ? {
+                regressed: true,
+                findings: [
+                  { kind: "new-error-series", labels: {}, errors: 3, message: "new series" },
+                ],
+                before: { errors: 0, total: 100, ratio: 0 },
+                after: { errors: 3, total: 100, ratio: 0.03 },
+              }
+            : null,
+      };
+    };
+    if (state.status !== "running") {
+      const followUp = state.followUps.find(
+        (f) => f.phase === "scheduled" || f.phase === "running",
+      );
+      if (followUp === undefined) return null;
+      if (followUp.phase === "scheduled") return { type: "follow-up-due", index: followUp.index };
+      return {
+        type: "follow-up-reported",
+        index: followUp.index,
+        checks: [okCheck()],
+        reports: state.steps.map((s) => reportOf(s.index)),
+      };
+    }
+    if (state.final.phase === "checking") {
+      return {
+        type: "final-checks-reported",
+        checks: [pick() % 4 === 0 ? badCheck() : okCheck()],
+        reports: state.steps.map((s) => reportOf(s.index)),
+      };
+    }
+    const step = state.steps.find((s) => s.phase !== "pending" && s.phase !== "checked");
+    if (step === undefined) return null;
+    const i = step.index;
+    switch (step.phase) {
+      case "gating":
+        return gate(i, pick() % 12 < 11 ? "pass" : choose(["block", "unknown"] as const));
+      case "proposing":
+        return {
+          type: "approval-answered",
+          step: i,
+          state: pick() % 16 === 0 ? "rejected" : choose(["approved", "pending"] as const),
+          required: 2,
+          approvals: [{ by: "alice", at: t0 }],
+        };
+      case "awaiting-approval":
+        if (pick() % 16 === 0)
+          return { type: "promotion-rejected", step: i, by: "bob", reason: "no" };
+        return choose([
+          {
+            type: "promotion-approved",
+            step: i,
+            by: choose(["bob", "carol", "alice"]),
+            at: t0,
+            required: 2,
+            approved: choose([true, true, false]),
+          },
+          {
+            type: "promotion-approved",
+            step: i,
+            by: "bob",
+            at: t0,
+            required: 2,
+            approved: true,
+          },
+        ] as const);
+      case "promoting":
+        if (pick() % 20 === 0) return { type: "step-failed", step: i, reason: "push rejected" };
+        return choose([
+          { type: "step-promoted", step: i, commit: `c${i}` },
+          { type: "step-promoted", step: i, commit: `c${i}` },
+          { type: "step-in-place", step: i, reason: "already runs it" },
+        ] as const);
+      case "guarding":
+        return { type: "guard-elapsed", step: i };
+      case "checking":
+        return {
+          type: "checks-reported",
+          step: i,
+          reports: Array.from({ length: i + 1 }, (_, j) => reportOf(j)),
+        };
+      default:
+        return null;
+    }
+  }
+
+  /** Drives a train with events that fit, each decision checked by `check`. */
+  function simulate(
+    seed: number,
+    options: { readonly dryRun: boolean; readonly haltOn: "fatal" | "warning" },
+    check: (before: TrainState, event: TrainEvent, decision: TrainDecision) => void = () =>
+      undefined,
+  ): TrainDecision[] {
+    // A small deterministic generator (xorshift32): the same seed, the same run.
+    let x = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) | 1;
+    const pick = () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return x >>> 0;
+    };
+    for (let warm = 0; warm < 8; warm++) pick();
+    let state = startTrain({
+      trainId: "TRN-S",
+      plan: governed(2),
+      dryRun: options.dryRun,
+      haltOn: options.haltOn,
+      now: t0,
+    }).state;
+    const decisions: TrainDecision[] = [];
+    for (let round = 0, minute = 0; round < 80; round++, minute += 11 * 60) {
+      const event = nextEvent(state, pick);
+      if (event === null) break;
+      const decision = decideTrain(state, event, at(minute));
+      check(state, event, decision);
+      decisions.push(decision);
+      state = decision.state;
+    }
+    return decisions;
+  }
+
+  const runs = fc.record({
+    seed: fc.integer(),
+    dryRun: fc.boolean(),
+    haltOn: fc.constantFrom("fatal" as const, "warning" as const),
+  });
+
+  it("never promotes without a passing gate asked after the approvals were complete (property)", () => {
+    fc.assert(
+      fc.property(runs, ({ seed, ...options }) => {
+        simulate(seed, options, (_before, _event, decision) => {
+          for (const action of decision.actions) {
+            if (action.kind !== "promote") continue;
+            const step = decision.state.steps[action.step];
+            expect(step?.gate?.verdict).toBe("pass");
+            const approval = step?.approval;
+            if (options.dryRun) {
+              expect(approval?.dryRun).toBe(true);
+              continue;
+            }
+            expect(["approved", "executed"]).toContain(approval?.state);
+            const last = Math.max(...(approval?.approvals ?? []).map((a) => Date.parse(a.at)));
+            expect(Date.parse(step?.gate?.at ?? "")).toBeGreaterThanOrEqual(last);
+          }
+          if (options.dryRun) {
+            expect(decision.actions.some((a) => a.kind === "request-approval")).toBe(false);
+            expect(decision.actions.some((a) => a.kind === "fail-guard")).toBe(false);
+          }
+        });
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("a blocked gate or a rejection halts with nothing of that step promoted, and nothing after it (property)", () => {
+    fc.assert(
+      fc.property(runs, ({ seed, ...options }) => {
+        const decisions = simulate(seed, options);
+        const stopped = decisions.findIndex((d) =>
+          d.state.steps.some((s) => s.phase === "blocked" || s.phase === "rejected"),
+        );
+        if (stopped === -1) return;
+        const decision = decisions[stopped];
+        expect(decision?.state.status).toBe("halted");
+        expect(decision?.actions).toEqual([]);
+        const index = decision?.state.steps.findIndex(
+          (s) => s.phase === "blocked" || s.phase === "rejected",
+        );
+        expect(decision?.state.steps[index ?? -1]?.promotingAt).toBeNull();
+        for (const later of decisions.slice(stopped + 1)) {
+          expect(later.actions.some((a) => a.kind === "promote")).toBe(false);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("fails the guard of exactly the failing services on every halting check, final check or follow-up, and promotes nothing after (property)", () => {
+    fc.assert(
+      fc.property(runs, ({ seed, ...options }) => {
+        let failed = false;
+        simulate(seed, options, (before, event, decision) => {
+          const guards = decision.actions.filter((a) => a.kind === "fail-guard");
+          if (failed) expect(decision.actions.some((a) => a.kind === "promote")).toBe(false);
+          if (guards.length > 0) failed = true;
+          if (
+            event.type !== "checks-reported" &&
+            event.type !== "final-checks-reported" &&
+            event.type !== "follow-up-reported"
+          ) {
+            expect(guards).toEqual([]);
+            return;
+          }
+          if (!decision.changed) return;
+          const attribution = attributeFailure({
+            reports: event.reports,
+            stackChecks: event.type === "checks-reported" ? [] : event.checks,
+            haltOn: before.haltOn,
+          });
+          const expected =
+            options.dryRun || attribution.kind === "none"
+              ? []
+              : attribution.kind === "step"
+                ? [attribution.service]
+                : [...new Set(attribution.steps.map((i) => before.plan.steps[i]?.service))];
+          expect(guards.map((g) => g.service).sort()).toEqual([...expected].sort());
+          for (const guard of guards) {
+            expect(before.plan.steps[guard.step]?.service).toBe(guard.service);
+            expect(guard.evidence.length).toBeGreaterThan(0);
+          }
+        });
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("replaying the same events gives the same decisions (property)", () => {
+    fc.assert(
+      fc.property(runs, ({ seed, ...options }) => {
+        expect(simulate(seed, options)).toEqual(simulate(seed, options));
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
 describe("strategy hooks", () => {
   const hookServices = [
     service("checkout", {
@@ -803,7 +1428,7 @@ describe("strategy hooks", () => {
     return result.plan;
   };
   const begin = (dryRun = false) =>
-    startTrain({ trainId: "TRN-1", plan: hookPlan(), dryRun, now: t0 }).state;
+    cleared(startTrain({ trainId: "TRN-1", plan: hookPlan(), dryRun, now: t0 }).state, 0);
   const hookOk = (
     step: number,
     hook: "promote" | "cutover" | "rollback",
@@ -897,8 +1522,12 @@ describe("strategy hooks", () => {
     expect(failed.state.steps[0]?.failure).toContain("HTTP 500: canary controller down");
     expect(failed.state.attribution).toMatchObject({ kind: "step", step: 0 });
     expect(failed.events.map((e) => e.type)).toEqual(["governance.train-finished"]);
-    expect(failed.actions.map((a) => a.kind)).toEqual(["propose-revert", "call-hook"]);
-    expect(failed.actions[1]).toMatchObject({
+    expect(failed.actions.map((a) => a.kind)).toEqual([
+      "fail-guard",
+      "propose-revert",
+      "call-hook",
+    ]);
+    expect(failed.actions[2]).toMatchObject({
       hook: "rollback",
       method: "PUT",
       url: "http://hooks.internal/rollback",
@@ -929,6 +1558,7 @@ describe("strategy hooks", () => {
     state = halted.state;
     expect(state.status).toBe("halted");
     expect(halted.actions.map((a) => `${a.kind}${"hook" in a ? `:${a.hook}` : ""}`)).toEqual([
+      "fail-guard",
       "propose-revert",
       "call-hook:rollback",
     ]);
@@ -942,6 +1572,7 @@ describe("strategy hooks", () => {
     ]);
     const checked = run(state, [
       [{ type: "checks-reported", step: 0, reports: [report(state, 0)] }, at(11)],
+      ...clearing(1, 11),
       [{ type: "step-promoted", step: 1, commit: "c1" }, at(12)],
     ]);
     expect(checked.state.steps[1]?.phase).toBe("hooking");
@@ -955,6 +1586,7 @@ describe("strategy hooks", () => {
       [hookOk(1, "cutover"), at(12)],
       [{ type: "guard-elapsed", step: 1 }, at(17)],
       [{ type: "checks-reported", step: 1, reports: [report(checked.state, 1)] }, at(17)],
+      ...clearing(2, 17),
       [{ type: "step-promoted", step: 2, commit: "c2" }, at(18)],
     ]);
     // The manifest hook is a git change: the step waits for it before its guard window.
@@ -1010,15 +1642,14 @@ describe("strategy hooks", () => {
       hookServices,
     );
     if (!manifestOnly.ok) throw new Error("plan");
-    const start = startTrain({ trainId: "TRN-2", plan: manifestOnly.plan, dryRun: false, now: t0 });
-    const unasked = decideTrain(start.state, hookOk(0, "promote"), at(1));
+    const start = cleared(
+      startTrain({ trainId: "TRN-2", plan: manifestOnly.plan, dryRun: false, now: t0 }).state,
+      0,
+    );
+    const unasked = decideTrain(start, hookOk(0, "promote"), at(1));
     expect(unasked.changed).toBe(false);
     expect(unasked.ignored).toMatch(/was not requested/);
-    const promoted = decideTrain(
-      start.state,
-      { type: "step-promoted", step: 0, commit: "c" },
-      at(1),
-    );
+    const promoted = decideTrain(start, { type: "step-promoted", step: 0, commit: "c" }, at(1));
     const failed = decideTrain(
       promoted.state,
       {
@@ -1038,7 +1669,7 @@ describe("strategy hooks", () => {
     expect(failed.state.steps[0]?.hooks?.map((h) => `${h.hook}:${h.outcome}`)).toEqual([
       "promote:failed",
     ]);
-    expect(failed.actions.map((a) => a.kind)).toEqual(["propose-revert"]);
+    expect(failed.actions.map((a) => a.kind)).toEqual(["fail-guard", "propose-revert"]);
   });
 
   it("a dry run asks for a manifest hook's diff and records it as skipped", () => {
@@ -1047,12 +1678,11 @@ describe("strategy hooks", () => {
       hookServices,
     );
     if (!manifestOnly.ok) throw new Error("plan");
-    const start = startTrain({ trainId: "TRN-3", plan: manifestOnly.plan, dryRun: true, now: t0 });
-    const promoted = decideTrain(
-      start.state,
-      { type: "step-promoted", step: 0, commit: "c" },
-      at(1),
+    const start = cleared(
+      startTrain({ trainId: "TRN-3", plan: manifestOnly.plan, dryRun: true, now: t0 }).state,
+      0,
     );
+    const promoted = decideTrain(start, { type: "step-promoted", step: 0, commit: "c" }, at(1));
     expect(promoted.actions.map((a) => a.kind)).toEqual(["apply-manifest-hook"]);
     expect(promoted.state.steps[0]?.hooks?.[0]?.detail).toMatch(/^dry run: patch w of /);
     const change = { branch: "safedeploy/TRN-3-s1-promote", commit: "d", prUrl: null, diff: "+w" };
@@ -1097,6 +1727,8 @@ describe("strategy hooks", () => {
     });
     const anyEvent: fc.Arbitrary<TrainEvent> = fc.oneof(
       hookEvent,
+      fc.nat(2).map(gatePass),
+      fc.nat(2).map(approvedAtOnce),
       fc.record({
         type: fc.constant("step-promoted" as const),
         step: fc.nat(2),
@@ -1162,7 +1794,7 @@ describe("deployedWhen", () => {
     return result.plan;
   };
   const begin = (dryRun = false) =>
-    startTrain({ trainId: "TRN-D", plan: livePlan(), dryRun, now: t0 }).state;
+    cleared(startTrain({ trainId: "TRN-D", plan: livePlan(), dryRun, now: t0 }).state, 0);
   const probed = (ok: boolean): TrainEvent => ({
     type: "deploy-probed",
     step: 0,
@@ -1263,6 +1895,7 @@ describe("deployedWhen", () => {
       'not deployed within 10m: GET http://email.internal/version: $.version is "v1"',
     );
     expect(late.actions).toMatchObject([
+      { kind: "fail-guard", step: 0, service: "email" },
       { kind: "propose-revert", step: 0, service: "email", commit: "c0" },
     ]);
   });
@@ -1284,7 +1917,8 @@ describe("a step already in place", () => {
     if (!result.ok) throw new Error(result.errors.map((e) => e.message).join("; "));
     return result.plan;
   };
-  const begin = () => startTrain({ trainId: "TRN-P", plan: plan(), dryRun: false, now: t0 }).state;
+  const begin = () =>
+    cleared(startTrain({ trainId: "TRN-P", plan: plan(), dryRun: false, now: t0 }).state, 0);
   const reason = "Deployment/checkout already runs registry.example.com/shop/checkout:v1.6.0";
   const inPlace: TrainEvent = { type: "step-in-place", step: 0, reason };
 
@@ -1315,8 +1949,10 @@ describe("a step already in place", () => {
       at(11),
     );
     expect(failed.state.status).toBe("needs-triage");
-    expect(failed.actions.map((a) => a.kind)).toEqual(["manual-triage"]);
-    expect(failed.actions[0]).toMatchObject({
+    // The service is failing all the same: its gate blocks.
+    expect(failed.actions.map((a) => a.kind)).toEqual(["fail-guard", "manual-triage"]);
+    expect(failed.actions[0]).toMatchObject({ service: "checkout", step: 0 });
+    expect(failed.actions[1]).toMatchObject({
       reason: expect.stringMatching(/already in place before this train/) as string,
     });
   });

@@ -125,20 +125,34 @@ function budgetBar(label, remaining, severity) {
   );
 }
 
+/** The gate's answer: pass, block, or unknown (it cannot see); older verdicts lack `verdict`. */
+const verdictOf = (gate) => gate.verdict ?? (gate.allowed ? "pass" : "block");
+
 function gateCell(gate) {
   if (!gate) return h("span", { class: "badge muted", "data-testid": "gate", text: "no verdict" });
-  if (gate.allowed) {
+  const verdict = verdictOf(gate);
+  if (verdict === "pass") {
     return h("span", {
       class: "badge ok",
       "data-testid": "gate",
       "data-allowed": "true",
+      "data-verdict": "pass",
       text: "allowed",
     });
   }
+  const age =
+    typeof gate.evidenceAge === "number" ? `evidence ${Math.round(gate.evidenceAge)} s old` : null;
   return h(
     "div",
-    { "data-testid": "gate", "data-allowed": "false" },
-    h("span", { class: "badge bad", text: "blocked" }),
+    { "data-testid": "gate", "data-allowed": "false", "data-verdict": verdict },
+    verdict === "unknown"
+      ? h("span", {
+          class: "badge warn",
+          title: "the gate cannot see: no data, stale evidence or failed queries",
+          text: "unknown",
+        })
+      : h("span", { class: "badge bad", text: "blocked" }),
+    age ? h("span", { class: "meta", "data-testid": "evidence-age", text: ` ${age}` }) : null,
     h(
       "ul",
       { class: "reasons" },
@@ -496,6 +510,36 @@ function renderFreezes(freezes) {
   );
 }
 
+/** Failed release-train guards: each blocks its service's gate until it is cleared. */
+function renderGuards(guards) {
+  const target = $("guards");
+  target.removeAttribute("aria-busy");
+  if (guards.length === 0) {
+    target.replaceChildren(h("p", { class: "empty", text: "No failed release guards." }));
+    return;
+  }
+  target.replaceChildren(
+    h("p", {
+      class: "meta",
+      text: "Each blocks its service's gate until its revert is executed or an approver clears it (safedeploy guards clear SERVICE --reason TEXT).",
+    }),
+    table(
+      ["Service", "Train", "Step", "Since", "Why"],
+      guards.map((g) =>
+        h(
+          "tr",
+          { "data-testid": "guard", "data-service": g.service, "data-train": g.trainId },
+          h("th", { scope: "row", text: g.service }),
+          h("td", { text: `${g.train} (${g.trainId})` }),
+          h("td", { text: g.step === null ? "-" : String(g.step + 1) }),
+          h("td", { text: time(g.at) }),
+          h("td", { text: g.reason }),
+        ),
+      ),
+    ),
+  );
+}
+
 /** Messages the services could not handle: newest first, with why (nothing acted on them). */
 function renderDeadLetters(stored) {
   const target = $("deadletters");
@@ -635,6 +679,25 @@ function trainStep(step) {
           })
         : null,
     ),
+    step.phase === "awaiting-approval" && step.approval
+      ? h("p", {
+          class: "meta",
+          "data-testid": "step-approval",
+          text: `waiting for approvals: ${step.approval.approvals.length} of ${step.approval.required} (${step.approval.approvals.join(", ") || "none"}); approve proposal ${step.approval.proposalId} under Proposals or with safedeploy proposals approve ${step.approval.proposalId}`,
+        })
+      : null,
+    step.gate && step.gate.verdict !== "pass"
+      ? h(
+          "div",
+          { class: "error", "data-testid": "step-gate" },
+          `gate ${step.gate.verdict}: `,
+          h(
+            "ul",
+            { class: "reasons" },
+            step.gate.reasons.map((r) => h("li", {}, h("code", { text: r.code }), ` ${r.message}`)),
+          ),
+        )
+      : null,
     step.evidence.length > 0
       ? h(
           "details",
@@ -821,6 +884,7 @@ const LOADERS = {
   trains: loadTrains,
   proposals: async () => renderProposals((await api("/v1/proposals?limit=100")).items),
   freezes: async () => renderFreezes((await api("/v1/freezes?limit=100")).items),
+  guards: async () => renderGuards((await api("/v1/guards?limit=100")).items),
   deadletters: async () => renderDeadLetters((await api("/v1/deadletters?limit=20")).items),
 };
 
@@ -856,6 +920,7 @@ function affectedBy(type) {
   if (type.startsWith("budget.")) return ["services"];
   if (type.startsWith("incidents.")) return ["incidents", "services"];
   if (type.startsWith("governance.freeze")) return ["freezes", "services"];
+  if (type.startsWith("governance.guard")) return ["guards", "services"];
   if (type.startsWith("governance.train-") || type === "governance.follow-up") return ["trains"];
   if (type.startsWith("governance.proposal") || type.startsWith("governance.action")) {
     return ["proposals"];

@@ -1,9 +1,11 @@
 /**
  * @packageDocumentation
  * The environment-repo adapter: a local clone driven through the `git` CLI (argv only, never a
- * shell), the changes SafeDeploy makes (revert one path's part of its last commit, set a canary
- * weight or pause an Argo Rollouts Rollout, set a workload's image for a release train),
- * deterministic commits on `safedeploy/<proposal>`, no-force idempotent pushes, and a provider-neutral forge (plain git, or GitHub pull requests).
+ * shell), the changes SafeDeploy makes (revert one path's part of the newest commit on the base
+ * branch's first-parent history that changed it, refusing one that would re-apply harm; set a
+ * canary weight or pause an Argo Rollouts Rollout; set a workload's image for a release train),
+ * deterministic commits on `safedeploy/<proposal>`, no-force idempotent pushes, and a
+ * provider-neutral forge (plain git, or GitHub pull requests).
  */
 export { editCanaryWeight, editRolloutPaused } from "./canary.js";
 export { editManifestPatch } from "./patch.js";
@@ -32,4 +34,5 @@ export type {
   GitChange,
   NeedsTriage,
   StagedChange,
+  StagedTriage,
 } from "./repo.js";

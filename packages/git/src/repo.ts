@@ -1,5 +1,6 @@
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join, posix } from "node:path";
+import type { RevertTarget, RollbackHarm } from "@safedeploy/schema";
 import { editCanaryWeight, editRolloutPaused } from "./canary.js";
 import type { CanaryEdit } from "./canary.js";
 import { InvalidChangeError } from "./errors.js";
@@ -11,7 +12,15 @@ import type { GitInvocation, GitResult } from "./run.js";
 
 /** A change SafeDeploy makes to the environment repo. */
 export type GitChange =
-  | { readonly action: "git-revert"; readonly path: string }
+  | {
+      readonly action: "git-revert";
+      readonly path: string;
+      /**
+       * ISO time the burn began: a commit committed after it cannot be the cause, so it is not
+       * reverted (`newer-than-burn`). Without it, that rule is not applied.
+       */
+      readonly burnBegan?: string;
+    }
   | {
       readonly action: "set-canary-weight";
       readonly path: string;
@@ -50,7 +59,7 @@ export const SAFEDEPLOY_IDENTITY: CommitIdentity = {
 export interface ChangeRequest {
   readonly proposalId: string;
   readonly incidentId: string | null;
-  /** Proposal kind, e.g. `rollback-rollout` (goes into the commit body and PR labels). */
+  /** Proposal kind, e.g. `rollback-rollout` (the `SafeDeploy-Action` trailer and a PR label). */
   readonly kind: string;
   /** ISO time the action was requested: the author and committer date of the commit. */
   readonly requestedAt: string;
@@ -66,6 +75,10 @@ export interface NeedsTriage {
   readonly reason: string;
   /** The repo already is as the change asks: nothing to commit (not a conflict). */
   readonly unchanged?: true;
+  /** A revert refused because it would re-apply harm (DESIGN.md invariant 11). */
+  readonly harm?: RollbackHarm;
+  /** For a revert: the commit it would have reverted, when one was found. */
+  readonly target?: RevertTarget;
 }
 
 /** A commit on `safedeploy/<proposal>`: pushed now, found on the remote, or only computed. */
@@ -82,18 +95,57 @@ export interface ChangeCommitted {
   /** Commit subject and body, without trailers (also the pull request's title and summary). */
   readonly subject: string;
   readonly body: string;
+  /** For a revert: the commit reverted and why that one. */
+  readonly target?: RevertTarget;
 }
 
 export type ChangeOutcome = ChangeCommitted | NeedsTriage;
 
+/** A change that cannot be made, with what a person needs to decide (see {@link NeedsTriage}). */
+export type StagedTriage = Omit<NeedsTriage, "branch">;
+
 /** A change staged in the work tree, ready to commit, or why it cannot be made. */
 export type StagedChange =
-  | { readonly status: "staged"; readonly subject: string; readonly body: string }
-  | { readonly status: "needs-triage"; readonly reason: string; readonly unchanged?: true };
+  | {
+      readonly status: "staged";
+      readonly subject: string;
+      readonly body: string;
+      readonly target?: RevertTarget;
+    }
+  | StagedTriage;
 
 /** A change that cannot be staged; `unchanged` when the repo already is as it asks. */
-function triage(reason: string, unchanged?: true): StagedChange {
+function triage(reason: string, unchanged?: true): StagedTriage {
   return { status: "needs-triage", reason, ...(unchanged === undefined ? {} : { unchanged }) };
+}
+
+/** A revert that cannot be staged, naming the commit it would revert (and the harm, if any). */
+function refuseRevert(reason: string, target: RevertTarget, harm?: RollbackHarm): StagedTriage {
+  return { status: "needs-triage", reason, target, ...(harm === undefined ? {} : { harm }) };
+}
+
+/** The commit a revert undoes (relative to its first parent), or why no commit may be reverted. */
+type RevertChoice =
+  | { readonly status: "chosen"; readonly target: RevertTarget; readonly firstParent: string }
+  | StagedTriage;
+
+/** The kind whose commits are SafeDeploy's rollbacks (`SafeDeploy-Action: rollback-rollout`). */
+const ROLLBACK_ACTION = "rollback-rollout";
+
+/**
+ * Whether a commit message is one of SafeDeploy's own rollbacks: it says
+ * `SafeDeploy-Action: rollback-rollout`, or (made before that trailer existed) it carries
+ * `SafeDeploy-Proposal:` and its subject starts with `Revert `. Every line is read, not only the
+ * last paragraph git calls trailers: a GitHub squash merge keeps them somewhere in its body.
+ */
+function isSafeDeployRollback(message: string): boolean {
+  const lines = message.split("\n").map((line) => line.trim());
+  const action = /^SafeDeploy-Action:\s*(\S+)$/i;
+  if (lines.some((line) => action.exec(line)?.[1] === ROLLBACK_ACTION)) return true;
+  return (
+    (lines[0] ?? "").startsWith("Revert ") &&
+    lines.some((line) => /^SafeDeploy-Proposal:\s*\S/i.test(line))
+  );
 }
 
 /** Options of {@link openEnvRepo}. */
@@ -122,8 +174,11 @@ export interface EnvRepo {
    * reported, never pushed again; pushes never force.
    */
   apply(request: ChangeRequest): Promise<ChangeOutcome>;
-  /** Fetches, resets to the base head and stages the reverse of the last commit that changed `path`, only under `path`. */
-  planRevert(path: string): Promise<StagedChange>;
+  /**
+   * Fetches, resets to the base head and stages the reverse, only under `path`, of the newest
+   * commit on the base branch's first-parent history that changed `path` (or refuses it).
+   */
+  planRevert(path: string, burnBegan?: string): Promise<StagedChange>;
   /** Fetches, resets to the base head and stages the canary weight edit. */
   setCanaryWeight(path: string, from: number, to: number): Promise<StagedChange>;
   /** The head sha of `refs/heads/<branch>` on the remote, or null. */
@@ -151,14 +206,19 @@ export function normalizeRepoPath(path: string): string {
   return trimmed;
 }
 
-/** The full commit message: subject, body and SafeDeploy trailers. */
+/**
+ * The full commit message: subject, body and SafeDeploy trailers (`SafeDeploy-Proposal`,
+ * `SafeDeploy-Incident` when there is one, `SafeDeploy-Action: <kind>`). The action is how a
+ * later rollback recognises SafeDeploy's own rollback and refuses to revert it.
+ */
 export function commitMessage(
   subject: string,
   body: string,
-  trailers: { proposalId: string; incidentId: string | null },
+  trailers: { proposalId: string; incidentId: string | null; kind: string },
 ): string {
   const lines = [`SafeDeploy-Proposal: ${trailers.proposalId}`];
   if (trailers.incidentId !== null) lines.push(`SafeDeploy-Incident: ${trailers.incidentId}`);
+  lines.push(`SafeDeploy-Action: ${trailers.kind}`);
   return `${subject}\n\n${body}\n\n${lines.join("\n")}\n`;
 }
 
@@ -229,25 +289,127 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
     return result.exitCode === 2 || sha === undefined || sha === "" ? null : sha;
   };
 
-  const stageRevert = async (rawPath: string): Promise<StagedChange> => {
-    const path = normalizeRepoPath(rawPath);
-    const last = await out(["log", "-1", "--format=%H", originBase, "--", path]);
+  const exists = async (commit: string, path: string): Promise<boolean> =>
+    (await out(["ls-tree", "--name-only", commit, "--", path])) !== "";
+
+  /** The commit `last` as the approver sees it, and its parents (first parent first). */
+  const readTarget = async (
+    last: string,
+    path: string,
+  ): Promise<{ target: RevertTarget; parents: readonly string[] }> => {
+    const format = "%H%x00%P%x00%an <%ae>%x00%cI%x00%s";
+    const fields = (await out(["log", "-1", `--format=${format}`, last])).split("\0");
+    const [commit = last, parentList = "", author = "", committedAt = "", subject = ""] = fields;
+    const parents = parentList.split(" ").filter((parent) => parent !== "");
+    const history = `newest commit on the first-parent history of ${base} that changed ${path}`;
+    const [first, ...merged] = parents;
+    const why =
+      first === undefined || merged.length === 0
+        ? history
+        : `${history}: the merge of ${merged.map(abbreviate).join(", ")} into ${base}, reverted relative to its first parent ${abbreviate(first)}`;
+    return { target: { commit, author, committedAt, subject, why }, parents };
+  };
+
+  /**
+   * The SafeDeploy rollback `last` is or, for a merge, brings in (`M^1..M`) under `path`; null
+   * when there is none. Reverting it would re-deploy what SafeDeploy rolled back.
+   */
+  const ownRollbackIn = async (
+    last: string,
+    parents: readonly string[],
+    path: string,
+  ): Promise<string | null> => {
+    if (isSafeDeployRollback(await out(["log", "-1", "--format=%B", last]))) return last;
+    const [first, ...merged] = parents;
+    if (first === undefined || merged.length === 0) return null;
+    const brought = await out([
+      "log",
+      "-z",
+      "--full-history",
+      "--format=%H%n%B",
+      `${first}..${last}`,
+      "--",
+      path,
+    ]);
+    for (const entry of brought.split("\0")) {
+      const [sha = "", ...message] = entry.split("\n");
+      if (isSafeDeployRollback(message.join("\n"))) return sha;
+    }
+    return null;
+  };
+
+  /**
+   * Chooses the commit to revert on `from`: the newest on its first-parent history that changed
+   * `path` (a merge there is a pull request merged into the base: its first parent is what the
+   * base was before). Refused, with the harm (DESIGN.md invariant 11), when that commit is
+   * SafeDeploy's own rollback, deleted or created the whole path, or was committed after the burn
+   * began (`burnMs`); without a burn start that last rule is not applied.
+   */
+  const chooseRevert = async (
+    from: string,
+    path: string,
+    burnMs: number | undefined,
+  ): Promise<RevertChoice> => {
+    const last = await out(["log", "--first-parent", "-1", "--format=%H", from, "--", path]);
     if (last === "") return triage(`no commit on ${base} changed ${path}`);
-    const present = await out(["ls-tree", "--name-only", originBase, "--", path]);
-    if (present === "") {
-      return triage(`${path} does not exist on ${base} (last changed by ${abbreviate(last)})`);
-    }
-    const parents = (await out(["rev-list", "--parents", "-n", "1", last])).split(" ").slice(1);
-    if (parents.length === 0) {
-      return triage(
-        `the last commit that changed ${path} (${abbreviate(last)}) is the root commit`,
+    const short = abbreviate(last);
+    const { target, parents } = await readTarget(last, path);
+    const rollback = await ownRollbackIn(last, parents, path);
+    if (rollback !== null) {
+      const which = rollback === last ? "is" : `is the merge ${short}, which brings in`;
+      return refuseRevert(
+        `the last change to ${path} on ${base} ${which} SafeDeploy's own rollback ${abbreviate(rollback)}: reverting it would re-deploy what was rolled back`,
+        target,
+        "own-rollback",
       );
     }
-    if (parents.length > 1) {
-      return triage(
-        `the last commit that changed ${path} (${abbreviate(last)}) is a merge; which side to revert is ambiguous`,
+    if (!(await exists(from, path))) {
+      return refuseRevert(
+        `${path} does not exist on ${base} (last changed by ${short}, which deleted it): reverting that would bring a retired service back`,
+        target,
+        "path-deleted",
       );
     }
+    const [firstParent] = parents;
+    if (firstParent === undefined) {
+      return refuseRevert(
+        `the last commit that changed ${path} (${short}) is the root commit`,
+        target,
+      );
+    }
+    if (!(await exists(firstParent, path))) {
+      return refuseRevert(
+        `the last commit that changed ${path} (${short}) created it: reverting it would delete the service`,
+        target,
+        "path-created",
+      );
+    }
+    if (burnMs !== undefined && Date.parse(target.committedAt) > burnMs) {
+      return refuseRevert(
+        `the last commit that changed ${path} (${short}) was committed at ${target.committedAt}, after the burn began at ${new Date(burnMs).toISOString()}: it cannot be the cause`,
+        target,
+        "newer-than-burn",
+      );
+    }
+    return { status: "chosen", target, firstParent };
+  };
+
+  /** The burn start in epoch ms; an unreadable one is refused rather than ignored (fail closed). */
+  const burnStart = (burnBegan: string | undefined): number | undefined => {
+    if (burnBegan === undefined) return undefined;
+    const ms = Date.parse(burnBegan);
+    if (Number.isNaN(ms)) {
+      throw new InvalidChangeError(`burnBegan ${JSON.stringify(burnBegan)} is not an ISO time`);
+    }
+    return ms;
+  };
+
+  const stageRevert = async (rawPath: string, burnBegan?: string): Promise<StagedChange> => {
+    const path = normalizeRepoPath(rawPath);
+    const choice = await chooseRevert(originBase, path, burnStart(burnBegan));
+    if (choice.status === "needs-triage") return choice;
+    const { target, firstParent } = choice;
+    const last = target.commit;
     const patch = (
       await git([
         "diff",
@@ -255,28 +417,35 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
         "--full-index",
         "--no-color",
         "--no-ext-diff",
-        `${last}^`,
+        firstParent,
         last,
         "--",
         path,
       ])
     ).stdout;
-    if (patch === "") return triage(`${abbreviate(last)} has no textual change under ${path}`);
+    if (patch === "") {
+      return refuseRevert(`${abbreviate(last)} has no textual change under ${path}`, target);
+    }
     await resetToBase();
     try {
       await git(["apply", "--reverse", "--index", "--whitespace=nowarn"], { input: patch });
     } catch (error) {
       await resetToBase();
       const detail = error instanceof Error ? error.message.split("\n").slice(0, 4).join(" ") : "";
-      return triage(
+      return refuseRevert(
         `the reverse of ${abbreviate(last)} under ${path} does not apply on ${base}: later commits changed the same lines (${detail})`,
+        target,
       );
     }
-    const original = await out(["log", "-1", "--format=%s", last]);
     return {
       status: "staged",
       subject: `Revert ${path} to before ${abbreviate(last)}`,
-      body: `Reverts the part of ${last} ("${original}") under ${path}.\nChanges that commit made outside ${path} are left as they are.`,
+      body: [
+        `Reverts the part of ${last} ("${target.subject}", by ${target.author}, ${target.committedAt}) under ${path}.`,
+        `Changes that commit made outside ${path} are left as they are.`,
+        `Chosen as the ${target.why}.`,
+      ].join("\n"),
+      target,
     };
   };
 
@@ -385,6 +554,21 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
     };
   };
 
+  /**
+   * For a revert branch already pushed: the choice made again on the base it was made on (its
+   * head's parent), so a redelivery names the same target, and a branch that would re-apply harm
+   * (one an earlier version pushed) needs triage instead of being proposed. Null for other changes.
+   */
+  const revertOnBranch = async (change: GitChange, head: string): Promise<RevertChoice | null> => {
+    if (change.action !== "git-revert") return null;
+    const choice = await chooseRevert(
+      `${head}^`,
+      normalizeRepoPath(change.path),
+      burnStart(change.burnBegan),
+    );
+    return choice.status === "needs-triage" && choice.harm === undefined ? null : choice;
+  };
+
   const existing = async (
     request: ChangeRequest,
     branch: string,
@@ -411,6 +595,10 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
         reason: `${branch} exists on the remote (${abbreviate(sha)}) but its head does not carry SafeDeploy-Proposal: ${request.proposalId}`,
       };
     }
+    const revert = await revertOnBranch(request.change, head);
+    if (revert?.status === "needs-triage") {
+      return { ...revert, branch, reason: `${branch} exists on the remote, but ${revert.reason}` };
+    }
     const subject = await out(["log", "-1", "--format=%s", head]);
     const message = await out(["log", "-1", "--format=%b", head]);
     const body = message.split("\n\nSafeDeploy-Proposal:")[0] ?? message;
@@ -421,13 +609,14 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
       subject,
       body,
       ...(await describe(head)),
+      ...(revert === null ? {} : { target: revert.target }),
     };
   };
 
   const stage = (change: GitChange): Promise<StagedChange> => {
     switch (change.action) {
       case "git-revert":
-        return stageRevert(change.path);
+        return stageRevert(change.path, change.burnBegan);
       case "set-canary-weight":
         return stageCanary(change.path, change.from, change.to);
       case "pause-rollout":
@@ -476,7 +665,14 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
     );
     const commit = await out(["rev-parse", "HEAD"]);
     const details = await describe(commit);
-    const committed = { branch, commit, subject: staged.subject, body: staged.body, ...details };
+    const committed = {
+      branch,
+      commit,
+      subject: staged.subject,
+      body: staged.body,
+      ...details,
+      ...(staged.target === undefined ? {} : { target: staged.target }),
+    };
     if (request.dryRun) return { status: "dry-run", ...committed };
     try {
       // No force: if another replica created the branch meanwhile, this is refused (or a no-op
@@ -501,10 +697,10 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
     workDir: dir,
     baseBranch: base,
     apply: (request) => serial(() => applyChange(request)),
-    planRevert: (path) =>
+    planRevert: (path, burnBegan) =>
       serial(async () => {
         await fetchBase();
-        return stageRevert(path);
+        return stageRevert(path, burnBegan);
       }),
     setCanaryWeight: (path, from, to) =>
       serial(async () => {

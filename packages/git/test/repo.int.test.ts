@@ -1,6 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { openEnvRepo } from "../src/index.js";
-import type { ChangeOutcome, ChangeRequest, GitChange } from "../src/index.js";
+import type {
+  ChangeCommitted,
+  ChangeOutcome,
+  ChangeRequest,
+  GitChange,
+  NeedsTriage,
+} from "../src/index.js";
 import { createEnvRemote, git, paymentsFile, rollout } from "./fixtures.js";
 import type { EnvRemote } from "./fixtures.js";
 
@@ -26,6 +34,19 @@ function triageReason(outcome: ChangeOutcome): string {
   if (outcome.status !== "needs-triage")
     throw new Error(`expected needs-triage, got ${outcome.status}`);
   return outcome.reason;
+}
+
+/** A needs-triage outcome; fails the test on anything else. */
+function needsTriage(outcome: ChangeOutcome): NeedsTriage {
+  if (outcome.status !== "needs-triage")
+    throw new Error(`expected needs-triage, got ${outcome.status}`);
+  return outcome;
+}
+
+/** A committed outcome (pushed, already pushed or dry run); fails the test on a triage. */
+function committed(outcome: ChangeOutcome): ChangeCommitted {
+  if (outcome.status === "needs-triage") throw new Error(`needs triage: ${outcome.reason}`);
+  return outcome;
 }
 
 beforeAll(async () => {
@@ -66,7 +87,20 @@ describe("revert of one service's path", () => {
       `Revert envs/prod/checkout to before ${env.commits.release!.slice(0, 12)}`,
     );
     expect(message).toContain(env.commits.release);
-    expect(message).toMatch(/\n\nSafeDeploy-Proposal: PRP-1\nSafeDeploy-Incident: INC-7$/);
+    expect(message).toContain(
+      `Reverts the part of ${env.commits.release} ("Release: checkout v1.6.0, payments v2.1.0", by Dev <dev@example.com>, 2026-11-03T10:00:00+00:00) under envs/prod/checkout.`,
+    );
+    // SafeDeploy-Action names the kind: how a later rollback recognises this one as SafeDeploy's.
+    expect(message).toMatch(
+      /\n\nSafeDeploy-Proposal: PRP-1\nSafeDeploy-Incident: INC-7\nSafeDeploy-Action: rollback-rollout$/,
+    );
+    expect(outcome.target).toEqual({
+      commit: env.commits.release,
+      author: "Dev <dev@example.com>",
+      committedAt: "2026-11-03T10:00:00+00:00",
+      subject: "Release: checkout v1.6.0, payments v2.1.0",
+      why: "newest commit on the first-parent history of main that changed envs/prod/checkout",
+    });
     expect(
       await git(env.seed, ["log", "-1", "--format=%an <%ae> %aI | %cn <%ce> %cI", outcome.commit]),
     ).toBe(
@@ -83,7 +117,11 @@ describe("revert of one service's path", () => {
       branch: "safedeploy/PRP-1",
       commit: before["refs/heads/safedeploy/PRP-1"],
     });
-    if (again.status === "already-pushed") expect(again.diff).toContain("checkout:v1.5.0");
+    if (again.status === "already-pushed") {
+      expect(again.diff).toContain("checkout:v1.5.0");
+      // The target is chosen again on the base the branch was made on: the same commit.
+      expect(again.target?.commit).toBe(env.commits.release);
+    }
     expect(await env.refs()).toEqual(before);
   });
 
@@ -165,13 +203,33 @@ describe("revert of one service's path", () => {
     const cases: [string, RegExp][] = [
       ["envs/prod/unknown", /no commit on main changed envs\/prod\/unknown/],
       ["envs/prod/legacy", /envs\/prod\/legacy does not exist on main/],
-      ["envs/prod/cart", /is a merge/],
     ];
     for (const [path, reason] of cases) {
       const outcome = await repo.apply(request(`PRP-T-${path.split("/").at(-1)!}`, revert(path)));
       expect(triageReason(outcome)).toMatch(reason);
     }
     expect(await env.refs()).toEqual(before);
+
+    // The merge is no longer ambiguous: it is the newest commit on main's first-parent history
+    // that changed envs/prod/cart (a branch merged into main), and its revert is taken relative
+    // to its first parent, what main was before the merge (DESIGN.md invariant 11).
+    const merge = await git(env.seed, ["rev-parse", "main"]);
+    const cart = await repo.apply(request("PRP-T-cart", revert("envs/prod/cart")));
+    expect(cart).toMatchObject({ status: "pushed", target: { commit: merge } });
+    expect(await git(env.remote, ["diff", "--name-status", "main", "safedeploy/PRP-T-cart"])).toBe(
+      "D\tenvs/prod/cart/notes.txt",
+    );
+  });
+
+  it("a deleted path needs triage as path-deleted, naming the commit that deleted it", async () => {
+    const repo = await openEnvRepo({ remote: env.remote, workDir: env.workDir("deleted") });
+    const outcome = await repo.apply(request("PRP-T-legacy", revert("envs/prod/legacy")));
+    const retired = await git(env.seed, ["log", "-1", "--format=%H", "--", "envs/prod/legacy"]);
+    expect(outcome).toMatchObject({
+      status: "needs-triage",
+      harm: "path-deleted",
+      target: { commit: retired, subject: "retire legacy", author: "Dev <dev@example.com>" },
+    });
   });
 
   it("a safedeploy branch someone else made (no trailer for this proposal) needs triage, untouched", async () => {
@@ -268,5 +326,313 @@ describe("canary weight", () => {
       ),
     ).toMatch(/no Argo Rollouts Rollout/);
     expect(await env.refs()).toEqual(before);
+  });
+});
+
+describe("a rollback never re-applies harm (DESIGN.md invariant 11)", () => {
+  const CHECKOUT = "envs/prod/checkout";
+  let fresh: EnvRemote;
+
+  beforeEach(async () => {
+    fresh = await createEnvRemote();
+  });
+  afterEach(async () => {
+    await fresh.cleanup();
+  });
+
+  const open = (name: string) =>
+    openEnvRepo({ remote: fresh.remote, workDir: fresh.workDir(name) });
+  const short = (sha: string) => sha.slice(0, 12);
+  const deployCheckout = (image: string, date: string) =>
+    fresh.commit(
+      `checkout ${image}`,
+      { "envs/prod/checkout/rollout.yaml": rollout("checkout", image) },
+      date,
+    );
+
+  /** Merges a pushed branch into main as a forge would (a merge commit or a fast-forward). */
+  async function mergeIntoMain(
+    branch: string,
+    how: "--no-ff" | "--ff-only",
+    date: string,
+  ): Promise<string> {
+    await git(fresh.seed, ["fetch", "--quiet", "origin"]);
+    await git(
+      fresh.seed,
+      [
+        "merge",
+        "--quiet",
+        how,
+        "-m",
+        `Merge pull request #7 from acme/${branch}`,
+        `origin/${branch}`,
+      ],
+      date,
+    );
+    await git(fresh.seed, ["push", "--quiet", "origin", "main"]);
+    return git(fresh.seed, ["rev-parse", "HEAD"]);
+  }
+
+  /** SafeDeploy's rollback of a bad checkout deploy, pushed for proposal PRP-A (not merged). */
+  async function rollbackOfBadDeploy() {
+    const bad = await deployCheckout("v1.7.0", "2026-11-20T10:00:00Z");
+    const repo = await open("safedeploy");
+    const rollback = committed(await repo.apply(request("PRP-A", revert(CHECKOUT))));
+    expect(rollback.target?.commit).toBe(bad);
+    return { bad, repo, rollback };
+  }
+
+  it("refuses to revert SafeDeploy's own rollback merged with a merge commit, pushing nothing", async () => {
+    const { bad, repo, rollback } = await rollbackOfBadDeploy();
+    const merge = await mergeIntoMain("safedeploy/PRP-A", "--no-ff", "2026-11-24T10:00:00Z");
+    const before = await fresh.refs();
+
+    // The error rate came back without a new deploy: the next rollback must not undo the first.
+    const refused = needsTriage(await repo.apply(request("PRP-B", revert(CHECKOUT))));
+    expect(refused).toMatchObject({ branch: "safedeploy/PRP-B", harm: "own-rollback" });
+    expect(refused.reason).toContain(
+      `is the merge ${short(merge)}, which brings in SafeDeploy's own rollback ${short(rollback.commit)}`,
+    );
+    expect(refused.target).toEqual({
+      commit: merge,
+      author: "Dev <dev@example.com>",
+      committedAt: "2026-11-24T10:00:00+00:00",
+      subject: "Merge pull request #7 from acme/safedeploy/PRP-A",
+      why: `newest commit on the first-parent history of main that changed ${CHECKOUT}: the merge of ${short(rollback.commit)} into main, reverted relative to its first parent ${short(bad)}`,
+    });
+    // The preview finds the same harm.
+    const preview = await repo.apply(request("PRP-B", revert(CHECKOUT), { dryRun: true }));
+    expect(preview).toEqual(refused);
+    expect(await fresh.refs()).toEqual(before);
+  });
+
+  it("refuses SafeDeploy's own rollback fast-forwarded into main", async () => {
+    const { bad, repo, rollback } = await rollbackOfBadDeploy();
+    expect(await mergeIntoMain("safedeploy/PRP-A", "--ff-only", "2026-11-24T10:00:00Z")).toBe(
+      rollback.commit,
+    );
+    const before = await fresh.refs();
+    const refused = needsTriage(await repo.apply(request("PRP-B", revert(CHECKOUT))));
+    expect(refused.harm).toBe("own-rollback");
+    expect(refused.reason).toContain(`is SafeDeploy's own rollback ${short(rollback.commit)}`);
+    expect(refused.target).toEqual({
+      commit: rollback.commit,
+      author: "SafeDeploy <safedeploy@localhost>",
+      committedAt: "2026-11-24T09:30:00+00:00",
+      subject: `Revert ${CHECKOUT} to before ${short(bad)}`,
+      why: `newest commit on the first-parent history of main that changed ${CHECKOUT}`,
+    });
+    expect(await fresh.refs()).toEqual(before);
+  });
+
+  it("recognises a squash merge of SafeDeploy's rollback and one made before SafeDeploy-Action existed", async () => {
+    const { repo, rollback } = await rollbackOfBadDeploy();
+    await git(fresh.seed, ["fetch", "--quiet", "origin"]);
+    await git(fresh.seed, ["merge", "--quiet", "--squash", "origin/safedeploy/PRP-A"]);
+    // GitHub's squash body: each commit's message as a bullet, the trailers no longer last.
+    const squashBody = [
+      `* ${rollback.subject}`,
+      rollback.body,
+      "SafeDeploy-Proposal: PRP-A\nSafeDeploy-Incident: INC-7\nSafeDeploy-Action: rollback-rollout",
+      "* Tidy the description",
+      "Co-authored-by: Dev <dev@example.com>",
+    ].join("\n\n");
+    await git(
+      fresh.seed,
+      ["commit", "--quiet", "-m", "Roll back checkout (#8)", "-m", squashBody],
+      "2026-11-24T10:00:00Z",
+    );
+    await git(fresh.seed, ["push", "--quiet", "origin", "main"]);
+    const squash = await git(fresh.seed, ["rev-parse", "HEAD"]);
+    expect(needsTriage(await repo.apply(request("PRP-B", revert(CHECKOUT))))).toMatchObject({
+      harm: "own-rollback",
+      target: { commit: squash, subject: "Roll back checkout (#8)" },
+    });
+
+    // An older SafeDeploy rollback: a `Revert …` subject and SafeDeploy-Proposal, no action.
+    const legacy = await fresh.commit(
+      `Revert ${CHECKOUT} to before 0123456789ab\n\nReverts the part of 0123456789ab under ${CHECKOUT}.\n\nSafeDeploy-Proposal: PRP-OLD\nSafeDeploy-Incident: INC-1`,
+      { "envs/prod/checkout/rollout.yaml": rollout("checkout", "v1.5.0") },
+      "2026-11-25T10:00:00Z",
+    );
+    expect(needsTriage(await repo.apply(request("PRP-C", revert(CHECKOUT))))).toMatchObject({
+      harm: "own-rollback",
+      target: { commit: legacy },
+    });
+    expect(Object.keys(await fresh.refs()).sort()).toEqual([
+      "refs/heads/main",
+      "refs/heads/safedeploy/PRP-A",
+    ]);
+  });
+
+  it("a branch an earlier version pushed that would re-apply harm needs triage, untouched", async () => {
+    await rollbackOfBadDeploy();
+    await mergeIntoMain("safedeploy/PRP-A", "--no-ff", "2026-11-24T10:00:00Z");
+    // What an earlier version would have pushed: the revert of the merged rollback.
+    await git(fresh.seed, ["checkout", "--quiet", "-b", "old", "main"]);
+    await writeFile(
+      join(fresh.seed, "envs/prod/checkout/rollout.yaml"),
+      rollout("checkout", "v1.7.0"),
+    );
+    await git(
+      fresh.seed,
+      ["commit", "--quiet", "-am", `Revert ${CHECKOUT}\n\nSafeDeploy-Proposal: PRP-OLD`],
+      "2026-11-25T10:00:00Z",
+    );
+    await git(fresh.seed, ["push", "--quiet", "origin", "old:refs/heads/safedeploy/PRP-OLD"]);
+    await git(fresh.seed, ["checkout", "--quiet", "main"]);
+    const before = await fresh.refs();
+    const outcome = needsTriage(
+      await (await open("later")).apply(request("PRP-OLD", revert(CHECKOUT))),
+    );
+    expect(outcome.harm).toBe("own-rollback");
+    expect(outcome.reason).toMatch(
+      /^safedeploy\/PRP-OLD exists on the remote, but the last change/,
+    );
+    expect(await fresh.refs()).toEqual(before);
+  });
+
+  it("SafeDeploy's other commits carry SafeDeploy-Action too, and stay revertible", async () => {
+    const repo = await open("canary");
+    const canary = committed(
+      await repo.apply(
+        request("PRP-W", {
+          action: "set-canary-weight",
+          path: "envs/prod/payments",
+          from: 10,
+          to: 25,
+        }),
+      ),
+    );
+    expect(
+      await git(fresh.remote, ["log", "-1", "--format=%(trailers:only,unfold)", canary.commit]),
+    ).toBe(
+      "SafeDeploy-Proposal: PRP-W\nSafeDeploy-Incident: INC-7\nSafeDeploy-Action: promote-canary",
+    );
+    await mergeIntoMain("safedeploy/PRP-W", "--ff-only", "2026-11-24T10:00:00Z");
+    const outcome = await repo.apply(request("PRP-X", revert("envs/prod/payments")));
+    expect(outcome).toMatchObject({ status: "pushed", target: { commit: canary.commit } });
+  });
+
+  it("refuses a commit that created the service's path (directly or by a merge): path-created", async () => {
+    const created = await fresh.commit(
+      "add search",
+      { "envs/prod/search/rollout.yaml": rollout("search", "v1") },
+      "2026-11-20T10:00:00Z",
+    );
+    await git(fresh.seed, ["checkout", "--quiet", "-b", "feature"]);
+    await fresh.commit(
+      "add cart",
+      { "envs/prod/cart/rollout.yaml": rollout("cart", "v1") },
+      "2026-11-21T10:00:00Z",
+    );
+    await git(fresh.seed, ["push", "--quiet", "origin", "feature"]);
+    await git(fresh.seed, ["checkout", "--quiet", "main"]);
+    const merge = await mergeIntoMain("feature", "--no-ff", "2026-11-22T10:00:00Z");
+    const before = await fresh.refs();
+    const repo = await open("created");
+    const search = needsTriage(await repo.apply(request("PRP-S", revert("envs/prod/search"))));
+    expect(search).toMatchObject({
+      harm: "path-created",
+      target: { commit: created, subject: "add search" },
+    });
+    expect(search.reason).toContain(
+      `(${short(created)}) created it: reverting it would delete the service`,
+    );
+    expect(needsTriage(await repo.apply(request("PRP-K", revert("envs/prod/cart"))))).toMatchObject(
+      { harm: "path-created", target: { commit: merge } },
+    );
+    expect(await fresh.refs()).toEqual(before);
+  });
+
+  it("refuses a commit committed after the burn began, and reverts it when the burn began later", async () => {
+    // Authored before the burn, but it landed on main (committer date) after the burn began.
+    await writeFile(
+      join(fresh.seed, "envs/prod/checkout/rollout.yaml"),
+      rollout("checkout", "v1.7.0"),
+    );
+    await git(
+      fresh.seed,
+      ["commit", "--quiet", "-am", "checkout v1.7.0", "--date", "2026-11-20T08:00:00Z"],
+      "2026-11-20T10:00:00Z",
+    );
+    await git(fresh.seed, ["push", "--quiet", "origin", "main"]);
+    const late = await git(fresh.seed, ["rev-parse", "HEAD"]);
+    const burning = (burnBegan: string): GitChange => ({
+      action: "git-revert",
+      path: CHECKOUT,
+      burnBegan,
+    });
+    const repo = await open("burn");
+    const refused = needsTriage(
+      await repo.apply(request("PRP-EARLY", burning("2026-11-20T09:00:00.000Z"))),
+    );
+    expect(refused).toMatchObject({
+      harm: "newer-than-burn",
+      target: { commit: late, committedAt: "2026-11-20T10:00:00+00:00" },
+    });
+    expect(refused.reason).toContain(
+      "was committed at 2026-11-20T10:00:00+00:00, after the burn began at 2026-11-20T09:00:00.000Z: it cannot be the cause",
+    );
+    expect(Object.keys(await fresh.refs())).toEqual(["refs/heads/main"]);
+
+    // The same repo, the burn beginning after the commit (written with an offset).
+    const reverted = committed(
+      await repo.apply(request("PRP-LATER", burning("2026-11-20T11:30:00+01:00"))),
+    );
+    expect(reverted).toMatchObject({ status: "pushed", target: { commit: late } });
+
+    await expect(repo.apply(request("PRP-BAD", burning("yesterday")))).rejects.toMatchObject({
+      name: "InvalidChangeError",
+      retryable: false,
+    });
+  });
+
+  it("reverts a merge on the first-parent history relative to its first parent, only under the path", async () => {
+    await git(fresh.seed, ["checkout", "--quiet", "-b", "release"]);
+    await fresh.commit(
+      "Release 2026.11: checkout v1.7.0, payments v2.2.0",
+      {
+        "envs/prod/checkout/rollout.yaml": rollout("checkout", "v1.7.0"),
+        "envs/prod/payments/rollout.yaml": paymentsFile("v2.2.0"),
+      },
+      "2026-11-20T10:00:00Z",
+    );
+    const releaseTip = await git(fresh.seed, ["rev-parse", "HEAD"]);
+    await git(fresh.seed, ["push", "--quiet", "origin", "release"]);
+    await git(fresh.seed, ["checkout", "--quiet", "main"]);
+    const mainTip = await fresh.commit(
+      "Docs again",
+      { "README.md": "# environment\n\nManaged by Argo CD, reviewed by people.\n" },
+      "2026-11-21T10:00:00Z",
+    );
+    const merge = await mergeIntoMain("release", "--no-ff", "2026-11-22T10:00:00Z");
+
+    const outcome = committed(
+      await (await open("merge")).apply(request("PRP-M", revert(CHECKOUT))),
+    );
+    expect(outcome.status).toBe("pushed");
+    expect(outcome.target).toEqual({
+      commit: merge,
+      author: "Dev <dev@example.com>",
+      committedAt: "2026-11-22T10:00:00+00:00",
+      subject: "Merge pull request #7 from acme/release",
+      why: `newest commit on the first-parent history of main that changed ${CHECKOUT}: the merge of ${short(releaseTip)} into main, reverted relative to its first parent ${short(mainTip)}`,
+    });
+    const branch = "safedeploy/PRP-M";
+    expect(await git(fresh.remote, ["diff", "--name-only", merge, branch])).toBe(
+      "envs/prod/checkout/rollout.yaml",
+    );
+    expect(await git(fresh.remote, ["show", `${branch}:envs/prod/checkout/rollout.yaml`])).toBe(
+      rollout("checkout", "v1.6.0").trimEnd(),
+    );
+    expect(await git(fresh.remote, ["show", `${branch}:envs/prod/payments/rollout.yaml`])).toBe(
+      paymentsFile("v2.2.0").trimEnd(),
+    );
+    const message = await git(fresh.remote, ["log", "-1", "--format=%B", branch]);
+    expect(message).toContain(
+      `Reverts the part of ${merge} ("Merge pull request #7 from acme/release", by Dev <dev@example.com>, 2026-11-22T10:00:00+00:00) under ${CHECKOUT}.`,
+    );
+    expect(message).toContain(`Chosen as the ${outcome.target!.why}.`);
   });
 });

@@ -294,8 +294,10 @@ describe("commands", () => {
       return {
         service: request.service,
         allowed: true,
+        verdict: "pass" as const,
         reasons: [],
         evaluatedAt: new Date(0).toISOString(),
+        evidenceAge: 0,
       };
     });
     const ok = await requestCommand(bus, "gate.query", { service: "checkout" });
@@ -304,8 +306,10 @@ describe("commands", () => {
       result: {
         service: "checkout",
         allowed: true,
+        verdict: "pass",
         reasons: [],
         evaluatedAt: "1970-01-01T00:00:00.000Z",
+        evidenceAge: 0,
       },
     });
     const notFound = await requestCommand(bus, "gate.query", { service: "missing" });

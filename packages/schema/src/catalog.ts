@@ -181,6 +181,11 @@ const policyFields = {
   resolveAfter: Duration,
   /** Distinct approvers before a proposal counts as approved. */
   approvals: z.strictObject({ required: z.number().int().min(1) }),
+  /**
+   * Evidence older than this (or never seen, or dated in the future) is not evidence: the gate
+   * says `unknown` (`stale-evidence`). Without it, three poll intervals.
+   */
+  staleAfter: Duration,
 };
 
 /** Every Policy field, each with its default (CONTRACT.md, "Catalog"). */
@@ -195,6 +200,8 @@ export const PolicySpec = z.strictObject({
   approvals: z
     .strictObject({ required: policyFields.approvals.shape.required.default(1) })
     .prefault({}),
+  /** No default here: the services take three of their poll intervals ({@link staleAfterMs}). */
+  staleAfter: policyFields.staleAfter.optional(),
 });
 export type PolicySpec = z.infer<typeof PolicySpec>;
 
@@ -211,6 +218,7 @@ export const PartialPolicySpec = z.strictObject({
   openIncidentOn: policyFields.openIncidentOn.optional(),
   resolveAfter: policyFields.resolveAfter.optional(),
   approvals: policyFields.approvals.optional(),
+  staleAfter: policyFields.staleAfter.optional(),
 });
 export type PartialPolicySpec = z.infer<typeof PartialPolicySpec>;
 
@@ -367,6 +375,21 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** How many poll intervals evidence stays fresh when a policy names no `staleAfter`. */
+export const STALE_AFTER_POLL_INTERVALS = 3;
+
+/**
+ * How old evidence may be before the gate stops trusting it: the policy's `staleAfter`, else
+ * {@link STALE_AFTER_POLL_INTERVALS} poll intervals.
+ */
+export function staleAfterMs(
+  policy: Pick<PolicySpec, "staleAfter">,
+  pollIntervalMs: number,
+): number {
+  const given = policy.staleAfter === undefined ? undefined : parseDuration(policy.staleAfter);
+  return given ?? STALE_AFTER_POLL_INTERVALS * pollIntervalMs;
 }
 
 /** The default Policy, every field at its default: what applies when no Policy is named `default`. */

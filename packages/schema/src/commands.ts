@@ -6,6 +6,7 @@ import {
   CanaryView,
   FreezeView,
   GateView,
+  GuardView,
   IncidentView,
   ProposalView,
   TrainView,
@@ -44,6 +45,26 @@ export const COMMANDS = {
     }),
     result: ProposalView,
   },
+  /**
+   * A release train's promotion of one step, as a proposal like any other (kind
+   * `promote-release`, id `<trainId>-s<n>`): created once, approved by the person who started the
+   * train; it counts as approved once the service's `approvals.required` distinct people approved.
+   * The train, not the proposal service, requests the change, after asking the gate again.
+   */
+  "proposal.promotion": {
+    request: z.object({
+      proposalId: z.string().min(1).max(256),
+      service: ResourceName,
+      trainId: z.string().min(1).max(256),
+      step: z.number().int().nonnegative(),
+      summary: z.string().max(2_000),
+      plan: z.record(z.string(), z.unknown()),
+      /** Who started the train: the first approval. */
+      actor: Actor,
+      at: Timestamp,
+    }),
+    result: ProposalView,
+  },
   "incident.transition": {
     request: z.object({
       incidentId: z.string().min(1),
@@ -67,6 +88,24 @@ export const COMMANDS = {
   "freeze.lift": {
     request: z.object({ service: ResourceName, actor: Actor, reason: Reason }),
     result: z.object({ lifted: z.array(FreezeView) }),
+  },
+  /** A release train's guard failed: block the service's gate until it is cleared. */
+  "guard.fail": {
+    request: z.object({
+      service: ResourceName,
+      train: ResourceName,
+      trainId: z.string().min(1).max(256),
+      step: z.number().int().nonnegative().nullable(),
+      reason: Reason,
+      evidence: z.array(z.string().max(2_000)).max(100),
+      at: Timestamp,
+    }),
+    result: GuardView,
+  },
+  /** An approver clears every failed guard of a service (after triage). */
+  "guard.clear": {
+    request: z.object({ service: ResourceName, actor: Actor, reason: Reason }),
+    result: z.object({ cleared: z.array(GuardView) }),
   },
   /** A service entered a canary step (reported by a pipeline, a release train or a person). */
   "canary.step": {

@@ -14,6 +14,25 @@ export const Severity = z.enum([
 ]);
 export type Severity = z.infer<typeof Severity>;
 
+/**
+ * How fast an SLO spends its budget right now: the worst burn-rate rule that fires, else
+ * `unknown` (a query failed), `no-data` (too little traffic) or `normal`. Unlike `severity` it
+ * does not say whether the budget is spent: a spent budget whose burn stopped is `normal`.
+ */
+export const Burn = z.enum(["normal", "slow-burn", "fast-burn", "no-data", "unknown"]);
+export type Burn = z.infer<typeof Burn>;
+
+/** What is left of an SLO's budget: `low` is under the service's promotion safety margin. */
+export const BudgetStatus = z.enum(["ok", "low", "exhausted"]);
+export type BudgetStatus = z.infer<typeof BudgetStatus>;
+
+/**
+ * The gate's answer: `pass` (promote), `block` (a reason says no), or `unknown` (the gate cannot
+ * see: no data, stale evidence, failed queries). Only `pass` allows a promotion.
+ */
+export const GateVerdictKind = z.enum(["pass", "block", "unknown"]);
+export type GateVerdictKind = z.infer<typeof GateVerdictKind>;
+
 /** Incident lifecycle, in order. */
 export const IncidentState = z.enum([
   "detected",
@@ -34,8 +53,8 @@ export type IncidentClass = z.infer<typeof IncidentClass>;
 
 /**
  * What a proposal (or an action handed to the git actuator) does. `promote-release` is a release
- * train's promotion of one step: set a service's image in its manifests; the train's start by a
- * person is its approval.
+ * train's promotion of one step: set a service's image in its manifests; the person who starts the
+ * train is its first approver, and it waits for the service's `approvals.required` like any other.
  */
 export const ProposalKind = z.enum([
   "rollback-rollout",

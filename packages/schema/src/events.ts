@@ -1,7 +1,10 @@
 import { z } from "zod";
 import {
   Actor,
+  BudgetStatus,
+  Burn,
   GateReason,
+  GateVerdictKind,
   IncidentClass,
   IncidentOrigin,
   IncidentState,
@@ -41,6 +44,54 @@ export const AppliedBurnRule = z.object({
 });
 export type AppliedBurnRule = z.infer<typeof AppliedBurnRule>;
 
+/**
+ * The burn and budget an evaluation recorded before they were carried apart (older messages),
+ * derived from its severity: the history stays readable, and new messages always carry both.
+ */
+function withBurnAndBudget(data: unknown): unknown {
+  if (typeof data !== "object" || data === null || "burn" in data) return data;
+  const { severity, budgetRemaining } = data as { severity?: unknown; budgetRemaining?: unknown };
+  // An exhausted evaluation did not say how fast it burned.
+  const burn = severity === "exhausted" ? "unknown" : severity;
+  const budget =
+    typeof budgetRemaining !== "number" ? null : budgetRemaining <= 0 ? "exhausted" : "ok";
+  return { ...data, burn, budget };
+}
+
+/** A verdict recorded before the gate was three-valued: allowed was pass, anything else block. */
+function withVerdictKind(data: unknown): unknown {
+  if (typeof data !== "object" || data === null || "verdict" in data) return data;
+  const { allowed } = data as { allowed?: unknown };
+  return { ...data, verdict: allowed === true ? "pass" : "block", evidenceAge: null, evidence: [] };
+}
+
+/** The commit a rollback reverts, and why that one: what the approver approves. */
+export const RevertTarget = z.object({
+  commit: z.string(),
+  author: z.string(),
+  committedAt: Timestamp,
+  subject: z.string(),
+  why: z.string(),
+});
+export type RevertTarget = z.infer<typeof RevertTarget>;
+
+/**
+ * Why a rollback would re-apply harm (DESIGN.md invariant 11), so a person must look instead:
+ * the latest change is SafeDeploy's own rollback, it created or deleted the service's whole path,
+ * or it landed after the burn began (it cannot be the cause).
+ */
+export const RollbackHarm = z.enum([
+  "own-rollback",
+  "path-created",
+  "path-deleted",
+  "newer-than-burn",
+]);
+export type RollbackHarm = z.infer<typeof RollbackHarm>;
+
+/** The newest evaluation of one SLO a verdict was judged on. */
+export const VerdictEvidence = z.object({ slo: ResourceName, evaluatedAt: Timestamp });
+export type VerdictEvidence = z.infer<typeof VerdictEvidence>;
+
 /** Event payloads by type. The type's first segment names its stream's domain. */
 export const EVENT_DATA = {
   /** A poll job: one per (scope, interval), so two schedulers produce it once. */
@@ -61,23 +112,31 @@ export const EVENT_DATA = {
     windows: z.array(SliWindow),
   }),
   /** Error budget and burn-rate severity of one SLO, derived from one snapshot. */
-  "budget.evaluated": z.object({
-    slo: ResourceName,
-    snapshotId: Id,
-    evaluatedAt: Timestamp,
-    objective: z.number().gt(0).lt(100),
-    severity: Severity,
-    /** Fraction of the budget left over the SLO window; negative once overspent. */
-    budgetRemaining: Ratio.nullable(),
-    errorRatio: Ratio.nullable(),
-    burnRates: z.array(
-      z.object({ window: Duration, errorRatio: Ratio.nullable(), burnRate: Ratio.nullable() }),
-    ),
-    rules: z.array(AppliedBurnRule),
-    explanation: z.string(),
-    /** The rendered queries and the values they returned: the verdict explains itself. */
-    windows: z.array(SliWindow),
-  }),
+  "budget.evaluated": z.preprocess(
+    withBurnAndBudget,
+    z.object({
+      slo: ResourceName,
+      snapshotId: Id,
+      evaluatedAt: Timestamp,
+      objective: z.number().gt(0).lt(100),
+      /** The contract's one word: `exhausted` when the budget is spent, else the burn. */
+      severity: Severity,
+      /** The burn alone: what opens and resolves incidents. */
+      burn: Burn,
+      /** The budget alone (null when it could not be measured): what the gate's margin reads. */
+      budget: BudgetStatus.nullable(),
+      /** Fraction of the budget left over the SLO window; negative once overspent. */
+      budgetRemaining: Ratio.nullable(),
+      errorRatio: Ratio.nullable(),
+      burnRates: z.array(
+        z.object({ window: Duration, errorRatio: Ratio.nullable(), burnRate: Ratio.nullable() }),
+      ),
+      rules: z.array(AppliedBurnRule),
+      explanation: z.string(),
+      /** The rendered queries and the values they returned: the verdict explains itself. */
+      windows: z.array(SliWindow),
+    }),
+  ),
   "incidents.opened": z.object({
     incidentId: Id,
     /** `slo`: opened by a burning SLO; `policy`: by a structural policy violation. */
@@ -89,6 +148,11 @@ export const EVENT_DATA = {
     /** The evaluation (or policy verdict) that opened it. */
     causeId: Id,
     reason: z.string(),
+    /**
+     * Since when the service has burned without a break (the first burning evaluation): a
+     * change committed after it cannot be the cause, so a rollback never reverts one.
+     */
+    burnBegan: Timestamp.optional(),
   }),
   "incidents.transitioned": z.object({
     incidentId: Id,
@@ -107,12 +171,47 @@ export const EVENT_DATA = {
     at: Timestamp,
     causeId: Id,
   }),
-  /** The promotion verdict of a service, published when it changes. */
-  "governance.verdict": z.object({
-    allowed: z.boolean(),
-    reasons: z.array(GateReason),
-    evaluatedAt: Timestamp,
-    causeId: Id,
+  /**
+   * The promotion verdict of a service, published when it changes: on new evidence, a freeze or
+   * guard, or on the policy service's clock (`causeId` `policy.clock:…`: evidence went stale, a
+   * freeze ended).
+   */
+  "governance.verdict": z.preprocess(
+    withVerdictKind,
+    z.object({
+      allowed: z.boolean(),
+      verdict: GateVerdictKind,
+      reasons: z.array(GateReason),
+      evaluatedAt: Timestamp,
+      causeId: Id,
+      /** Seconds from the oldest SLO's newest evaluation to `evaluatedAt`; null without any. */
+      evidenceAge: z.number().nullable(),
+      /** The newest evaluation of each SLO the verdict was judged on. */
+      evidence: z.array(VerdictEvidence),
+    }),
+  ),
+  /**
+   * A release train's guard failed for a service (a fatal check, a regression, a failed
+   * follow-up): its gate blocks (`release-guard-failed`) until the revert is executed or an
+   * approver clears it.
+   */
+  "governance.guard-failed": z.object({
+    guardId: Id,
+    train: ResourceName,
+    trainId: Id,
+    /** Counted from 0, as in the train's state; null for a failure of the whole train. */
+    step: z.number().int().nonnegative().nullable(),
+    reason: z.string(),
+    evidence: z.array(z.string()),
+    at: Timestamp,
+  }),
+  "governance.guard-cleared": z.object({
+    guardId: Id,
+    at: Timestamp,
+    actor: Actor,
+    reason: z.string(),
+    /** `revert`: the service's rollback was executed; `person`: an approver cleared it. */
+    by: z.enum(["revert", "person"]),
   }),
   /** A service entered a canary step: traffic weight `weight` since `since`. */
   "governance.canary-step": z.object({
@@ -196,6 +295,8 @@ export const EVENT_DATA = {
     prUrl: z.url().nullable(),
     diff: z.string(),
     dryRun: z.boolean(),
+    /** For a revert: the commit reverted and why that one. */
+    target: RevertTarget.optional(),
   }),
   "governance.action-failed": z.object({
     proposalId: Id,
@@ -208,6 +309,13 @@ export const EVENT_DATA = {
     dryRun: z.boolean().optional(),
     /** The repo already is as the action asks: there was nothing to commit. */
     unchanged: z.boolean().optional(),
+    /**
+     * A revert refused because it would re-apply harm: the proposal needs triage even when
+     * only its preview found it, and nothing is ever pushed for it.
+     */
+    harm: RollbackHarm.optional(),
+    /** For a revert: the commit it would have reverted. */
+    target: RevertTarget.optional(),
   }),
   "governance.train-started": z.object({
     trainId: Id,
@@ -219,7 +327,20 @@ export const EVENT_DATA = {
   "governance.train-step": z.object({
     trainId: Id,
     step: z.number().int().nonnegative(),
-    phase: z.enum(["promoting", "promoted", "deployed", "guarding", "checked"]),
+    /**
+     * `awaiting-approval`: its promotion waits for the service's distinct approvers; `blocked`:
+     * its gate did not pass, nothing was pushed; `rejected`: its promotion was rejected.
+     */
+    phase: z.enum([
+      "promoting",
+      "awaiting-approval",
+      "blocked",
+      "rejected",
+      "promoted",
+      "deployed",
+      "guarding",
+      "checked",
+    ]),
     at: Timestamp,
     commit: z.string().nullable(),
     outcome: z.enum(["ok", "warning", "fatal"]).nullable(),

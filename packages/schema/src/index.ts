@@ -6,7 +6,10 @@
 export { Duration, ResourceName, Timestamp, formatDuration, parseDuration } from "./primitives.js";
 export {
   Actor,
+  BudgetStatus,
+  Burn,
   GateReason,
+  GateVerdictKind,
   IncidentClass,
   IncidentOrigin,
   IncidentState,
@@ -21,7 +24,10 @@ export {
   EVENT_DATA,
   EVENT_TYPES,
   EnvelopeHeader,
+  RevertTarget,
+  RollbackHarm,
   SliWindow,
+  VerdictEvidence,
   createEnvelope,
   envelopeSchema,
   messageId,
@@ -32,6 +38,7 @@ export {
   CanaryView,
   FreezeView,
   GateView,
+  GuardView,
   IncidentTransition,
   IncidentView,
   FollowUpView,
@@ -77,11 +84,13 @@ export {
   PolicySpec,
   ReleaseTrainDocument,
   RepoPath,
+  STALE_AFTER_POLL_INTERVALS,
   ServiceDocument,
   Slo,
   TrainStep,
   isJsonPath,
   resolvePolicy,
+  staleAfterMs,
 } from "./catalog.js";
 export {
   ACTION_REQUEST_READERS,

@@ -94,10 +94,19 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
       "governance.canary-healthy",
       "governance.freeze-opened",
       "governance.freeze-lifted",
+      "governance.guard-failed",
+      "governance.guard-cleared",
     ],
-    consumers: ["policy"],
-    buckets: ["verdicts", "freezes", "canaries"],
-    serves: ["gate.query", "freeze.create", "freeze.lift", "canary.step"],
+    consumers: ["policy", "policy-actions"],
+    buckets: ["verdicts", "freezes", "canaries", "guards"],
+    serves: [
+      "gate.query",
+      "freeze.create",
+      "freeze.lift",
+      "canary.step",
+      "guard.fail",
+      "guard.clear",
+    ],
   },
   proposal: {
     ...none,
@@ -110,7 +119,7 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
     ],
     consumers: ["proposal", "proposal-governance"],
     buckets: ["proposals"],
-    serves: ["proposal.approve", "proposal.reject", "proposal.revert"],
+    serves: ["proposal.approve", "proposal.reject", "proposal.revert", "proposal.promotion"],
   },
   "git-actuator": {
     ...none,
@@ -139,6 +148,7 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
       "freeze.lift",
       "gate.query",
       "canary.step",
+      "guard.clear",
       "train.start",
       "train.status",
       "train.list",
@@ -154,6 +164,8 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
       "governance.canary-healthy",
       "governance.freeze-opened",
       "governance.freeze-lifted",
+      "governance.guard-failed",
+      "governance.guard-cleared",
       "governance.proposal-created",
       "governance.proposal-approved",
       "governance.proposal-rejected",
@@ -175,15 +187,21 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
       "governance.train-finished",
       "governance.train-manifest",
       "governance.follow-up",
-      // Its promotions: a train started by a person is approved as a whole. It never receives
+      // Its promotions, once their proposal is approved and the gate passed. It never receives
       // action requests (it consumes only their outcomes).
       APPROVED_ACTION_EVENT,
     ],
-    consumers: ["release-train-actions", "release-train-failures"],
+    consumers: [
+      "release-train-actions",
+      "release-train-failures",
+      "release-train-approvals",
+      "release-train-rejections",
+    ],
     buckets: ["trains"],
     serves: ["train.start", "train.status", "train.list"],
-    // `proposal.revert`: the revert of a failing step, a pending proposal a person must approve.
-    requests: ["gate.query", "freeze.create", "proposal.revert"],
+    // `proposal.promotion`: each step's promotion is a proposal; `proposal.revert`: the revert
+    // of a failing step; `guard.fail`: a failed guard blocks the service's gate.
+    requests: ["gate.query", "proposal.revert", "proposal.promotion", "guard.fail"],
   },
 };
 

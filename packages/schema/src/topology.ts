@@ -69,6 +69,11 @@ export const SAFEDEPLOY_TOPOLOGY: Topology = {
     consumer("GOVERNANCE", "git-actuator", "governance.action-requested", { ackWait: "2m" }),
     consumer("GOVERNANCE", "release-train-actions", "governance.action-completed"),
     consumer("GOVERNANCE", "release-train-failures", "governance.action-failed"),
+    // A promotion waiting for its approvals goes on once they are in (or halts, rejected).
+    consumer("GOVERNANCE", "release-train-approvals", "governance.proposal-approved"),
+    consumer("GOVERNANCE", "release-train-rejections", "governance.proposal-rejected"),
+    // An executed revert clears the failed release guard of its service.
+    consumer("GOVERNANCE", "policy-actions", "governance.action-completed"),
     consumer("METRICS", "audit-metrics", ">", { maxAckPending: 10_000 }),
     consumer("BUDGET", "audit-budget", ">", { maxAckPending: 10_000 }),
     consumer("INCIDENTS", "audit-incidents", ">", { maxAckPending: 10_000 }),
@@ -81,6 +86,7 @@ export const SAFEDEPLOY_TOPOLOGY: Topology = {
     { name: "proposals", history: 5, description: "proposal index by cause" },
     { name: "verdicts", history: 1, description: "last published verdict per service" },
     { name: "canaries", history: 5, description: "canary step per service" },
+    { name: "guards", history: 5, description: "failed release-train guards per service" },
     { name: "trains", history: 5, description: "release train state and manifest per train" },
   ],
 };

@@ -2,12 +2,14 @@ import { z } from "zod";
 import {
   Actor,
   GateReason,
+  GateVerdictKind,
   IncidentClass,
   IncidentState,
   ProposalKind,
   ProposalState,
   Severity,
 } from "./domain.js";
+import { RevertTarget, RollbackHarm } from "./events.js";
 import { ResourceName, Timestamp } from "./primitives.js";
 
 /** One incident transition as CONTRACT.md shows it. */
@@ -59,16 +61,35 @@ export const ProposalView = z.object({
    * What approving would push, computed by a dry run of the git actuator when the proposal was
    * made (`error` when the dry run found it ambiguous); absent until the dry run answered.
    */
-  preview: z.object({ diff: z.string(), error: z.string().nullable() }).nullable().optional(),
+  preview: z
+    .object({
+      diff: z.string(),
+      error: z.string().nullable(),
+      /** For a revert: the commit it reverts (id, author, time, subject) and why that one. */
+      target: RevertTarget.nullable().optional(),
+      /** Why the revert would re-apply harm (the proposal then needs triage). */
+      harm: RollbackHarm.nullable().optional(),
+    })
+    .nullable()
+    .optional(),
+  /** For a release train's promotion: the distinct approvals it needs. */
+  required: z.number().int().positive().optional(),
 });
 export type ProposalView = z.infer<typeof ProposalView>;
 
 /** May this service be promoted now, and why not (CONTRACT.md, "gate"). */
 export const GateView = z.object({
   service: ResourceName,
+  /** True exactly when `verdict` is `pass`. */
   allowed: z.boolean(),
+  verdict: GateVerdictKind,
   reasons: z.array(GateReason),
   evaluatedAt: Timestamp,
+  /**
+   * Seconds from the oldest SLO's newest evaluation to `evaluatedAt` (how old the evidence is);
+   * null when an SLO has none.
+   */
+  evidenceAge: z.number().nullable(),
 });
 export type GateView = z.infer<typeof GateView>;
 
@@ -82,6 +103,21 @@ export const FreezeView = z.object({
   origin: z.enum(["manual", "exhaustion"]),
 });
 export type FreezeView = z.infer<typeof FreezeView>;
+
+/** A failed release-train guard that blocks a service's gate until cleared. */
+export const GuardView = z.object({
+  id: z.string(),
+  service: ResourceName,
+  train: ResourceName,
+  trainId: z.string(),
+  step: z.number().int().nonnegative().nullable(),
+  reason: z.string(),
+  evidence: z.array(z.string()),
+  at: Timestamp,
+  clearedAt: Timestamp.nullable(),
+  clearedBy: Actor.nullable(),
+});
+export type GuardView = z.infer<typeof GuardView>;
 
 /** The canary step a service is in, and the weight a healthy bake promotes it to. */
 export const CanaryView = z.object({
@@ -110,6 +146,21 @@ export const TrainStepView = z.object({
   diff: z.string().nullable(),
   /** The guard's evidence: health checks, regression, gate. */
   evidence: z.array(z.unknown()),
+  /** What the service's gate answered before the step's change was requested. */
+  gate: z
+    .object({ verdict: GateVerdictKind, reasons: z.array(GateReason) })
+    .nullable()
+    .optional(),
+  /** The step's promotion proposal: who approved it, how many must (`awaiting-approval`). */
+  approval: z
+    .object({
+      proposalId: z.string(),
+      state: ProposalState,
+      required: z.number().int().positive(),
+      approvals: z.array(Actor),
+    })
+    .nullable()
+    .optional(),
 });
 export type TrainStepView = z.infer<typeof TrainStepView>;
 

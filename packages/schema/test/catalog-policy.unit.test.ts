@@ -70,6 +70,7 @@ const partialPolicySpec = fc.record(
     ),
     resolveAfter: fc.integer({ min: 1, max: 10_000 }).map(minutes),
     approvals: fc.integer({ min: 1, max: 5 }).map((required) => ({ required })),
+    staleAfter: fc.integer({ min: 1, max: 10_000 }).map(minutes),
   },
   { requiredKeys: [] },
 );
@@ -202,7 +203,11 @@ describe("resolvePolicy", () => {
         for (const key of Object.keys(base) as (keyof typeof base)[]) {
           expect(resolved[key]).toEqual(key in override ? override[key] : base[key]);
         }
-        expect(Object.keys(resolved).sort()).toEqual(Object.keys(base).sort());
+        // Every field of the default, and an override's field the default leaves unset
+        // (staleAfter has no default: three poll intervals).
+        expect(Object.keys(resolved).sort()).toEqual(
+          [...new Set([...Object.keys(base), ...Object.keys(override)])].sort(),
+        );
       }),
     );
   });

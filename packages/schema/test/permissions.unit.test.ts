@@ -73,6 +73,7 @@ describe("servicePermissions", () => {
       "sd.cmd.proposal.approve",
       "sd.cmd.proposal.reject",
       "sd.cmd.proposal.revert",
+      "sd.cmd.proposal.promotion",
     ]);
     expect(of("proposal").allowResponses).toBe(true);
     // A release train asks for reverts; only the proposal service files proposals.

@@ -29,7 +29,15 @@ function verdict(service = "checkout") {
       type: "governance.verdict",
       id: messageId("governance.verdict", service, at),
       service,
-      data: { allowed: false, reasons: [], evaluatedAt: at, causeId: "budget:1" },
+      data: {
+        allowed: false,
+        verdict: "block",
+        reasons: [],
+        evaluatedAt: at,
+        causeId: "budget:1",
+        evidenceAge: null,
+        evidence: [],
+      },
     },
     { source: "policy", time: at, causedBy: { id: "budget:1", correlationId: "corr-1" } },
   );
@@ -125,9 +133,23 @@ describe("commands", () => {
     expect(
       reply.safeParse({
         ok: true,
-        result: { service: "checkout", allowed: true, reasons: [], evaluatedAt: at },
+        result: {
+          service: "checkout",
+          allowed: true,
+          verdict: "pass",
+          reasons: [],
+          evaluatedAt: at,
+          evidenceAge: 1.5,
+        },
       }).success,
     ).toBe(true);
+    // A gate answer that does not say pass, block or unknown is not a gate answer.
+    expect(
+      reply.safeParse({
+        ok: true,
+        result: { service: "checkout", allowed: true, reasons: [], evaluatedAt: at },
+      }).success,
+    ).toBe(false);
     expect(reply.safeParse({ ok: false, error: { code: "conflict", message: "no" } }).success).toBe(
       true,
     );

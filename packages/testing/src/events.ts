@@ -1,5 +1,5 @@
 import { createEnvelope, messageId } from "@safedeploy/schema";
-import type { Envelope, GateReason, Severity } from "@safedeploy/schema";
+import type { BudgetStatus, Burn, Envelope, GateReason, Severity } from "@safedeploy/schema";
 
 /** A budget evaluation of one SLO at `at`, as the budget service would publish it. */
 export function budgetEvaluationEvent(
@@ -11,6 +11,10 @@ export function budgetEvaluationEvent(
     objective?: number;
     budgetRemaining?: number | null;
     burn1h?: number;
+    /** Default: the severity's burn (`unknown` for exhausted). */
+    burn?: Burn;
+    /** Default: from the budget left (`exhausted` at or under 0, else `ok`). */
+    budget?: BudgetStatus | null;
   } = {},
 ): Envelope<"budget.evaluated"> {
   const slo = options.slo ?? "availability";
@@ -31,6 +35,15 @@ export function budgetEvaluationEvent(
         evaluatedAt: at,
         objective: options.objective ?? 99.9,
         severity,
+        burn: options.burn ?? (severity === "exhausted" ? "unknown" : severity),
+        budget:
+          options.budget !== undefined
+            ? options.budget
+            : remaining === null
+              ? null
+              : remaining <= 0
+                ? "exhausted"
+                : "ok",
         budgetRemaining: remaining,
         errorRatio: 0.01,
         burnRates:
@@ -56,7 +69,9 @@ export function verdictEvent(
   service: string,
   at: string,
   reasons: readonly GateReason[],
+  options: { causeId?: string } = {},
 ): Envelope<"governance.verdict"> {
+  const blind = ["no-data", "unknown", "stale-evidence"];
   return createEnvelope(
     {
       type: "governance.verdict",
@@ -64,9 +79,17 @@ export function verdictEvent(
       service,
       data: {
         allowed: reasons.length === 0,
+        verdict:
+          reasons.length === 0
+            ? "pass"
+            : reasons.every((r) => blind.includes(r.code))
+              ? "unknown"
+              : "block",
         reasons: [...reasons],
         evaluatedAt: at,
-        causeId: "test",
+        causeId: options.causeId ?? "test",
+        evidenceAge: null,
+        evidence: [],
       },
     },
     { source: "policy", time: at },

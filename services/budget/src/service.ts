@@ -13,9 +13,14 @@ export const budgetService: ServiceDefinition = {
   async start(context) {
     if (consumer === undefined) throw new Error("the topology declares no budget consumer");
     const catalog = await loadServiceCatalog(context);
-    const rules = new Map(
-      catalog.services.map((service) => [service.name, service.policy.burnRates]),
+    const targets = new Map(
+      catalog.services.map((service) => [
+        service.name,
+        { rules: service.policy.burnRates, safetyMargin: service.spec.promotion.safetyMargin },
+      ]),
     );
+    // A service missing from this replica's catalog still gets the defaults, never silence.
+    const fallback = { rules: catalog.defaultPolicy.burnRates, safetyMargin: 0.25 };
     const bus = await openServiceBus(context);
     const evaluations = new Counter({
       name: "safedeploy_budget_evaluations_total",
@@ -24,8 +29,7 @@ export const budgetService: ServiceDefinition = {
       registers: [context.registry],
     });
     const handler = onSnapshot({
-      // A service missing from this replica's catalog still gets the default table, never silence.
-      rulesFor: (service) => rules.get(service) ?? catalog.defaultPolicy.burnRates,
+      targetFor: (service) => targets.get(service) ?? fallback,
       publish: async (envelope) => {
         await publishEvent(bus, envelope);
         evaluations.inc({ severity: envelope.data.severity });

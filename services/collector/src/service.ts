@@ -6,7 +6,7 @@ import { SAFEDEPLOY_TOPOLOGY } from "@safedeploy/schema";
 import { Counter, Histogram } from "prom-client";
 import { onPollJob } from "./handlers/poll.js";
 import type { CollectedService } from "./handlers/poll.js";
-import { isOutage, recordedReader } from "./measure.js";
+import { recordedReader } from "./measure.js";
 import { startScheduler } from "./scheduler.js";
 
 const consumer = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "collector-poll");
@@ -58,7 +58,15 @@ export const collectorService: ServiceDefinition = {
       registers: [context.registry],
     });
 
+    const outageSnapshots = new Counter({
+      name: "safedeploy_collector_outage_snapshots_total",
+      help: "Explicit unknown snapshots published because Prometheus could not be reached.",
+      registers: [context.registry],
+    });
+    const backoffMs = [1_000, 2_000, 5_000, 10_000];
+    const maxDeliver = consumer.maxDeliver;
     let lastOutageAt: number | undefined;
+    let lastOutageError: string | undefined;
     const poll = onPollJob({
       serviceFor: (name) => services.get(name),
       prometheus,
@@ -66,6 +74,23 @@ export const collectorService: ServiceDefinition = {
       now: () => new Date(),
       pollIntervalMs: context.config.pollIntervalMs,
       lastOutageAt: () => lastOutageAt,
+      lastOutageError: () => lastOutageError,
+      nextRetryInMs: (deliveryCount) =>
+        deliveryCount >= maxDeliver
+          ? null
+          : (backoffMs[Math.min(deliveryCount - 1, backoffMs.length - 1)] ?? null),
+      onOutagePublished: (count) => {
+        outageSnapshots.inc(count);
+      },
+      onOutage: (job, error) => {
+        lastOutageAt = Date.now();
+        lastOutageError = error.message;
+        failures.inc();
+        context.log.warn(
+          { service: job.service, error: error.message },
+          "Prometheus unavailable; will retry while on time, then publish unknown",
+        );
+      },
       onSkipped: (reason) => {
         // Counted, not logged per job: an overloaded fleet would drown the log.
         skipped.inc({ reason });
@@ -79,25 +104,13 @@ export const collectorService: ServiceDefinition = {
     const subscription = consumeEvents(bus, {
       consumer,
       types: ["metrics.poll-requested"],
-      backoffMs: [1_000, 2_000, 5_000, 10_000],
+      backoffMs,
       // Jobs of one interval share the cached recorded queries; run many at once.
       concurrency: 32,
       batch: 128,
       handler: async (job, { deliveryCount }) => {
-        try {
-          await poll(job, deliveryCount);
-          lag.observe((Date.now() - Date.parse(job.data.intervalStart)) / 1_000);
-        } catch (error) {
-          if (isOutage(error)) {
-            lastOutageAt = Date.now();
-            failures.inc();
-            context.log.warn(
-              { service: job.service, error: (error as Error).message },
-              "Prometheus unavailable; will retry",
-            );
-          }
-          throw error;
-        }
+        await poll(job, deliveryCount);
+        lag.observe((Date.now() - Date.parse(job.data.intervalStart)) / 1_000);
       },
     });
     const scheduler = startScheduler({

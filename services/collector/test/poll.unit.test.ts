@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { PrometheusError } from "@safedeploy/prometheus";
 import type { PrometheusClient } from "@safedeploy/prometheus";
 import { createEnvelope } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";
@@ -64,9 +65,28 @@ function deps(
     now: () => new Date(clock.now),
     pollIntervalMs: 30_000,
     lastOutageAt: () => undefined,
+    lastOutageError: () => undefined,
+    nextRetryInMs: (deliveryCount) => (deliveryCount >= 5 ? null : 1_000 * deliveryCount),
     onSkipped: (reason) => skipped.push(reason),
+    onOutage: () => undefined,
+    onOutagePublished: () => undefined,
   };
 }
+
+/** A Prometheus that cannot be reached. */
+const unreachable: PrometheusClient = {
+  queued: 0,
+  query: () => Promise.reject(new Error("unused")),
+  queryScalar: () => Promise.reject(new Error("unused")),
+  queryRange: () => Promise.reject(new Error("unused")),
+  queryVector: () =>
+    Promise.reject(
+      new PrometheusError("connect ECONNREFUSED 127.0.0.1:9090", {
+        errorType: "network",
+        retryable: true,
+      }),
+    ),
+};
 
 describe("onPollJob", () => {
   it("publishes one snapshot per SLO, measured at the job's own time, caused by the job", async () => {
@@ -102,8 +122,54 @@ describe("onPollJob", () => {
     // A first attempt, but another job found Prometheus unreachable since this one's moment.
     const sawOutage = { ...oneSecond, pollIntervalMs: 1_000, lastOutageAt: () => Date.parse(end) };
     await onPollJob(sawOutage)(job, 1);
-    expect(published).toHaveLength(1);
-    expect(skipped).toEqual(["stale", "stale"]);
+    // The retry that ran out of time says its moment was an outage (an unknown snapshot); the
+    // first attempt that is only late is dropped.
+    expect(published).toHaveLength(2);
+    const outage = (published[1] as Envelope<"metrics.snapshot">).data.windows;
+    expect(outage.map((w) => w.status)).toEqual(["unknown", "unknown", "unknown"]);
+    expect(skipped).toEqual(["stale"]);
+  });
+
+  it("retries an outage while a retry is on time, then publishes unknown snapshots naming it", async () => {
+    const published: Envelope[] = [];
+    const skipped: string[] = [];
+    const outages: string[] = [];
+    const counted: number[] = [];
+    const base = deps({ now: Date.parse(start) + 1_000 }, published, skipped, 0);
+    const down: PollDeps = {
+      ...base,
+      prometheus: unreachable,
+      recorded: recordedReader(unreachable),
+      onOutage: (_job, error) => outages.push(error.message),
+      onOutagePublished: (n) => counted.push(n),
+    };
+    // First attempt: a retry in 1 s is well on time.
+    await expect(onPollJob(down)(job, 1)).rejects.toThrow(/ECONNREFUSED/);
+    expect(published).toEqual([]);
+    // The last delivery: no retry left, the outage is published instead of dead-lettered.
+    await onPollJob({ ...down, nextRetryInMs: () => null })(job, 5);
+    // A retry that would come after the job is stale: published now.
+    const late = { ...down, now: () => new Date(Date.parse(end) + 59_500) };
+    await onPollJob(late)(job, 2);
+    expect(outages).toHaveLength(3);
+    expect(counted).toEqual([1, 1]);
+    expect(published).toHaveLength(2);
+    // The same id as the real snapshot: one per SLO and interval, whoever publishes it.
+    expect(published[0]).toMatchObject({
+      id: `metrics.snapshot:checkout:availability:${start}`,
+      data: { evaluatedAt: start, slo: "availability" },
+    });
+    const windows = (published[0] as Envelope<"metrics.snapshot">).data.windows;
+    expect(windows.map((w) => w.window)).toEqual(["5m", "1h", "30d"]);
+    for (const window of windows) {
+      expect(window).toMatchObject({
+        status: "unknown",
+        errors: null,
+        total: null,
+        error: "Prometheus unreachable: connect ECONNREFUSED 127.0.0.1:9090",
+      });
+      expect(window.errorQuery).toBe(`e[${window.window}]`);
+    }
   });
 
   it("drops a job that starts too late, and one whose answer arrives too late", async () => {

@@ -11,6 +11,7 @@ import { secure } from "./plugins/security.js";
 import { dashboardAssetsDir, dashboardRoutes } from "./routes/dashboard.js";
 import { eventRoutes } from "./routes/events.js";
 import { freezeRoutes } from "./routes/freezes.js";
+import { guardRoutes } from "./routes/guards.js";
 import { healthRoutes } from "./routes/health.js";
 import { deadLetterRoutes } from "./routes/dead-letters.js";
 import { incidentRoutes } from "./routes/incidents.js";
@@ -46,6 +47,7 @@ export const gatewayApp: FastifyPluginAsync<{ deps: GatewayDeps }> = async (app,
       await v1.register(incidentRoutes, { deps });
       await v1.register(proposalRoutes, { deps });
       await v1.register(freezeRoutes, { deps });
+      await v1.register(guardRoutes, { deps });
       await v1.register(systemRoutes, { deps });
       await v1.register(deadLetterRoutes, { deps });
       await v1.register(eventRoutes, { deps });

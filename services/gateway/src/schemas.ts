@@ -1,13 +1,18 @@
 import {
+  BudgetStatus,
+  Burn,
   DeadLetter,
   FreezeView,
   GateReason,
+  GateVerdictKind,
   GateView,
+  GuardView,
   IncidentState,
   IncidentView,
   ProposalState,
   ProposalView,
   ResourceName,
+  RevertTarget,
   STREAMS,
   Severity,
   Timestamp,
@@ -76,7 +81,19 @@ export const Proposal = ProposalView.extend({
     .object({ reason: z.string(), needsTriage: z.boolean(), at: Timestamp })
     .nullable()
     .optional(),
+  target: RevertTarget.optional(),
 }).meta({ id: "Proposal" });
+
+export const Guard = GuardView.meta({ id: "Guard" });
+export const GuardQuery = Page.extend({
+  service: ResourceName.optional(),
+  all: z
+    .enum(["true", "false"])
+    .default("false")
+    .describe("true: cleared guards too; default: only those blocking now"),
+});
+export const GuardParams = z.object({ service: ResourceName });
+export const Cleared = z.object({ cleared: z.array(Guard) });
 
 export const Freeze = FreezeView.extend({
   liftedAt: Timestamp.nullable().optional(),
@@ -87,6 +104,8 @@ export const Gate = GateView.meta({ id: "Gate" });
 export const SloState = z.object({
   slo: z.string(),
   severity: Severity,
+  burn: Burn.nullable(),
+  budget: BudgetStatus.nullable(),
   budgetRemaining: z.number().nullable(),
   errorRatio: z.number().nullable(),
   objective: z.number(),
@@ -98,8 +117,10 @@ export const SloState = z.object({
 /** The last published verdict, as the read model holds it. */
 export const Verdict = z.object({
   allowed: z.boolean(),
+  verdict: GateVerdictKind,
   reasons: z.array(GateReason).readonly(),
   evaluatedAt: Timestamp,
+  evidenceAge: z.number().nullable(),
 });
 
 export const ServiceState = z
@@ -123,6 +144,8 @@ export const ServiceDetail = ServiceSummary.extend({
   policy: z.record(z.string(), z.unknown()).nullable(),
   incident: Incident.nullable(),
   freezes: z.array(Freeze),
+  /** Failed release-train guards blocking it now. */
+  guards: z.array(Guard),
   /** Asked of the policy service now; the last published verdict when it does not answer. */
   gate: Verdict.extend({ service: z.string(), live: z.boolean() }).nullable(),
 }).meta({ id: "ServiceDetail" });
@@ -134,6 +157,7 @@ export const Snapshot = z
     incidents: z.array(Incident).readonly(),
     proposals: z.array(Proposal).readonly(),
     freezes: z.array(Freeze).readonly(),
+    guards: z.array(Guard).readonly(),
     blocked: z.array(z.string()).readonly(),
   })
   .meta({ id: "Snapshot" });

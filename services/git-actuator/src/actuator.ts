@@ -1,8 +1,8 @@
 import { InvalidChangeError, reviewFor } from "@safedeploy/git";
-import type { ChangeOutcome, EnvRepo, Forge } from "@safedeploy/git";
+import type { ChangeOutcome, EnvRepo, Forge, NeedsTriage } from "@safedeploy/git";
 import type { Logger } from "@safedeploy/runtime";
 import { createEnvelope, messageId } from "@safedeploy/schema";
-import type { Envelope } from "@safedeploy/schema";
+import type { Envelope, RevertTarget } from "@safedeploy/schema";
 import { gitPlanFor } from "./plan.js";
 
 export interface ActuatorDeps {
@@ -17,6 +17,18 @@ export interface ActuatorDeps {
 
 type Requested = Envelope<"governance.action-requested">;
 
+/** What a needs-triage outcome tells the proposal service beyond its reason. */
+type TriageDetail = Partial<Pick<NeedsTriage, "unchanged" | "harm" | "target">>;
+
+/** The triage detail an outcome carries, leaving out what it does not (never `undefined`). */
+function triageDetail(outcome: NeedsTriage): TriageDetail {
+  return {
+    ...(outcome.unchanged === undefined ? {} : { unchanged: outcome.unchanged }),
+    ...(outcome.harm === undefined ? {} : { harm: outcome.harm }),
+    ...(outcome.target === undefined ? {} : { target: outcome.target }),
+  };
+}
+
 function isRetryable(error: unknown): boolean {
   return typeof error === "object" && error !== null && "retryable" in error
     ? error.retryable !== false
@@ -25,8 +37,10 @@ function isRetryable(error: unknown): boolean {
 
 /**
  * Executes an approved action in the environment repo and publishes its result to GOVERNANCE.
- * Ambiguity → `action-failed` with needsTriage; a retryable failure (network, 5xx, rate limit) is
- * thrown so the consumer redelivers; a terminal one is published as `action-failed`.
+ * Ambiguity → `action-failed` with needsTriage (a revert that would re-apply harm also carries its
+ * `harm` and `target`; a revert's `action-completed` names its `target`); a retryable failure
+ * (network, 5xx, rate limit) is thrown so the consumer redelivers; a terminal one is published as
+ * `action-failed`.
  * Deliveries of one proposal run one after another in this process; across replicas the
  * deterministic commit, the no-force push and the pull request reuse keep one branch and one PR.
  */
@@ -35,7 +49,14 @@ export function onActionRequested(deps: ActuatorDeps): (requested: Requested) =>
 
   const completed = (
     requested: Requested,
-    fields: { branch: string; commit: string; prUrl: string | null; diff: string; dryRun: boolean },
+    fields: {
+      branch: string;
+      commit: string;
+      prUrl: string | null;
+      diff: string;
+      dryRun: boolean;
+      target?: RevertTarget;
+    },
   ) => {
     const at = deps.now();
     const { proposalId, incidentId, kind } = requested.data;
@@ -55,7 +76,12 @@ export function onActionRequested(deps: ActuatorDeps): (requested: Requested) =>
     );
   };
 
-  const failed = (requested: Requested, reason: string, needsTriage: boolean, unchanged?: true) => {
+  const failed = (
+    requested: Requested,
+    reason: string,
+    needsTriage: boolean,
+    detail: TriageDetail = {},
+  ) => {
     const at = deps.now();
     const { proposalId } = requested.data;
     const dryRun = deps.dryRun || requested.data.dryRun;
@@ -76,7 +102,8 @@ export function onActionRequested(deps: ActuatorDeps): (requested: Requested) =>
             // A terminal failure that is not ambiguity leaves the proposal approved, to retry by hand.
             state: needsTriage ? "needs-triage" : "approved",
             ...(dryRun ? { dryRun: true } : {}),
-            ...(unchanged === undefined ? {} : { unchanged }),
+            // For a revert also its harm and target: even a preview's harm means needs-triage.
+            ...detail,
           },
         },
         { source: "git-actuator", time: at, causedBy: requested },
@@ -117,8 +144,11 @@ export function onActionRequested(deps: ActuatorDeps): (requested: Requested) =>
       return;
     }
     if (outcome.status === "needs-triage") {
-      log.warn({ reason: outcome.reason }, "action needs triage; nothing pushed");
-      await failed(requested, outcome.reason, true, outcome.unchanged);
+      log.warn(
+        { reason: outcome.reason, harm: outcome.harm, target: outcome.target?.commit },
+        "action needs triage; nothing pushed",
+      );
+      await failed(requested, outcome.reason, true, triageDetail(outcome));
       return;
     }
     let prUrl: string | null = null;
@@ -153,6 +183,7 @@ export function onActionRequested(deps: ActuatorDeps): (requested: Requested) =>
       prUrl,
       diff: outcome.diff,
       dryRun,
+      ...(outcome.target === undefined ? {} : { target: outcome.target }),
     });
   };
 

@@ -1,4 +1,5 @@
 import type { GitChange } from "@safedeploy/git";
+import { Timestamp } from "@safedeploy/schema";
 import type { ProposalKind } from "@safedeploy/schema";
 import { z } from "zod";
 
@@ -17,8 +18,15 @@ const RepoPath = z
 
 const Weight = z.number().int().min(0).max(100);
 
-/** The plan of an approved `rollback-rollout`: revert the service's path. */
-export const RevertPlan = z.object({ action: z.literal("git-revert"), path: RepoPath });
+/**
+ * The plan of an approved `rollback-rollout`: revert the service's path. `burnBegan` (ISO time):
+ * since when the service burns; a commit committed after it is not reverted (it cannot be the cause).
+ */
+export const RevertPlan = z.object({
+  action: z.literal("git-revert"),
+  path: RepoPath,
+  burnBegan: Timestamp.optional(),
+});
 
 /** The plan of an approved `promote-canary`: set the first canary step's weight. */
 export const CanaryPlan = z.object({

@@ -5,7 +5,13 @@ import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
 import { createEnvelope, messageId, qualifiedName } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";
-import { createTestBus, createTestEnvRepo, readStream, testServiceEnv } from "@safedeploy/testing";
+import {
+  createTestBus,
+  createTestEnvRepo,
+  git,
+  readStream,
+  testServiceEnv,
+} from "@safedeploy/testing";
 import type { TestBus, TestEnvRepo } from "@safedeploy/testing";
 import { createGitActuatorService } from "../src/service.js";
 
@@ -16,6 +22,8 @@ let repo: TestEnvRepo;
 let root: string;
 let remote: string;
 let harness: TestBus;
+/** The commit that released checkout v2: what its rollback reverts. */
+let release: string;
 const replicas: ServiceHandle[] = [];
 
 /** The remote's `safedeploy/` branches with their head commits. */
@@ -82,7 +90,7 @@ beforeAll(async () => {
     "envs/prod/checkout/rollout.yaml": manifest("checkout", "v1"),
     "envs/prod/payments/rollout.yaml": manifest("payments", "v1"),
   });
-  await repo.commit("release both", {
+  release = await repo.commit("release both", {
     "envs/prod/checkout/rollout.yaml": manifest("checkout", "v2"),
     "envs/prod/payments/rollout.yaml": manifest("payments", "v2"),
   });
@@ -118,6 +126,14 @@ describe("git actuator", () => {
       dryRun: false,
     });
     expect((done?.data as { diff: string }).diff).toContain("+          image: shop/checkout:v1");
+    expect(done?.data).toMatchObject({
+      target: {
+        commit: release,
+        author: "Dev <dev@example.com>",
+        subject: "release both",
+        why: "newest commit on the first-parent history of main that changed envs/prod/checkout",
+      },
+    });
     expect((done?.data as { diff: string }).diff).not.toContain("payments");
     expect(done?.causationId).toBe(action.id);
 
@@ -146,6 +162,7 @@ describe("git actuator", () => {
       state: "needs-triage",
       reason: expect.stringContaining("no commit on main changed envs/prod/nothing") as string,
     });
+    expect(failed?.data).not.toHaveProperty("harm");
     expect(Object.keys(await remoteBranches())).toEqual(["safedeploy/PRP-A"]);
   });
 
@@ -183,6 +200,53 @@ describe("git actuator", () => {
     );
     const [blocked] = await governance("governance.action-completed", "PRP-D");
     expect(blocked?.data).toMatchObject({ branch: "", commit: "", diff: "", prUrl: null });
+    expect(Object.keys(await remoteBranches())).toEqual(["safedeploy/PRP-A"]);
+  });
+
+  it("never reverts SafeDeploy's own merged rollback: its preview and its action need triage, nothing pushed", async () => {
+    // PRP-A's rollback is merged into main; the error rate comes back without a new deploy.
+    const merger = join(root, "merger");
+    await git(root, ["clone", "--quiet", remote, merger]);
+    const title = "Merge pull request #1 from acme/safedeploy/PRP-A";
+    await git(merger, ["merge", "--quiet", "--no-ff", "-m", title, "origin/safedeploy/PRP-A"]);
+    await git(merger, ["push", "--quiet", "origin", "main"]);
+    const merge = await git(merger, ["rev-parse", "HEAD"]);
+    const rollback = await git(merger, ["rev-parse", "origin/safedeploy/PRP-A"]);
+
+    const action = requested("PRP-OWN", "rollback-rollout", {
+      action: "git-revert",
+      path: "envs/prod/checkout",
+    });
+    const preview = {
+      ...action,
+      id: messageId("governance.action-requested", "PRP-OWN", "preview"),
+      data: { ...action.data, dryRun: true },
+    };
+    const refusal = {
+      proposalId: "PRP-OWN",
+      needsTriage: true,
+      state: "needs-triage",
+      harm: "own-rollback",
+      reason: expect.stringContaining(
+        `brings in SafeDeploy's own rollback ${rollback.slice(0, 12)}`,
+      ) as string,
+      target: {
+        commit: merge,
+        author: "Dev <dev@example.com>",
+        committedAt: expect.any(String) as string,
+        subject: title,
+        why: expect.stringContaining(`the merge of ${rollback.slice(0, 12)} into main`) as string,
+      },
+    };
+    await publishEvent(harness.bus, preview);
+    const [previewed] = await governance("governance.action-failed", "PRP-OWN");
+    expect(previewed?.data).toMatchObject({ ...refusal, dryRun: true });
+
+    await publishEvent(harness.bus, action);
+    const failures = await governance("governance.action-failed", "PRP-OWN", 2);
+    const failed = failures.find((e) => (e.data as { dryRun?: boolean }).dryRun !== true);
+    expect(failed?.data).toMatchObject(refusal);
+    expect(failed?.data).not.toHaveProperty("dryRun");
     expect(Object.keys(await remoteBranches())).toEqual(["safedeploy/PRP-A"]);
   });
 

@@ -31,6 +31,23 @@ describe("gitPlanFor", () => {
     });
   });
 
+  it("passes a rollback's burn start through, validated as an ISO time", () => {
+    const plan = { action: "git-revert", path: "envs/prod/checkout" };
+    expect(
+      gitPlanFor("rollback-rollout", { ...plan, burnBegan: "2026-11-24T09:00:00.000Z" }),
+    ).toEqual({
+      kind: "change",
+      change: { ...plan, burnBegan: "2026-11-24T09:00:00.000Z" },
+    });
+    expect(
+      gitPlanFor("rollback-rollout", { ...plan, burnBegan: "2026-11-24T10:00:00+01:00" }),
+    ).toEqual({ kind: "change", change: { ...plan, burnBegan: "2026-11-24T10:00:00+01:00" } });
+    const invalid = gitPlanFor("rollback-rollout", { ...plan, burnBegan: "yesterday" });
+    expect(invalid.kind === "invalid" ? invalid.reason : "accepted").toMatch(
+      /^invalid rollback-rollout plan: burnBegan:/,
+    );
+  });
+
   it("refuses a plan that does not fit its kind, or leaves the repository", () => {
     const reason = (kind: "rollback-rollout" | "promote-canary", plan: unknown) => {
       const result = gitPlanFor(kind, plan);

@@ -111,6 +111,8 @@ function toState(record: ServiceRecord): ServiceIncidentState {
     slos: record.slos,
     incident: record.incident as Incident | null,
     healthySince: record.healthySince,
+    burningSince: record.burningSince ?? null,
+    lastBurningAt: record.lastBurningAt ?? null,
     ...(record.policy === undefined ? {} : { policy: record.policy }),
   };
 }
@@ -135,6 +137,7 @@ function decisionEnvelope(event: IncidentDecisionEvent, cause: Envelope, time: s
             openedAt: incident.openedAt,
             causeId: event.causeId,
             reason: event.reason,
+            burnBegan: event.burnBegan,
           },
         },
         context,

@@ -1,5 +1,7 @@
 import {
   AnyEnvelope,
+  BudgetStatus,
+  Burn,
   IncidentClass,
   IncidentOrigin,
   IncidentState,
@@ -33,10 +35,19 @@ const StoredIncident = z.object({
 export const ServiceRecord = z.object({
   slos: z.record(
     z.string(),
-    z.object({ severity: Severity, at: z.string(), objective: z.number() }),
+    z.object({
+      severity: Severity,
+      /** Absent in records kept before burn and budget were apart. */
+      burn: Burn.optional(),
+      budget: BudgetStatus.nullable().optional(),
+      at: z.string(),
+      objective: z.number(),
+    }),
   ),
   incident: StoredIncident.nullable(),
   healthySince: z.string().nullable(),
+  burningSince: z.string().nullable().optional(),
+  lastBurningAt: z.string().nullable().optional(),
   /** The structural violations of the latest verdict folded in, and its time. */
   policy: z.object({ at: z.string(), violations: z.array(z.string()) }).optional(),
   outbox: z.array(AnyEnvelope),

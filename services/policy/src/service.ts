@@ -1,3 +1,4 @@
+import { pollIntervalAt } from "@safedeploy/core";
 import { consumeEvents, openKv, publishEvent, serveCommand } from "@safedeploy/jetstream";
 import { loadServiceCatalog, openServiceBus } from "@safedeploy/runtime";
 import type { ServiceDefinition } from "@safedeploy/runtime";
@@ -5,50 +6,106 @@ import { SAFEDEPLOY_TOPOLOGY } from "@safedeploy/schema";
 import type { PolicyDeps } from "./deps.js";
 import { reportCanaryStep } from "./handlers/canary.js";
 import { createFreeze, liftFreezes } from "./handlers/freezes.js";
-import { onEvaluation, publishStartupVerdicts, queryGate } from "./handlers/verdicts.js";
-import { CanaryRecord, FreezeRecord, PolicyRecord } from "./store.js";
+import { clearGuardsCommand, failGuard, onActionCompleted } from "./handlers/guards.js";
+import {
+  judgeOnClock,
+  onEvaluation,
+  publishStartupVerdicts,
+  queryGate,
+} from "./handlers/verdicts.js";
+import { CanaryRecord, FreezeRecord, GuardRecord, PolicyRecord } from "./store.js";
 
-const consumer = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "policy");
+const durable = (name: string) => {
+  const found = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === name);
+  if (found === undefined) throw new Error(`the topology declares no ${name} consumer`);
+  return found;
+};
 
 /**
  * Runtime and structural policy: keeps the latest evaluation per SLO, opens a freeze when a budget
- * is exhausted, publishes a service's verdict when it changes, notices baked canary steps, and
- * answers `gate.query`, `freeze.create`, `freeze.lift` and `canary.step`. State lives in KV, so
- * freezes and canary steps outlive restarts.
+ * is exhausted, records failed release-train guards, publishes a service's verdict when it changes
+ * (on new evidence, freezes and guards, and on its own clock, so evidence that stops arriving turns
+ * the verdict `unknown`), notices baked canary steps, and answers `gate.query`, `freeze.create`,
+ * `freeze.lift`, `canary.step`, `guard.fail` and `guard.clear`. State lives in KV, so freezes,
+ * guards and canary steps outlive restarts.
  */
 export const policyService: ServiceDefinition = {
   name: "policy",
   async start(context) {
-    if (consumer === undefined) throw new Error("the topology declares no policy consumer");
     const catalog = await loadServiceCatalog(context);
     const bus = await openServiceBus(context);
+    const pollIntervalMs = context.config.pollIntervalMs;
     const deps: PolicyDeps = {
       services: new Map(catalog.services.map((s) => [s.name, s])),
       records: await openKv(bus, "verdicts", PolicyRecord),
       freezes: await openKv(bus, "freezes", FreezeRecord),
+      guards: await openKv(bus, "guards", GuardRecord),
       canaries: await openKv(bus, "canaries", CanaryRecord),
       publish: (envelope) => publishEvent(bus, envelope),
       now: () => new Date().toISOString(),
+      pollIntervalMs,
     };
     await publishStartupVerdicts(deps);
-    const subscription = consumeEvents(bus, {
-      consumer,
-      types: ["budget.evaluated"],
-      handler: onEvaluation(deps),
-      concurrency: 16,
-    });
+    const subscriptions = [
+      consumeEvents(bus, {
+        consumer: durable("policy"),
+        types: ["budget.evaluated"],
+        handler: onEvaluation(deps),
+        concurrency: 16,
+      }),
+      consumeEvents(bus, {
+        consumer: durable("policy-actions"),
+        types: ["governance.action-completed"],
+        handler: onActionCompleted(deps),
+      }),
+    ];
     const commands = [
       await serveCommand(bus, "gate.query", queryGate(deps)),
       await serveCommand(bus, "freeze.create", createFreeze(deps)),
       await serveCommand(bus, "freeze.lift", liftFreezes(deps)),
       await serveCommand(bus, "canary.step", reportCanaryStep(deps)),
+      await serveCommand(bus, "guard.fail", failGuard(deps)),
+      await serveCommand(bus, "guard.clear", clearGuardsCommand(deps)),
     ];
+    const clock = startClock(pollIntervalMs, async (at) => {
+      await judgeOnClock(deps, at).catch((error: unknown) => {
+        context.log.error({ error: String(error), at }, "judging on the clock failed");
+      });
+    });
     return {
       stop: async () => {
+        clock.stop();
         await Promise.all(commands.map((command) => command.stop()));
-        await subscription.stop();
+        await Promise.all(subscriptions.map((subscription) => subscription.stop()));
+        await clock.idle();
         await bus.close();
       },
     };
   },
 };
+
+/**
+ * Calls `tick` at every multiple of `intervalMs` since the epoch (every replica at the same
+ * moments), with that moment; a tick still running when the next is due makes it wait.
+ */
+function startClock(intervalMs: number, tick: (at: string) => Promise<void>) {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let running: Promise<void> = Promise.resolve();
+  const schedule = () => {
+    if (stopped) return;
+    const now = Date.now();
+    const next = pollIntervalAt(new Date(now), intervalMs).end.getTime();
+    timer = setTimeout(() => {
+      running = tick(new Date(next).toISOString()).finally(schedule);
+    }, next - now);
+  };
+  schedule();
+  return {
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
+    idle: () => running,
+  };
+}

@@ -57,8 +57,8 @@ describe("structural policy", () => {
     const [verdict] = await governance("governance.verdict", "legacy");
     expect(
       verdict?.type === "governance.verdict" && verdict.data.reasons.map((r) => r.code),
-    ).toEqual(["no-rollback", "canary-required", "no-data"]);
-    expect(verdict).toMatchObject({ data: { allowed: false } });
+    ).toEqual(["no-rollback", "canary-required", "stale-evidence"]);
+    expect(verdict).toMatchObject({ data: { allowed: false, verdict: "block" } });
   });
 });
 

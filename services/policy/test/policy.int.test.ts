@@ -12,7 +12,9 @@ const catalog = new URL("../../../test/fixtures/catalog/valid", import.meta.url)
 let harness: TestBus;
 let replica: ServiceHandle;
 let env: Record<string, string>;
-let clock = Date.now() - 60 * 60_000; // evidence times: an hour ago, moving forward
+// Evidence times: a minute ago, moving forward a second each: fresh for the gate, which trusts
+// evidence for three poll intervals (90 s) and asks on the wall clock.
+let clock = Date.now() - 60_000;
 
 interface Reading {
   severity?: Severity;
@@ -34,6 +36,11 @@ function evaluation(slo: string, reading: Reading = {}): Envelope<"budget.evalua
         evaluatedAt: at,
         objective: 99.9,
         severity: reading.severity ?? "normal",
+        burn:
+          reading.severity === undefined || reading.severity === "exhausted"
+            ? "normal"
+            : reading.severity,
+        budget: reading.severity === "exhausted" ? "exhausted" : "ok",
         budgetRemaining: reading.budgetRemaining === undefined ? 0.8 : reading.budgetRemaining,
         errorRatio: 0.0002,
         burnRates: [{ window: "1h", errorRatio: 0.0002, burnRate: reading.burn1h ?? 0.2 }],
@@ -90,10 +97,21 @@ afterAll(async () => {
 });
 
 describe("policy service", () => {
-  it("blocks a service nobody has evaluated yet as no-data, then allows it when healthy", async () => {
-    expect(await codes()).toEqual(["no-data", "no-data"]);
+  it("says unknown for a service nobody has evaluated yet (no evidence), then allows it when healthy", async () => {
+    expect(await codes()).toEqual(["stale-evidence", "stale-evidence"]);
+    expect(await gateNow()).toMatchObject({
+      verdict: "unknown",
+      allowed: false,
+      evidenceAge: null,
+    });
     await feed(evaluation("availability"), evaluation("latency"));
-    expect(await gateNow()).toMatchObject({ service: "checkout", allowed: true, reasons: [] });
+    expect(await gateNow()).toMatchObject({
+      service: "checkout",
+      allowed: true,
+      verdict: "pass",
+      reasons: [],
+    });
+    expect((await gateNow())?.evidenceAge).toBeGreaterThan(50);
   });
 
   it("blocks on each runtime reason, with value and threshold, and clears when the cause clears", async () => {
@@ -171,6 +189,9 @@ describe("policy service", () => {
       const info = await harness.bus.jsm.streams.info(stream);
       return info.state.messages;
     };
+    // Evidence from now on: a verdict is never published for a moment before the last one (the
+    // freeze lifted just now), so evidence stamped earlier would change nothing.
+    clock = Date.now();
     const before = await count();
     await feed(evaluation("availability"), evaluation("latency"), evaluation("availability"));
     expect(await count()).toBe(before); // still allowed: nothing new to say

@@ -2,13 +2,19 @@ import {
   blockPromotionProposal,
   promoteCanaryProposal,
   recordActionOutcome,
+  recordPreviewRefusal,
+  UNKNOWN_REASON_CODES,
 } from "@safedeploy/core";
 import type { Envelope, GateReason } from "@safedeploy/schema";
 import { decide, propose, proposalIdFor, supersede } from "./proposals.js";
 import type { ProposalDeps } from "./proposals.js";
 
-/** No-data and unknown block promotion through the gate, but call for no one's decision. */
-const actionable = (reason: GateReason) => reason.code !== "no-data" && reason.code !== "unknown";
+/**
+ * What the gate cannot see (no data, a failed query, stale evidence) blocks promotion but calls for
+ * no one's decision; a failed release guard already has its revert proposed by its train.
+ */
+const actionable = (reason: GateReason) =>
+  !UNKNOWN_REASON_CODES.includes(reason.code) && reason.code !== "release-guard-failed";
 
 export const blockKey = (service: string) => `block.${service}`;
 
@@ -89,13 +95,26 @@ export const onCanaryHealthy =
 
 /**
  * What the git actuator did: an executed action makes its proposal `executed`, an ambiguous one
- * `needs-triage`. A dry run or a retryable failure changes nothing.
+ * `needs-triage`. A preview that found the rollback would re-apply harm (`harm`) makes a pending
+ * proposal `needs-triage` before anyone approves it. Any other dry run, or a retryable failure,
+ * changes nothing.
  */
 export const onActionOutcome =
   (deps: ProposalDeps) =>
   async (
     outcome: Envelope<"governance.action-completed"> | Envelope<"governance.action-failed">,
   ): Promise<void> => {
+    if (outcome.type === "governance.action-failed" && outcome.data.harm !== undefined) {
+      if ((await deps.proposals.get(outcome.data.proposalId)) === null) return; // not ours
+      await decide(deps, outcome.data.proposalId, (p) => {
+        const next =
+          outcome.data.dryRun === true
+            ? recordPreviewRefusal(p)
+            : recordActionOutcome(p, "needs-triage");
+        return { ok: true, proposal: next, changed: next !== p, nowApproved: false };
+      });
+      return;
+    }
     const state =
       outcome.type === "governance.action-completed"
         ? outcome.data.dryRun

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import {
   approveProposal,
+  promotionProposal,
   rejectProposal,
   revertProposal,
   rollbackProposal,
@@ -39,6 +40,7 @@ export function toView(proposal: ProposalRecord): ProposalView {
     createdAt: proposal.createdAt,
     approvals: proposal.approvals,
     action: null,
+    required: proposal.required,
   };
 }
 
@@ -98,7 +100,14 @@ const BURNING: readonly string[] = ["slow-burn", "fast-burn", "exhausted"];
 
 async function proposeRollback(
   deps: ProposalDeps,
-  incident: { id: string; service: string; slo: string | null; severity: string; at: string },
+  incident: {
+    id: string;
+    service: string;
+    slo: string | null;
+    severity: string;
+    at: string;
+    burnBegan: string;
+  },
   cause: Envelope,
 ): Promise<void> {
   const service = deps.serviceFor(incident.service);
@@ -107,6 +116,7 @@ async function proposeRollback(
     id: "",
     incident,
     rollbackPath: service.rollbackPath,
+    burnBegan: incident.burnBegan,
     required: service.approvalsRequired,
     at: incident.at,
   });
@@ -131,6 +141,7 @@ export const onIncidentOpened =
         slo: opened.data.slo,
         severity: opened.data.severity,
         at: opened.data.openedAt,
+        burnBegan: opened.data.burnBegan ?? opened.data.openedAt,
       },
       opened,
     );
@@ -152,6 +163,7 @@ export const onIncidentEscalated =
         slo: null,
         severity: escalated.data.severity,
         at: escalated.data.at,
+        burnBegan: escalated.data.at,
       },
       escalated,
     );
@@ -167,7 +179,12 @@ export async function propose(
   draft: Proposal,
   cause: Cause,
 ): Promise<ProposalRecord> {
-  const proposal = { ...draft, id: proposalIdFor(draft.key) } as ProposalRecord;
+  return store(deps, { ...draft, id: proposalIdFor(draft.key) }, cause);
+}
+
+/** Stores a proposal under its id unless it exists, and publishes its created event (deduped). */
+async function store(deps: ProposalDeps, draft: Proposal, cause: Cause): Promise<ProposalRecord> {
+  const proposal = draft as ProposalRecord;
   let stored = proposal;
   try {
     await deps.proposals.create(proposal.id, proposal);
@@ -176,7 +193,8 @@ export async function propose(
     stored = (await deps.proposals.get(proposal.id))?.value ?? proposal;
   }
   await deps.publish(created(stored, cause));
-  await deps.publish(previewRequest(stored));
+  // A release train's promotion is previewed by the train itself (its dry run): none here.
+  if (stored.kind !== "promote-release") await deps.publish(previewRequest(stored));
   return stored;
 }
 
@@ -265,7 +283,8 @@ export async function approve(
       ),
     );
   }
-  if (proposal.state === "approved") {
+  // A release train's promotion is requested by its train, once the gate passed again.
+  if (proposal.state === "approved" && proposal.kind !== "promote-release") {
     // Republished on every approve call, deduplicated by id: a crash after the write loses nothing.
     const approvedAt = proposal.approvals.at(-1)?.at ?? at;
     await deps.publish(
@@ -337,4 +356,38 @@ export async function requestRevert(
     at: request.at,
   });
   return toView(await propose(deps, draft, { correlationId: request.causeId }));
+}
+
+/**
+ * `proposal.promotion`: a release train's step, as a proposal like any other. Created once (its id
+ * is the train's), approved by the person who started the train; it counts as approved once the
+ * service's `approvals.required` distinct people approved. Asking again returns it as it is.
+ */
+export async function requestPromotion(
+  deps: ProposalDeps,
+  request: CommandRequest<"proposal.promotion">,
+): Promise<ProposalView> {
+  const service = deps.serviceFor(request.service);
+  if (service === undefined) {
+    throw new CommandFailedError("not_found", `no service named ${request.service}`);
+  }
+  const draft = promotionProposal({
+    id: request.proposalId,
+    service: request.service,
+    trainId: request.trainId,
+    step: request.step,
+    summary: request.summary,
+    plan: request.plan,
+    required: service.approvalsRequired,
+    at: request.at,
+  });
+  const stored = await store(deps, draft, { correlationId: request.trainId });
+  if (stored.state !== "pending" || stored.approvals.some((a) => a.by === request.actor)) {
+    return toView(stored);
+  }
+  return approve(deps, {
+    proposalId: stored.id,
+    by: request.actor,
+    reason: `started release train ${request.trainId}`,
+  });
 }

@@ -8,6 +8,7 @@ import {
   onIncidentEscalated,
   onIncidentOpened,
   reject,
+  requestPromotion,
   requestRevert,
 } from "./proposals.js";
 import type { ProposalDeps } from "./proposals.js";
@@ -81,9 +82,12 @@ export const proposalService: ServiceDefinition = {
     const reverting = await serveCommand(bus, "proposal.revert", (request) =>
       requestRevert(deps, request),
     );
+    const promoting = await serveCommand(bus, "proposal.promotion", (request) =>
+      requestPromotion(deps, request),
+    );
     return {
       stop: async () => {
-        await Promise.all([approving.stop(), rejecting.stop(), reverting.stop()]);
+        await Promise.all([approving.stop(), rejecting.stop(), reverting.stop(), promoting.stop()]);
         await Promise.all([incidentSubscription.stop(), governanceSubscription.stop()]);
         await bus.close();
       },

@@ -1,11 +1,9 @@
 import { planTrain, startTrain } from "@safedeploy/core";
 import { CommandFailedError } from "@safedeploy/jetstream";
-import { API_VERSION } from "@safedeploy/schema";
 import type {
   CommandRequest,
   CommandResult,
   ReleaseTrainDocument,
-  ServiceDocument,
   TrainView,
 } from "@safedeploy/schema";
 import type { TrainDeps } from "./deps.js";
@@ -13,15 +11,6 @@ import { manifestEvent } from "./driver.js";
 import { INDEX_KEY } from "./store.js";
 import type { TrainRecord } from "./store.js";
 import { toTrainView } from "./view.js";
-
-function serviceDocuments(deps: TrainDeps): ServiceDocument[] {
-  return [...deps.services.values()].map((service) => ({
-    apiVersion: API_VERSION,
-    kind: "Service",
-    metadata: { name: service.name, owner: service.owner },
-    spec: service.spec,
-  }));
-}
 
 function documentOf(deps: TrainDeps, train: CommandRequest<"train.start">["train"]) {
   if (typeof train !== "string") return train;
@@ -32,15 +21,15 @@ function documentOf(deps: TrainDeps, train: CommandRequest<"train.start">["train
 }
 
 /**
- * `train.start`: plans the train against the catalog (every unplannable step reported), refuses a
- * second run of a train that is still running, stores the started train and lists it as active;
- * the driver (any replica) takes it from there.
+ * `train.start`: plans the train against the catalog's services and their effective policies
+ * (every unplannable step reported), refuses a second run of a train that is still running,
+ * stores the started train and lists it as active; the driver (any replica) takes it from there.
  */
 export const startTrainCommand =
   (deps: TrainDeps, kick: (trainId: string) => void) =>
   async (request: CommandRequest<"train.start">): Promise<TrainView> => {
     const document: ReleaseTrainDocument = documentOf(deps, request.train);
-    const planned = planTrain(document, serviceDocuments(deps));
+    const planned = planTrain(document, [...deps.services.values()]);
     if (!planned.ok) {
       throw new CommandFailedError(
         "invalid_request",
@@ -80,9 +69,10 @@ export const startTrainCommand =
       pending: [...decision.actions],
       promotions: {},
       hookOutcomes: {},
+      decisions: {},
       evidence: {},
       revert: null,
-      blocks: {},
+      guards: {},
       lease: null,
     };
     await deps.trains.create(trainId, record);

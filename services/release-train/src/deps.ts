@@ -6,6 +6,7 @@ import type {
   CommandRequest,
   Envelope,
   GateView,
+  GuardView,
   HealthCheck,
   ProposalView,
   ReleaseTrainDocument,
@@ -25,8 +26,15 @@ export interface TrainDeps {
   readonly gate: (service: string) => Promise<GateView>;
   /** `proposal.revert` to the proposal service: the pending revert of one service's path. */
   readonly requestRevert: (request: CommandRequest<"proposal.revert">) => Promise<ProposalView>;
-  /** `freeze.create` to the policy service; throws when it is refused or unanswered. */
-  readonly freeze: (request: CommandRequest<"freeze.create">) => Promise<void>;
+  /**
+   * `proposal.promotion` to the proposal service: a step's promotion proposal, created once,
+   * approved by the train's starter; throws when it is refused or unanswered (retried later).
+   */
+  readonly requestPromotion: (
+    request: CommandRequest<"proposal.promotion">,
+  ) => Promise<ProposalView>;
+  /** `guard.fail` to the policy service: a failing service's gate blocks; throws when unanswered. */
+  readonly failGuard: (request: CommandRequest<"guard.fail">) => Promise<GuardView>;
   /** One HTTP probe of a health check: what came back, or why nothing did. */
   readonly probe: (check: HealthCheck) => Promise<HealthObservation>;
   /**

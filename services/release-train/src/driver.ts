@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { decideTrain, hookIdempotencyKey, releaseManifest } from "@safedeploy/core";
-import type { HookName, TrainEvent, TrainState } from "@safedeploy/core";
+import type { HookName, StepState, TrainEvent, TrainState } from "@safedeploy/core";
 import { KvConflictError } from "@safedeploy/jetstream";
 import type { Revisioned } from "@safedeploy/jetstream";
 import { createEnvelope, messageId } from "@safedeploy/schema";
@@ -9,7 +9,7 @@ import type { TrainDeps } from "./deps.js";
 import { performAction } from "./effects.js";
 import type { ActionResult } from "./effects.js";
 import { INDEX_KEY } from "./store.js";
-import type { OutboxEvent, PromotionOutcome, TrainRecord } from "./store.js";
+import type { OutboxEvent, PromotionOutcome, ProposalDecision, TrainRecord } from "./store.js";
 
 /** The manifest event of a state: its id names the manifest's content, so repeats dedup. */
 export function manifestEvent(
@@ -70,10 +70,42 @@ function manifestHookEvent(step: number, hook: HookName, outcome: PromotionOutco
 }
 
 /**
+ * The next decision people made on a step's promotion proposal that the step has not taken in
+ * yet: a rejection first, then the approval that completed it, then any approval by someone not
+ * counted yet; null when there is none.
+ */
+function decisionEvent(step: StepState, decisions: readonly ProposalDecision[]): TrainEvent | null {
+  const rejected = decisions.find((d) => d.kind === "rejected");
+  if (rejected !== undefined) {
+    return {
+      type: "promotion-rejected",
+      step: step.index,
+      by: rejected.by,
+      reason: rejected.reason,
+    };
+  }
+  const counted = new Set((step.approval?.approvals ?? []).map((a) => a.by));
+  const approvals = decisions.filter(
+    (d): d is Extract<ProposalDecision, { kind: "approved" }> => d.kind === "approved",
+  );
+  const next =
+    approvals.find((d) => d.approved) ?? approvals.find((d) => !counted.has(d.by)) ?? null;
+  if (next === null) return null;
+  return {
+    type: "promotion-approved",
+    step: step.index,
+    by: next.by,
+    at: next.at,
+    required: next.required,
+    approved: next.approved,
+  };
+}
+
+/**
  * What happened since the last decision, as a state-machine event with the time it happened: a
  * promotion or manifest hook reported by the actuator (a promotion's deploy time is the
- * actuator's), a guard window or follow-up whose due time passed. A dry run does not wait out its
- * guard windows.
+ * actuator's), a person's decision on a promotion awaiting approval, a guard window or follow-up
+ * whose due time passed. A dry run does not wait out its guard windows.
  */
 export function dueEvent(
   record: TrainRecord,
@@ -106,6 +138,10 @@ export function dueEvent(
           at: now,
         };
       }
+    }
+    if (step.phase === "awaiting-approval") {
+      const event = decisionEvent(step, record.decisions[String(step.index)] ?? []);
+      if (event !== null) return { event, at: now };
     }
     if (
       step.phase === "deploying" &&
@@ -148,8 +184,8 @@ function applyResult(record: TrainRecord, result: ActionResult, now: string): Tr
   if (result.evidence !== undefined)
     next = { ...next, evidence: { ...next.evidence, ...result.evidence } };
   if (result.revert !== undefined) next = { ...next, revert: result.revert };
-  if (result.block !== undefined) {
-    next = { ...next, blocks: { ...next.blocks, [result.block.service]: result.block.freezeId } };
+  if (result.guard !== undefined) {
+    next = { ...next, guards: { ...next.guards, [result.guard.service]: result.guard.guardId } };
   }
   if (result.event !== undefined) next = applyEvent(next, result.event, now);
   return next;

@@ -1,4 +1,9 @@
-import { detectRegression, evaluateHealthCheck } from "@safedeploy/core";
+import {
+  detectRegression,
+  evaluateHealthCheck,
+  promotionPlan,
+  promotionProposalId,
+} from "@safedeploy/core";
 import type {
   CheckResult,
   CheckTarget,
@@ -9,14 +14,12 @@ import type {
   TrainState,
 } from "@safedeploy/core";
 import { createEnvelope, messageId } from "@safedeploy/schema";
-import type { HealthCheck } from "@safedeploy/schema";
+import type { GateVerdictKind, GateView, HealthCheck } from "@safedeploy/schema";
 import type { TrainDeps } from "./deps.js";
 import type { TrainRecord } from "./store.js";
 
 /** The proposal id (and so the branch `safedeploy/<id>`) of a train step's promotion. */
-export function promotionId(trainId: string, step: number): string {
-  return `${trainId}-s${step + 1}`;
-}
+export const promotionId = promotionProposalId;
 
 /**
  * The train, step and (for a manifest hook, `<promotion id>-<hook>`) hook an action id names, or
@@ -36,8 +39,25 @@ export interface ActionResult {
   readonly event?: TrainEvent;
   readonly evidence?: Readonly<Record<string, unknown[]>>;
   readonly revert?: TrainRecord["revert"];
-  readonly block?: { readonly service: string; readonly freezeId: string };
+  /** A guard this train failed: the service's gate blocks until it is cleared. */
+  readonly guard?: { readonly service: string; readonly guardId: string };
 }
+
+/**
+ * The gate's verdict, failing closed: an answer that claims `pass` without `allowed` (or the
+ * reverse) is not a pass.
+ */
+export function verdictOfView(view: GateView): GateVerdictKind {
+  if (view.verdict === "pass") return view.allowed ? "pass" : "block";
+  return view.verdict;
+}
+
+/** How much of a reason and of each evidence line `guard.fail` carries (its schema's limits). */
+const GUARD_REASON_CHARS = 2_000;
+const GUARD_EVIDENCE_LINES = 100;
+
+const clip = (text: string, chars: number) =>
+  text.length <= chars ? text : `${text.slice(0, chars - 1)}…`;
 
 /** The shortest window a regression compares: Prometheus needs a few scrapes in each. */
 export const MIN_WINDOW_MS = 5_000;
@@ -73,7 +93,11 @@ async function reportTargets(
     let gate = null;
     if (target.step === gateStep) {
       const view = await deps.gate(target.service);
-      gate = { allowed: view.allowed, reasons: view.reasons.map((r) => `${r.code}: ${r.message}`) };
+      gate = {
+        allowed: view.allowed,
+        verdict: verdictOfView(view),
+        reasons: view.reasons.map((r) => `${r.code}: ${r.message}`),
+      };
     }
     reports.push({
       step: target.step,
@@ -125,10 +149,93 @@ async function proposeRevert(
 }
 
 /**
- * Does one decided action. Promotions are requested from the git actuator (the outcome comes back
- * through GOVERNANCE); checks and strategy hook calls run here and come back as an event; a revert
- * is proposed, a failing service frozen. Timers (`wait`, `schedule-follow-up`) need nothing: their due time is in the
- * state. Every action is idempotent, so doing one twice after a crash changes nothing.
+ * Asks the proposal service for a step's promotion proposal (`proposal.promotion`): created once
+ * (the id names the train and step), with the train's starter as its first approval. What it
+ * answers comes back as `approval-answered`; who rejected it, when this service heard.
+ */
+async function requestApproval(
+  deps: TrainDeps,
+  record: TrainRecord,
+  action: Extract<TrainAction, { kind: "request-approval" }>,
+): Promise<ActionResult> {
+  const proposal = await deps.requestPromotion({
+    proposalId: action.proposalId,
+    service: action.service,
+    trainId: record.id,
+    step: action.step,
+    summary: action.summary,
+    plan: { ...action.plan },
+    actor: record.actor,
+    at: action.at,
+  });
+  const rejected = (record.decisions[String(action.step)] ?? []).find((d) => d.kind === "rejected");
+  deps.log.info(
+    {
+      train: record.id,
+      step: action.step + 1,
+      proposal: proposal.id,
+      state: proposal.state,
+      approvals: proposal.approvals.length,
+      required: proposal.required,
+    },
+    "promotion proposal answered",
+  );
+  return {
+    event: {
+      type: "approval-answered",
+      step: action.step,
+      state: proposal.state,
+      required: proposal.required ?? null,
+      approvals: proposal.approvals.map((a) => ({ by: a.by, at: a.at })),
+      rejection: rejected === undefined ? null : { by: rejected.by, reason: rejected.reason },
+    },
+  };
+}
+
+/**
+ * Blocks a failing service's gate (`guard.fail`), with the time and evidence of the decision, so
+ * a retry asks the same and the policy service keeps one guard per train, step and service.
+ */
+async function failGuard(
+  deps: TrainDeps,
+  record: TrainRecord,
+  action: Extract<TrainAction, { kind: "fail-guard" }>,
+): Promise<ActionResult> {
+  const guard = await deps.failGuard({
+    service: action.service,
+    train: record.document.metadata.name,
+    trainId: record.id,
+    step: action.step,
+    // Why the train halted and what this service failed (its own checks); the gate's message
+    // names the train and step already.
+    reason: clip(
+      [
+        action.reason,
+        ...action.evidence
+          .filter((line) => line.startsWith(`step ${action.step + 1} ${action.service}:`))
+          .slice(0, 2),
+      ].join(" — "),
+      GUARD_REASON_CHARS,
+    ),
+    evidence: action.evidence
+      .slice(0, GUARD_EVIDENCE_LINES)
+      .map((line) => clip(line, GUARD_REASON_CHARS)),
+    at: action.at,
+  });
+  deps.log.warn(
+    { train: record.id, step: action.step + 1, service: action.service, guard: guard.id },
+    "guard failed: the service's gate blocks until its revert is executed or it is cleared",
+  );
+  return { guard: { service: action.service, guardId: guard.id } };
+}
+
+/**
+ * Does one decided action. The gate is asked and the promotion proposal requested here (their
+ * answers come back as events); promotions are requested from the git actuator (the outcome comes
+ * back through GOVERNANCE); checks and strategy hook calls run here and come back as an event; a
+ * failing service's guard is failed and its revert proposed. Timers (`wait`,
+ * `schedule-follow-up`) need nothing: their due time is in the state. Every action is
+ * idempotent, so doing one twice after a crash changes nothing.
  */
 export async function performAction(
   deps: TrainDeps,
@@ -152,14 +259,7 @@ export async function performAction(
               kind: "promote-release",
               incidentId: null,
               requestedAt,
-              plan:
-                action.change.kind === "image"
-                  ? { action: "set-image", path: action.change.path, image: action.change.image }
-                  : {
-                      action: "patch-manifest",
-                      path: action.change.path,
-                      patch: action.change.patch,
-                    },
+              plan: { ...promotionPlan(action.change) },
               dryRun: state.dryRun,
             },
           },
@@ -171,6 +271,29 @@ export async function performAction(
     case "wait":
     case "schedule-follow-up":
       return {};
+    case "ask-gate": {
+      const view = await deps.gate(action.service);
+      const verdict = verdictOfView(view);
+      deps.log.info(
+        { train: record.id, step: action.step + 1, service: action.service, verdict },
+        "gate asked before promotion",
+      );
+      return {
+        event: {
+          type: "gate-answered",
+          step: action.step,
+          verdict,
+          reasons: view.reasons,
+          evidenceAge: view.evidenceAge,
+        },
+      };
+    }
+    case "request-approval":
+      if (state.dryRun) return {}; // never decided in a dry run: it creates no proposal
+      return requestApproval(deps, record, action);
+    case "fail-guard":
+      if (state.dryRun) return {};
+      return failGuard(deps, record, action);
     case "probe-deployed": {
       const result = await runCheck(deps, action.check);
       deps.log.info(
@@ -258,23 +381,6 @@ export async function performAction(
           status: response.status,
           detail: response.detail,
         },
-      };
-    }
-    case "block-service": {
-      if (state.dryRun) return {};
-      // `from` is fixed by the follow-up, so the freeze id (and its event) is the same on retry.
-      const failed = state.followUps.find((f) => f.phase === "failed" && f.at !== null);
-      const from = failed?.at ?? now;
-      const until = new Date(Date.parse(from) + 365 * 86_400_000).toISOString();
-      await deps.freeze({
-        service: action.service,
-        from,
-        until,
-        reason: `release train ${record.document.metadata.name} (${record.id}): ${action.reason}; lift it once triaged`,
-        actor: "release-train",
-      });
-      return {
-        block: { service: action.service, freezeId: `freeze:${action.service}:manual:${from}` },
       };
     }
   }

@@ -18,13 +18,14 @@ import type { TrainDeps } from "./deps.js";
 import { activeTrains, advanceTrain } from "./driver.js";
 import { parseTrainActionId } from "./effects.js";
 import { callHttpHook } from "./hooks.js";
-import { onActionOutcome } from "./outcomes.js";
+import { onActionOutcome, onProposalDecision } from "./outcomes.js";
 import { TrainIndex, TrainRecord } from "./store.js";
 
-const completions = SAFEDEPLOY_TOPOLOGY.consumers.find(
-  (c) => c.durable === "release-train-actions",
-);
-const failures = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "release-train-failures");
+const durable = (name: string) => SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === name);
+const completions = durable("release-train-actions");
+const failures = durable("release-train-failures");
+const approvals = durable("release-train-approvals");
+const rejections = durable("release-train-rejections");
 
 /** Knobs of the release-train service; the defaults suit production. */
 export interface ReleaseTrainOptions {
@@ -43,16 +44,23 @@ export interface ReleaseTrainOptions {
 
 /**
  * Release trains: `train.start` plans and stores a train; every replica's driver advances the
- * active trains one durable step at a time (promotion through the git actuator, guard window,
- * health, regression and gate checks, halt with a one-service revert proposal or manual triage,
- * follow-ups that freeze a failing service). State and timers live in the `trains` bucket, so
- * any replica resumes any train after a restart.
+ * active trains one durable step at a time (the service's gate, then the step's promotion
+ * proposal and its approvals, promotion through the git actuator, guard window, health,
+ * regression and gate checks, halt with a failed guard and a one-service revert proposal or
+ * manual triage, follow-ups that fail a failing service's guard). State and timers live in the
+ * `trains` bucket, so any replica resumes any train after a restart; approvals and rejections
+ * arrive through durable consumers, so none is lost while a step waits.
  */
 export function createReleaseTrainService(options: ReleaseTrainOptions = {}): ServiceDefinition {
   return {
     name: "release-train",
     async start(context) {
-      if (completions === undefined || failures === undefined) {
+      if (
+        completions === undefined ||
+        failures === undefined ||
+        approvals === undefined ||
+        rejections === undefined
+      ) {
         throw new Error("the topology declares no release-train consumers");
       }
       const log = context.log.child({ component: "release-train" });
@@ -79,9 +87,15 @@ export function createReleaseTrainService(options: ReleaseTrainOptions = {}): Se
           if (!reply.ok) throw new CommandFailedError(reply.error.code, reply.error.message);
           return reply.result;
         },
-        freeze: async (request) => {
-          const reply = await requestCommand(bus, "freeze.create", request);
+        requestPromotion: async (request) => {
+          const reply = await requestCommand(bus, "proposal.promotion", request);
           if (!reply.ok) throw new CommandFailedError(reply.error.code, reply.error.message);
+          return reply.result;
+        },
+        failGuard: async (request) => {
+          const reply = await requestCommand(bus, "guard.fail", request);
+          if (!reply.ok) throw new CommandFailedError(reply.error.code, reply.error.message);
+          return reply.result;
         },
         probe: (check) =>
           probeHealth(check, {
@@ -140,6 +154,7 @@ export function createReleaseTrainService(options: ReleaseTrainOptions = {}): Se
         return pass;
       };
       const outcome = onActionOutcome(deps);
+      const decision = onProposalDecision(deps);
       const subscriptions = [
         consumeEvents(bus, {
           consumer: completions,
@@ -157,6 +172,22 @@ export function createReleaseTrainService(options: ReleaseTrainOptions = {}): Se
             await outcome(envelope);
             const action = parseTrainActionId(envelope.data.proposalId);
             if (action !== null) void runPass(action.trainId);
+          },
+        }),
+        consumeEvents(bus, {
+          consumer: approvals,
+          types: ["governance.proposal-approved"],
+          handler: async (envelope) => {
+            const trainId = await decision(envelope);
+            if (trainId !== null) void runPass(trainId);
+          },
+        }),
+        consumeEvents(bus, {
+          consumer: rejections,
+          types: ["governance.proposal-rejected"],
+          handler: async (envelope) => {
+            const trainId = await decision(envelope);
+            if (trainId !== null) void runPass(trainId);
           },
         }),
       ];

@@ -41,6 +41,23 @@ export const PromotionOutcome = z.discriminatedUnion("kind", [
 ]);
 export type PromotionOutcome = z.infer<typeof PromotionOutcome>;
 
+/**
+ * A person's decision on a step's promotion proposal, as the proposal service published it
+ * (`governance.proposal-approved` / `-rejected`); `approved`: the approvals are now complete.
+ */
+export const ProposalDecision = z.discriminatedUnion("kind", [
+  z.object({
+    kind: z.literal("approved"),
+    by: z.string(),
+    at: z.string(),
+    reason: z.string(),
+    required: z.number().int().positive(),
+    approved: z.boolean(),
+  }),
+  z.object({ kind: z.literal("rejected"), by: z.string(), at: z.string(), reason: z.string() }),
+]);
+export type ProposalDecision = z.infer<typeof ProposalDecision>;
+
 /** The guard evidence of one step's latest checks (health, regression, gate), for the views. */
 const StepEvidence = z.array(z.unknown());
 
@@ -63,14 +80,22 @@ export const TrainRecord = z.object({
   promotions: z.record(z.string(), PromotionOutcome),
   /** Per manifest hook action id (`<trainId>-s<n>-<hook>`): the actuator's report of it. */
   hookOutcomes: z.record(z.string(), PromotionOutcome).default({}),
+  /**
+   * Per step index: the decisions people made on its promotion proposal, in the order this
+   * service heard of them (one per person and kind); the driver feeds them to the state machine.
+   */
+  decisions: z.record(z.string(), z.array(ProposalDecision)).default({}),
   /** Per step index: the evidence of its last checks. */
   evidence: z.record(z.string(), StepEvidence),
   /** The revert proposed for the one failing step, if any. */
   revert: z
     .object({ proposalId: z.string(), service: z.string(), step: z.number().int() })
     .nullable(),
-  /** Freezes requested for failed follow-ups: `service` → freeze id. */
-  blocks: z.record(z.string(), z.string()),
+  /**
+   * The guards this train failed (`guard.fail`): `service` → guard id. The service's gate blocks
+   * until its revert is executed or an approver clears it.
+   */
+  guards: z.record(z.string(), z.string()).default({}),
   /** The replica advancing the train now, until when; others leave it alone until it expires. */
   lease: z.object({ owner: z.string(), until: z.string() }).nullable(),
 });

@@ -30,7 +30,37 @@ export function toTrainView(record: TrainRecord): TrainView {
         guardUntil: step.guardUntil,
         outcome: step.outcome,
         diff: promotion?.kind === "completed" ? promotion.diff : null,
+        gate:
+          step.gate === undefined || step.gate === null
+            ? null
+            : { verdict: step.gate.verdict, reasons: [...step.gate.reasons] },
+        approval:
+          step.approval === undefined || step.approval === null
+            ? null
+            : {
+                proposalId: step.approval.proposalId,
+                state: step.approval.state,
+                required: step.approval.required,
+                approvals: step.approval.approvals.map((a) => a.by),
+              },
         evidence: [
+          ...(step.approval?.dryRun === true
+            ? [
+                {
+                  type: "approval",
+                  dryRun: true,
+                  required: step.approval.required,
+                  detail: `would need ${step.approval.required} distinct approval${step.approval.required === 1 ? "" : "s"}; a dry run creates no proposal`,
+                },
+              ]
+            : []),
+          ...(step.approval?.rejection === undefined || step.approval.rejection === null
+            ? []
+            : [{ type: "rejection", ...step.approval.rejection }]),
+          // The gate of the step's service blocks until this is cleared.
+          ...(record.guards[step.service] === undefined
+            ? []
+            : [{ type: "guard-failed", guardId: record.guards[step.service] }]),
           ...(step.inPlace === undefined || step.inPlace === null
             ? []
             : [{ type: "in-place", detail: step.inPlace }]),

@@ -11,7 +11,9 @@ import type { ServiceHandle } from "@safedeploy/runtime";
 import { SAFEDEPLOY_TOPOLOGY, createEnvelope, messageId } from "@safedeploy/schema";
 import type {
   CommandRequest,
-  FreezeView,
+  GateReason,
+  GateVerdictKind,
+  GuardView,
   ProposalView,
   ReleaseTrainDocument,
   TrainView,
@@ -206,13 +208,44 @@ export async function startHealthEndpoints() {
   };
 }
 
+/** A promotion proposal as the fake proposal service keeps it. */
+interface FakePromotion {
+  readonly request: CommandRequest<"proposal.promotion">;
+  readonly required: number;
+  readonly approvals: { by: string; at: string; reason: string }[];
+  state: "pending" | "approved" | "rejected";
+}
+
 /**
- * The services a train asks, as stand-ins on the real bus: an allowing gate and freezes (policy),
- * and reverts (proposal) that it records. The end-to-end test runs the real ones.
+ * The services a train asks, as stand-ins on the real bus. Policy: a gate set per service to
+ * pass (the default), block or unknown, and the guards failed by `guard.fail` (recorded once per
+ * train, step and service). Proposal: reverts it records, and promotion proposals stored once
+ * with the starter's approval, approved once the service's `required` (set per service, default
+ * 1) distinct people approved; `approve`/`reject` act as another person and publish
+ * `governance.proposal-approved`/`-rejected` on the real bus, as the proposal service does. The
+ * end-to-end test runs the real ones.
  */
 export async function startFakePolicy(harness: TestBus) {
-  const freezes: CommandRequest<"freeze.create">[] = [];
   const reverts: CommandRequest<"proposal.revert">[] = [];
+  const guards: CommandRequest<"guard.fail">[] = [];
+  const gates = new Map<string, { verdict: GateVerdictKind; reasons: GateReason[] }>();
+  const required = new Map<string, number>();
+  const promotions = new Map<string, FakePromotion>();
+  /** Every `proposal.promotion` request, repeats included. */
+  const promotionRequests: CommandRequest<"proposal.promotion">[] = [];
+  const gateQueries: string[] = [];
+
+  const viewOf = (promotion: FakePromotion): ProposalView => ({
+    id: promotion.request.proposalId,
+    service: promotion.request.service,
+    incidentId: null,
+    kind: "promote-release",
+    state: promotion.state,
+    createdAt: promotion.request.at,
+    approvals: promotion.approvals.map((a) => ({ ...a })),
+    action: null,
+    required: promotion.required,
+  });
   const servers: CommandServer[] = [
     await serveCommand(harness.bus, "proposal.revert", (request): Promise<ProposalView> => {
       if (!reverts.some((r) => r.causeId === request.causeId)) reverts.push(request);
@@ -227,28 +260,117 @@ export async function startFakePolicy(harness: TestBus) {
         action: null,
       });
     }),
-    await serveCommand(harness.bus, "gate.query", (request) =>
-      Promise.resolve({
-        service: request.service,
-        allowed: true,
-        reasons: [],
-        evaluatedAt: new Date().toISOString(),
-      }),
-    ),
-    await serveCommand(harness.bus, "freeze.create", (request): Promise<FreezeView> => {
-      freezes.push(request);
+    await serveCommand(harness.bus, "proposal.promotion", (request): Promise<ProposalView> => {
+      promotionRequests.push(request);
+      let promotion = promotions.get(request.proposalId);
+      if (promotion === undefined) {
+        const needs = required.get(request.service) ?? 1;
+        promotion = {
+          request,
+          required: needs,
+          approvals: [{ by: request.actor, at: request.at, reason: "started the train" }],
+          state: needs <= 1 ? "approved" : "pending",
+        };
+        promotions.set(request.proposalId, promotion);
+      }
+      return Promise.resolve(viewOf(promotion));
+    }),
+    await serveCommand(harness.bus, "gate.query", (request) => {
+      gateQueries.push(request.service);
+      const gate = gates.get(request.service) ?? { verdict: "pass", reasons: [] };
       return Promise.resolve({
-        id: `freeze:${request.service}:manual:${request.from ?? ""}`,
         service: request.service,
-        from: request.from ?? new Date().toISOString(),
-        until: request.until,
+        allowed: gate.verdict === "pass",
+        verdict: gate.verdict,
+        reasons: gate.reasons,
+        evaluatedAt: new Date().toISOString(),
+        evidenceAge: 5,
+      });
+    }),
+    await serveCommand(harness.bus, "guard.fail", (request): Promise<GuardView> => {
+      const same = (g: CommandRequest<"guard.fail">) =>
+        g.trainId === request.trainId && g.step === request.step && g.service === request.service;
+      if (!guards.some(same)) guards.push(request);
+      return Promise.resolve({
+        id: `guard:${request.service}:${request.trainId}:${request.step ?? "train"}`,
+        service: request.service,
+        train: request.train,
+        trainId: request.trainId,
+        step: request.step,
         reason: request.reason,
-        actor: request.actor,
-        origin: "manual",
+        evidence: request.evidence,
+        at: request.at,
+        clearedAt: null,
+        clearedBy: null,
       });
     }),
   ];
-  return { freezes, reverts, stop: () => Promise.all(servers.map((s) => s.stop())) };
+  return {
+    reverts,
+    guards,
+    promotionRequests,
+    gateQueries,
+    /** What a service's gate answers from now on (pass with no reason by default). */
+    setGate: (service: string, verdict: GateVerdictKind, reasons: GateReason[] = []) => {
+      gates.set(service, { verdict, reasons });
+    },
+    /** The distinct approvals a service's promotions need (default 1: the starter's). */
+    requireApprovals: (service: string, count: number) => required.set(service, count),
+    promotion: (proposalId: string) => {
+      const promotion = promotions.get(proposalId);
+      return promotion === undefined ? undefined : viewOf(promotion);
+    },
+    /** Another person approves a promotion proposal (published like the proposal service does). */
+    approve: async (proposalId: string, by: string) => {
+      const promotion = promotions.get(proposalId);
+      if (promotion === undefined) throw new Error(`no promotion proposal ${proposalId}`);
+      if (!promotion.approvals.some((a) => a.by === by)) {
+        promotion.approvals.push({ by, at: new Date().toISOString(), reason: "lgtm" });
+      }
+      if (promotion.approvals.length >= promotion.required) promotion.state = "approved";
+      const at = new Date().toISOString();
+      await publishEvent(
+        harness.bus,
+        createEnvelope(
+          {
+            type: "governance.proposal-approved",
+            id: messageId("governance.proposal-approved", proposalId, by),
+            service: promotion.request.service,
+            data: {
+              proposalId,
+              by,
+              at,
+              reason: "lgtm",
+              approvals: promotion.approvals.length,
+              required: promotion.required,
+              approved: promotion.state === "approved",
+            },
+          },
+          { source: "proposal", time: at },
+        ),
+      );
+    },
+    /** Another person rejects a promotion proposal. */
+    reject: async (proposalId: string, by: string, reason: string) => {
+      const promotion = promotions.get(proposalId);
+      if (promotion === undefined) throw new Error(`no promotion proposal ${proposalId}`);
+      promotion.state = "rejected";
+      const at = new Date().toISOString();
+      await publishEvent(
+        harness.bus,
+        createEnvelope(
+          {
+            type: "governance.proposal-rejected",
+            id: messageId("governance.proposal-rejected", proposalId),
+            service: promotion.request.service,
+            data: { proposalId, by, at, reason },
+          },
+          { source: "proposal", time: at },
+        ),
+      );
+    },
+    stop: () => Promise.all(servers.map((s) => s.stop())),
+  };
 }
 
 export async function startTrainReplica(

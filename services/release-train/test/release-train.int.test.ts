@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openKv, provision } from "@safedeploy/jetstream";
 import type { ServiceHandle } from "@safedeploy/runtime";
 import type { Envelope, ReleaseTrainDocument, TrainView } from "@safedeploy/schema";
-import { createTestBus, readStream } from "@safedeploy/testing";
+import { createTestBus, readStream, waitUntil } from "@safedeploy/testing";
 import type { TestBus } from "@safedeploy/testing";
 import { TrainRecord } from "../src/index.js";
 import {
@@ -175,6 +175,10 @@ describe("release-train service", () => {
       expect(await env.imageOnMain("payments")).toBe("v2");
       const evidence = JSON.stringify(done.steps[2]!.evidence);
       expect(evidence).toContain("degraded");
+      // Its gate blocks from now on: the guard failed for checkout, and for no one else.
+      expect(policy.guards.filter((g) => g.trainId === started.id)).toMatchObject([
+        { service: "checkout", step: 2, train: "bad-checkout" },
+      ]);
     } finally {
       health.heal("checkout");
     }
@@ -194,6 +198,19 @@ describe("release-train service", () => {
       expect(done.triage?.steps).toEqual([1, 2]);
       expect(done.triage?.evidence[0]).toMatch(/2 services failing at once/);
       expect((await proposals()).length).toBe(before);
+      // Each service that failed its own checks has its guard failed.
+      const failedGuards = () => policy.guards.filter((g) => g.trainId === started.id);
+      await waitUntil(
+        () => Promise.resolve(failedGuards().length === 2),
+        10_000,
+        () => `guards: ${JSON.stringify(failedGuards())}`,
+      );
+      expect(
+        policy.guards.filter((g) => g.trainId === started.id).map((g) => [g.service, g.step]),
+      ).toEqual([
+        ["catalog", 1],
+        ["checkout", 2],
+      ]);
     } finally {
       health.heal("catalog");
       health.heal("checkout");
@@ -285,7 +302,7 @@ describe("release-train service", () => {
     }
   }, 60_000);
 
-  it("fires a follow-up after the service restarted, attributes the failure to its step and freezes that service", async () => {
+  it("fires a follow-up after the service restarted, attributes the failure to its step and fails that service's guard", async () => {
     const started = await start(train("followed", "v6", { followUps: ["4s"] }));
     const done = await waitForTrain(harness, started.id, (t) => t.state !== "running");
     expect(done.state).toBe("completed");
@@ -306,8 +323,12 @@ describe("release-train service", () => {
       );
       expect(event?.data).toMatchObject({ attributedStep: 3 });
       await waitForTrain(harness, started.id, (t) => t.revert !== null);
-      expect(policy.freezes.map((f) => f.service)).toEqual(["payments"]);
-      expect(policy.freezes[0]!.reason).toMatch(/followed .*step 4 \(payments\)/);
+      const guards = policy.guards.filter((g) => g.trainId === started.id);
+      expect(guards.map((g) => [g.service, g.step])).toEqual([["payments", 3]]);
+      expect(guards[0]!.reason).toMatch(
+        /^follow-up \+4s failed: step 4 \(payments\) is failing — step 4 payments: /,
+      );
+      expect(guards[0]!.at).toBe(followed.followUps[0]!.at);
     } finally {
       health.heal("payments");
     }

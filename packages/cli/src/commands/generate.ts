@@ -71,8 +71,10 @@ function serviceName(text: string | undefined, what: string): string {
 }
 
 /**
- * An Argo Rollouts AnalysisTemplate whose `web` metric asks SafeDeploy's gate: successful while
- * `{$.allowed}` is true. The token comes from a Secret through the `safedeploy-token` argument.
+ * An Argo Rollouts AnalysisTemplate whose `web` metric asks SafeDeploy's gate: successful when
+ * its verdict is `pass`, failed when `block`, and Inconclusive otherwise (`unknown`: the gate
+ * cannot see), which pauses the rollout for a person instead of passing it. The token comes from
+ * a Secret through the `safedeploy-token` argument.
  */
 export function argoAnalysisTemplate(input: {
   readonly service: string;
@@ -87,6 +89,8 @@ export function argoAnalysisTemplate(input: {
 #     - analysis:
 #         templates: [{ templateName: ${name} }]
 # The token is read from the Secret ${input.secret} (key "token"), a SafeDeploy viewer token.
+# verdict pass: Successful; block: Failed (the rollout aborts); unknown (no data, stale
+# evidence, failed queries): Inconclusive, so the rollout pauses for a person.
 apiVersion: argoproj.io/v1alpha1
 kind: AnalysisTemplate
 metadata:
@@ -105,8 +109,8 @@ spec:
       interval: ${input.interval}
       count: 1
       failureLimit: 0
-      successCondition: result == true
-      failureCondition: result == false
+      successCondition: result == "pass"
+      failureCondition: result == "block"
       provider:
         web:
           method: GET
@@ -115,7 +119,7 @@ spec:
           headers:
             - key: Authorization
               value: "Bearer {{args.safedeploy-token}}"
-          jsonPath: "{$.allowed}"
+          jsonPath: "{$.verdict}"
 `;
 }
 
@@ -174,7 +178,7 @@ export function ciGateStep(input: {
   run: |
     set -euo pipefail
     if command -v safedeploy >/dev/null 2>&1; then
-      # exit 0 allowed, 3 blocked (the reasons are printed); anything else is an error.
+      # exit 0 pass, 3 block, 4 unknown (the reasons are printed); only pass goes on.
       safedeploy gate "$SERVICE"
       exit $?
     fi
@@ -182,10 +186,10 @@ export function ciGateStep(input: {
       -H "Authorization: Bearer $SAFEDEPLOY_TOKEN" \\
       "$SAFEDEPLOY_API/v1/services/$SERVICE/gate")
     echo "$answer"
-    if echo "$answer" | jq -e '.allowed == true' >/dev/null; then
+    if echo "$answer" | jq -e '.verdict == "pass"' >/dev/null; then
       echo "SafeDeploy: $SERVICE may be promoted"
     else
-      echo "::error title=SafeDeploy gate::$SERVICE is blocked: $(echo "$answer" | jq -r '[.reasons[]?.message] | join("; ")')"
+      echo "::error title=SafeDeploy gate::$SERVICE is not allowed ($(echo "$answer" | jq -r '.verdict')): $(echo "$answer" | jq -r '[.reasons[]?.message] | join("; ")')"
       exit 1
     fi
 `;
@@ -245,14 +249,15 @@ and the stream/consumer/bucket prefix (default sd and none, as SAFEDEPLOY_SUBJEC
 and SAFEDEPLOY_STREAM_PREFIX).
 
 argo-analysis: prints an Argo Rollouts AnalysisTemplate (argoproj.io/v1alpha1) with a
-web metric on GET {api}/v1/services/SERVICE/gate, successful while {$.allowed} is true,
-to reference from canary steps. The bearer token comes from the Kubernetes Secret
+web metric on GET {api}/v1/services/SERVICE/gate reading {$.verdict}: Successful on
+pass, Failed on block, Inconclusive on unknown (the rollout pauses for a person), to
+reference from canary steps. The bearer token comes from the Kubernetes Secret
 --secret (default safedeploy-token, key "token"). --api defaults to $SAFEDEPLOY_API,
 else http://127.0.0.1:8080; --interval (default 30s) is the metric's interval.
 
 ci-gate: prints a GitHub Actions step that runs "safedeploy gate SERVICE" (or curl on
-the gate endpoint when the CLI is not installed) and fails the job when the gate says
-no. Without --service the step reads the job's SAFEDEPLOY_SERVICE env.`,
+the gate endpoint when the CLI is not installed) and fails the job unless the gate's
+verdict is pass. Without --service the step reads the job's SAFEDEPLOY_SERVICE env.`,
   async run(args, io) {
     // The artefact is the first argument that is not an option or an option's value.
     const at = args.findIndex(

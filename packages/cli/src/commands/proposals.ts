@@ -15,6 +15,15 @@ export function describeProposal(proposal: Proposal): string {
   ];
   if (proposal.summary !== undefined && proposal.summary !== "")
     out.push(`  ${proposal.summary}\n`);
+  const target = proposal.target ?? proposal.preview?.target ?? null;
+  if (target !== null) {
+    out.push(
+      `  reverts ${target.commit.slice(0, 12)} "${target.subject}" by ${target.author}, ` +
+        `committed ${shortTime(target.committedAt)}\n  why that commit: ${target.why}\n`,
+    );
+  }
+  const harm = proposal.preview?.harm ?? null;
+  if (harm !== null) out.push(`  needs triage: the revert would re-apply harm (${harm})\n`);
   if (proposal.failure !== undefined && proposal.failure !== null) {
     out.push(
       `  action failed${proposal.failure.needsTriage === true ? " (needs triage)" : ""}: ` +

@@ -228,6 +228,38 @@ const plan: ReleaseSubcommand = {
 /** How often `release run` asks the API how the train is doing. */
 const POLL_MS = 500;
 
+/** A step's rejection in its evidence: who rejected its promotion, and why. */
+const RejectionEvidence = z.object({
+  type: z.literal("rejection"),
+  by: z.string(),
+  reason: z.string(),
+});
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+/**
+ * What a step stopped before its change waits for or was stopped by: the approvals it has and
+ * how to add one, the gate's reasons, the rejection; empty for any other phase.
+ */
+function governanceNote(step: TrainView["steps"][number]): string {
+  const { approval, gate } = step;
+  if (step.phase === "awaiting-approval" && approval !== null && approval !== undefined) {
+    const who = approval.approvals.length === 0 ? "" : ` (${approval.approvals.join(", ")})`;
+    return `: ${approval.approvals.length} of ${plural(approval.required, "approval")}${who}; approve with: safedeploy proposals approve ${approval.proposalId}`;
+  }
+  if (step.phase === "blocked" && gate !== null && gate !== undefined) {
+    const reasons = gate.reasons.map((r) => `${r.code}: ${r.message}`).join("; ");
+    return ` by its gate (${gate.verdict}): ${reasons === "" ? "no reason given" : reasons}`;
+  }
+  if (step.phase === "rejected") {
+    const rejection = step.evidence
+      .map((item) => RejectionEvidence.safeParse(item))
+      .find((parsed) => parsed.success)?.data;
+    return rejection === undefined ? "" : ` by ${rejection.by}: ${rejection.reason}`;
+  }
+  return "";
+}
+
 /** One line per step phase and follow-up, so `run` prints each change once. */
 function progressLines(train: TrainView): string[] {
   const lines = train.steps.map((step) => {
@@ -235,7 +267,7 @@ function progressLines(train: TrainView): string[] {
       step.phase === "guarding" && step.guardUntil !== null ? ` until ${step.guardUntil}` : "";
     const commit = step.commit === null ? "" : ` (${step.commit.slice(0, 12)})`;
     const outcome = step.outcome === null ? "" : `: ${step.outcome}`;
-    return `  step ${step.index + 1} ${step.service}: ${step.phase}${where}${commit}${outcome}`;
+    return `  step ${step.index + 1} ${step.service}: ${step.phase}${where}${commit}${outcome}${governanceNote(step)}`;
   });
   for (const followUp of train.followUps) {
     const step = followUp.attributedStep === null ? "" : `, step ${followUp.attributedStep + 1}`;
@@ -346,6 +378,11 @@ const run: ReleaseSubcommand = {
       }
       if (dryRun) {
         for (const step of current.steps) {
+          if (step.approval !== null && step.approval !== undefined) {
+            io.stdout(
+              `--- step ${step.index + 1} ${step.service}: its promotion would need ${plural(step.approval.required, "distinct approval")} (no proposal in a dry run)\n`,
+            );
+          }
           if (step.diff !== null) {
             io.stdout(
               `--- step ${step.index + 1} ${step.service}: diff (not pushed)\n${step.diff}`,
@@ -439,24 +476,32 @@ Options:
   --dry-run  nothing is pushed (plan never pushes)
 
 run: prints the same plan, starts the train through the API at $SAFEDEPLOY_API (token
-$SAFEDEPLOY_TOKEN, role approver: you approve its promotions) and follows it, one line per
-step phase, until it finishes. A step with deployedWhen waits until that probe passes (the
-change merged, synced and serving): that moment is its deploy time, and a step not live
-within its deadline halts the train. With --dry-run every step's commit and diff is computed
-and printed, checks run, guard windows and deployedWhen are not waited, nothing is pushed or
-reverted.
+$SAFEDEPLOY_TOKEN, role approver) and follows it, one line per step phase, until it finishes.
+Every step goes through the same governance as any proposal: its service's gate is asked
+first (anything but pass blocks the step and halts the train, nothing pushed), then the
+step's promotion is a proposal (TRAIN-sN) that you approve by starting the train; when the
+service's policy requires more distinct approvers the step waits in awaiting-approval until
+they approve it (safedeploy proposals approve TRAIN-sN), then the gate is asked again. A
+rejection halts the train, nothing pushed. A step that fails its guard blocks its service's
+gate until its revert is executed or an approver clears it. A step with deployedWhen waits
+until that probe passes (the change merged, synced and serving): that moment is its deploy
+time, and a step not live within its deadline halts the train. With --dry-run every step's gate is asked, its commit and
+diff computed and printed with the approvals its promotion would need, checks run, guard
+windows and deployedWhen are not waited, no proposal is made, nothing is pushed or reverted.
 A step's strategy hooks (canary promote, blue_green cutover; canary rollback beside a
 revert) run once the change landed: an http hook is called by the release-train service,
 a manifest hook is committed by the git actuator (branch safedeploy/TRAIN-sN-HOOK); the
 guard window starts after it, and a failing hook halts the train at that step. A dry run
 calls no http hook and prints each manifest hook's diff.
-Exit 0 completed, 1 halted or needs triage (the revert proposal or the evidence is printed).
+Exit 0 completed, 1 halted (the gate's block, the rejection or the revert proposal is
+printed) or needs triage (the evidence is printed).
   --json              print the finished train (steps, evidence, revert, manifest) as JSON
   --fail-on-fatal     only fatal check results halt the train; warnings (degraded but
                       functional) are recorded and the train goes on (the default)
   --halt-on LEVEL     fatal (the same as --fail-on-fatal) or warning: a warning halts too
 
-status: the latest run of the train in MANIFEST, or the train TRAIN-ID: its steps,
+status: the latest run of the train in MANIFEST, or the train TRAIN-ID: its steps (a blocked
+step with its gate's reasons, a step awaiting approval with its approvals and how to approve),
 follow-ups, revert and outcome. Exit 0 running or completed, 1 halted or needs triage.
   --json     the train as JSON, its release manifest included (the export)`;
   },

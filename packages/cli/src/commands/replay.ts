@@ -9,7 +9,7 @@ import {
 } from "@safedeploy/core";
 import type { ReplayDecision, ReplayPolicy } from "@safedeploy/core";
 import { readHistory } from "@safedeploy/jetstream";
-import { parseDuration, resolvePolicy } from "@safedeploy/schema";
+import { parseDuration, resolvePolicy, staleAfterMs } from "@safedeploy/schema";
 import type { PolicySpec, StreamName } from "@safedeploy/schema";
 import { connectFromEnv } from "../bus.js";
 import { EXIT, UsageError } from "../io.js";
@@ -30,14 +30,19 @@ export function parseTime(text: string, now: number, option: string): string {
   return new Date(at).toISOString();
 }
 
-function replayPolicy(service: CatalogService, policy: PolicySpec): ReplayPolicy {
+function replayPolicy(
+  service: CatalogService,
+  policy: PolicySpec,
+  pollIntervalMs: number,
+): ReplayPolicy {
   return {
     burnRules: policy.burnRates,
     incident: {
       openIncidentOn: policy.openIncidentOn,
       resolveAfterMs: parseDuration(policy.resolveAfter) ?? 15 * 60_000,
     },
-    gate: gateDeclaration(service.spec, policy),
+    gate: gateDeclaration(service.spec, policy, staleAfterMs(policy, pollIntervalMs)),
+    freezeOnExhaustionMs: parseDuration(policy.freezeOnExhaustion) ?? 86_400_000,
   };
 }
 
@@ -66,8 +71,9 @@ export const replay: Command = {
 Reads SERVICE's messages of the METRICS, BUDGET, INCIDENTS and GOVERNANCE streams stored between
 --since and --until (ISO 8601 times, or durations ago: --since 2h), runs them through the same
 core decisions the services use (budget evaluations from SLI snapshots, incident openings,
-escalations and automatic resolutions, promotion verdicts), and compares each kind of decision
-with what was recorded. History from --warmup (default 1h) before --since is folded in first,
+escalations and automatic resolutions, exhaustion freezes, promotion verdicts — on evidence,
+people's freezes, release guards and the policy service's clock), and compares each kind of
+decision with what was recorded. History from --warmup (default 1h) before --since is folded in first,
 so state that started earlier is known; it is not compared.
 Exit 0 identical, 1 differs (the first difference is printed), 2 usage error.
 
@@ -76,7 +82,8 @@ policy instead of the catalog's, and every decision that would have been differe
 (what-if); exit 1 when any would have changed.
 
 Environment: NATS_URL, SAFEDEPLOY_CATALOG (default ./catalog), SAFEDEPLOY_SUBJECT_ROOT,
-SAFEDEPLOY_STREAM_PREFIX.
+SAFEDEPLOY_STREAM_PREFIX, SAFEDEPLOY_POLL_INTERVAL (default 30s: evidence is stale after three
+intervals unless the policy sets staleAfter, as the services judge it).
 
 Options:
   --service SERVICE   the catalog service to replay (required)
@@ -150,13 +157,25 @@ Options:
     const history = entries.map((entry) => entry.envelope);
     // Messages stored during the warm-up rebuild state; decisions are compared from --since on.
     const firstCompared = entries.filter((entry) => entry.storedAt < since).length;
-    const result = replayService(history, replayPolicy(service, service.policy), firstCompared);
+    const pollIntervalMs = parseDuration(io.env.SAFEDEPLOY_POLL_INTERVAL ?? "30s");
+    if (pollIntervalMs === undefined || pollIntervalMs <= 0) {
+      throw new UsageError("SAFEDEPLOY_POLL_INTERVAL must be a duration such as 30s");
+    }
+    const result = replayService(
+      history,
+      replayPolicy(service, service.policy, pollIntervalMs),
+      firstCompared,
+    );
     const counts = (kind: ReplayDecision["kind"]) =>
       result.derived.filter((d) => d.kind === kind).length;
     const range = `${service.name} from ${since} to ${until ?? "now"} (${history.length - firstCompared} messages)`;
 
     if (whatIf !== undefined) {
-      const alternative = replayService(history, replayPolicy(service, whatIf), firstCompared);
+      const alternative = replayService(
+        history,
+        replayPolicy(service, whatIf, pollIntervalMs),
+        firstCompared,
+      );
       const changes = changedDecisions(result.derived, alternative.derived);
       if (values.json) {
         io.stdout(
@@ -184,7 +203,7 @@ Options:
       );
     } else if (difference === null) {
       io.stdout(
-        `identical: ${range}: ${counts("budget")} budget evaluations, ${counts("incident")} incident decisions, ${counts("verdict")} verdicts re-derived as recorded\n`,
+        `identical: ${range}: ${counts("budget")} budget evaluations, ${counts("incident")} incident decisions, ${counts("freeze")} exhaustion freezes, ${counts("verdict")} verdicts re-derived as recorded\n`,
       );
     } else {
       io.stderr(

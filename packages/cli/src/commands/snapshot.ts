@@ -1,7 +1,9 @@
 import { parseArgs } from "node:util";
 import { SnapshotAnswer, apiPath, printAnswer, withApi } from "../api.js";
+import { verdictOf } from "../api.js";
 import type {
   Freeze,
+  Guard,
   Incident,
   Proposal,
   ServiceStatus,
@@ -12,12 +14,14 @@ import type { Command } from "../io.js";
 import { budgetBar, formatTable, shortTime } from "../table.js";
 import type { Cell } from "../table.js";
 
-/** `blocked (code, code)`, `allowed`, or `-` before the first verdict. */
+/** `allowed`, `blocked (code, code)`, `unknown (code)`, or `-` before the first verdict. */
 export function gateCell(gate: ServiceStatus["gate"]): string {
   if (gate === null) return "-";
-  if (gate.allowed) return "allowed";
+  const verdict = verdictOf(gate);
+  if (verdict === "pass") return "allowed";
+  const word = verdict === "unknown" ? "unknown" : "blocked";
   const codes = gate.reasons.map((reason) => reason.code);
-  return codes.length === 0 ? "blocked" : `blocked (${codes.join(", ")})`;
+  return codes.length === 0 ? word : `${word} (${codes.join(", ")})`;
 }
 
 /** One row per SLO (the service's name, incident and gate on its first row only). */
@@ -86,6 +90,20 @@ export function freezesTable(freezes: readonly Freeze[]): string {
   );
 }
 
+export function guardsTable(guards: readonly Guard[]): string {
+  return formatTable(
+    ["SERVICE", "TRAIN", "STEP", "SINCE", "CLEARED", "WHY"],
+    guards.map((guard) => [
+      guard.service,
+      `${guard.train} (${guard.trainId})`,
+      guard.step === null ? "-" : guard.step + 1,
+      shortTime(guard.at),
+      guard.clearedAt === null ? "-" : `${shortTime(guard.clearedAt)} by ${guard.clearedBy ?? "?"}`,
+      guard.reason,
+    ]),
+  );
+}
+
 function describe(snapshot: Snapshot): string {
   const blocked =
     snapshot.blocked ??
@@ -93,12 +111,21 @@ function describe(snapshot: Snapshot): string {
   return [
     `Snapshot${snapshot.at === undefined ? "" : ` at ${shortTime(snapshot.at)}`}: ` +
       `${snapshot.services.length} services, ${snapshot.incidents.length} active incidents, ` +
-      `${snapshot.proposals.length} open proposals, ${snapshot.freezes.length} freezes; ` +
+      `${snapshot.proposals.length} open proposals, ${snapshot.freezes.length} freezes` +
+      (snapshot.guards.length === 0 ? "" : `, ${snapshot.guards.length} failed release guards`) +
+      "; " +
       `promotion blocked: ${blocked.length === 0 ? "none" : blocked.join(", ")}\n`,
     `\nServices\n${servicesTable(snapshot.services)}`,
     `\nActive incidents\n${incidentsTable(snapshot.incidents)}`,
     `\nOpen proposals\n${proposalsTable(snapshot.proposals)}`,
     `\nFreezes\n${freezesTable(snapshot.freezes)}`,
+    ...(snapshot.guards.length === 0
+      ? []
+      : [
+          `\nFailed release guards (each blocks its service until its revert is executed or ` +
+            `an approver clears it: safedeploy guards clear SERVICE --reason TEXT)\n` +
+            guardsTable(snapshot.guards),
+        ]),
   ].join("");
 }
 
@@ -110,12 +137,13 @@ export const snapshot: Command = {
 
 Prints the whole system from the API at $SAFEDEPLOY_API (default http://127.0.0.1:8080,
 token $SAFEDEPLOY_TOKEN): every service with the error budget left per SLO as a bar, its
-severity, active incident and promotion gate; then the active incidents, the proposals
-waiting for a human or the actuator, and the freezes in force.
+severity, active incident and promotion gate (allowed, blocked or unknown, with the reason
+codes); then the active incidents, the proposals waiting for a human or the actuator, the
+freezes in force and the failed release guards that block a service.
 Exit 0, 1 when the API cannot be reached or refuses, 2 usage error.
 
 Options:
-  --json  print the API's snapshot {at, services, incidents, proposals, freezes, blocked}`,
+  --json  print the API's snapshot {at, services, incidents, proposals, freezes, guards, blocked}`,
   async run(args, io) {
     const { values, positionals } = parseArgs({
       args: [...args],

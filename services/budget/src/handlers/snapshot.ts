@@ -5,8 +5,11 @@ import type { Envelope } from "@safedeploy/schema";
 
 /** What the budget handler needs from its shell. */
 export interface BudgetDeps {
-  /** The burn-rate rules of the service's effective policy. */
-  readonly rulesFor: (service: string) => readonly BurnRule[];
+  /** The burn-rate rules of the service's effective policy, and its promotion safety margin. */
+  readonly targetFor: (service: string) => {
+    readonly rules: readonly BurnRule[];
+    readonly safetyMargin: number;
+  };
   readonly publish: (envelope: Envelope<"budget.evaluated">) => Promise<unknown>;
 }
 
@@ -18,10 +21,16 @@ export const onSnapshot =
   (deps: BudgetDeps) =>
   async (snapshot: Envelope<"metrics.snapshot">): Promise<void> => {
     const { data } = snapshot;
+    const { rules, safetyMargin } = deps.targetFor(snapshot.service);
     const evaluation = evaluateSlo(
-      { objective: data.objective, window: data.sloWindow, minEvents: data.minEvents },
+      {
+        objective: data.objective,
+        window: data.sloWindow,
+        minEvents: data.minEvents,
+        safetyMargin,
+      },
       data.windows,
-      deps.rulesFor(snapshot.service),
+      rules,
     );
     await deps.publish(
       createEnvelope(

@@ -1,15 +1,19 @@
 import {
+  directQueries,
   isNearOutage,
   isStaleJob,
+  mayRetryPoll,
+  outageWindows,
   pollJobMaxLagMs,
+  recordedQueries,
   requiredWindows,
   snapshotEvent,
 } from "@safedeploy/core";
 import type { BurnRule } from "@safedeploy/core";
 import type { PrometheusClient } from "@safedeploy/prometheus";
 import { createEnvelope } from "@safedeploy/schema";
-import type { Envelope, Slo } from "@safedeploy/schema";
-import { measureDirect } from "../measure.js";
+import type { Envelope, NewEvent, Slo } from "@safedeploy/schema";
+import { isOutage, measureDirect } from "../measure.js";
 import type { RecordedReader } from "../measure.js";
 
 /** The part of the catalog the collector reads for one service. */
@@ -28,46 +32,106 @@ export interface PollDeps {
   readonly pollIntervalMs: number;
   /** When a poll last failed because Prometheus was unreachable (this replica), if ever. */
   readonly lastOutageAt: () => number | undefined;
+  /** Why it failed then. */
+  readonly lastOutageError: () => string | undefined;
+  /** The delay before delivery `deliveryCount + 1`, or null when this delivery is the last. */
+  readonly nextRetryInMs: (deliveryCount: number) => number | null;
   readonly onSkipped: (reason: "stale" | "unknown-service") => void;
+  /** Prometheus could not be reached for this job (counted, remembered, logged). */
+  readonly onOutage: (job: Envelope<"metrics.poll-requested">, error: Error) => void;
+  /** Counts the explicit `unknown` snapshots an outage published. */
+  readonly onOutagePublished: (snapshots: number) => void;
+}
+
+/** The snapshot of one SLO at `evaluatedAt` when Prometheus could not be reached. */
+function outageSnapshot(
+  service: string,
+  slo: Slo,
+  rules: readonly BurnRule[],
+  mode: "direct" | "recorded",
+  evaluatedAt: string,
+  error: string,
+): NewEvent<"metrics.snapshot"> {
+  const queriesFor = (window: string) =>
+    mode === "recorded" ? recordedQueries(window) : directQueries(slo.sli, window);
+  const windows = outageWindows(requiredWindows(slo, rules), queriesFor, error);
+  return snapshotEvent(service, { ...slo, ...slo.sli }, mode, evaluatedAt, windows);
 }
 
 /**
  * Runs one poll job: measures every SLO of the service over every window its policy needs, at the
- * job's own evaluation time, and publishes one snapshot per SLO. A Prometheus outage throws (the
- * job is retried until it is stale) so no snapshot ever claims data that was not read.
+ * job's own evaluation time, and publishes one snapshot per SLO. A Prometheus outage is retried
+ * while a retry can still be on time; after that the job publishes explicit `unknown` snapshots
+ * naming the error (same ids as the real ones: one per SLO and interval), so an outage is seen,
+ * never mistaken for silence. A job only late from a backlog is dropped (staleness covers it).
  */
 export const onPollJob =
   (deps: PollDeps) =>
   async (job: Envelope<"metrics.poll-requested">, deliveryCount: number): Promise<void> => {
     const { intervalStart, intervalEnd } = job.data;
-    const isLate = () => {
-      const nearOutage = isNearOutage(intervalStart, deliveryCount, deps.lastOutageAt());
-      return isStaleJob(intervalEnd, deps.now(), pollJobMaxLagMs(deps.pollIntervalMs, nearOutage));
-    };
-    if (isLate()) {
-      deps.onSkipped("stale");
-      return;
-    }
+    const nearOutage = () => isNearOutage(intervalStart, deliveryCount, deps.lastOutageAt());
+    const maxLagMs = () => pollJobMaxLagMs(deps.pollIntervalMs, nearOutage());
+    const isLate = () => isStaleJob(intervalEnd, deps.now(), maxLagMs());
     const service = deps.serviceFor(job.service);
     if (service === undefined) {
       deps.onSkipped("unknown-service");
       return;
     }
     const evaluatedAt = intervalStart;
-    const time = new Date(evaluatedAt);
-    const snapshots = await Promise.all(
-      service.slos.map(async (slo) => {
-        const mode = slo.sli.mode ?? job.data.mode;
-        const windows = await Promise.all(
-          requiredWindows(slo, service.burnRates).map((window) =>
-            mode === "recorded"
-              ? deps.recorded.window(job.service, slo.name, window, time)
-              : measureDirect(deps.prometheus, slo.sli, window, time),
-          ),
+    const publishOutage = async (error: string) => {
+      const snapshots = service.slos.map((slo) =>
+        outageSnapshot(
+          job.service,
+          slo,
+          service.burnRates,
+          slo.sli.mode ?? job.data.mode,
+          evaluatedAt,
+          error,
+        ),
+      );
+      for (const snapshot of snapshots) {
+        await deps.publish(
+          createEnvelope(snapshot, { source: "collector", time: evaluatedAt, causedBy: job }),
         );
-        return snapshotEvent(job.service, { ...slo, ...slo.sli }, mode, evaluatedAt, windows);
-      }),
-    );
+      }
+      deps.onOutagePublished(snapshots.length);
+    };
+    if (isLate()) {
+      // A retry that ran out of time: its moment was in an outage, and says so.
+      if (deliveryCount > 1) {
+        await publishOutage(deps.lastOutageError() ?? "it did not answer within two intervals");
+      } else deps.onSkipped("stale");
+      return;
+    }
+    const time = new Date(evaluatedAt);
+    let snapshots;
+    try {
+      snapshots = await Promise.all(
+        service.slos.map(async (slo) => {
+          const mode = slo.sli.mode ?? job.data.mode;
+          const windows = await Promise.all(
+            requiredWindows(slo, service.burnRates).map((window) =>
+              mode === "recorded"
+                ? deps.recorded.window(job.service, slo.name, window, time)
+                : measureDirect(deps.prometheus, slo.sli, window, time),
+            ),
+          );
+          return snapshotEvent(job.service, { ...slo, ...slo.sli }, mode, evaluatedAt, windows);
+        }),
+      );
+    } catch (error) {
+      if (!isOutage(error)) throw error;
+      deps.onOutage(job, error as Error);
+      const retry = mayRetryPoll({
+        intervalEnd,
+        now: deps.now(),
+        maxLagMs: pollJobMaxLagMs(deps.pollIntervalMs, true),
+        nextRetryInMs: deps.nextRetryInMs(deliveryCount),
+      });
+      if (retry) throw error;
+      await publishOutage(error instanceof Error ? error.message : String(error));
+      return;
+    }
     // An answer that took too long (queries queued behind an outage's retries) describes a moment
     // Prometheus may not have seen: drop it like a job that started late.
     if (isLate()) {

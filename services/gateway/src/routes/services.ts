@@ -1,4 +1,4 @@
-import { getIncident, getService, listFreezes, listServices } from "@safedeploy/audit";
+import { getIncident, getService, listFreezes, listGuards, listServices } from "@safedeploy/audit";
 import type { ServiceState } from "@safedeploy/audit";
 import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
 import type { z } from "zod";
@@ -87,7 +87,7 @@ export const serviceRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
       config: VIEWER,
       schema: {
         ...SECURED,
-        summary: "One service: spec, SLO and budget state per SLO, incident, freezes, gate",
+        summary: "One service: spec, SLO and budget state per SLO, incident, freezes, guards, gate",
         params: ServiceParams,
         response: { 200: ServiceDetail, ...ERROR_RESPONSES },
       },
@@ -97,11 +97,13 @@ export const serviceRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
       const service = declared.get(name);
       const state = (await getService(deps.pool, name)) ?? undefined;
       if (service === undefined && state === undefined) requireService(name);
-      const [incident, freezes, gate] = await Promise.all([
+      const now = deps.clock.now().toISOString();
+      const [incident, freezes, guards, gate] = await Promise.all([
         state?.activeIncident == null
           ? Promise.resolve(null)
           : getIncident(deps.pool, state.activeIncident),
-        listFreezes(deps.pool, { service: name, activeAt: deps.clock.now().toISOString() }),
+        listFreezes(deps.pool, { service: name, activeAt: now }),
+        listGuards(deps.pool, { service: name, activeAt: now }),
         service === undefined
           ? Promise.resolve(null)
           : runCommand(deps.sendCommand, "gate.query", { service: name }).then(
@@ -126,6 +128,7 @@ export const serviceRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
         policy: service === undefined ? null : { ...service.policy },
         incident: incident === null ? null : { ...incident },
         freezes: [...freezes],
+        guards: [...guards],
         gate,
       };
     },
@@ -139,7 +142,7 @@ export const serviceRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
         ...SECURED,
         summary: "May the service be promoted now? Always 200 for a known service",
         description:
-          'Asks the policy service. Usable as an Argo Rollouts `web` metric provider with `jsonPath: "{$}"` and `successCondition: result.allowed == true`.',
+          'Asks the policy service: `verdict` is `pass`, `block` or `unknown` (no data, stale evidence, failed queries); `allowed` is true exactly for `pass`. Usable as an Argo Rollouts `web` metric provider with `jsonPath: "{$}"`, `successCondition: result.verdict == "pass"` and `failureCondition: result.verdict == "block"`, so `unknown` is Inconclusive (`safedeploy generate argo-analysis`).',
         params: ServiceParams,
         response: { 200: Gate, ...ERROR_RESPONSES },
       },

@@ -25,6 +25,8 @@ export const onEvaluation =
           slo: evaluation.data.slo,
           objective: evaluation.data.objective,
           severity: evaluation.data.severity,
+          burn: evaluation.data.burn,
+          budget: evaluation.data.budget,
           evaluatedAt: evaluation.data.evaluatedAt,
         },
         deps.policyFor(evaluation.service),

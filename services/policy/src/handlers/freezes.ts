@@ -1,14 +1,16 @@
-import { activeFreezes, exhaustionFreeze } from "@safedeploy/core";
+import { activeFreezes, decideExhaustionFreeze } from "@safedeploy/core";
 import { CommandFailedError } from "@safedeploy/jetstream";
 import { createEnvelope, messageId, parseDuration } from "@safedeploy/schema";
 import type { CommandRequest, CommandResult, Envelope, FreezeView } from "@safedeploy/schema";
 import { knownService } from "../deps.js";
 import type { PolicyDeps } from "../deps.js";
 import type { FreezeRecord } from "../store.js";
+import { refreshVerdict } from "./judge.js";
 
 type Freeze = FreezeRecord["freezes"][number];
 
-function openedEvent(service: string, freeze: Freeze, cause?: Envelope): Envelope {
+/** A freeze opened; `time` is when it was decided (a manual one may begin later). */
+function openedEvent(service: string, freeze: Freeze, time: string, cause?: Envelope): Envelope {
   return createEnvelope(
     {
       type: "governance.freeze-opened",
@@ -25,7 +27,7 @@ function openedEvent(service: string, freeze: Freeze, cause?: Envelope): Envelop
     },
     {
       source: "policy",
-      time: freeze.from,
+      time,
       ...(cause === undefined ? { correlationId: freeze.id } : { causedBy: cause }),
     },
   );
@@ -41,28 +43,35 @@ export async function freezeOnExhaustion(
 ): Promise<void> {
   const service = deps.services.get(evaluation.service);
   if (service === undefined || evaluation.data.severity !== "exhausted") return;
-  const at = evaluation.data.evaluatedAt;
   const freezeMs = parseDuration(service.policy.freezeOnExhaustion) ?? 86_400_000;
-  const freeze: Freeze = { ...exhaustionFreeze(service.name, at, freezeMs), actor: "system" };
   let opened: Freeze | undefined;
   await deps.freezes.mutate(service.name, (current) => {
-    const list = current?.value.freezes ?? [];
-    const inForce = activeFreezes(list, at).find((f) => f.origin === "exhaustion");
-    opened = inForce;
-    if (inForce !== undefined) return undefined;
-    opened = freeze;
-    return { freezes: [...list, freeze] };
+    const decision = decideExhaustionFreeze(
+      current?.value.freezes ?? [],
+      {
+        service: service.name,
+        severity: evaluation.data.severity,
+        evaluatedAt: evaluation.data.evaluatedAt,
+      },
+      freezeMs,
+      (freeze): Freeze => ({ ...freeze, actor: "system" }),
+    );
+    opened = decision.inForce;
+    return decision.freezes === undefined ? undefined : { freezes: decision.freezes };
   });
   // Published whenever a freeze is in force for this evidence; the id dedups repeats.
-  if (opened !== undefined) await deps.publish(openedEvent(service.name, opened, evaluation));
+  if (opened !== undefined) {
+    await deps.publish(openedEvent(service.name, opened, opened.from, evaluation));
+  }
 }
 
 /** `freeze.create`: a manual freeze window with start, end and reason. */
 export const createFreeze =
   (deps: PolicyDeps) =>
   async (request: CommandRequest<"freeze.create">): Promise<FreezeView> => {
-    knownService(deps, request.service);
-    const from = request.from ?? deps.now();
+    const service = knownService(deps, request.service);
+    const now = deps.now();
+    const from = request.from ?? now;
     if (Date.parse(request.until) <= Date.parse(from)) {
       throw new CommandFailedError("invalid_request", "until must be after from", [
         { field: "until", message: "must be after from" },
@@ -80,7 +89,8 @@ export const createFreeze =
       const list = current?.value.freezes ?? [];
       return list.some((f) => f.id === freeze.id) ? undefined : { freezes: [...list, freeze] };
     });
-    await deps.publish(openedEvent(request.service, freeze));
+    await deps.publish(openedEvent(request.service, freeze, now));
+    await refreshVerdict(deps, service, now, (record) => record.slos, { id: freeze.id });
     return { ...freeze, service: request.service };
   };
 
@@ -88,7 +98,7 @@ export const createFreeze =
 export const liftFreezes =
   (deps: PolicyDeps) =>
   async (request: CommandRequest<"freeze.lift">): Promise<CommandResult<"freeze.lift">> => {
-    knownService(deps, request.service);
+    const service = knownService(deps, request.service);
     const now = deps.now();
     let lifted: Freeze[] = [];
     await deps.freezes.mutate(request.service, (current) => {
@@ -110,6 +120,11 @@ export const liftFreezes =
           { source: "policy", time: now, correlationId: freeze.id },
         ),
       );
+    }
+    if (lifted.length > 0) {
+      await refreshVerdict(deps, service, now, (record) => record.slos, {
+        id: `freeze-lifted:${request.service}:${now}`,
+      });
     }
     return { lifted: lifted.map((f) => ({ ...f, service: request.service })) };
   };

@@ -1,81 +1,15 @@
-import { gateDeclaration, gateVerdict, withEvaluation } from "@safedeploy/core";
-import type { GateInput, GateVerdict } from "@safedeploy/core";
-import type { CatalogService } from "@safedeploy/catalog";
-import { createEnvelope, messageId } from "@safedeploy/schema";
+import {
+  CLOCK_CAUSE_PREFIX,
+  START_CAUSE_PREFIX,
+  gateVerdict,
+  withEvaluation,
+} from "@safedeploy/core";
 import type { CommandRequest, Envelope, GateView } from "@safedeploy/schema";
 import { knownService } from "../deps.js";
 import type { PolicyDeps } from "../deps.js";
-import type { FreezeRecord, PolicyRecord } from "../store.js";
 import { checkCanaryBake } from "./canary.js";
 import { freezeOnExhaustion } from "./freezes.js";
-
-function gateInput(
-  service: CatalogService,
-  record: PolicyRecord | null,
-  freezes: FreezeRecord | null,
-  now: string,
-): GateInput {
-  return {
-    ...gateDeclaration(service.spec, service.policy),
-    slos: Object.values(record?.slos ?? {}),
-    freezes: freezes?.freezes ?? [],
-    now,
-  };
-}
-
-const sameVerdict = (a: PolicyRecord["verdict"], b: PolicyRecord["verdict"]) =>
-  JSON.stringify(a?.reasons.map((r) => r.code)) === JSON.stringify(b?.reasons.map((r) => r.code)) &&
-  a?.allowed === b?.allowed;
-
-/**
- * Recomputes a service's verdict by compare-and-set on its record and publishes it when it
- * changed. `fold` adds the new evidence to the record, or returns undefined when it is stale.
- * Resolves the fresh verdict, or null when the evidence was stale.
- */
-async function refreshVerdict(
-  deps: PolicyDeps,
-  service: CatalogService,
-  at: string,
-  fold: (record: PolicyRecord) => PolicyRecord["slos"] | undefined,
-  cause: { readonly id: string; readonly envelope?: Envelope },
-): Promise<GateVerdict | null> {
-  const frozen = (await deps.freezes.get(service.name))?.value ?? null;
-  // Set inside the compare-and-set callback (which may run more than once): the last run wins.
-  const outcome: { previous: PolicyRecord["verdict"]; next: GateVerdict | null } = {
-    previous: null,
-    next: null,
-  };
-  await deps.records.mutate(service.name, (current) => {
-    const record = current?.value ?? { slos: {}, verdict: null };
-    const slos = fold(record);
-    outcome.next = null;
-    if (slos === undefined) return undefined;
-    const verdict = gateVerdict(gateInput(service, { slos, verdict: null }, frozen, at));
-    outcome.previous = record.verdict;
-    outcome.next = verdict;
-    return { slos, verdict };
-  });
-  const verdict = outcome.next;
-  if (verdict === null || sameVerdict(verdict, outcome.previous)) return verdict;
-  await deps.publish(
-    createEnvelope(
-      {
-        type: "governance.verdict",
-        id: messageId("governance.verdict", service.name, at),
-        service: service.name,
-        data: { ...verdict, evaluatedAt: at, causeId: cause.id },
-      },
-      {
-        source: "policy",
-        time: at,
-        ...(cause.envelope === undefined
-          ? { correlationId: cause.id }
-          : { causedBy: cause.envelope }),
-      },
-    ),
-  );
-  return verdict;
-}
+import { EMPTY_RECORD, gateInput, refreshVerdict } from "./judge.js";
 
 /**
  * A budget evaluation: open an exhaustion freeze if the budget is spent, fold the SLO's latest
@@ -108,22 +42,43 @@ export async function publishStartupVerdicts(deps: PolicyDeps): Promise<void> {
   const at = deps.now();
   for (const service of deps.services.values()) {
     await refreshVerdict(deps, service, at, (record) => record.slos, {
-      id: `policy.start:${service.name}:${at}`,
+      id: `${START_CAUSE_PREFIX}${service.name}:${at}`,
+      restatement: true,
     });
   }
 }
 
-/** `gate.query`: the verdict for a service now, from its latest evidence and freezes. */
+/** How many services one clock tick re-judges at once. */
+const CLOCK_CONCURRENCY = 16;
+
+/**
+ * The policy service's own clock: at `at`, every service is judged again on what is known, so
+ * evidence that went stale (a dead collector, budget service or Prometheus), a freeze that began
+ * or ended, changes the published verdict without waiting for a message. Replicas tick at the same
+ * aligned moments; the verdict id names the moment, so each change is published once.
+ */
+export async function judgeOnClock(deps: PolicyDeps, at: string): Promise<void> {
+  const services = [...deps.services.values()];
+  for (let i = 0; i < services.length; i += CLOCK_CONCURRENCY) {
+    await Promise.all(
+      services.slice(i, i + CLOCK_CONCURRENCY).map((service) =>
+        refreshVerdict(deps, service, at, (record) => record.slos, {
+          id: `${CLOCK_CAUSE_PREFIX}${service.name}:${at}`,
+        }),
+      ),
+    );
+  }
+}
+
+/** `gate.query`: the verdict for a service now, from its latest evidence, freezes and guards. */
 export const queryGate =
   (deps: PolicyDeps) =>
   async ({ service: name }: CommandRequest<"gate.query">): Promise<GateView> => {
     const service = knownService(deps, name);
     const now = deps.now();
-    const record = (await deps.records.get(name))?.value ?? null;
-    const frozen = (await deps.freezes.get(name))?.value ?? null;
-    return {
-      service: name,
-      evaluatedAt: now,
-      ...gateVerdict(gateInput(service, record, frozen, now)),
-    };
+    const record = (await deps.records.get(name))?.value ?? EMPTY_RECORD;
+    const { allowed, verdict, reasons, evidenceAge } = gateVerdict(
+      await gateInput(deps, service, record.slos, now),
+    );
+    return { service: name, evaluatedAt: now, allowed, verdict, reasons, evidenceAge };
   };

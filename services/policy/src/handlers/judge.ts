@@ -1,0 +1,119 @@
+import { gateDeclaration, gateVerdict } from "@safedeploy/core";
+import type { GateInput, GateVerdict } from "@safedeploy/core";
+import type { CatalogService } from "@safedeploy/catalog";
+import { createEnvelope, messageId, staleAfterMs } from "@safedeploy/schema";
+import type { Envelope } from "@safedeploy/schema";
+import type { PolicyDeps } from "../deps.js";
+import type { PolicyRecord } from "../store.js";
+
+export const EMPTY_RECORD: PolicyRecord = { slos: {}, verdict: null };
+
+/** Everything the gate of a service judges at `now`, read from this service's KV. */
+export async function gateInput(
+  deps: PolicyDeps,
+  service: CatalogService,
+  slos: PolicyRecord["slos"],
+  now: string,
+): Promise<GateInput> {
+  const [freezes, guards] = await Promise.all([
+    deps.freezes.get(service.name),
+    deps.guards.get(service.name),
+  ]);
+  return {
+    ...gateDeclaration(
+      service.spec,
+      service.policy,
+      staleAfterMs(service.policy, deps.pollIntervalMs),
+    ),
+    slos: Object.values(slos),
+    freezes: freezes?.value.freezes ?? [],
+    guards: guards?.value.guards ?? [],
+    now,
+  };
+}
+
+/** Two verdicts are the same when they say the same and give the same reason codes. */
+const sameVerdict = (a: PolicyRecord["verdict"], b: PolicyRecord["verdict"]) =>
+  a !== null &&
+  b !== null &&
+  a.allowed === b.allowed &&
+  (a.verdict ?? null) === (b.verdict ?? null) &&
+  JSON.stringify(a.reasons.map((r) => r.code)) === JSON.stringify(b.reasons.map((r) => r.code));
+
+const recorded = (verdict: GateVerdict): NonNullable<PolicyRecord["verdict"]> => ({
+  allowed: verdict.allowed,
+  verdict: verdict.verdict,
+  reasons: verdict.reasons,
+});
+
+/**
+ * Recomputes a service's verdict at `at` by compare-and-set on its record and publishes it when it
+ * changed. `fold` adds new evidence to the record's SLO states (the same object when there is
+ * none), or returns undefined when the evidence is stale. Resolves the fresh verdict, or null when
+ * the evidence was stale.
+ */
+export async function refreshVerdict(
+  deps: PolicyDeps,
+  service: CatalogService,
+  at: string,
+  fold: (record: PolicyRecord) => PolicyRecord["slos"] | undefined,
+  cause: {
+    readonly id: string;
+    readonly envelope?: Envelope;
+    /**
+     * A restatement at start: it neither waits for nor moves the moment later verdicts must not
+     * go back before (evidence of the current interval is older than the start).
+     */
+    readonly restatement?: boolean;
+  },
+): Promise<GateVerdict | null> {
+  const before = (await deps.records.get(service.name))?.value ?? EMPTY_RECORD;
+  const input = await gateInput(deps, service, before.slos, at);
+  // Set inside the compare-and-set callback (which may run more than once): the last run wins.
+  const outcome: { next: GateVerdict | null; publish: boolean } = { next: null, publish: false };
+  await deps.records.mutate(service.name, (current) => {
+    const record = current?.value ?? EMPTY_RECORD;
+    const slos = fold(record);
+    outcome.next = null;
+    outcome.publish = false;
+    if (slos === undefined) return undefined;
+    const verdict = gateVerdict({ ...input, slos: Object.values(slos) });
+    outcome.next = verdict;
+    const unchanged = sameVerdict(recorded(verdict), record.verdict);
+    // A change judged before the last published verdict's moment would make it go back.
+    const behind =
+      cause.restatement !== true && record.verdictAt !== undefined && at < record.verdictAt;
+    outcome.publish = !unchanged && !behind;
+    // Nothing new and nothing to publish (a clock tick that changed nothing): no write at all.
+    if (current !== null && slos === record.slos && !outcome.publish) return undefined;
+    if (!outcome.publish) return { ...record, slos };
+    const verdictAt = cause.restatement === true ? record.verdictAt : at;
+    return {
+      slos,
+      verdict: recorded(verdict),
+      ...(verdictAt === undefined ? {} : { verdictAt }),
+    };
+  });
+  const verdict = outcome.next;
+  if (verdict === null || !outcome.publish) return verdict;
+  await deps.publish(
+    createEnvelope(
+      {
+        type: "governance.verdict",
+        // The cause too: a clock tick and an evaluation judged at the same moment are two
+        // verdicts (one id would drop the second), while replicas judging one cause agree.
+        id: messageId("governance.verdict", service.name, at, cause.id),
+        service: service.name,
+        data: { ...verdict, evaluatedAt: at, causeId: cause.id },
+      },
+      {
+        source: "policy",
+        time: at,
+        ...(cause.envelope === undefined
+          ? { correlationId: cause.id }
+          : { causedBy: cause.envelope }),
+      },
+    ),
+  );
+  return verdict;
+}
