@@ -181,7 +181,7 @@ async function main(): Promise<void> {
             causeId: messageId("incidents.opened", incident),
             createdAt: at(180 + (i % 60)),
             summary: `roll back ${service}`,
-            plan: { path: `envs/prod/${service}` },
+            plan: { action: "git-revert", path: `envs/prod/${service}` },
           },
         },
         { source: "proposal", time: at(180 + (i % 60)) },

@@ -113,7 +113,7 @@ export function incidentStory(service: string, incident: string, proposal: strin
         causeId: messageId("incidents.opened", incident),
         createdAt: at(2),
         summary: `roll back ${service}`,
-        plan: { path: `envs/prod/${service}` },
+        plan: { action: "git-revert", path: `envs/prod/${service}` },
       },
       2,
     ),

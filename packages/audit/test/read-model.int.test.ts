@@ -65,7 +65,7 @@ function story(): Envelope[] {
           causeId: "c",
           createdAt: opened(i),
           summary: `roll back ${service}`,
-          plan: { path: service },
+          plan: { action: "git-revert", path: service },
         },
         3,
       ),

@@ -12,6 +12,10 @@ export interface SloIncidentStatus {
   /** The time of the evidence it came from. */
   readonly at: string;
   readonly objective: number;
+  /** The newest evidence of a burn that was not normal (absent in older states). */
+  readonly lastBurnAt?: string | null | undefined;
+  /** The earliest normal evaluation after `lastBurnAt`; null while it is not normal. */
+  readonly normalSince?: string | null | undefined;
 }
 
 /** What the incident service keeps per service (in KV, updated by compare-and-set). */
@@ -23,11 +27,6 @@ export interface ServiceIncidentState {
   readonly healthySince: string | null;
   /** Since when some SLO has burned (slow or fast) without a break; absent in older states. */
   readonly burningSince?: string | null | undefined;
-  /**
-   * The newest evidence time at which some SLO's burn was not normal: an evaluation arriving late
-   * (replicas, concurrency) still counts toward `healthySince` when it is newer than this.
-   */
-  readonly lastBurningAt?: string | null | undefined;
   /** The structural violations of the latest verdict folded in, and its time. */
   readonly policy?: { readonly at: string; readonly violations: readonly string[] };
 }
@@ -58,6 +57,11 @@ export interface IncidentPolicy {
   readonly openIncidentOn: readonly Severity[];
   /** Every SLO's burn normal this long → resolved by the system. */
   readonly resolveAfterMs: number;
+  /**
+   * The service's declared SLOs: an incident resolves only once each has been evaluated normal
+   * (one not heard from yet cannot be called healthy). Absent: the SLOs evaluated so far.
+   */
+  readonly sloNames?: readonly string[];
 }
 
 /** An SLO's burn; for a state kept before burn and budget were apart, from its severity. */
@@ -142,12 +146,59 @@ function worst(slos: ServiceIncidentState["slos"]): {
 }
 
 /**
+ * What an evaluation tells about how long its SLO's burn has been normal: `lastBurnAt`, the newest
+ * evidence of a burn that was not normal, and `normalSince`, the earliest normal evaluation after
+ * it. Folded whatever order evaluations arrive in: a late normal one before the last burn tells
+ * nothing, a late burn after `normalSince` makes the normal time start again (with the next
+ * normal evaluation after it).
+ */
+function withBurnEvidence(
+  status: SloIncidentStatus | undefined,
+  burn: Burn,
+  at: string,
+  legacyHealthySince: string | null,
+): Pick<SloIncidentStatus, "lastBurnAt" | "normalSince"> {
+  const lastBurnAt = status?.lastBurnAt ?? null;
+  // States kept before this was tracked per SLO: normal since the service's healthy time.
+  const normalSince =
+    status?.normalSince !== undefined
+      ? status.normalSince
+      : status !== undefined && burnOf(status) === "normal"
+        ? (legacyHealthySince ?? status.at)
+        : null;
+  if (burn === "normal") {
+    if (lastBurnAt !== null && at <= lastBurnAt) return { lastBurnAt, normalSince };
+    return { lastBurnAt, normalSince: normalSince === null || at < normalSince ? at : normalSince };
+  }
+  const last = lastBurnAt === null || at > lastBurnAt ? at : lastBurnAt;
+  return {
+    lastBurnAt: last,
+    normalSince: normalSince !== null && normalSince <= last ? null : normalSince,
+  };
+}
+
+/**
+ * Since when every SLO's burn has been normal: the latest of their `normalSince`, or null while
+ * one burns (or has not been normal since its last burn).
+ */
+function healthySinceOf(slos: ServiceIncidentState["slos"]): string | null {
+  let since: string | null = null;
+  for (const status of Object.values(slos)) {
+    if (burnOf(status) !== "normal") return null;
+    const normal = status.normalSince ?? null;
+    if (normal === null) return null;
+    if (since === null || normal > since) since = normal;
+  }
+  return since;
+}
+
+/**
  * Folds one evaluation into a service's incident state. Opens an incident when none is active (one
  * active incident per service) and an SLO burns at a level of `openIncidentOn`, or its budget
  * becomes exhausted (with `exhausted` listed); escalates its class when the burn gets worse; and
  * resolves an SLO incident once every SLO's burn has been normal for `resolveAfterMs`, even while
- * a budget stays spent. Evidence older than what is known for that SLO is ignored, so replicas that
- * see evaluations out of order converge on the same state.
+ * a budget stays spent. Evidence older than what is known for that SLO does not overwrite it, so
+ * replicas that see evaluations out of order converge on the same state.
  */
 export function decideIncident(
   state: ServiceIncidentState,
@@ -159,15 +210,18 @@ export function decideIncident(
   const stale = known !== undefined && Date.parse(known.at) >= Date.parse(evaluation.evaluatedAt);
   const at = evaluation.evaluatedAt;
   const active = state.incident !== null && isActive(state.incident.state) ? state.incident : null;
+  const evidence = withBurnEvidence(known, evaluation.burn, at, state.healthySince);
 
   if (stale) {
-    // Older than what is known: it must not overwrite the SLO's state, but a burn it shows still
-    // counts if no incident covers it, so the outcome depends on what arrived, not in which order.
+    // Older than what is known: it must not overwrite the SLO's state, but it tells how long the
+    // burn has been normal, and a burn it shows still counts if no incident covers it, so the
+    // outcome depends on what arrived, not in which order.
+    const slos = { ...state.slos, [evaluation.slo]: { ...known, ...evidence } };
     const closedAt = state.incident?.resolvedAt ?? null;
     const uncovered =
       active === null && (closedAt === null || Date.parse(at) > Date.parse(closedAt));
     if (!uncovered || !burnTriggers(evaluation.burn, policy)) {
-      return foldLateEvidence(state, evaluation, policy, active);
+      return foldLateEvidence(state, slos, policy, active);
     }
     const opened = openIncident(
       evaluation.service,
@@ -176,8 +230,14 @@ export function decideIncident(
       at,
       newIncidentId(),
     );
+    // Newer evidence may already show the burn over: then it resolves at once, as it would have
+    // had the evaluations arrived in order.
+    const newest = Object.values(slos)
+      .map((s) => s.at)
+      .reduce((max, t) => (t > max ? t : max), at);
+    const resolution = resolveIfHealthy(opened, slos, newest, policy);
     return {
-      state: { ...state, incident: opened, healthySince: null },
+      state: { ...state, slos, incident: resolution.incident, healthySince: healthySinceOf(slos) },
       events: [
         {
           kind: "opened",
@@ -186,6 +246,7 @@ export function decideIncident(
           reason: opened.transitions[0]?.reason ?? "",
           burnBegan: at,
         },
+        ...resolution.events,
       ],
       changed: true,
     };
@@ -197,13 +258,11 @@ export function decideIncident(
     budget: evaluation.budget,
     at,
     objective: evaluation.objective,
+    ...evidence,
   };
   const slos = { ...state.slos, [evaluation.slo]: latest };
   const burning = Object.values(slos).some((s) => BURN_RANK[burnOf(s)] > 0);
   const burningSince = burning ? (state.burningSince ?? at) : null;
-  const burnedAt = state.lastBurningAt ?? null;
-  const lastBurningAt =
-    evaluation.burn === "normal" || (burnedAt !== null && burnedAt > at) ? burnedAt : at;
   const events: IncidentDecisionEvent[] = [];
   let incident = active;
   const current = worst(slos);
@@ -235,9 +294,8 @@ export function decideIncident(
         ...state,
         slos,
         incident: incident ?? state.incident,
-        healthySince: null,
+        healthySince: healthySinceOf(slos),
         burningSince,
-        lastBurningAt,
       },
       events,
       changed: true,
@@ -256,18 +314,14 @@ export function decideIncident(
   // The burn resolves an SLO incident, whatever is left of the budget (a spent budget keeps
   // promotion blocked through the gate and its freeze, not the incident open). A policy
   // incident is resolved by the correction of its violations, or once mitigated.
-  const allBurnNormal = Object.values(slos).every((s) => burnOf(s) === "normal");
-  const healthySince =
-    allBurnNormal && resolvesOnBurn(incident) ? (state.healthySince ?? at) : null;
-  const resolution = resolveIfHealthy(incident, healthySince, at, policy);
+  const resolution = resolveIfHealthy(incident, slos, at, policy);
   return {
     state: {
       ...state,
       slos,
       incident: resolution.incident,
-      healthySince: resolution.healthySince,
+      healthySince: healthySinceOf(slos),
       burningSince,
-      lastBurningAt,
     },
     events: [...events, ...resolution.events],
     changed: true,
@@ -279,16 +333,24 @@ function resolvesOnBurn(incident: Incident): boolean {
   return incident.origin === "slo" || incident.state === "mitigated";
 }
 
-/** Resolves the incident at `at` when every burn has been normal since `healthySince` long enough. */
+/**
+ * Resolves the incident at `at` when every SLO's burn has been normal for `resolveAfter`: since
+ * the latest of their normal times, up to the oldest of their latest evaluations (each SLO's own
+ * evidence must reach the end of that time, so one whose evaluations arrive late cannot be
+ * resolved past).
+ */
 function resolveIfHealthy(
   incident: Incident,
-  healthySince: string | null,
+  slos: ServiceIncidentState["slos"],
   at: string,
   policy: IncidentPolicy,
-): { incident: Incident; healthySince: string | null; events: IncidentDecisionEvent[] } {
-  if (healthySince === null || Date.parse(at) - Date.parse(healthySince) < policy.resolveAfterMs) {
-    return { incident, healthySince, events: [] };
-  }
+): { incident: Incident; events: IncidentDecisionEvent[] } {
+  const unchanged = { incident, events: [] };
+  const healthySince = healthySinceOf(slos);
+  if (healthySince === null || !resolvesOnBurn(incident)) return unchanged;
+  if ((policy.sloNames ?? []).some((name) => slos[name] === undefined)) return unchanged;
+  const reached = Math.min(...Object.values(slos).map((s) => Date.parse(s.at)));
+  if (reached - Date.parse(healthySince) < policy.resolveAfterMs) return unchanged;
   const result = transitionIncident(incident, {
     to: "resolved",
     initiator: "system",
@@ -296,58 +358,35 @@ function resolveIfHealthy(
     reason: `every SLO's burn normal since ${healthySince}`,
     at,
   });
-  if (!result.ok) return { incident, healthySince, events: [] };
+  if (!result.ok) return unchanged;
   return {
     incident: result.incident,
-    healthySince: null,
     events: [{ kind: "transitioned", incident: result.incident, transition: result.transition }],
   };
 }
 
-/**
- * Evidence older than what is known for its SLO (it arrived late): it does not overwrite the
- * SLO's state, but it tells how long the burns have been normal, so an incident resolves whatever
- * order replicas saw the evaluations in. A late burn makes the healthy time start again (later,
- * with the next normal evaluation); a late normal evaluation newer than every known burn moves it
- * back to itself.
- */
+/** Late evidence that opens nothing: its SLO's normal time is kept, and may resolve. */
 function foldLateEvidence(
   state: ServiceIncidentState,
-  evaluation: EvaluationInput,
+  slos: ServiceIncidentState["slos"],
   policy: IncidentPolicy,
   active: Incident | null,
 ): IncidentDecision {
-  const at = evaluation.evaluatedAt;
-  const unchanged = { state, events: [], changed: false };
-  const lastBurningAt = state.lastBurningAt ?? null;
-  if (evaluation.burn !== "normal") {
-    const newer = lastBurningAt === null || at > lastBurningAt;
-    const undone = state.healthySince !== null && state.healthySince <= at;
-    if (!newer && !undone) return unchanged;
-    return {
-      state: {
-        ...state,
-        lastBurningAt: newer ? at : lastBurningAt,
-        healthySince: undone ? null : state.healthySince,
-      },
-      events: [],
-      changed: true,
-    };
-  }
-  const allBurnNormal = Object.values(state.slos).every((s) => burnOf(s) === "normal");
-  const earlier =
-    active !== null &&
-    resolvesOnBurn(active) &&
-    allBurnNormal &&
-    (lastBurningAt === null || at > lastBurningAt) &&
-    (state.healthySince === null || at < state.healthySince);
-  if (!earlier) return unchanged;
-  const newest = Object.values(state.slos)
+  const same = Object.keys(slos).every((key) => {
+    const before = state.slos[key];
+    const after = slos[key];
+    return before?.lastBurnAt === after?.lastBurnAt && before?.normalSince === after?.normalSince;
+  });
+  if (same) return { state, events: [], changed: false };
+  const newest = Object.values(slos)
     .map((s) => s.at)
-    .reduce((max, t) => (t > max ? t : max), at);
-  const resolution = resolveIfHealthy(active, at, newest, policy);
+    .reduce((max, t) => (t > max ? t : max), "");
+  const resolution =
+    active === null
+      ? { incident: state.incident, events: [] }
+      : resolveIfHealthy(active, slos, newest, policy);
   return {
-    state: { ...state, incident: resolution.incident, healthySince: resolution.healthySince },
+    state: { ...state, slos, incident: resolution.incident, healthySince: healthySinceOf(slos) },
     events: resolution.events,
     changed: true,
   };

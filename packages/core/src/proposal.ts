@@ -1,4 +1,11 @@
-import type { GateReason, ProposalKind, ProposalState } from "@safedeploy/schema";
+import type {
+  GateReason,
+  ImagePlan,
+  PatchPlan,
+  ProposalKind,
+  ProposalPlan,
+  ProposalState,
+} from "@safedeploy/schema";
 
 /** An approval: who, when, why. */
 export interface ApprovalRecord {
@@ -19,7 +26,8 @@ export interface Proposal {
   readonly createdAt: string;
   readonly causeId: string;
   readonly summary: string;
-  readonly plan: Readonly<Record<string, unknown>>;
+  /** Inert: what approving does in the environment repo. */
+  readonly plan: ProposalPlan;
   readonly approvals: readonly ApprovalRecord[];
   /** Distinct approvers needed (policy `approvals.required`). */
   readonly required: number;
@@ -198,7 +206,7 @@ export function promotionProposal(input: {
   readonly trainId: string;
   readonly step: number;
   readonly summary: string;
-  readonly plan: Readonly<Record<string, unknown>>;
+  readonly plan: ImagePlan | PatchPlan;
   readonly required: number;
   readonly at: string;
 }): Proposal {

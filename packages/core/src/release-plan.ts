@@ -2,6 +2,7 @@ import { parseDuration } from "@safedeploy/schema";
 import type {
   HealthCheck,
   Hook,
+  PatchPlan,
   ReleaseTrainDocument,
   ServiceDocument,
   TrainStep,
@@ -25,7 +26,7 @@ export type PlannedChange =
   | { readonly kind: "image"; readonly image: string; readonly path: string }
   | {
       readonly kind: "patch";
-      readonly patch: Readonly<Record<string, unknown>>;
+      readonly patch: PatchPlan["patch"];
       readonly path: string;
     };
 

@@ -4,7 +4,9 @@ import type {
   GateVerdictKind,
   HealthCheck,
   Hook,
+  ImagePlan,
   NewEvent,
+  PatchPlan,
   ProposalState,
 } from "@safedeploy/schema";
 import { haltsTrain, worstOutcome } from "./release-checks.js";
@@ -327,13 +329,7 @@ export type TrainEvent =
  * plan), and what its proposal shows: set the image in, or merge a patch into, the manifests
  * under the service's path.
  */
-export type PromotionPlan =
-  | { readonly action: "set-image"; readonly path: string; readonly image: string }
-  | {
-      readonly action: "patch-manifest";
-      readonly path: string;
-      readonly patch: Readonly<Record<string, unknown>>;
-    };
+export type PromotionPlan = ImagePlan | PatchPlan;
 
 /** What the service must do next. Pure data; executing it is the service's job. */
 export type TrainAction =
@@ -442,7 +438,7 @@ export type TrainAction =
       /** `<trainId>-s<n>-<hook>`, as {@link hookIdempotencyKey}. */
       readonly actionId: string;
       readonly path: string;
-      readonly patch: Readonly<Record<string, unknown>>;
+      readonly patch: PatchPlan["patch"];
     };
 
 export type TrainEventType =

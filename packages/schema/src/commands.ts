@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { Actor, IncidentState } from "./domain.js";
 import { ReleaseTrainDocument } from "./catalog.js";
+import { ImagePlan, PatchPlan } from "./plans.js";
 import { ResourceName, Timestamp } from "./primitives.js";
 import {
   CanaryView,
@@ -58,7 +59,7 @@ export const COMMANDS = {
       trainId: z.string().min(1).max(256),
       step: z.number().int().nonnegative(),
       summary: z.string().max(2_000),
-      plan: z.record(z.string(), z.unknown()),
+      plan: z.union([ImagePlan, PatchPlan]),
       /** Who started the train: the first approval. */
       actor: Actor,
       at: Timestamp,

@@ -12,6 +12,7 @@ import {
   ProposalState,
   Severity,
 } from "./domain.js";
+import { ProposalPlan } from "./plans.js";
 import { Duration, ResourceName, Timestamp } from "./primitives.js";
 
 const Count = z.number().nonnegative();
@@ -250,8 +251,8 @@ export const EVENT_DATA = {
     causeId: Id,
     createdAt: Timestamp,
     summary: z.string(),
-    /** Kind-specific, inert description of what approval would do. */
-    plan: z.record(z.string(), z.unknown()),
+    /** Inert: what approval would do, one of the kind's plans. */
+    plan: ProposalPlan,
   }),
   "governance.proposal-approved": z.object({
     proposalId: Id,
@@ -281,8 +282,23 @@ export const EVENT_DATA = {
     kind: ProposalKind,
     incidentId: Id.nullable(),
     requestedAt: Timestamp,
-    plan: z.record(z.string(), z.unknown()),
-    dryRun: z.boolean(),
+    plan: ProposalPlan,
+    /**
+     * Never true: a dry run is a `governance.preview-requested` (an older preview carrying
+     * `dryRun: true` is refused, never taken for an approved action).
+     */
+    dryRun: z.literal(false).optional(),
+  }),
+  /**
+   * What approving would push, asked of the git actuator: a proposal's preview, or a release
+   * train's dry run. It computes the diff and pushes nothing.
+   */
+  "governance.preview-requested": z.object({
+    proposalId: Id,
+    kind: ProposalKind,
+    incidentId: Id.nullable(),
+    requestedAt: Timestamp,
+    plan: ProposalPlan,
   }),
   "governance.action-completed": z.object({
     proposalId: Id,

@@ -47,6 +47,19 @@ export {
   TrainStepView,
   TrainView,
 } from "./views.js";
+export {
+  CanaryWeightPlan,
+  ImagePlan,
+  PLAN_ACTIONS,
+  PatchPlan,
+  PausePlan,
+  PlanPath,
+  ProposalPlan,
+  RecordOnlyPlan,
+  RevertPlan,
+  planFitsKind,
+} from "./plans.js";
+export type { PlanAction } from "./plans.js";
 export { COMMANDS, CommandError, commandReply } from "./commands.js";
 export type { CommandName, CommandReply, CommandRequest, CommandResult } from "./commands.js";
 export {

@@ -115,6 +115,7 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
       "governance.proposal-approved",
       "governance.proposal-rejected",
       "governance.proposal-superseded",
+      "governance.preview-requested",
       APPROVED_ACTION_EVENT,
     ],
     consumers: ["proposal", "proposal-governance"],
@@ -124,7 +125,7 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
   "git-actuator": {
     ...none,
     publishes: ["governance.action-completed", "governance.action-failed"],
-    consumers: [APPROVED_ACTION_CONSUMER],
+    consumers: [APPROVED_ACTION_CONSUMER, "git-actuator-previews"],
   },
   audit: {
     ...none,
@@ -170,6 +171,7 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
       "governance.proposal-approved",
       "governance.proposal-rejected",
       "governance.proposal-superseded",
+      "governance.preview-requested",
       "governance.action-completed",
       "governance.action-failed",
       "governance.train-started",
@@ -187,9 +189,10 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
       "governance.train-finished",
       "governance.train-manifest",
       "governance.follow-up",
-      // Its promotions, once their proposal is approved and the gate passed. It never receives
-      // action requests (it consumes only their outcomes).
+      // Its promotions, once their proposal is approved and the gate passed, and its dry runs'
+      // previews. It never receives action requests (it consumes only their outcomes).
       APPROVED_ACTION_EVENT,
+      "governance.preview-requested",
     ],
     consumers: [
       "release-train-actions",

@@ -67,6 +67,9 @@ export const SAFEDEPLOY_TOPOLOGY: Topology = {
     consumer("GOVERNANCE", "incident-verdicts", "governance.verdict"),
     consumer("GOVERNANCE", "proposal-governance", ">"),
     consumer("GOVERNANCE", "git-actuator", "governance.action-requested", { ackWait: "2m" }),
+    consumer("GOVERNANCE", "git-actuator-previews", "governance.preview-requested", {
+      ackWait: "2m",
+    }),
     consumer("GOVERNANCE", "release-train-actions", "governance.action-completed"),
     consumer("GOVERNANCE", "release-train-failures", "governance.action-failed"),
     // A promotion waiting for its approvals goes on once they are in (or halts, rejected).

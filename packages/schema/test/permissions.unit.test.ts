@@ -36,7 +36,10 @@ describe("servicePermissions", () => {
   });
 
   it("gives only the git actuator the action-requested durable and subject", () => {
-    expect(pullsFrom(of("git-actuator"))).toEqual(["GOVERNANCE.git-actuator"]);
+    expect(pullsFrom(of("git-actuator"))).toEqual([
+      "GOVERNANCE.git-actuator",
+      "GOVERNANCE.git-actuator-previews",
+    ]);
     for (const user of users.filter((u) => u.user !== "git-actuator")) {
       expect(pullsFrom(user)).not.toContain("GOVERNANCE.git-actuator");
       expect(user.publish.deny).toContain("$JS.API.CONSUMER.MSG.NEXT.GOVERNANCE.git-actuator");
@@ -131,7 +134,7 @@ describe("servicePermissions", () => {
     expect(() => servicePermissions(ns, { access })).toThrow(/budget must have exactly one owner/);
     const stolen = {
       ...SERVICE_ACCESS,
-      "git-actuator": { ...SERVICE_ACCESS["git-actuator"], consumers: [] },
+      "git-actuator": { ...SERVICE_ACCESS["git-actuator"], consumers: ["git-actuator-previews"] },
       gateway: { ...SERVICE_ACCESS.gateway, consumers: ["git-actuator"] },
     };
     expect(() => servicePermissions(ns, { access: stolen })).toThrow(

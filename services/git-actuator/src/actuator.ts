@@ -15,7 +15,12 @@ export interface ActuatorDeps {
   readonly log: Logger;
 }
 
-type Requested = Envelope<"governance.action-requested">;
+/** An approved action, or a preview of one (a dry run: computed, never pushed). */
+type Requested = Envelope<"governance.action-requested"> | Envelope<"governance.preview-requested">;
+
+/** A dry run when it is a preview, or when the actuator runs with `SAFEDEPLOY_DRY_RUN`. */
+const isDryRun = (deps: ActuatorDeps, requested: Requested) =>
+  deps.dryRun || requested.type === "governance.preview-requested";
 
 /** What a needs-triage outcome tells the proposal service beyond its reason. */
 type TriageDetail = Partial<Pick<NeedsTriage, "unchanged" | "harm" | "target">>;
@@ -84,7 +89,7 @@ export function onActionRequested(deps: ActuatorDeps): (requested: Requested) =>
   ) => {
     const at = deps.now();
     const { proposalId } = requested.data;
-    const dryRun = deps.dryRun || requested.data.dryRun;
+    const dryRun = isDryRun(deps, requested);
     return deps.publish(
       createEnvelope(
         {
@@ -113,7 +118,7 @@ export function onActionRequested(deps: ActuatorDeps): (requested: Requested) =>
 
   const execute = async (requested: Requested): Promise<void> => {
     const { proposalId, incidentId, kind, requestedAt } = requested.data;
-    const dryRun = deps.dryRun || requested.data.dryRun;
+    const dryRun = isDryRun(deps, requested);
     const log = deps.log.child({ proposal: proposalId, service: requested.service, kind, dryRun });
     const plan = gitPlanFor(kind, requested.data.plan);
     if (plan.kind === "none") {

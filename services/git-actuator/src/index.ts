@@ -5,6 +5,6 @@
  */
 export { onActionRequested } from "./actuator.js";
 export type { ActuatorDeps } from "./actuator.js";
-export { CanaryPlan, RevertPlan, gitPlanFor } from "./plan.js";
+export { gitPlanFor } from "./plan.js";
 export type { GitPlan } from "./plan.js";
 export { createGitActuatorService } from "./service.js";

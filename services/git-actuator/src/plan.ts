@@ -1,98 +1,21 @@
 import type { GitChange } from "@safedeploy/git";
-import { Timestamp } from "@safedeploy/schema";
+import { PLAN_ACTIONS, ProposalPlan } from "@safedeploy/schema";
 import type { ProposalKind } from "@safedeploy/schema";
-import { z } from "zod";
 
-const RepoPath = z
-  .string()
-  .min(1)
-  .max(1_024)
-  .refine(
-    (path) =>
-      !path.startsWith("/") &&
-      !path.startsWith("-") &&
-      !path.split("/").some((segment) => segment === "..") &&
-      !/[\0\n\r]/.test(path),
-    { message: "must be a relative path inside the repository" },
-  );
-
-const Weight = z.number().int().min(0).max(100);
-
-/**
- * The plan of an approved `rollback-rollout`: revert the service's path. `burnBegan` (ISO time):
- * since when the service burns; a commit committed after it is not reverted (it cannot be the cause).
- */
-export const RevertPlan = z.object({
-  action: z.literal("git-revert"),
-  path: RepoPath,
-  burnBegan: Timestamp.optional(),
-});
-
-/** The plan of an approved `promote-canary`: set the first canary step's weight. */
-export const CanaryPlan = z.object({
-  action: z.literal("set-canary-weight"),
-  path: RepoPath,
-  from: Weight,
-  to: Weight,
-});
-
-/** The plan of an approved `block-promotion` with a manifest path: pause the Rollout. */
-export const PausePlan = z.object({ action: z.literal("pause-rollout"), path: RepoPath });
-
-/**
- * The plan of a `promote-release` (one release-train step): set the image of the service's
- * workload container under its path. An image reference: no whitespace, quotes or backslashes.
- */
-export const ImagePlan = z.object({
-  action: z.literal("set-image"),
-  path: RepoPath,
-  image: z
-    .string()
-    .min(1)
-    .max(512)
-    .regex(/^[^\s"'\\]+$/, { message: "must be an image reference" }),
-  container: z.string().min(1).max(253).optional(),
-});
-
-/** The plan of a `promote-release` whose step is a manifest patch: a JSON merge patch. */
-export const PatchPlan = z.object({
-  action: z.literal("patch-manifest"),
-  path: RepoPath,
-  patch: z.record(z.string(), z.json()).refine((patch) => Object.keys(patch).length > 0, {
-    message: "must change something",
-  }),
-});
-
-/** A release step's change: an image, or a manifest patch. */
-export const ReleasePlan = z.discriminatedUnion("action", [ImagePlan, PatchPlan]);
-
-/** What to do in Git for an approved action; `none` for kinds that need no commit. */
+/** What to do in Git for an approved action; `none` for plans that need no commit. */
 export type GitPlan =
   | { readonly kind: "change"; readonly change: GitChange }
   | { readonly kind: "none" }
   | { readonly kind: "invalid"; readonly reason: string };
 
 /**
- * Validates an action's plan against its kind. A `promote-release` (a release train's step, approved
- * by the person who started the train) sets one image (`set-image`) or patches the workload
- * (`patch-manifest`). A `block-promotion` pauses the service's Rollout
- * in Git (`pause-rollout`); one recorded only (the service declares no path) makes no commit and
- * completes with no branch.
+ * The Git change of an action's plan, checked again here whatever the message claims: the plan
+ * must be one of the schema's (`ProposalPlan`, paths inside the repository) and one its kind may
+ * carry (a rollback only reverts, a canary promotion only sets a weight…). A `record-only` block
+ * makes no commit.
  */
 export function gitPlanFor(kind: ProposalKind, plan: unknown): GitPlan {
-  if (kind === "block-promotion" && !PausePlan.safeParse(plan).success) {
-    const action = (plan as { action?: unknown } | null)?.action;
-    if (action !== "pause-rollout") return { kind: "none" };
-  }
-  const schema =
-    kind === "rollback-rollout"
-      ? RevertPlan
-      : kind === "promote-canary"
-        ? CanaryPlan
-        : kind === "promote-release"
-          ? ReleasePlan
-          : PausePlan;
-  const parsed = schema.safeParse(plan);
+  const parsed = ProposalPlan.safeParse(plan);
   if (!parsed.success) {
     return {
       kind: "invalid",
@@ -101,13 +24,43 @@ export function gitPlanFor(kind: ProposalKind, plan: unknown): GitPlan {
         .join("; ")}`,
     };
   }
-  const change = parsed.data;
-  // exactOptionalPropertyTypes: an absent container is left out, not undefined.
-  if (change.action === "set-image" && change.container === undefined) {
+  const valid = parsed.data;
+  if (!PLAN_ACTIONS[kind].includes(valid.action)) {
     return {
-      kind: "change",
-      change: { action: "set-image", path: change.path, image: change.image },
+      kind: "invalid",
+      reason: `invalid ${kind} plan: action: ${valid.action} is not a plan of ${kind} (${PLAN_ACTIONS[kind].join(" or ")})`,
     };
   }
-  return { kind: "change", change: change as GitChange };
+  switch (valid.action) {
+    case "record-only":
+      return { kind: "none" };
+    case "git-revert":
+      return {
+        kind: "change",
+        change: {
+          action: "git-revert",
+          path: valid.path,
+          ...(valid.burnBegan === undefined ? {} : { burnBegan: valid.burnBegan }),
+        },
+      };
+    case "pause-rollout":
+      return { kind: "change", change: { action: "pause-rollout", path: valid.path } };
+    case "set-canary-weight":
+      return { kind: "change", change: valid };
+    case "set-image":
+      return {
+        kind: "change",
+        change: {
+          action: "set-image",
+          path: valid.path,
+          image: valid.image,
+          ...(valid.container === undefined ? {} : { container: valid.container }),
+        },
+      };
+    case "patch-manifest":
+      return {
+        kind: "change",
+        change: { action: "patch-manifest", path: valid.path, patch: valid.patch },
+      };
+  }
 }

@@ -11,6 +11,7 @@ import { onActionRequested } from "./actuator.js";
 type Env = Readonly<Record<string, string | undefined>>;
 
 const consumer = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "git-actuator");
+const previews = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "git-actuator-previews");
 
 function forgeFor(kind: "git" | "github", credentials: GitCredentials): Forge {
   if (kind === "git") return gitForge();
@@ -35,7 +36,9 @@ export function createGitActuatorService(options: { readonly env: Env }): Servic
   return {
     name: "git-actuator",
     async start(context) {
-      if (consumer === undefined) throw new Error("the topology declares no git-actuator consumer");
+      if (consumer === undefined || previews === undefined) {
+        throw new Error("the topology declares no git-actuator or git-actuator-previews consumer");
+      }
       const { config } = context;
       if (config.envRepo === undefined) {
         throw new Error("SAFEDEPLOY_ENV_REPO is required by the git actuator");
@@ -68,14 +71,18 @@ export function createGitActuatorService(options: { readonly env: Env }): Servic
         dryRun: config.dryRun,
         log,
       });
-      const subscription = consumeEvents(bus, {
-        consumer,
-        types: ["governance.action-requested"],
-        handler: handle,
-      });
+      // Approved actions and previews on durables of their own: a preview is never an action.
+      const subscriptions = [
+        consumeEvents(bus, { consumer, types: ["governance.action-requested"], handler: handle }),
+        consumeEvents(bus, {
+          consumer: previews,
+          types: ["governance.preview-requested"],
+          handler: handle,
+        }),
+      ];
       return {
         stop: async () => {
-          await subscription.stop();
+          await Promise.all(subscriptions.map((subscription) => subscription.stop()));
           await bus.close();
           await rm(workDir, { recursive: true, force: true });
         },

@@ -3,15 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { provision, publishEvent } from "@safedeploy/jetstream";
 import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
-import { createEnvelope, messageId, qualifiedName } from "@safedeploy/schema";
-import type { Envelope } from "@safedeploy/schema";
-import {
-  createTestBus,
-  createTestEnvRepo,
-  git,
-  readStream,
-  testServiceEnv,
-} from "@safedeploy/testing";
+import { AnyEnvelope, createEnvelope, messageId, qualifiedName } from "@safedeploy/schema";
+import type { Envelope, ProposalPlan } from "@safedeploy/schema";
+import { createTestBus, createTestEnvRepo, git, testServiceEnv } from "@safedeploy/testing";
 import type { TestBus, TestEnvRepo } from "@safedeploy/testing";
 import { createGitActuatorService } from "../src/service.js";
 
@@ -32,7 +26,7 @@ const remoteBranches = () => repo.branches();
 function requested(
   proposalId: string,
   kind: "rollback-rollout" | "promote-canary" | "block-promotion" | "promote-release",
-  plan: Record<string, unknown>,
+  plan: ProposalPlan,
   service = "checkout",
 ): Envelope<"governance.action-requested"> {
   const at = "2026-11-24T10:00:00.000Z";
@@ -41,15 +35,33 @@ function requested(
       type: "governance.action-requested",
       id: messageId("governance.action-requested", proposalId),
       service,
-      data: { proposalId, kind, incidentId: "INC-9", requestedAt: at, plan, dryRun: false },
+      data: { proposalId, kind, incidentId: "INC-9", requestedAt: at, plan },
     },
     { source: "proposal", time: at },
   );
 }
 
+/** GOVERNANCE as stored, but the forged messages a test put there on purpose. */
+async function readGovernance(): Promise<Envelope[]> {
+  const name = qualifiedName(harness.bus.ns, "GOVERNANCE");
+  const info = await harness.bus.jsm.streams.info(name);
+  const found: Envelope[] = [];
+  for (
+    let seq = info.state.first_seq;
+    seq <= info.state.last_seq && info.state.messages > 0;
+    seq++
+  ) {
+    const parsed = AnyEnvelope.safeParse(
+      (await harness.bus.jsm.streams.getMessage(name, { seq }))?.json(),
+    );
+    if (parsed.success) found.push(parsed.data);
+  }
+  return found;
+}
+
 async function governance(type: string, proposalId: string, count = 1): Promise<Envelope[]> {
   for (let i = 0; i < 400; i++) {
-    const found = (await readStream(harness.bus, "GOVERNANCE")).filter(
+    const found = (await readGovernance()).filter(
       (e) => e.type === type && (e.data as { proposalId?: string }).proposalId === proposalId,
     );
     if (found.length >= count) return found;
@@ -186,14 +198,39 @@ describe("git actuator", () => {
     expect(Object.keys(await remoteBranches())).toEqual(["safedeploy/PRP-A"]);
   });
 
-  it("an invalid plan needs triage; block-promotion completes without a branch", async () => {
+  it("an invalid plan is dead-lettered naming the field, a plan of another kind needs triage; block-promotion completes without a branch", async () => {
+    // Forged past the publisher's own check: the consumer refuses it, nothing is acted on.
+    const forged = requested("PRP-C", "promote-canary", { action: "record-only", reasons: [] });
+    const plan = { action: "set-canary-weight", path: "../x" };
+    await harness.bus.js.publish(
+      `${harness.bus.ns.root}.governance.action-requested.checkout`,
+      JSON.stringify({ ...forged, data: { ...forged.data, plan } }),
+    );
+    const deadLetters = qualifiedName(harness.bus.ns, "DEADLETTER");
+    let letter: string | undefined;
+    for (let i = 0; i < 200 && letter === undefined; i++) {
+      const info = await harness.bus.jsm.streams.info(deadLetters);
+      for (
+        let seq = info.state.first_seq;
+        info.state.messages > 0 && seq <= info.state.last_seq;
+        seq++
+      ) {
+        const text = (await harness.bus.jsm.streams.getMessage(deadLetters, { seq }))?.string();
+        if (text?.includes("PRP-C") === true) letter = text;
+      }
+      if (letter === undefined) await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    expect(letter).toMatch(/data\.plan/);
+    // A valid plan that its kind may not carry: refused by the actuator itself.
     await publishEvent(
       harness.bus,
-      requested("PRP-C", "promote-canary", { action: "set-canary-weight", path: "../x" }),
+      requested("PRP-C2", "promote-canary", { action: "git-revert", path: "envs/prod/checkout" }),
     );
-    const [invalid] = await governance("governance.action-failed", "PRP-C");
-    expect(invalid?.data).toMatchObject({ needsTriage: true, state: "needs-triage" });
-    expect((invalid?.data as { reason: string }).reason).toMatch(/invalid promote-canary plan/);
+    const [wrongKind] = await governance("governance.action-failed", "PRP-C2");
+    expect(wrongKind?.data).toMatchObject({ needsTriage: true, state: "needs-triage" });
+    expect((wrongKind?.data as { reason: string }).reason).toMatch(
+      /invalid promote-canary plan: action: git-revert is not a plan of promote-canary/,
+    );
     await publishEvent(
       harness.bus,
       requested("PRP-D", "block-promotion", { action: "record-only", reasons: [] }),
@@ -217,11 +254,15 @@ describe("git actuator", () => {
       action: "git-revert",
       path: "envs/prod/checkout",
     });
-    const preview = {
-      ...action,
-      id: messageId("governance.action-requested", "PRP-OWN", "preview"),
-      data: { ...action.data, dryRun: true },
-    };
+    const preview = createEnvelope(
+      {
+        type: "governance.preview-requested",
+        id: messageId("governance.preview-requested", "PRP-OWN"),
+        service: action.service,
+        data: action.data,
+      },
+      { source: "proposal", time: action.time },
+    );
     const refusal = {
       proposalId: "PRP-OWN",
       needsTriage: true,

@@ -161,7 +161,6 @@ it("opens one labelled pull request for an approved rollback, however often the 
         incidentId: "INC-1",
         requestedAt: at,
         plan: { action: "git-revert", path: "envs/prod/checkout" },
-        dryRun: false,
       },
     },
     { source: "proposal", time: at },

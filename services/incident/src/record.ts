@@ -112,7 +112,6 @@ function toState(record: ServiceRecord): ServiceIncidentState {
     incident: record.incident as Incident | null,
     healthySince: record.healthySince,
     burningSince: record.burningSince ?? null,
-    lastBurningAt: record.lastBurningAt ?? null,
     ...(record.policy === undefined ? {} : { policy: record.policy }),
   };
 }

@@ -26,6 +26,7 @@ export const incidentService: ServiceDefinition = {
     }
     const catalog = await loadServiceCatalog(context);
     const policies = new Map(catalog.services.map((s) => [s.name, s.policy]));
+    const sloNames = new Map(catalog.services.map((s) => [s.name, s.spec.slos.map((o) => o.name)]));
     const bus = await openServiceBus(context);
     const records = await openKv(bus, "incidents-active", ServiceRecord);
     const index = await openKv(bus, "incidents-active", IncidentIndex);
@@ -44,6 +45,7 @@ export const incidentService: ServiceDefinition = {
         return {
           openIncidentOn: policy.openIncidentOn,
           resolveAfterMs: parseDuration(policy.resolveAfter) ?? 15 * 60_000,
+          sloNames: sloNames.get(service) ?? [],
         };
       },
     });

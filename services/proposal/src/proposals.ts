@@ -73,14 +73,13 @@ export function created(proposal: ProposalRecord, cause: Cause): Envelope {
 
 /**
  * A dry run of the proposal's plan by the git actuator: the exact diff approving would push,
- * computed now and shown beside the proposal. Nothing is pushed; the id differs from the real
- * request's, so the approval later is not deduplicated away.
+ * computed now and shown beside the proposal. Its own event type: a preview is never an action.
  */
 function previewRequest(proposal: ProposalRecord): Envelope {
   return createEnvelope(
     {
-      type: "governance.action-requested",
-      id: messageId("governance.action-requested", proposal.id, "preview"),
+      type: "governance.preview-requested",
+      id: messageId("governance.preview-requested", proposal.id),
       service: proposal.service,
       data: {
         proposalId: proposal.id,
@@ -88,7 +87,6 @@ function previewRequest(proposal: ProposalRecord): Envelope {
         incidentId: proposal.incidentId,
         requestedAt: proposal.createdAt,
         plan: proposal.plan,
-        dryRun: true,
       },
     },
     { source: "proposal", time: proposal.createdAt, correlationId: proposal.causeId },
@@ -299,7 +297,6 @@ export async function approve(
             incidentId: proposal.incidentId,
             requestedAt: approvedAt,
             plan: proposal.plan,
-            dryRun: false,
           },
         },
         { source: "proposal", time: approvedAt, correlationId: proposal.causeId },

@@ -1,4 +1,4 @@
-import { ProposalKind, ProposalState } from "@safedeploy/schema";
+import { ProposalKind, ProposalPlan, ProposalState } from "@safedeploy/schema";
 import { z } from "zod";
 
 /** A proposal as the proposal service keeps it, by id (mirrors core's `Proposal`). */
@@ -12,7 +12,7 @@ export const ProposalRecord = z.object({
   createdAt: z.string(),
   causeId: z.string(),
   summary: z.string(),
-  plan: z.record(z.string(), z.unknown()),
+  plan: ProposalPlan,
   approvals: z.array(z.object({ by: z.string(), at: z.string(), reason: z.string() })),
   required: z.number().int().positive(),
 });

@@ -94,16 +94,14 @@ describe("proposal service", () => {
     });
     expect(second).toEqual(first);
     expect(await governance(harness.bus, "governance.proposal-approved")).toHaveLength(1);
-    // One preview (a dry run, asked for when the proposal was made), then one real request.
+    // One preview (its own type: asked for when the proposal was made), then one real request.
+    const previews = await governance(harness.bus, "governance.preview-requested");
+    expect(previews).toMatchObject([{ data: { proposalId: id, kind: "rollback-rollout" } }]);
     const requests = await governance(harness.bus, "governance.action-requested");
     expect(requests).toMatchObject([
-      { data: { proposalId: id, dryRun: true } },
       { data: { proposalId: id, kind: "rollback-rollout", plan: { path: "envs/prod/checkout" } } },
     ]);
-    expect(requests.map((r) => r.type === "governance.action-requested" && r.data.dryRun)).toEqual([
-      true,
-      false,
-    ]);
+    expect(requests[0]?.data).not.toHaveProperty("dryRun");
   });
 
   it("needs two distinct approvers where the policy asks for four eyes", async () => {

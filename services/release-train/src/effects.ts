@@ -11,10 +11,11 @@ import type {
   StepReport,
   TrainAction,
   TrainEvent,
+  PromotionPlan,
   TrainState,
 } from "@safedeploy/core";
 import { createEnvelope, messageId } from "@safedeploy/schema";
-import type { GateVerdictKind, GateView, HealthCheck } from "@safedeploy/schema";
+import type { Envelope, GateVerdictKind, GateView, HealthCheck } from "@safedeploy/schema";
 import type { TrainDeps } from "./deps.js";
 import type { TrainRecord } from "./store.js";
 
@@ -32,6 +33,37 @@ export function parseTrainActionId(
   if (match?.[1] === undefined || match[2] === undefined) return null;
   const hook = match[3] as HookName | undefined;
   return { trainId: match[1], step: Number(match[2]) - 1, hook: hook ?? null };
+}
+
+/**
+ * A change of the train asked of the git actuator: an approved action, or, in a dry run, a
+ * preview (its own event type: a dry run is never an action).
+ */
+function changeRequest(
+  record: TrainRecord,
+  change: {
+    readonly proposalId: string;
+    readonly service: string;
+    readonly requestedAt: string;
+    readonly plan: PromotionPlan;
+  },
+): Envelope {
+  const type = record.state.dryRun ? "governance.preview-requested" : "governance.action-requested";
+  return createEnvelope(
+    {
+      type,
+      id: messageId(type, change.proposalId),
+      service: change.service,
+      data: {
+        proposalId: change.proposalId,
+        kind: "promote-release",
+        incidentId: null,
+        requestedAt: change.requestedAt,
+        plan: change.plan,
+      },
+    },
+    { source: "release-train", time: change.requestedAt, correlationId: record.id },
+  );
 }
 
 /** What doing an action yielded: an event to feed the state machine, and evidence to keep. */
@@ -164,7 +196,7 @@ async function requestApproval(
     trainId: record.id,
     step: action.step,
     summary: action.summary,
-    plan: { ...action.plan },
+    plan: action.plan,
     actor: record.actor,
     at: action.at,
   });
@@ -249,22 +281,12 @@ export async function performAction(
       const proposalId = promotionId(record.id, action.step);
       const requestedAt = state.steps[action.step]?.promotingAt ?? now;
       await deps.publish(
-        createEnvelope(
-          {
-            type: "governance.action-requested",
-            id: messageId("governance.action-requested", proposalId),
-            service: action.service,
-            data: {
-              proposalId,
-              kind: "promote-release",
-              incidentId: null,
-              requestedAt,
-              plan: { ...promotionPlan(action.change) },
-              dryRun: state.dryRun,
-            },
-          },
-          { source: "release-train", time: requestedAt, correlationId: record.id },
-        ),
+        changeRequest(record, {
+          proposalId,
+          service: action.service,
+          requestedAt,
+          plan: promotionPlan(action.change),
+        }),
       );
       return {};
     }
@@ -336,22 +358,17 @@ export async function performAction(
       const requested = state.steps[action.step]?.hooks?.find((h) => h.hook === action.hook);
       if (requested?.outcome !== "requested") return {};
       await deps.publish(
-        createEnvelope(
-          {
-            type: "governance.action-requested",
-            id: messageId("governance.action-requested", action.actionId),
-            service: action.service,
-            data: {
-              proposalId: action.actionId,
-              kind: "promote-release",
-              incidentId: null,
-              requestedAt: requested.at,
-              plan: { action: "patch-manifest", path: action.path, patch: action.patch },
-              dryRun: state.dryRun,
-            },
+        changeRequest(record, {
+          proposalId: action.actionId,
+          service: action.service,
+          requestedAt: requested.at,
+          plan: {
+            action: "patch-manifest",
+            path: action.path,
+            patch: action.patch,
+            hook: action.hook,
           },
-          { source: "release-train", time: requested.at, correlationId: record.id },
-        ),
+        }),
       );
       return {};
     }

@@ -11,6 +11,7 @@ import type { ServiceHandle } from "@safedeploy/runtime";
 import { SAFEDEPLOY_TOPOLOGY, createEnvelope, messageId } from "@safedeploy/schema";
 import type {
   CommandRequest,
+  Envelope,
   GateReason,
   GateVerdictKind,
   GuardView,
@@ -84,83 +85,98 @@ export async function startActuator(harness: TestBus, env: EnvRepoFixture) {
     remote: env.remote,
     workDir: join(env.root, `actuator-${Math.random().toString(36).slice(2)}`),
   });
-  const consumer = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "git-actuator")!;
-  const subscription: Subscription = consumeEvents(harness.bus, {
-    consumer,
-    types: ["governance.action-requested"],
-    handler: async (requested) => {
-      const plan = requested.data.plan as {
-        action: string;
-        path: string;
-        image: string;
-        patch: Record<string, unknown>;
-      };
-      const outcome = await repo.apply({
-        proposalId: requested.data.proposalId,
-        incidentId: null,
-        kind: requested.data.kind,
-        requestedAt: requested.data.requestedAt,
-        change:
-          plan.action === "set-image"
-            ? { action: "set-image", path: plan.path, image: plan.image }
-            : plan.action === "patch-manifest"
-              ? { action: "patch-manifest", path: plan.path, patch: plan.patch }
-              : { action: "git-revert", path: plan.path },
-        dryRun: requested.data.dryRun,
-      });
-      const at = new Date().toISOString();
-      if (outcome.status === "needs-triage") {
-        await publishEvent(
-          harness.bus,
-          createEnvelope(
-            {
-              type: "governance.action-failed",
-              id: messageId("governance.action-failed", requested.data.proposalId),
-              service: requested.service,
-              data: {
-                proposalId: requested.data.proposalId,
-                at,
-                reason: outcome.reason,
-                needsTriage: true,
-                state: "needs-triage",
-                ...(outcome.unchanged === undefined ? {} : { unchanged: true }),
-              },
-            },
-            { source: "git-actuator", time: at, causedBy: requested },
-          ),
-        );
-        return;
-      }
-      if (outcome.status === "pushed") await env.merge(outcome.branch);
+  const durable = (name: string) => SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === name)!;
+  const handler = async (
+    requested: Envelope<"governance.action-requested"> | Envelope<"governance.preview-requested">,
+  ) => {
+    const dryRun = requested.type === "governance.preview-requested";
+    const plan = requested.data.plan as {
+      action: string;
+      path: string;
+      image: string;
+      patch: Record<string, unknown>;
+    };
+    const outcome = await repo.apply({
+      proposalId: requested.data.proposalId,
+      incidentId: null,
+      kind: requested.data.kind,
+      requestedAt: requested.data.requestedAt,
+      change:
+        plan.action === "set-image"
+          ? { action: "set-image", path: plan.path, image: plan.image }
+          : plan.action === "patch-manifest"
+            ? { action: "patch-manifest", path: plan.path, patch: plan.patch }
+            : { action: "git-revert", path: plan.path },
+      dryRun,
+    });
+    const at = new Date().toISOString();
+    if (outcome.status === "needs-triage") {
       await publishEvent(
         harness.bus,
         createEnvelope(
           {
-            type: "governance.action-completed",
-            id: messageId(
-              "governance.action-completed",
-              requested.data.proposalId,
-              ...(requested.data.dryRun ? ["dry-run"] : []),
-            ),
+            type: "governance.action-failed",
+            id: messageId("governance.action-failed", requested.data.proposalId),
             service: requested.service,
             data: {
               proposalId: requested.data.proposalId,
-              incidentId: null,
-              kind: requested.data.kind,
               at,
-              branch: outcome.branch,
-              commit: outcome.commit,
-              prUrl: null,
-              diff: outcome.diff,
-              dryRun: requested.data.dryRun,
+              reason: outcome.reason,
+              needsTriage: true,
+              state: "needs-triage",
+              ...(outcome.unchanged === undefined ? {} : { unchanged: true }),
             },
           },
           { source: "git-actuator", time: at, causedBy: requested },
         ),
       );
+      return;
+    }
+    if (outcome.status === "pushed") await env.merge(outcome.branch);
+    await publishEvent(
+      harness.bus,
+      createEnvelope(
+        {
+          type: "governance.action-completed",
+          id: messageId(
+            "governance.action-completed",
+            requested.data.proposalId,
+            ...(dryRun ? ["dry-run"] : []),
+          ),
+          service: requested.service,
+          data: {
+            proposalId: requested.data.proposalId,
+            incidentId: null,
+            kind: requested.data.kind,
+            at,
+            branch: outcome.branch,
+            commit: outcome.commit,
+            prUrl: null,
+            diff: outcome.diff,
+            dryRun,
+          },
+        },
+        { source: "git-actuator", time: at, causedBy: requested },
+      ),
+    );
+  };
+  const subscriptions: Subscription[] = [
+    consumeEvents(harness.bus, {
+      consumer: durable("git-actuator"),
+      types: ["governance.action-requested"],
+      handler,
+    }),
+    consumeEvents(harness.bus, {
+      consumer: durable("git-actuator-previews"),
+      types: ["governance.preview-requested"],
+      handler,
+    }),
+  ];
+  return {
+    stop: async () => {
+      await Promise.all(subscriptions.map((s) => s.stop()));
     },
-  });
-  return { stop: () => subscription.stop() };
+  };
 }
 
 /**

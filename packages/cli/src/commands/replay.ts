@@ -40,6 +40,7 @@ function replayPolicy(
     incident: {
       openIncidentOn: policy.openIncidentOn,
       resolveAfterMs: parseDuration(policy.resolveAfter) ?? 15 * 60_000,
+      sloNames: service.spec.slos.map((slo) => slo.name),
     },
     gate: gateDeclaration(service.spec, policy, staleAfterMs(policy, pollIntervalMs)),
     freezeOnExhaustionMs: parseDuration(policy.freezeOnExhaustion) ?? 86_400_000,
