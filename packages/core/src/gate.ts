@@ -1,4 +1,5 @@
 import { formatDuration } from "@safedeploy/schema";
+import { freezeId } from "./ids.js";
 import type {
   Burn,
   EventData,
@@ -329,7 +330,7 @@ export function exhaustionFreeze(
   freezeOnExhaustionMs: number,
 ): FreezeWindow {
   return {
-    id: `freeze:${service}:exhaustion:${evaluatedAt}`,
+    id: freezeId(service, "exhaustion", evaluatedAt),
     from: evaluatedAt,
     until: new Date(Date.parse(evaluatedAt) + freezeOnExhaustionMs).toISOString(),
     reason: "error budget exhausted",

@@ -148,10 +148,8 @@ export {
   checkTargets,
   decideTrain,
   deployProbeDelayMs,
-  hookIdempotencyKey,
   promotionHook,
   promotionPlan,
-  promotionProposalId,
   releaseManifest,
   reportFailure,
   startTrain,
@@ -162,7 +160,6 @@ export type {
   FollowUpPhase,
   FollowUpState,
   HookChange,
-  HookName,
   HookPayload,
   HookRecord,
   ManifestEntry,
@@ -182,3 +179,11 @@ export type {
   TrainState,
   TrainStatus,
 } from "./release.js";
+export {
+  freezeId,
+  guardId,
+  hookIdempotencyKey,
+  parseTrainActionId,
+  promotionProposalId,
+} from "./ids.js";
+export type { HookName } from "./ids.js";

@@ -1,4 +1,6 @@
 import { messageId } from "@safedeploy/schema";
+import { hookIdempotencyKey, promotionProposalId } from "./ids.js";
+import type { HookName } from "./ids.js";
 import type {
   GateReason,
   GateVerdictKind,
@@ -99,9 +101,6 @@ export function deployProbeDelayMs(failed: number): number {
   return Math.min(DEPLOY_PROBE_INTERVAL_MS, 1_000 * 2 ** Math.max(0, failed - 1));
 }
 
-/** Which hook of a strategy: canary `promoteHook`/`rollbackHook`, blue_green `cutoverHook`. */
-export type HookName = "promote" | "cutover" | "rollback";
-
 /** What a manifest hook committed through the git actuator (in a dry run: would commit). */
 export interface HookChange {
   readonly branch: string;
@@ -139,11 +138,6 @@ export interface HookPayload {
   readonly change: PlannedChange;
   readonly commit: string | null;
   readonly phase: HookName;
-}
-
-/** The idempotency key of one hook of one step: `<trainId>-s<n>-<hook>` (n counts from 1). */
-export function hookIdempotencyKey(trainId: string, step: number, hook: HookName): string {
-  return `${trainId}-s${step + 1}-${hook}`;
 }
 
 /** What a service's gate answered before a step's promotion. */
@@ -572,14 +566,6 @@ function promoteAction(plan: TrainPlan, index: number): TrainAction {
     change: step.change,
     strategy: step.strategy,
   };
-}
-
-/**
- * The id of a step's promotion proposal, and so of its action and branch
- * (`safedeploy/<id>`): `<trainId>-s<n>`, n counting from 1.
- */
-export function promotionProposalId(trainId: string, step: number): string {
-  return `${trainId}-s${step + 1}`;
 }
 
 /** The git actuator's plan for a change (`governance.action-requested`), as its proposal shows it. */

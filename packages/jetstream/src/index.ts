@@ -23,6 +23,8 @@ export {
 } from "./errors.js";
 export { openKv } from "./kv.js";
 export type { Revisioned, TypedKv } from "./kv.js";
+export { mutate } from "./mutate.js";
+export type { Decision, MutateOptions, Outbox } from "./mutate.js";
 export { silentLogger } from "./logger.js";
 export type { Logger } from "./logger.js";
 export { auditAnchors } from "./anchors.js";

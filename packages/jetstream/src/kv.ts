@@ -5,6 +5,7 @@ import { qualifiedName } from "@safedeploy/schema";
 import type { z } from "zod";
 import type { Bus } from "./connection.js";
 import { KvConflictError, TerminalError } from "./errors.js";
+import { mutate } from "./mutate.js";
 
 /** A value and the revision it was read at, for a later compare-and-set. */
 export interface Revisioned<V> {
@@ -84,21 +85,13 @@ export async function openKv<V>(
       }
     },
     async mutate(key, decide, options = {}) {
-      const maxAttempts = options.maxAttempts ?? 10;
-      for (let attempt = 1; ; attempt += 1) {
-        const current = await typed.get(key);
-        const next = decide(current);
-        if (next === undefined) return { entry: current, changed: false };
-        try {
-          const revision =
-            current === null
-              ? await typed.create(key, next)
-              : await typed.update(key, next, current.revision);
-          return { entry: { value: next, revision }, changed: true };
-        } catch (error) {
-          if (!(error instanceof KvConflictError) || attempt >= maxAttempts) throw error;
-        }
-      }
+      const { entry, changed } = await mutate(
+        typed,
+        key,
+        (current) => ({ next: decide(current), result: undefined }),
+        options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts },
+      );
+      return { entry, changed };
     },
     async remove(key, revision) {
       try {

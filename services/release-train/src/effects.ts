@@ -7,7 +7,6 @@ import {
 import type {
   CheckResult,
   CheckTarget,
-  HookName,
   StepReport,
   TrainAction,
   TrainEvent,
@@ -21,19 +20,6 @@ import type { TrainRecord } from "./store.js";
 
 /** The proposal id (and so the branch `safedeploy/<id>`) of a train step's promotion. */
 export const promotionId = promotionProposalId;
-
-/**
- * The train, step and (for a manifest hook, `<promotion id>-<hook>`) hook an action id names, or
- * null for anyone else's proposal.
- */
-export function parseTrainActionId(
-  proposalId: string,
-): { trainId: string; step: number; hook: HookName | null } | null {
-  const match = /^(TRN-[0-9A-F]+)-s(\d+)(?:-(promote|cutover|rollback))?$/.exec(proposalId);
-  if (match?.[1] === undefined || match[2] === undefined) return null;
-  const hook = match[3] as HookName | undefined;
-  return { trainId: match[1], step: Number(match[2]) - 1, hook: hook ?? null };
-}
 
 /**
  * A change of the train asked of the git actuator: an approved action, or, in a dry run, a

@@ -1,6 +1,6 @@
 import type { Envelope } from "@safedeploy/schema";
 import type { TrainDeps } from "./deps.js";
-import { parseTrainActionId } from "./effects.js";
+import { parseTrainActionId } from "@safedeploy/core";
 import type { PromotionOutcome, ProposalDecision } from "./store.js";
 
 type Outcome = Envelope<"governance.action-completed"> | Envelope<"governance.action-failed">;

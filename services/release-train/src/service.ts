@@ -16,7 +16,7 @@ import { API_VERSION, SAFEDEPLOY_TOPOLOGY } from "@safedeploy/schema";
 import { startTrainCommand, trainListCommand, trainStatusCommand } from "./commands.js";
 import type { TrainDeps } from "./deps.js";
 import { activeTrains, advanceTrain } from "./driver.js";
-import { parseTrainActionId } from "./effects.js";
+import { parseTrainActionId } from "@safedeploy/core";
 import { callHttpHook } from "./hooks.js";
 import { onActionOutcome, onProposalDecision } from "./outcomes.js";
 import { TrainIndex, TrainRecord } from "./store.js";

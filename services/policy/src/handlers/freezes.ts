@@ -1,4 +1,4 @@
-import { activeFreezes, decideExhaustionFreeze } from "@safedeploy/core";
+import { activeFreezes, decideExhaustionFreeze, freezeId } from "@safedeploy/core";
 import { CommandFailedError } from "@safedeploy/jetstream";
 import { createEnvelope, messageId, parseDuration } from "@safedeploy/schema";
 import type { CommandRequest, CommandResult, Envelope, FreezeView } from "@safedeploy/schema";
@@ -78,7 +78,7 @@ export const createFreeze =
       ]);
     }
     const freeze: Freeze = {
-      id: `freeze:${request.service}:manual:${from}`,
+      id: freezeId(request.service, "manual", from),
       from,
       until: request.until,
       reason: request.reason,

@@ -1,4 +1,4 @@
-import { activeGuards } from "@safedeploy/core";
+import { activeGuards, guardId } from "@safedeploy/core";
 import { createEnvelope, messageId } from "@safedeploy/schema";
 import type { CommandRequest, CommandResult, Envelope, GuardView } from "@safedeploy/schema";
 import { knownService } from "../deps.js";
@@ -7,10 +7,6 @@ import type { GuardRecord } from "../store.js";
 import { refreshVerdict } from "./judge.js";
 
 type Guard = GuardRecord["guards"][number];
-
-/** One guard per (service, train, step): the train asking again finds the same one. */
-export const guardId = (service: string, trainId: string, step: number | null) =>
-  `guard:${service}:${trainId}:${step === null ? "train" : `s${step + 1}`}`;
 
 const toView = (service: string, guard: Guard): GuardView => ({
   id: guard.id,

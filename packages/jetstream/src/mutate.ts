@@ -1,0 +1,81 @@
+import { KvConflictError } from "./errors.js";
+import type { Revisioned, TypedKv } from "./kv.js";
+
+/** What a pure decision makes of a key's current entry. */
+export interface Decision<V, R> {
+  /** The value to write by compare-and-set, or undefined to leave the key as it is. */
+  readonly next: V | undefined;
+  /** What the caller learns from the decision (the decision of the attempt that won). */
+  readonly result: R;
+}
+
+/** Events decided together with a value (kept in it), published only after the write. */
+export interface Outbox<V> {
+  /** Whether a value still holds events that were decided but not confirmed published. */
+  readonly pending: (value: V) => boolean;
+  /** Publishes a written entry's events (idempotently, by message id), then clears them. */
+  readonly flush: (entry: Revisioned<V>) => Promise<void>;
+}
+
+export interface MutateOptions<V> {
+  /** Attempts before giving up on a key that keeps moving (default 20). */
+  readonly maxAttempts?: number;
+  readonly outbox?: Outbox<V>;
+  /** The wait before attempt n+1, by n: jittered so racing replicas spread out (default). */
+  readonly backoffMs?: (attempt: number) => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+/** Up to 2^n ms, at most 100 ms, at random: replicas that collided retry at different moments. */
+const jittered = (attempt: number): number =>
+  Math.random() * Math.min(100, 2 ** Math.min(attempt, 7));
+
+const wait = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The one read-decide-write loop of SafeDeploy: reads `key`, lets `decide` (pure: it may run more
+ * than once) say what to write, and writes it by compare-and-set on the revision read (creating
+ * the key when it is absent). Another writer first: read again and decide again, with a bounded
+ * number of jittered retries, then a retryable {@link KvConflictError}. With an outbox, events a
+ * crash left in the value are flushed before deciding, and the written value's events after.
+ */
+export async function mutate<V, R>(
+  kv: TypedKv<V>,
+  key: string,
+  decide: (current: Revisioned<V> | null) => Decision<V, R>,
+  options: MutateOptions<V> = {},
+): Promise<{
+  readonly result: R;
+  readonly entry: Revisioned<V> | null;
+  readonly changed: boolean;
+}> {
+  const maxAttempts = options.maxAttempts ?? 20;
+  const backoff = options.backoffMs ?? jittered;
+  const sleep = options.sleep ?? wait;
+  for (let attempt = 1; attempt <= maxAttempts; attempt += 1) {
+    const current = await kv.get(key);
+    if (current !== null && options.outbox?.pending(current.value) === true) {
+      await options.outbox.flush(current);
+      continue;
+    }
+    const { next, result } = decide(current);
+    if (next === undefined) return { result, entry: current, changed: false };
+    let revision: number;
+    try {
+      revision =
+        current === null
+          ? await kv.create(key, next)
+          : await kv.update(key, next, current.revision);
+    } catch (error) {
+      if (!(error instanceof KvConflictError)) throw error;
+      if (attempt < maxAttempts) await sleep(backoff(attempt));
+      continue;
+    }
+    const entry = { value: next, revision };
+    if (options.outbox?.pending(next) === true) await options.outbox.flush(entry);
+    return { result, entry, changed: true };
+  }
+  throw new KvConflictError(kv.bucket, key, -1, {
+    cause: new Error(`${key} kept changing under ${maxAttempts} attempts`),
+  });
+}
