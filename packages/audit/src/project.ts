@@ -1,6 +1,6 @@
 import { query } from "@safedeploy/db";
 import type { Queryable } from "@safedeploy/db";
-import { AnyEnvelope } from "@safedeploy/schema";
+import { ACTIVE_INCIDENT_STATES, AnyEnvelope } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";
 
 /** The envelope a stored payload holds, or undefined (a dead letter, an unknown type, junk). */
@@ -24,7 +24,6 @@ async function touchService(db: Queryable, name: string, at: string): Promise<vo
  * Recomputes an incident's state and update time from its recorded transitions, so the outcome
  * is the same whatever order the events arrived in.
  */
-const ACTIVE_STATES: readonly string[] = ["detected", "investigating", "mitigated"];
 
 /**
  * Projects the openings the one-active-incident index refused for `service`: audit replicas may
@@ -226,7 +225,7 @@ export async function projectEnvelope(db: Queryable, e: Envelope): Promise<Proje
         [d.incidentId, e.service, d.from, d.to, d.at, d.actor, d.reason, d.link ?? null, e.id],
       );
       await refreshIncident(db, d.incidentId);
-      if (!ACTIVE_STATES.includes(d.to)) await reopenRefused(db, e.service);
+      if (!ACTIVE_INCIDENT_STATES.includes(d.to)) await reopenRefused(db, e.service);
       return "projected";
     }
     case "incidents.escalated": {

@@ -1,7 +1,7 @@
 import { SEVERITY_RANK } from "@safedeploy/core";
 import { query } from "@safedeploy/db";
 import type { Queryable } from "@safedeploy/db";
-import { STREAMS } from "@safedeploy/schema";
+import { ACTIVE_INCIDENT_STATES, STREAMS } from "@safedeploy/schema";
 import type {
   BudgetStatus,
   Burn,
@@ -23,12 +23,8 @@ import type {
 const iso = (value: Date): string => value.toISOString();
 const isoOrNull = (value: Date | null): string | null => (value === null ? null : iso(value));
 
-/** The states in which an incident is active (one per service at most). */
-export const ACTIVE_INCIDENT_STATES: readonly IncidentState[] = [
-  "detected",
-  "investigating",
-  "mitigated",
-];
+/** The states in which an incident is active (one per service at most), as the schema says. */
+export { ACTIVE_INCIDENT_STATES };
 
 /**
  * One keyset page of a list: at most `limit` rows, starting after the row whose sort key is

@@ -1,3 +1,4 @@
+import { ACTIVE_INCIDENT_STATES } from "@safedeploy/schema";
 import type { IncidentClass, IncidentOrigin, IncidentState, Severity } from "@safedeploy/schema";
 
 /**
@@ -25,7 +26,7 @@ export const INCIDENT_TRANSITIONS: Readonly<
 };
 
 /** States in which a service still has an open incident (one at most per service). */
-export const ACTIVE_STATES: readonly IncidentState[] = ["detected", "investigating", "mitigated"];
+export const ACTIVE_STATES: readonly IncidentState[] = ACTIVE_INCIDENT_STATES;
 
 export function isActive(state: IncidentState): boolean {
   return ACTIVE_STATES.includes(state);

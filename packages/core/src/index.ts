@@ -187,3 +187,11 @@ export {
   promotionProposalId,
 } from "./ids.js";
 export type { HookName } from "./ids.js";
+export {
+  actionableReasons,
+  decideFreeze,
+  decideVerdict,
+  rollbackAnswers,
+  sameVerdict,
+} from "./governance.js";
+export type { FreezeDecision, RecordedVerdict } from "./governance.js";

@@ -6,6 +6,7 @@ import type {
   ProposalPlan,
   ProposalState,
 } from "@safedeploy/schema";
+import { promotionProposalId } from "./ids.js";
 
 /** An approval: who, when, why. */
 export interface ApprovalRecord {
@@ -44,27 +45,31 @@ export function proposalKey(
 }
 
 /** The rollback an opened incident calls for: revert the last change under the service's path. */
-export function rollbackProposal(input: {
-  readonly id: string;
-  readonly incident: {
-    readonly id: string;
-    readonly service: string;
-    readonly slo: string | null;
-    readonly severity: string;
-  };
-  readonly rollbackPath: string;
-  /**
-   * When the burn began: the git actuator never reverts a commit made after it (it cannot be
-   * the cause), the proposal needs triage instead.
-   */
-  readonly burnBegan: string;
-  readonly required: number;
-  readonly at: string;
-}): Proposal {
+export function rollbackProposal(
+  input: {
+    readonly incident: {
+      readonly id: string;
+      readonly service: string;
+      readonly slo: string | null;
+      readonly severity: string;
+    };
+    readonly rollbackPath: string;
+    /**
+     * When the burn began: the git actuator never reverts a commit made after it (it cannot be
+     * the cause), the proposal needs triage instead.
+     */
+    readonly burnBegan: string;
+    readonly required: number;
+    readonly at: string;
+  },
+  /** The id the proposal's key names (derived, so the same cause names the same proposal). */
+  idFor: (key: string) => string,
+): Proposal {
   const { incident } = input;
+  const key = proposalKey("rollback-rollout", { incidentId: incident.id });
   return {
-    id: input.id,
-    key: proposalKey("rollback-rollout", { incidentId: incident.id }),
+    id: idFor(key),
+    key,
     service: incident.service,
     incidentId: incident.id,
     kind: "rollback-rollout",
@@ -82,19 +87,23 @@ export function rollbackProposal(input: {
  * A revert asked for by another decision than an incident (a release train's failing step): the
  * same git revert of the service's path, keyed by (service, kind, cause).
  */
-export function revertProposal(input: {
-  readonly id: string;
-  readonly service: string;
-  readonly causeId: string;
-  readonly path: string;
-  readonly commit: string | null;
-  readonly reason: string;
-  readonly required: number;
-  readonly at: string;
-}): Proposal {
+export function revertProposal(
+  input: {
+    readonly service: string;
+    readonly causeId: string;
+    readonly path: string;
+    readonly commit: string | null;
+    readonly reason: string;
+    readonly required: number;
+    readonly at: string;
+  },
+  /** The id the proposal's key names (derived, so the same cause names the same proposal). */
+  idFor: (key: string) => string,
+): Proposal {
+  const key = proposalKey("rollback-rollout", { service: input.service, causeId: input.causeId });
   return {
-    id: input.id,
-    key: proposalKey("rollback-rollout", { service: input.service, causeId: input.causeId }),
+    id: idFor(key),
+    key,
     service: input.service,
     incidentId: null,
     kind: "rollback-rollout",
@@ -116,20 +125,24 @@ export function revertProposal(input: {
  * The proposal a blocked verdict calls for: pause the service's Rollout in the environment repo,
  * so the execution plane cannot promote it either (or, with no rollback path, only record it).
  */
-export function blockPromotionProposal(input: {
-  readonly id: string;
-  readonly service: string;
-  /** The verdict that blocked promotion. */
-  readonly causeId: string;
-  readonly reasons: readonly GateReason[];
-  readonly rollbackPath: string | null;
-  readonly required: number;
-  readonly at: string;
-}): Proposal {
+export function blockPromotionProposal(
+  input: {
+    readonly service: string;
+    /** The verdict that blocked promotion. */
+    readonly causeId: string;
+    readonly reasons: readonly GateReason[];
+    readonly rollbackPath: string | null;
+    readonly required: number;
+    readonly at: string;
+  },
+  /** The id the proposal's key names (derived, so the same cause names the same proposal). */
+  idFor: (key: string) => string,
+): Proposal {
   const codes = input.reasons.map((reason) => reason.code);
+  const key = proposalKey("block-promotion", { service: input.service, causeId: input.causeId });
   return {
-    id: input.id,
-    key: proposalKey("block-promotion", { service: input.service, causeId: input.causeId }),
+    id: idFor(key),
+    key,
     service: input.service,
     incidentId: null,
     kind: "block-promotion",
@@ -147,20 +160,24 @@ export function blockPromotionProposal(input: {
 }
 
 /** The promotion a healthy, baked canary step calls for: set the next canary weight in Git. */
-export function promoteCanaryProposal(input: {
-  readonly id: string;
-  readonly service: string;
-  /** The canary-healthy event that found the step baked. */
-  readonly causeId: string;
-  readonly path: string;
-  readonly from: number;
-  readonly to: number;
-  readonly required: number;
-  readonly at: string;
-}): Proposal {
+export function promoteCanaryProposal(
+  input: {
+    readonly service: string;
+    /** The canary-healthy event that found the step baked. */
+    readonly causeId: string;
+    readonly path: string;
+    readonly from: number;
+    readonly to: number;
+    readonly required: number;
+    readonly at: string;
+  },
+  /** The id the proposal's key names (derived, so the same cause names the same proposal). */
+  idFor: (key: string) => string,
+): Proposal {
+  const key = proposalKey("promote-canary", { service: input.service, causeId: input.causeId });
   return {
-    id: input.id,
-    key: proposalKey("promote-canary", { service: input.service, causeId: input.causeId }),
+    id: idFor(key),
+    key,
     service: input.service,
     incidentId: null,
     kind: "promote-canary",
@@ -200,19 +217,26 @@ export function recordPreviewRefusal(proposal: Proposal): Proposal {
  * train's `<trainId>-s<n>`). The train asks the gate before and after its approvals, and
  * requests the change itself.
  */
-export function promotionProposal(input: {
-  readonly id: string;
-  readonly service: string;
-  readonly trainId: string;
-  readonly step: number;
-  readonly summary: string;
-  readonly plan: ImagePlan | PatchPlan;
-  readonly required: number;
-  readonly at: string;
-}): Proposal {
+export function promotionProposal(
+  input: {
+    readonly service: string;
+    readonly trainId: string;
+    readonly step: number;
+    readonly summary: string;
+    readonly plan: ImagePlan | PatchPlan;
+    readonly required: number;
+    readonly at: string;
+  },
+  /** The id the proposal's key names (derived, so the same cause names the same proposal). */
+  idFor: (key: string) => string,
+): Proposal {
+  const key = proposalKey("promote-release", {
+    service: input.service,
+    causeId: promotionProposalId(input.trainId, input.step),
+  });
   return {
-    id: input.id,
-    key: proposalKey("promote-release", { service: input.service, causeId: input.id }),
+    id: idFor(key),
+    key,
     service: input.service,
     incidentId: null,
     kind: "promote-release",

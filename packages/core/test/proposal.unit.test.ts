@@ -17,14 +17,16 @@ import type { Proposal } from "@safedeploy/core";
 
 const at = "2026-11-24T09:05:00.000Z";
 const proposal = (required = 1): Proposal =>
-  rollbackProposal({
-    id: "PRP-1",
-    incident: { id: "INC-1", service: "checkout", slo: "availability", severity: "fast-burn" },
-    rollbackPath: "envs/prod/checkout",
-    burnBegan: "2026-11-24T09:01:00.000Z",
-    required,
-    at,
-  });
+  rollbackProposal(
+    {
+      incident: { id: "INC-1", service: "checkout", slo: "availability", severity: "fast-burn" },
+      rollbackPath: "envs/prod/checkout",
+      burnBegan: "2026-11-24T09:01:00.000Z",
+      required,
+      at,
+    },
+    () => "PRP-1",
+  );
 const by = (who: string) => ({ by: who, at, reason: "looks right" });
 
 describe("proposals", () => {
@@ -104,15 +106,17 @@ describe("block-promotion and promote-canary proposals", () => {
   ];
 
   it("a blocked verdict proposes pausing the Rollout, keyed by its cause", () => {
-    const block = blockPromotionProposal({
-      id: "PRP-2",
-      service: "checkout",
-      causeId: "governance.verdict:checkout:t1",
-      reasons,
-      rollbackPath: "envs/prod/checkout",
-      required: 2,
-      at,
-    });
+    const block = blockPromotionProposal(
+      {
+        service: "checkout",
+        causeId: "governance.verdict:checkout:t1",
+        reasons,
+        rollbackPath: "envs/prod/checkout",
+        required: 2,
+        at,
+      },
+      () => "PRP-2",
+    );
     expect(block).toMatchObject({
       key: "checkout:block-promotion:governance.verdict:checkout:t1",
       kind: "block-promotion",
@@ -125,29 +129,33 @@ describe("block-promotion and promote-canary proposals", () => {
   });
 
   it("without a rollback path the block is recorded only", () => {
-    const block = blockPromotionProposal({
-      id: "PRP-3",
-      service: "legacy",
-      causeId: "v",
-      reasons: [{ code: "no-rollback", message: "no rollback", value: null, threshold: null }],
-      rollbackPath: null,
-      required: 1,
-      at,
-    });
+    const block = blockPromotionProposal(
+      {
+        service: "legacy",
+        causeId: "v",
+        reasons: [{ code: "no-rollback", message: "no rollback", value: null, threshold: null }],
+        rollbackPath: null,
+        required: 1,
+        at,
+      },
+      () => "PRP-3",
+    );
     expect(block.plan).toEqual({ action: "record-only", reasons: ["no-rollback"] });
   });
 
   it("a baked canary proposes the next weight", () => {
-    const promote = promoteCanaryProposal({
-      id: "PRP-4",
-      service: "checkout",
-      causeId: "governance.canary-healthy:checkout:10",
-      path: "envs/prod/checkout",
-      from: 10,
-      to: 50,
-      required: 1,
-      at,
-    });
+    const promote = promoteCanaryProposal(
+      {
+        service: "checkout",
+        causeId: "governance.canary-healthy:checkout:10",
+        path: "envs/prod/checkout",
+        from: 10,
+        to: 50,
+        required: 1,
+        at,
+      },
+      () => "PRP-4",
+    );
     expect(promote).toMatchObject({
       key: "checkout:promote-canary:governance.canary-healthy:checkout:10",
       kind: "promote-canary",
@@ -185,16 +193,18 @@ describe("block-promotion and promote-canary proposals", () => {
 
 describe("revertProposal", () => {
   it("reverts one service's path for a cause that is not an incident, keyed by the cause", () => {
-    const revert = revertProposal({
-      id: "PRP-9",
-      service: "checkout",
-      causeId: "TRN-1:step-3",
-      path: "envs/prod/checkout",
-      commit: "abc123",
-      reason: "release train t, step 3: checkout failed its content check",
-      required: 2,
-      at,
-    });
+    const revert = revertProposal(
+      {
+        service: "checkout",
+        causeId: "TRN-1:step-3",
+        path: "envs/prod/checkout",
+        commit: "abc123",
+        reason: "release train t, step 3: checkout failed its content check",
+        required: 2,
+        at,
+      },
+      () => "PRP-9",
+    );
     expect(revert).toMatchObject({
       key: "checkout:rollback-rollout:TRN-1:step-3",
       kind: "rollback-rollout",
@@ -204,16 +214,18 @@ describe("revertProposal", () => {
       plan: { action: "git-revert", path: "envs/prod/checkout", commit: "abc123" },
       summary: "Revert checkout: release train t, step 3: checkout failed its content check",
     });
-    const withoutCommit = revertProposal({
-      id: "PRP-10",
-      service: "checkout",
-      causeId: "TRN-1:step-4",
-      path: "envs/prod/checkout",
-      commit: null,
-      reason: "r",
-      required: 1,
-      at,
-    });
+    const withoutCommit = revertProposal(
+      {
+        service: "checkout",
+        causeId: "TRN-1:step-4",
+        path: "envs/prod/checkout",
+        commit: null,
+        reason: "r",
+        required: 1,
+        at,
+      },
+      () => "PRP-10",
+    );
     expect(withoutCommit.plan).toEqual({ action: "git-revert", path: "envs/prod/checkout" });
   });
 
@@ -229,16 +241,18 @@ describe("revertProposal", () => {
   });
 
   it("makes a release train's step a promotion proposal that waits for its approvals", () => {
-    const promotion = promotionProposal({
-      id: "TRN-7-s2",
-      service: "search",
-      trainId: "TRN-7",
-      step: 1,
-      summary: "image registry/search:v2",
-      plan: { action: "set-image", path: "envs/prod/search", image: "registry/search:v2" },
-      required: 2,
-      at,
-    });
+    const promotion = promotionProposal(
+      {
+        service: "search",
+        trainId: "TRN-7",
+        step: 1,
+        summary: "image registry/search:v2",
+        plan: { action: "set-image", path: "envs/prod/search", image: "registry/search:v2" },
+        required: 2,
+        at,
+      },
+      () => "TRN-7-s2",
+    );
     expect(promotion).toMatchObject({
       id: "TRN-7-s2",
       kind: "promote-release",

@@ -43,6 +43,13 @@ export const IncidentState = z.enum([
 ]);
 export type IncidentState = z.infer<typeof IncidentState>;
 
+/** States in which a service still has an open incident (one at most per service). */
+export const ACTIVE_INCIDENT_STATES: readonly IncidentState[] = [
+  "detected",
+  "investigating",
+  "mitigated",
+];
+
 /** What opened an incident: a burning SLO, or a structural policy violation. */
 export const IncidentOrigin = z.enum(["slo", "policy"]);
 export type IncidentOrigin = z.infer<typeof IncidentOrigin>;

@@ -5,6 +5,7 @@
  */
 export { Duration, ResourceName, Timestamp, formatDuration, parseDuration } from "./primitives.js";
 export {
+  ACTIVE_INCIDENT_STATES,
   Actor,
   BudgetStatus,
   Burn,

@@ -5,7 +5,7 @@ export { incidentService } from "./service.js";
 export { ServiceRecord } from "./store.js";
 export { onTransitionCommand, toView } from "./handlers/transition.js";
 export {
-  commitRecord,
+  transitionCurrent,
   flushOutbox,
   foldIntoRecord,
   incidentIdFor,

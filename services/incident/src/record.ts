@@ -5,9 +5,10 @@ import type {
   IncidentDecisionEvent,
   ServiceIncidentState,
   Transition,
+  TransitionResult,
 } from "@safedeploy/core";
-import { KvConflictError } from "@safedeploy/jetstream";
-import type { Revisioned, TypedKv } from "@safedeploy/jetstream";
+import { KvConflictError, mutate } from "@safedeploy/jetstream";
+import type { Outbox, Revisioned, TypedKv } from "@safedeploy/jetstream";
 import { createEnvelope, messageId } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";
 import type { IncidentIndex, ServiceRecord } from "./store.js";
@@ -70,28 +71,12 @@ export async function flushOutbox(
     .catch(ignoreConflict);
 }
 
-/**
- * Writes `next` over `current` by compare-and-set (creating the key when `current` is null), then
- * flushes its outbox. Resolves false when another replica wrote first: re-read and decide again.
- */
-export async function commitRecord(
-  deps: RecordDeps,
-  service: string,
-  current: Revisioned<ServiceRecord> | null,
-  next: ServiceRecord,
-): Promise<boolean> {
-  let revision: number;
-  try {
-    revision =
-      current === null
-        ? await deps.records.create(service, next)
-        : await deps.records.update(service, next, current.revision);
-  } catch (error) {
-    if (error instanceof KvConflictError) return false;
-    throw error;
-  }
-  await flushOutbox(deps, service, { value: next, revision });
-  return true;
+/** The record's outbox: events decided with it, published after it was written. */
+function outbox(deps: RecordDeps, service: string): Outbox<ServiceRecord> {
+  return {
+    pending: (record) => record.outbox.length > 0,
+    flush: (entry) => flushOutbox(deps, service, entry),
+  };
 }
 
 function ignoreConflict(error: unknown): void {
@@ -104,6 +89,7 @@ export function incidentIdFor(causeId: string): string {
 }
 
 const EMPTY: ServiceRecord = { slos: {}, incident: null, healthySince: null, outbox: [] };
+/** A burst of evaluations of one service from many replicas may collide many times. */
 const MAX_ATTEMPTS = 50;
 
 function toState(record: ServiceRecord): ServiceIncidentState {
@@ -175,20 +161,59 @@ export async function foldIntoRecord(
   evidenceTime: string,
   decide: (state: ServiceIncidentState) => IncidentDecision,
 ): Promise<void> {
-  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
-    const entry = await deps.records.get(service);
-    if (entry !== null && entry.value.outbox.length > 0) {
-      await flushOutbox(deps, service, entry);
-      continue;
-    }
-    const decision = decide(toState(entry?.value ?? EMPTY));
-    if (!decision.changed) return;
-    const next = {
-      ...decision.state,
-      outbox: decision.events.map((event) => decisionEnvelope(event, cause, evidenceTime)),
-    } as ServiceRecord;
-    // Lost the race to another replica: re-read and decide again.
-    if (await commitRecord(deps, service, entry, next)) return;
-  }
-  throw new Error(`incident record of ${service} kept changing under ${MAX_ATTEMPTS} attempts`);
+  await mutate(
+    deps.records,
+    service,
+    (current) => {
+      const decision = decide(toState(current?.value ?? EMPTY));
+      if (!decision.changed) return { next: undefined, result: undefined };
+      const next = {
+        ...decision.state,
+        outbox: decision.events.map((event) => decisionEnvelope(event, cause, evidenceTime)),
+      } as ServiceRecord;
+      return { next, result: undefined };
+    },
+    { maxAttempts: MAX_ATTEMPTS, outbox: outbox(deps, service) },
+  );
+}
+
+/**
+ * Moves the incident `incidentId`, if it is still its service's current one, by the transition
+ * `move` decides for it (null: none), with compare-and-set; the transition's event goes out
+ * through the record's outbox. Resolves what `move` answered for the incident as written (or
+ * `missing` when the incident is not current).
+ */
+export async function transitionCurrent<R>(
+  deps: RecordDeps,
+  service: string,
+  incidentId: string,
+  move: (incident: Incident) => {
+    readonly transition: TransitionResult | null;
+    readonly context: Parameters<typeof createEnvelope>[1];
+    readonly result: (moved: Incident | null) => R;
+  },
+): Promise<R | "missing"> {
+  const { result } = await mutate<ServiceRecord, R | "missing">(
+    deps.records,
+    service,
+    (entry) => {
+      const incident = (entry?.value.incident ?? null) as Incident | null;
+      if (entry === null || incident?.id !== incidentId)
+        return { next: undefined, result: "missing" };
+      const decided = move(incident);
+      if (!decided.transition?.ok) {
+        return { next: undefined, result: decided.result(null) };
+      }
+      const moved = decided.transition;
+      const event = transitionedEvent(incident, moved.transition, decided.context);
+      const next = {
+        ...entry.value,
+        incident: moved.incident,
+        outbox: [...entry.value.outbox, event],
+      } as ServiceRecord;
+      return { next, result: decided.result(moved.incident) };
+    },
+    { outbox: outbox(deps, service) },
+  );
+  return result;
 }

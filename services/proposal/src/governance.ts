@@ -3,18 +3,11 @@ import {
   promoteCanaryProposal,
   recordActionOutcome,
   recordPreviewRefusal,
-  UNKNOWN_REASON_CODES,
+  actionableReasons,
 } from "@safedeploy/core";
-import type { Envelope, GateReason } from "@safedeploy/schema";
+import type { Envelope } from "@safedeploy/schema";
 import { decide, propose, proposalIdFor, supersede } from "./proposals.js";
 import type { ProposalDeps } from "./proposals.js";
-
-/**
- * What the gate cannot see (no data, a failed query, stale evidence) blocks promotion but calls for
- * no one's decision; a failed release guard already has its revert proposed by its train.
- */
-const actionable = (reason: GateReason) =>
-  !UNKNOWN_REASON_CODES.includes(reason.code) && reason.code !== "release-guard-failed";
 
 export const blockKey = (service: string) => `block.${service}`;
 
@@ -29,20 +22,22 @@ export const onVerdict =
     const service = deps.serviceFor(verdict.service);
     if (service === undefined) return;
     const at = verdict.data.evaluatedAt;
-    const reasons = verdict.data.reasons.filter(actionable);
+    const reasons = actionableReasons(verdict.data.reasons);
     const draft =
       verdict.data.allowed || reasons.length === 0
         ? null
-        : blockPromotionProposal({
-            id: "",
-            service: verdict.service,
-            causeId: verdict.id,
-            reasons,
-            rollbackPath: service.rollbackPath,
-            required: service.approvalsRequired,
-            at,
-          });
-    const ours = draft === null ? null : proposalIdFor(draft.key);
+        : blockPromotionProposal(
+            {
+              service: verdict.service,
+              causeId: verdict.id,
+              reasons,
+              rollbackPath: service.rollbackPath,
+              required: service.approvalsRequired,
+              at,
+            },
+            proposalIdFor,
+          );
+    const ours = draft?.id ?? null;
     const known = await deps.blocks.get(blockKey(verdict.service));
     if (known !== null && known.value.at > at) return; // a newer verdict already decided
     if (draft !== null) await propose(deps, draft, verdict);
@@ -79,16 +74,18 @@ export const onCanaryHealthy =
     if (service?.rollbackPath === null || service === undefined) return; // no manifest path to edit
     await propose(
       deps,
-      promoteCanaryProposal({
-        id: "",
-        service: healthy.service,
-        causeId: `canary:${healthy.data.weight}:${healthy.data.since}`,
-        path: service.rollbackPath,
-        from: healthy.data.weight,
-        to: healthy.data.next,
-        required: service.approvalsRequired,
-        at: healthy.data.evaluatedAt,
-      }),
+      promoteCanaryProposal(
+        {
+          service: healthy.service,
+          causeId: `canary:${healthy.data.weight}:${healthy.data.since}`,
+          path: service.rollbackPath,
+          from: healthy.data.weight,
+          to: healthy.data.next,
+          required: service.approvalsRequired,
+          at: healthy.data.evaluatedAt,
+        },
+        proposalIdFor,
+      ),
       healthy,
     );
   };

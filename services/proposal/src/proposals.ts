@@ -4,11 +4,12 @@ import {
   promotionProposal,
   rejectProposal,
   revertProposal,
+  rollbackAnswers,
   rollbackProposal,
   supersedeProposal,
 } from "@safedeploy/core";
 import type { Proposal } from "@safedeploy/core";
-import { CommandFailedError, KvConflictError } from "@safedeploy/jetstream";
+import { CommandFailedError, KvConflictError, mutate } from "@safedeploy/jetstream";
 import type { TypedKv } from "@safedeploy/jetstream";
 import { createEnvelope, messageId } from "@safedeploy/schema";
 import type { CommandRequest, Envelope, ProposalView } from "@safedeploy/schema";
@@ -93,9 +94,6 @@ function previewRequest(proposal: ProposalRecord): Envelope {
   );
 }
 
-/** The burn severities a rollback answers; a policy incident alone calls for none. */
-const BURNING: readonly string[] = ["slow-burn", "fast-burn", "exhausted"];
-
 async function proposeRollback(
   deps: ProposalDeps,
   incident: {
@@ -110,14 +108,16 @@ async function proposeRollback(
 ): Promise<void> {
   const service = deps.serviceFor(incident.service);
   if (service === undefined || service.rollbackPath === null) return; // nothing to roll back: policy flags it
-  const draft = rollbackProposal({
-    id: "",
-    incident,
-    rollbackPath: service.rollbackPath,
-    burnBegan: incident.burnBegan,
-    required: service.approvalsRequired,
-    at: incident.at,
-  });
+  const draft = rollbackProposal(
+    {
+      incident,
+      rollbackPath: service.rollbackPath,
+      burnBegan: incident.burnBegan,
+      required: service.approvalsRequired,
+      at: incident.at,
+    },
+    proposalIdFor,
+  );
   await propose(deps, draft, cause);
 }
 
@@ -152,7 +152,7 @@ export const onIncidentOpened =
 export const onIncidentEscalated =
   (deps: ProposalDeps) =>
   async (escalated: Envelope<"incidents.escalated">): Promise<void> => {
-    if (!BURNING.includes(escalated.data.severity)) return;
+    if (!rollbackAnswers(escalated.data.severity)) return;
     await proposeRollback(
       deps,
       {
@@ -168,8 +168,8 @@ export const onIncidentEscalated =
   };
 
 /**
- * Stores a drafted proposal under the id its key derives, unless it exists (then the stored one
- * stands), and publishes its created event, deduplicated by id: however often a cause is
+ * Stores a drafted proposal under its id (derived from its key) unless it exists (then the stored
+ * one stands), and publishes its created event, deduplicated by id: however often a cause is
  * delivered, one proposal, one event.
  */
 export async function propose(
@@ -177,11 +177,6 @@ export async function propose(
   draft: Proposal,
   cause: Cause,
 ): Promise<ProposalRecord> {
-  return store(deps, { ...draft, id: proposalIdFor(draft.key) }, cause);
-}
-
-/** Stores a proposal under its id unless it exists, and publishes its created event (deduped). */
-async function store(deps: ProposalDeps, draft: Proposal, cause: Cause): Promise<ProposalRecord> {
   const proposal = draft as ProposalRecord;
   let stored = proposal;
   try {
@@ -225,29 +220,44 @@ export async function supersede(
   );
 }
 
+/** What deciding on a stored proposal came to. */
+interface Decided {
+  readonly proposal: ProposalRecord;
+  readonly changed: boolean;
+  readonly nowApproved: boolean;
+}
+
+/**
+ * Applies a core decision (approve, reject, supersede, record an outcome) to a stored proposal by
+ * compare-and-set; `not_found` for an unknown id, `conflict` for a refused decision.
+ */
 export async function decide(
   deps: ProposalDeps,
   id: string,
   change: (proposal: Proposal) => ReturnType<typeof approveProposal>,
-): Promise<{ proposal: ProposalRecord; changed: boolean; nowApproved: boolean }> {
-  for (let attempt = 1; attempt <= 20; attempt += 1) {
-    const entry = await deps.proposals.get(id);
+): Promise<Decided> {
+  const { result } = await mutate<ProposalRecord, Decided>(deps.proposals, id, (entry) => {
     if (entry === null) throw new CommandFailedError("not_found", `no proposal ${id}`);
-    const result = change(entry.value);
-    if (!result.ok) throw new CommandFailedError("conflict", result.message);
-    if (!result.changed) return { proposal: entry.value, changed: false, nowApproved: false };
-    try {
-      await deps.proposals.update(id, result.proposal as ProposalRecord, entry.revision);
+    const decided = change(entry.value);
+    if (!decided.ok) throw new CommandFailedError("conflict", decided.message);
+    if (!decided.changed) {
       return {
-        proposal: result.proposal as ProposalRecord,
-        changed: true,
-        nowApproved: result.nowApproved,
+        next: undefined,
+        result: { proposal: entry.value, changed: false, nowApproved: false },
       };
-    } catch (error) {
-      if (!(error instanceof KvConflictError)) throw error;
     }
-  }
-  throw new CommandFailedError("unavailable", `proposal ${id} is changing too fast; try again`);
+    const proposal = decided.proposal as ProposalRecord;
+    return {
+      next: proposal,
+      result: { proposal, changed: true, nowApproved: decided.nowApproved },
+    };
+  }).catch((error: unknown) => {
+    if (error instanceof KvConflictError) {
+      throw new CommandFailedError("unavailable", `proposal ${id} is changing too fast; try again`);
+    }
+    throw error;
+  });
+  return result;
 }
 
 /** Approve: idempotent per person; once `required` distinct people approved, hand it to the actuator. */
@@ -342,16 +352,18 @@ export async function requestRevert(
   if (service === undefined) {
     throw new CommandFailedError("not_found", `no service named ${request.service}`);
   }
-  const draft = revertProposal({
-    id: "",
-    service: request.service,
-    causeId: request.causeId,
-    path: request.path,
-    commit: request.commit ?? null,
-    reason: request.reason,
-    required: service.approvalsRequired,
-    at: request.at,
-  });
+  const draft = revertProposal(
+    {
+      service: request.service,
+      causeId: request.causeId,
+      path: request.path,
+      commit: request.commit ?? null,
+      reason: request.reason,
+      required: service.approvalsRequired,
+      at: request.at,
+    },
+    proposalIdFor,
+  );
   return toView(await propose(deps, draft, { correlationId: request.causeId }));
 }
 
@@ -368,17 +380,20 @@ export async function requestPromotion(
   if (service === undefined) {
     throw new CommandFailedError("not_found", `no service named ${request.service}`);
   }
-  const draft = promotionProposal({
-    id: request.proposalId,
-    service: request.service,
-    trainId: request.trainId,
-    step: request.step,
-    summary: request.summary,
-    plan: request.plan,
-    required: service.approvalsRequired,
-    at: request.at,
-  });
-  const stored = await store(deps, draft, { correlationId: request.trainId });
+  const draft = promotionProposal(
+    {
+      service: request.service,
+      trainId: request.trainId,
+      step: request.step,
+      summary: request.summary,
+      plan: request.plan,
+      required: service.approvalsRequired,
+      at: request.at,
+    },
+    // The train's own id: its branch is `safedeploy/<trainId>-s<n>`.
+    () => request.proposalId,
+  );
+  const stored = await propose(deps, draft, { correlationId: request.trainId });
   if (stored.state !== "pending" || stored.approvals.some((a) => a.by === request.actor)) {
     return toView(stored);
   }

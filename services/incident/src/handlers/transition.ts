@@ -1,8 +1,8 @@
 import { transitionIncident } from "@safedeploy/core";
-import type { Incident } from "@safedeploy/core";
-import { CommandFailedError } from "@safedeploy/jetstream";
+import type { TransitionResult } from "@safedeploy/core";
+import { CommandFailedError, KvConflictError } from "@safedeploy/jetstream";
 import type { CommandRequest, IncidentView } from "@safedeploy/schema";
-import { commitRecord, indexKey, transitionedEvent } from "../record.js";
+import { indexKey, transitionCurrent } from "../record.js";
 import type { RecordDeps } from "../record.js";
 import type { ServiceRecord } from "../store.js";
 
@@ -33,40 +33,41 @@ export const onTransitionCommand =
     const located = await deps.index.get(indexKey(request.incidentId));
     if (located === null)
       throw new CommandFailedError("not_found", `no incident ${request.incidentId}`);
-    for (let attempt = 1; attempt <= 20; attempt += 1) {
-      const entry = await deps.records.get(located.value.service);
-      const incident = entry?.value.incident ?? null;
-      if (entry === null || incident?.id !== request.incidentId) {
+    const at = deps.now();
+    const outcome = await transitionCurrent<TransitionResult>(
+      deps,
+      located.value.service,
+      request.incidentId,
+      (incident) => {
+        const transition = transitionIncident(incident, {
+          to: request.to,
+          initiator: "human",
+          actor: request.actor,
+          reason: request.reason,
+          at,
+          ...(request.link === undefined ? {} : { link: request.link }),
+        });
+        return {
+          transition,
+          context: { source: "incident", time: at, correlationId: incident.id },
+          result: () => transition,
+        };
+      },
+    ).catch((error: unknown) => {
+      if (error instanceof KvConflictError) {
         throw new CommandFailedError(
-          "not_found",
-          `incident ${request.incidentId} is no longer current for its service`,
+          "unavailable",
+          `incident ${request.incidentId} is changing too fast; try again`,
         );
       }
-      const result = transitionIncident(incident as Incident, {
-        to: request.to,
-        initiator: "human",
-        actor: request.actor,
-        reason: request.reason,
-        at: deps.now(),
-        ...(request.link === undefined ? {} : { link: request.link }),
-      });
-      if (!result.ok) throw new CommandFailedError("conflict", result.refusal.message);
-      const event = transitionedEvent(incident, result.transition, {
-        source: "incident",
-        time: result.transition.at,
-        correlationId: incident.id,
-      });
-      const next = {
-        ...entry.value,
-        incident: result.incident,
-        outbox: [...entry.value.outbox, event],
-      };
-      if (await commitRecord(deps, incident.service, entry, next as ServiceRecord)) {
-        return toView(result.incident as NonNullable<ServiceRecord["incident"]>);
-      }
+      throw error;
+    });
+    if (outcome === "missing") {
+      throw new CommandFailedError(
+        "not_found",
+        `incident ${request.incidentId} is no longer current for its service`,
+      );
     }
-    throw new CommandFailedError(
-      "unavailable",
-      `incident ${request.incidentId} is changing too fast; try again`,
-    );
+    if (!outcome.ok) throw new CommandFailedError("conflict", outcome.refusal.message);
+    return toView(outcome.incident as NonNullable<ServiceRecord["incident"]>);
   };

@@ -1,4 +1,4 @@
-import { activeFreezes, decideExhaustionFreeze, freezeId } from "@safedeploy/core";
+import { activeFreezes, decideExhaustionFreeze, decideFreeze } from "@safedeploy/core";
 import { CommandFailedError } from "@safedeploy/jetstream";
 import { createEnvelope, messageId, parseDuration } from "@safedeploy/schema";
 import type { CommandRequest, CommandResult, Envelope, FreezeView } from "@safedeploy/schema";
@@ -71,20 +71,13 @@ export const createFreeze =
   async (request: CommandRequest<"freeze.create">): Promise<FreezeView> => {
     const service = knownService(deps, request.service);
     const now = deps.now();
-    const from = request.from ?? now;
-    if (Date.parse(request.until) <= Date.parse(from)) {
-      throw new CommandFailedError("invalid_request", "until must be after from", [
-        { field: "until", message: "must be after from" },
+    const decided = decideFreeze({ ...request, now });
+    if (!decided.ok) {
+      throw new CommandFailedError("invalid_request", `${decided.field} ${decided.message}`, [
+        { field: decided.field, message: decided.message },
       ]);
     }
-    const freeze: Freeze = {
-      id: freezeId(request.service, "manual", from),
-      from,
-      until: request.until,
-      reason: request.reason,
-      origin: "manual",
-      actor: request.actor,
-    };
+    const freeze: Freeze = decided.freeze;
     await deps.freezes.mutate(request.service, (current) => {
       const list = current?.value.freezes ?? [];
       return list.some((f) => f.id === freeze.id) ? undefined : { freezes: [...list, freeze] };

@@ -1,8 +1,9 @@
-import { gateDeclaration, gateVerdict } from "@safedeploy/core";
+import { decideVerdict, gateDeclaration, gateVerdict } from "@safedeploy/core";
 import type { GateInput, GateVerdict } from "@safedeploy/core";
 import type { CatalogService } from "@safedeploy/catalog";
 import { createEnvelope, messageId, staleAfterMs } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";
+import { mutate } from "@safedeploy/jetstream";
 import type { PolicyDeps } from "../deps.js";
 import type { PolicyRecord } from "../store.js";
 
@@ -33,13 +34,6 @@ export async function gateInput(
 }
 
 /** Two verdicts are the same when they say the same and give the same reason codes. */
-const sameVerdict = (a: PolicyRecord["verdict"], b: PolicyRecord["verdict"]) =>
-  a !== null &&
-  b !== null &&
-  a.allowed === b.allowed &&
-  (a.verdict ?? null) === (b.verdict ?? null) &&
-  JSON.stringify(a.reasons.map((r) => r.code)) === JSON.stringify(b.reasons.map((r) => r.code));
-
 const recorded = (verdict: GateVerdict): NonNullable<PolicyRecord["verdict"]> => ({
   allowed: verdict.allowed,
   verdict: verdict.verdict,
@@ -69,33 +63,38 @@ export async function refreshVerdict(
 ): Promise<GateVerdict | null> {
   const before = (await deps.records.get(service.name))?.value ?? EMPTY_RECORD;
   const input = await gateInput(deps, service, before.slos, at);
-  // Set inside the compare-and-set callback (which may run more than once): the last run wins.
-  const outcome: { next: GateVerdict | null; publish: boolean } = { next: null, publish: false };
-  await deps.records.mutate(service.name, (current) => {
-    const record = current?.value ?? EMPTY_RECORD;
-    const slos = fold(record);
-    outcome.next = null;
-    outcome.publish = false;
-    if (slos === undefined) return undefined;
-    const verdict = gateVerdict({ ...input, slos: Object.values(slos) });
-    outcome.next = verdict;
-    const unchanged = sameVerdict(recorded(verdict), record.verdict);
-    // A change judged before the last published verdict's moment would make it go back.
-    const behind =
-      cause.restatement !== true && record.verdictAt !== undefined && at < record.verdictAt;
-    outcome.publish = !unchanged && !behind;
-    // Nothing new and nothing to publish (a clock tick that changed nothing): no write at all.
-    if (current !== null && slos === record.slos && !outcome.publish) return undefined;
-    if (!outcome.publish) return { ...record, slos };
-    const verdictAt = cause.restatement === true ? record.verdictAt : at;
-    return {
-      slos,
-      verdict: recorded(verdict),
-      ...(verdictAt === undefined ? {} : { verdictAt }),
-    };
-  });
-  const verdict = outcome.next;
-  if (verdict === null || !outcome.publish) return verdict;
+  const { result } = await mutate<PolicyRecord, { verdict: GateVerdict; publish: boolean } | null>(
+    deps.records,
+    service.name,
+    (current) => {
+      const record = current?.value ?? EMPTY_RECORD;
+      const slos = fold(record);
+      if (slos === undefined) return { next: undefined, result: null };
+      const verdict = gateVerdict({ ...input, slos: Object.values(slos) });
+      const { publish, verdictAt } = decideVerdict({
+        previous: record.verdict,
+        previousAt: record.verdictAt,
+        next: recorded(verdict),
+        at,
+        restatement: cause.restatement === true,
+      });
+      const result = { verdict, publish };
+      // Nothing new and nothing to publish (a clock tick that changed nothing): no write at all.
+      if (current !== null && slos === record.slos && !publish) return { next: undefined, result };
+      if (!publish) return { next: { ...record, slos }, result };
+      return {
+        next: {
+          slos,
+          verdict: recorded(verdict),
+          ...(verdictAt === undefined ? {} : { verdictAt }),
+        },
+        result,
+      };
+    },
+  );
+  if (result === null) return null;
+  const { verdict, publish } = result;
+  if (!publish) return verdict;
   await deps.publish(
     createEnvelope(
       {
