@@ -40,6 +40,162 @@ function isRetryable(error: unknown): boolean {
     : true;
 }
 
+/** What an action completed with: its branch, commit, pull request and diff. */
+interface Completion {
+  readonly branch: string;
+  readonly commit: string;
+  readonly prUrl: string | null;
+  readonly diff: string;
+  readonly dryRun: boolean;
+  readonly target?: RevertTarget;
+}
+
+function completed(deps: ActuatorDeps, requested: Requested, fields: Completion) {
+  const at = deps.now();
+  const { proposalId, incidentId, kind } = requested.data;
+  return deps.publish(
+    createEnvelope(
+      {
+        type: "governance.action-completed",
+        // A dry run must not take the id of the real result that may follow it.
+        id: fields.dryRun
+          ? messageId("governance.action-completed", proposalId, "dry-run")
+          : messageId("governance.action-completed", proposalId),
+        service: requested.service,
+        data: { proposalId, incidentId, kind, at, ...fields },
+      },
+      { source: "git-actuator", time: at, causedBy: requested },
+    ),
+  );
+}
+
+function failed(
+  deps: ActuatorDeps,
+  requested: Requested,
+  reason: string,
+  needsTriage: boolean,
+  detail: TriageDetail = {},
+) {
+  const at = deps.now();
+  const { proposalId } = requested.data;
+  const dryRun = isDryRun(deps, requested);
+  return deps.publish(
+    createEnvelope(
+      {
+        type: "governance.action-failed",
+        // A dry run's failure must not take the id (and so the place) of the real one.
+        id: dryRun
+          ? messageId("governance.action-failed", proposalId, "dry-run")
+          : messageId("governance.action-failed", proposalId),
+        service: requested.service,
+        data: {
+          proposalId,
+          at,
+          reason,
+          needsTriage,
+          // A terminal failure that is not ambiguity leaves the proposal approved, to retry by hand.
+          state: needsTriage ? "needs-triage" : "approved",
+          ...(dryRun ? { dryRun: true } : {}),
+          // For a revert also its harm and target: even a preview's harm means needs-triage.
+          ...detail,
+        },
+      },
+      { source: "git-actuator", time: at, causedBy: requested },
+    ),
+  );
+}
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * Opens (or finds) the pull request of a pushed change; resolves its URL, or null when the forge
+ * refused it for good (reported as a failed action). A retryable refusal is thrown.
+ */
+async function review(
+  deps: ActuatorDeps,
+  requested: Requested,
+  outcome: Exclude<ChangeOutcome, NeedsTriage>,
+  log: Logger,
+): Promise<{ prUrl: string | null } | null> {
+  if (outcome.status === "dry-run") {
+    log.info({ branch: outcome.branch, commit: outcome.commit, diff: outcome.diff }, "dry run");
+    return { prUrl: null };
+  }
+  try {
+    const opened = await deps.forge.openChange(
+      reviewFor(requested.data, outcome, deps.repo.baseBranch),
+    );
+    log.info(
+      {
+        branch: outcome.branch,
+        commit: outcome.commit,
+        prUrl: opened.prUrl,
+        reused: opened.reused,
+        pushed: outcome.status,
+      },
+      "change proposed",
+    );
+    return { prUrl: opened.prUrl };
+  } catch (error) {
+    if (isRetryable(error)) throw error;
+    log.error({ err: error, branch: outcome.branch }, "the forge refused the pull request");
+    await failed(deps, requested, messageOf(error), false);
+    return null;
+  }
+}
+
+/** Makes one action's change in the repo and reports it: completed, failed, or thrown to retry. */
+async function execute(deps: ActuatorDeps, requested: Requested): Promise<void> {
+  const { proposalId, incidentId, kind, requestedAt } = requested.data;
+  const dryRun = isDryRun(deps, requested);
+  const log = deps.log.child({ proposal: proposalId, service: requested.service, kind, dryRun });
+  const plan = gitPlanFor(kind, requested.data.plan);
+  if (plan.kind === "none") {
+    log.info({}, "no git change for this kind; action completed");
+    await completed(deps, requested, { branch: "", commit: "", prUrl: null, diff: "", dryRun });
+    return;
+  }
+  if (plan.kind === "invalid") {
+    log.warn({ reason: plan.reason }, "action needs triage");
+    await failed(deps, requested, plan.reason, true);
+    return;
+  }
+  let outcome: ChangeOutcome;
+  try {
+    outcome = await deps.repo.apply({
+      proposalId,
+      incidentId,
+      kind,
+      requestedAt,
+      change: plan.change,
+      dryRun,
+    });
+  } catch (error) {
+    if (isRetryable(error)) throw error;
+    log.error({ err: error }, "action failed");
+    await failed(deps, requested, messageOf(error), error instanceof InvalidChangeError);
+    return;
+  }
+  if (outcome.status === "needs-triage") {
+    log.warn(
+      { reason: outcome.reason, harm: outcome.harm, target: outcome.target?.commit },
+      "action needs triage; nothing pushed",
+    );
+    await failed(deps, requested, outcome.reason, true, triageDetail(outcome));
+    return;
+  }
+  const reviewed = await review(deps, requested, outcome, log);
+  if (reviewed === null) return;
+  await completed(deps, requested, {
+    branch: outcome.branch,
+    commit: outcome.commit,
+    prUrl: reviewed.prUrl,
+    diff: outcome.diff,
+    dryRun,
+    ...(outcome.target === undefined ? {} : { target: outcome.target }),
+  });
+}
+
 /**
  * Executes an approved action in the environment repo and publishes its result to GOVERNANCE.
  * Ambiguity → `action-failed` with needsTriage (a revert that would re-apply harm also carries its
@@ -51,153 +207,12 @@ function isRetryable(error: unknown): boolean {
  */
 export function onActionRequested(deps: ActuatorDeps): (requested: Requested) => Promise<void> {
   const inFlight = new Map<string, Promise<void>>();
-
-  const completed = (
-    requested: Requested,
-    fields: {
-      branch: string;
-      commit: string;
-      prUrl: string | null;
-      diff: string;
-      dryRun: boolean;
-      target?: RevertTarget;
-    },
-  ) => {
-    const at = deps.now();
-    const { proposalId, incidentId, kind } = requested.data;
-    return deps.publish(
-      createEnvelope(
-        {
-          type: "governance.action-completed",
-          // A dry run must not take the id of the real result that may follow it.
-          id: fields.dryRun
-            ? messageId("governance.action-completed", proposalId, "dry-run")
-            : messageId("governance.action-completed", proposalId),
-          service: requested.service,
-          data: { proposalId, incidentId, kind, at, ...fields },
-        },
-        { source: "git-actuator", time: at, causedBy: requested },
-      ),
-    );
-  };
-
-  const failed = (
-    requested: Requested,
-    reason: string,
-    needsTriage: boolean,
-    detail: TriageDetail = {},
-  ) => {
-    const at = deps.now();
-    const { proposalId } = requested.data;
-    const dryRun = isDryRun(deps, requested);
-    return deps.publish(
-      createEnvelope(
-        {
-          type: "governance.action-failed",
-          // A dry run's failure must not take the id (and so the place) of the real one.
-          id: dryRun
-            ? messageId("governance.action-failed", proposalId, "dry-run")
-            : messageId("governance.action-failed", proposalId),
-          service: requested.service,
-          data: {
-            proposalId,
-            at,
-            reason,
-            needsTriage,
-            // A terminal failure that is not ambiguity leaves the proposal approved, to retry by hand.
-            state: needsTriage ? "needs-triage" : "approved",
-            ...(dryRun ? { dryRun: true } : {}),
-            // For a revert also its harm and target: even a preview's harm means needs-triage.
-            ...detail,
-          },
-        },
-        { source: "git-actuator", time: at, causedBy: requested },
-      ),
-    );
-  };
-
-  const execute = async (requested: Requested): Promise<void> => {
-    const { proposalId, incidentId, kind, requestedAt } = requested.data;
-    const dryRun = isDryRun(deps, requested);
-    const log = deps.log.child({ proposal: proposalId, service: requested.service, kind, dryRun });
-    const plan = gitPlanFor(kind, requested.data.plan);
-    if (plan.kind === "none") {
-      log.info({}, "no git change for this kind; action completed");
-      await completed(requested, { branch: "", commit: "", prUrl: null, diff: "", dryRun });
-      return;
-    }
-    if (plan.kind === "invalid") {
-      log.warn({ reason: plan.reason }, "action needs triage");
-      await failed(requested, plan.reason, true);
-      return;
-    }
-    let outcome: ChangeOutcome;
-    try {
-      outcome = await deps.repo.apply({
-        proposalId,
-        incidentId,
-        kind,
-        requestedAt,
-        change: plan.change,
-        dryRun,
-      });
-    } catch (error) {
-      if (isRetryable(error)) throw error;
-      const reason = error instanceof Error ? error.message : String(error);
-      log.error({ err: error }, "action failed");
-      await failed(requested, reason, error instanceof InvalidChangeError);
-      return;
-    }
-    if (outcome.status === "needs-triage") {
-      log.warn(
-        { reason: outcome.reason, harm: outcome.harm, target: outcome.target?.commit },
-        "action needs triage; nothing pushed",
-      );
-      await failed(requested, outcome.reason, true, triageDetail(outcome));
-      return;
-    }
-    let prUrl: string | null = null;
-    if (outcome.status === "dry-run") {
-      log.info({ branch: outcome.branch, commit: outcome.commit, diff: outcome.diff }, "dry run");
-    } else {
-      try {
-        const review = await deps.forge.openChange(
-          reviewFor(requested.data, outcome, deps.repo.baseBranch),
-        );
-        prUrl = review.prUrl;
-        log.info(
-          {
-            branch: outcome.branch,
-            commit: outcome.commit,
-            prUrl,
-            reused: review.reused,
-            pushed: outcome.status,
-          },
-          "change proposed",
-        );
-      } catch (error) {
-        if (isRetryable(error)) throw error;
-        log.error({ err: error, branch: outcome.branch }, "the forge refused the pull request");
-        await failed(requested, error instanceof Error ? error.message : String(error), false);
-        return;
-      }
-    }
-    await completed(requested, {
-      branch: outcome.branch,
-      commit: outcome.commit,
-      prUrl,
-      diff: outcome.diff,
-      dryRun,
-      ...(outcome.target === undefined ? {} : { target: outcome.target }),
-    });
-  };
-
   return async (requested) => {
     const key = requested.data.proposalId;
     const previous = inFlight.get(key) ?? Promise.resolve();
     const run = previous.then(
-      () => execute(requested),
-      () => execute(requested),
+      () => execute(deps, requested),
+      () => execute(deps, requested),
     );
     const settled = run.catch(() => undefined);
     inFlight.set(key, settled);

@@ -58,6 +58,60 @@ function outageSnapshot(
   return snapshotEvent(service, { ...slo, ...slo.sli }, mode, evaluatedAt, windows);
 }
 
+type Job = Envelope<"metrics.poll-requested">;
+
+/** One snapshot per SLO, measured at the job's own moment; an outage propagates. */
+function measureAll(
+  deps: PollDeps,
+  job: Job,
+  service: CollectedService,
+): Promise<NewEvent<"metrics.snapshot">[]> {
+  const evaluatedAt = job.data.intervalStart;
+  const time = new Date(evaluatedAt);
+  return Promise.all(
+    service.slos.map(async (slo) => {
+      const mode = slo.sli.mode ?? job.data.mode;
+      const windows = await Promise.all(
+        requiredWindows(slo, service.burnRates).map((window) =>
+          mode === "recorded"
+            ? deps.recorded.window(job.service, slo.name, window, time)
+            : measureDirect(deps.prometheus, slo.sli, window, time),
+        ),
+      );
+      return snapshotEvent(job.service, { ...slo, ...slo.sli }, mode, evaluatedAt, windows);
+    }),
+  );
+}
+
+/** The snapshots of a job, caused by it, at its own moment (their ids dedupe any repeat). */
+async function publishAll(deps: PollDeps, job: Job, snapshots: NewEvent<"metrics.snapshot">[]) {
+  for (const snapshot of snapshots) {
+    await deps.publish(
+      createEnvelope(snapshot, {
+        source: "collector",
+        time: job.data.intervalStart,
+        causedBy: job,
+      }),
+    );
+  }
+}
+
+/** Explicit `unknown` snapshots of every SLO of the job, naming why Prometheus was not read. */
+async function publishOutage(deps: PollDeps, job: Job, service: CollectedService, error: string) {
+  const snapshots = service.slos.map((slo) =>
+    outageSnapshot(
+      job.service,
+      slo,
+      service.burnRates,
+      slo.sli.mode ?? job.data.mode,
+      job.data.intervalStart,
+      error,
+    ),
+  );
+  await publishAll(deps, job, snapshots);
+  deps.onOutagePublished(snapshots.length);
+}
+
 /**
  * Runs one poll job: measures every SLO of the service over every window its policy needs, at the
  * job's own evaluation time, and publishes one snapshot per SLO. A Prometheus outage is retried
@@ -67,58 +121,28 @@ function outageSnapshot(
  */
 export const onPollJob =
   (deps: PollDeps) =>
-  async (job: Envelope<"metrics.poll-requested">, deliveryCount: number): Promise<void> => {
+  async (job: Job, deliveryCount: number): Promise<void> => {
     const { intervalStart, intervalEnd } = job.data;
     const nearOutage = () => isNearOutage(intervalStart, deliveryCount, deps.lastOutageAt());
-    const maxLagMs = () => pollJobMaxLagMs(deps.pollIntervalMs, nearOutage());
-    const isLate = () => isStaleJob(intervalEnd, deps.now(), maxLagMs());
+    const isLate = () =>
+      isStaleJob(intervalEnd, deps.now(), pollJobMaxLagMs(deps.pollIntervalMs, nearOutage()));
     const service = deps.serviceFor(job.service);
     if (service === undefined) {
       deps.onSkipped("unknown-service");
       return;
     }
-    const evaluatedAt = intervalStart;
-    const publishOutage = async (error: string) => {
-      const snapshots = service.slos.map((slo) =>
-        outageSnapshot(
-          job.service,
-          slo,
-          service.burnRates,
-          slo.sli.mode ?? job.data.mode,
-          evaluatedAt,
-          error,
-        ),
-      );
-      for (const snapshot of snapshots) {
-        await deps.publish(
-          createEnvelope(snapshot, { source: "collector", time: evaluatedAt, causedBy: job }),
-        );
-      }
-      deps.onOutagePublished(snapshots.length);
-    };
     if (isLate()) {
       // A retry that ran out of time: its moment was in an outage, and says so.
-      if (deliveryCount > 1) {
-        await publishOutage(deps.lastOutageError() ?? "it did not answer within two intervals");
-      } else deps.onSkipped("stale");
+      if (deliveryCount === 1) deps.onSkipped("stale");
+      else {
+        const why = deps.lastOutageError() ?? "it did not answer within two intervals";
+        await publishOutage(deps, job, service, why);
+      }
       return;
     }
-    const time = new Date(evaluatedAt);
     let snapshots;
     try {
-      snapshots = await Promise.all(
-        service.slos.map(async (slo) => {
-          const mode = slo.sli.mode ?? job.data.mode;
-          const windows = await Promise.all(
-            requiredWindows(slo, service.burnRates).map((window) =>
-              mode === "recorded"
-                ? deps.recorded.window(job.service, slo.name, window, time)
-                : measureDirect(deps.prometheus, slo.sli, window, time),
-            ),
-          );
-          return snapshotEvent(job.service, { ...slo, ...slo.sli }, mode, evaluatedAt, windows);
-        }),
-      );
+      snapshots = await measureAll(deps, job, service);
     } catch (error) {
       if (!isOutage(error)) throw error;
       deps.onOutage(job, error as Error);
@@ -129,19 +153,12 @@ export const onPollJob =
         nextRetryInMs: deps.nextRetryInMs(deliveryCount),
       });
       if (retry) throw error;
-      await publishOutage(error instanceof Error ? error.message : String(error));
+      await publishOutage(deps, job, service, (error as Error).message);
       return;
     }
     // An answer that took too long (queries queued behind an outage's retries) describes a moment
     // Prometheus may not have seen: drop it like a job that started late.
-    if (isLate()) {
-      deps.onSkipped("stale");
-      return;
-    }
+    if (isLate()) deps.onSkipped("stale");
     // Publish only once every SLO was measured: a retry then republishes the same ids (deduped).
-    for (const snapshot of snapshots) {
-      await deps.publish(
-        createEnvelope(snapshot, { source: "collector", time: evaluatedAt, causedBy: job }),
-      );
-    }
+    else await publishAll(deps, job, snapshots);
   };

@@ -95,14 +95,26 @@ export async function refreshVerdict(
   if (result === null) return null;
   const { verdict, publish } = result;
   if (!publish) return verdict;
+  await publishVerdict(deps, service.name, verdict, at, cause);
+  return verdict;
+}
+
+/** A changed verdict, caused by its evidence (or named by its cause id), at the moment judged. */
+async function publishVerdict(
+  deps: PolicyDeps,
+  service: string,
+  verdict: GateVerdict,
+  at: string,
+  cause: { readonly id: string; readonly envelope?: Envelope },
+): Promise<void> {
   await deps.publish(
     createEnvelope(
       {
         type: "governance.verdict",
         // The cause too: a clock tick and an evaluation judged at the same moment are two
         // verdicts (one id would drop the second), while replicas judging one cause agree.
-        id: messageId("governance.verdict", service.name, at, cause.id),
-        service: service.name,
+        id: messageId("governance.verdict", service, at, cause.id),
+        service: service,
         data: { ...verdict, evaluatedAt: at, causeId: cause.id },
       },
       {
@@ -114,5 +126,4 @@ export async function refreshVerdict(
       },
     ),
   );
-  return verdict;
 }
