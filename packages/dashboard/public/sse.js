@@ -1,18 +1,36 @@
+// @ts-check
 // Server-sent events over fetch: EventSource cannot send an Authorization header, so the page
 // reads /v1/events with fetch and a stream reader, and this parser turns text into events.
+
+/**
+ * One event of the stream: `type` is "message" when the server named none.
+ * @typedef {{ id: string | null, type: string, data: string }} SseEvent
+ */
+
+/**
+ * @typedef {{
+ *   push(text: string): void,
+ *   readonly lastEventId: string | null,
+ *   readonly retry: number | null,
+ * }} SseParser
+ */
 
 /**
  * A parser of the text/event-stream format. `push(text)` takes any chunk of the stream and
  * calls `onEvent({ id, type, data })` for each complete event (`type` defaults to "message");
  * `lastEventId` is the id to resume from and `retry` the reconnection delay the server asked for.
- * @param {(event: { id: string | null, type: string, data: string }) => void} onEvent
+ * @param {(event: SseEvent) => void} onEvent
+ * @returns {SseParser}
  */
 export function createSseParser(onEvent) {
   let buffer = "";
+  /** @type {string[]} */
   let data = [];
   let type = "";
+  /** @type {{ lastEventId: string | null, retry: number | null }} */
   const state = { lastEventId: null, retry: null };
 
+  /** @param {string} text */
   function line(text) {
     if (text === "") {
       if (data.length > 0)

@@ -20,16 +20,41 @@ interface SseModule {
 const sseUrl = new URL("../public/sse.js", import.meta.url).href;
 const { createSseParser } = (await import(sseUrl)) as SseModule;
 
+const scriptNames = async () =>
+  (await readdir(dashboardAssetsDir)).filter((name) => name.endsWith(".js")).sort();
+
 describe("dashboard assets", () => {
   it("dashboardAssetsDir is the absolute public/ directory with the page's files", async () => {
     expect(dashboardAssetsDir.startsWith("/")).toBe(true);
     expect(dashboardAssetsDir.endsWith("/public/")).toBe(true);
     expect((await readdir(dashboardAssetsDir)).sort()).toEqual([
+      "api.js",
       "app.js",
+      "deadletters.js",
+      "decision.js",
+      "dom.js",
+      "freezes.js",
+      "guards.js",
+      "incidents.js",
       "index.html",
+      "live.js",
+      "proposals.js",
+      "services.js",
       "sse.js",
       "style.css",
+      "trains.js",
     ]);
+  });
+
+  it("every script is a type-checked module that imports only its siblings, by bare file name", async () => {
+    // The gateway serves bare file names only (no folders), and the browser loads them unbuilt.
+    for (const name of await scriptNames()) {
+      const text = await readFile(join(dashboardAssetsDir, name), "utf8");
+      expect(text.startsWith("// @ts-check\n"), `${name} starts with // @ts-check`).toBe(true);
+      for (const [, from] of text.matchAll(/^import [^;]* from "([^"]+)";$/gm)) {
+        expect(from, `${name} imports ${from}`).toMatch(/^\.\/[A-Za-z0-9][\w.-]*\.js$/);
+      }
+    }
   });
 
   it("loads only its own files: no CDN, no inline script (the gateway's CSP allows 'self' only)", async () => {
@@ -38,14 +63,16 @@ describe("dashboard assets", () => {
     expect(html).toContain('<link rel="stylesheet" href="style.css" />');
     const scripts = html.match(/<script[^>]*>/g) ?? [];
     expect(scripts).toEqual(['<script type="module" src="app.js">']);
-    for (const name of ["index.html", "app.js", "sse.js", "style.css"]) {
+    for (const name of ["index.html", "style.css", ...(await scriptNames())]) {
       const text = await readFile(join(dashboardAssetsDir, name), "utf8");
       for (const outside of ["http://", "https://", '="//', "@import"]) {
         expect(text.includes(outside), `${name} mentions ${outside}`).toBe(false);
       }
     }
-    const app = await readFile(join(dashboardAssetsDir, "app.js"), "utf8");
-    expect(app).not.toMatch(/\binnerHTML\b|window\.prompt|\bprompt\(/);
+    for (const name of await scriptNames()) {
+      const text = await readFile(join(dashboardAssetsDir, name), "utf8");
+      expect(text, name).not.toMatch(/\binnerHTML\b|window\.prompt|\bprompt\(/);
+    }
   });
 
   it("labels every control and marks the parts the browser test drives", async () => {
