@@ -1,7 +1,20 @@
 import { query, withTransaction } from "@safedeploy/db";
 import type { DbLogger, Queryable } from "@safedeploy/db";
+import { streamOfEventType } from "@safedeploy/schema";
+import type { Envelope } from "@safedeploy/schema";
 import { GENESIS_HASH, chainHash } from "./chain.js";
 import { envelopeOf, projectEnvelope } from "./project.js";
+
+/**
+ * Whether an envelope may feed the read model: it came on its own domain's stream (never
+ * DEADLETTER), on the subject of its type and service (`<root>.<type>.<service>`).
+ */
+function belongs(stream: string, subject: string, envelope: Envelope): boolean {
+  return (
+    streamOfEventType(envelope.type) === stream &&
+    subject.endsWith(`.${envelope.type}.${envelope.service}`)
+  );
+}
 
 /** The pool type of `@safedeploy/db` (a `pg` pool). */
 export type AuditPool = Parameters<typeof withTransaction>[0];
@@ -181,9 +194,13 @@ export async function appendBatch(
       ],
     );
     const refused: { messageId: string; constraint: string }[] = [];
-    for (const payload of payloads) {
+    for (const [index, payload] of payloads.entries()) {
       const envelope = envelopeOf(payload);
-      if (envelope === undefined) continue;
+      // Stored and shown, never projected: a dead letter (what anyone may publish there), or an
+      // envelope on a stream or subject its type does not belong to.
+      if (envelope === undefined || !belongs(stream, columns.subject[index] ?? "", envelope)) {
+        continue;
+      }
       const outcome = await projectEnvelope(client, envelope);
       if (typeof outcome === "object") {
         refused.push({ messageId: envelope.id, constraint: outcome.refused });

@@ -362,6 +362,48 @@ describe("read model", () => {
     });
   });
 
+  it("stores a dead letter or a misplaced envelope but never projects it", async () => {
+    const forged = incidentOpenedEvent("ledger", "INC-FORGED", at(50), { causeId: "eval:y" });
+    const [onItsSubject] = asMessages([forged], 2_000);
+    if (onItsSubject === undefined) throw new Error("no message");
+    // Anyone may publish to the dead-letter stream; a service user may write on its own subjects.
+    const asDeadLetter = { ...onItsSubject, subject: "sd.dlq.incidents.ledger" };
+    const onAnotherSubject = { ...onItsSubject, seq: 2_001, subject: "sd.incidents.opened.other" };
+    const wrongType = { ...onItsSubject, seq: 2_002, subject: "sd.incidents.transitioned.ledger" };
+    expect(await appendBatch(pool, "DEADLETTER", [asDeadLetter])).toMatchObject({ stored: 1 });
+    expect(await appendBatch(pool, "INCIDENTS", [onAnotherSubject, wrongType])).toMatchObject({
+      stored: 2,
+      refused: [],
+    });
+    const stored = await query<{ n: string }>(
+      pool,
+      "SELECT count(*) AS n FROM audit_log WHERE message_id = $1",
+      [forged.id],
+    );
+    expect(Number(stored[0]?.n)).toBe(3);
+    expect(await getIncident(pool, "INC-FORGED")).toBeNull();
+    expect(await listIncidents(pool, { service: "ledger" })).toEqual([]);
+
+    // The same envelope on the stream and subject it belongs to is projected.
+    await appendBatch(pool, "INCIDENTS", asMessages([forged], 2_003));
+    expect(await getIncident(pool, "INC-FORGED")).toMatchObject({ service: "ledger" });
+    const closed = envelope(
+      "incidents.transitioned",
+      messageId("incidents.transitioned", "INC-FORGED", "resolved"),
+      "ledger",
+      {
+        incidentId: "INC-FORGED",
+        from: "detected",
+        to: "resolved",
+        at: at(51),
+        actor: "ana",
+        reason: "test",
+      },
+      51,
+    );
+    await appendBatch(pool, "INCIDENTS", asMessages([closed], 2_004));
+  });
+
   it("records freezes and verdicts for the snapshot", async () => {
     const opened = envelope(
       "governance.freeze-opened",

@@ -8,6 +8,7 @@ import {
   parseDuration,
   qualifiedName,
   serviceOfSubject,
+  subjectMismatch,
 } from "@safedeploy/schema";
 import type { ConsumerDeclaration, DeadLetter, Envelope, EventType } from "@safedeploy/schema";
 import type { z } from "zod";
@@ -156,6 +157,8 @@ export function consumeEvents<T extends EventType>(
         reason: `invalid message: ${formatIssues(parsed.error)}`,
       };
     }
+    const misplaced = subjectMismatch(bus.ns, m.subject, parsed.data);
+    if (misplaced !== null) return { kind: "dead-letter", dlq: "invalid", reason: misplaced };
     const deliveries = m.info.deliveryCount;
     if (deliveries > declaration.maxDeliver) {
       return {

@@ -199,6 +199,41 @@ describe("consumeEvents", () => {
     ).toBe(true);
   });
 
+  it("dead-letters a message whose type or service does not belong on its subject", async () => {
+    const seen: string[] = [];
+    const subscription = consumeEvents(own.bus, {
+      consumer: pollConsumer({ durable: "subject-check", filter: ">" }),
+      handler: async (envelope) => {
+        await Promise.resolve();
+        seen.push(envelope.id);
+      },
+    });
+    const job = pollJob("honest", 700);
+    const root = own.bus.ns.root;
+    // A valid envelope, but published where another type's (or service's) messages go.
+    await own.bus.js.publish(`${root}.metrics.snapshot.honest`, JSON.stringify(job), {
+      msgID: "misplaced-type",
+    });
+    await own.bus.js.publish(`${root}.metrics.poll-requested.other`, JSON.stringify(job), {
+      msgID: "misplaced-service",
+    });
+    await publishEvent(own.bus, job);
+    await eventually(
+      () => subscription.stats.handled >= 1 && subscription.stats.deadLettered >= 2,
+      15_000,
+      "the misplaced messages dead-lettered",
+    );
+    await subscription.stop();
+    expect(seen).toEqual([job.id]);
+    const reasons = (await readDeadLetters(own.bus)).map((letter) => letter.reason);
+    expect(reasons).toContain(
+      `type metrics.poll-requested does not belong on ${root}.metrics.snapshot.honest`,
+    );
+    expect(reasons).toContain(
+      `service honest does not belong on ${root}.metrics.poll-requested.other (it is about other)`,
+    );
+  });
+
   it("runs at most `concurrency` handlers at once and still handles everything once", async () => {
     let running = 0;
     let peak = 0;

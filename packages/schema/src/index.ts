@@ -73,6 +73,7 @@ export {
   eventSubjectFilter,
   qualifiedName,
   serviceOfSubject,
+  subjectMismatch,
   streamOfEventType,
   streamSubjectFilter,
 } from "./subjects.js";

@@ -66,6 +66,25 @@ export function deadLetterSubject(ns: Namespace, stream: StreamName, service: st
   return `${ns.root}.dlq.${STREAM_DOMAINS[stream]}.${service}`;
 }
 
+/**
+ * Why an envelope may not travel on `subject`, or null when it may: a subject carries exactly the
+ * event type it names (`<root>.<type>.<service>`) about the service it names, so a message of one
+ * type published on another's subject (by a user allowed to write there) is refused.
+ */
+export function subjectMismatch(
+  ns: Namespace,
+  subject: string,
+  envelope: { readonly type: string; readonly service: string },
+): string | null {
+  const expected = eventSubject(ns, envelope.type, envelope.service);
+  if (subject === expected) return null;
+  const service = serviceOfSubject(subject);
+  if (service !== envelope.service) {
+    return `service ${envelope.service} does not belong on ${subject} (it is about ${service})`;
+  }
+  return `type ${envelope.type} does not belong on ${subject}`;
+}
+
 /** The service a subject is about: its last token. */
 export function serviceOfSubject(subject: string): string {
   return subject.slice(subject.lastIndexOf(".") + 1);
