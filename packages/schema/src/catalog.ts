@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { Severity } from "./domain.js";
-import { Duration, ResourceName, parseDuration } from "./primitives.js";
+import { Duration, HttpUrl, ResourceName, parseDuration } from "./primitives.js";
 
 /** Catalog documents use this apiVersion; a future v2 lives beside it. */
 export const API_VERSION = "safedeploy.dev/v1";
@@ -11,12 +11,6 @@ const Percent = z
   .number({ message: "must be a number" })
   .gt(0, { message: "must be greater than 0" })
   .lt(100, { message: "must be less than 100" });
-
-const HttpUrl = z.url({
-  protocol: /^https?$/,
-  hostname: z.regexes.hostname,
-  message: "must be an http(s) URL",
-});
 
 const Metadata = z.strictObject({ name: ResourceName });
 

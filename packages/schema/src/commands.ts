@@ -2,7 +2,7 @@ import { z } from "zod";
 import { Actor, IncidentState } from "./domain.js";
 import { ReleaseTrainDocument } from "./catalog.js";
 import { ImagePlan, PatchPlan } from "./plans.js";
-import { ResourceName, Timestamp } from "./primitives.js";
+import { HttpUrl, ResourceName, Timestamp } from "./primitives.js";
 import {
   CanaryView,
   FreezeView,
@@ -72,7 +72,7 @@ export const COMMANDS = {
       to: IncidentState,
       actor: Actor,
       reason: Reason,
-      link: z.url().optional(),
+      link: HttpUrl.optional(),
     }),
     result: IncidentView,
   },

@@ -13,7 +13,7 @@ import {
   Severity,
 } from "./domain.js";
 import { ProposalPlan } from "./plans.js";
-import { Duration, ResourceName, Timestamp } from "./primitives.js";
+import { Duration, HttpUrl, ResourceName, Timestamp } from "./primitives.js";
 
 const Count = z.number().nonnegative();
 const Ratio = z.number();
@@ -162,7 +162,7 @@ export const EVENT_DATA = {
     at: Timestamp,
     actor: Actor,
     reason: z.string(),
-    link: z.url().optional(),
+    link: HttpUrl.optional(),
   }),
   "incidents.escalated": z.object({
     incidentId: Id,
@@ -308,7 +308,7 @@ export const EVENT_DATA = {
     at: Timestamp,
     branch: z.string(),
     commit: z.string(),
-    prUrl: z.url().nullable(),
+    prUrl: HttpUrl.nullable(),
     diff: z.string(),
     dryRun: z.boolean(),
     /** For a revert: the commit reverted and why that one. */

@@ -3,7 +3,14 @@
  * The wire contract of SafeDeploy: catalog documents, message envelopes, events, commands,
  * stream and subject names. zod schemas with their inferred types; nothing else.
  */
-export { Duration, ResourceName, Timestamp, formatDuration, parseDuration } from "./primitives.js";
+export {
+  Duration,
+  HttpUrl,
+  ResourceName,
+  Timestamp,
+  formatDuration,
+  parseDuration,
+} from "./primitives.js";
 export {
   ACTIVE_INCIDENT_STATES,
   Actor,

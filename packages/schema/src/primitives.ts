@@ -72,4 +72,11 @@ export type ResourceName = z.infer<typeof ResourceName>;
 
 /** An ISO-8601 timestamp with offset, e.g. `2026-11-24T09:00:00.000Z`. */
 export const Timestamp = z.iso.datetime({ offset: true });
+
+/** An http(s) URL: what a person may be sent to or a hook may call (never `javascript:` or `file:`). */
+export const HttpUrl = z.url({
+  protocol: /^https?$/,
+  hostname: z.regexes.hostname,
+  message: "must be an http(s) URL",
+});
 export type Timestamp = z.infer<typeof Timestamp>;

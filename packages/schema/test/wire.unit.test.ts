@@ -157,6 +157,26 @@ describe("commands", () => {
       false,
     );
   });
+  it("takes only http(s) links: a person is never sent to javascript: or file:", () => {
+    const transition = (link: string) =>
+      COMMANDS["incident.transition"].request.safeParse({
+        incidentId: "INC-1",
+        to: "investigating",
+        actor: "ana",
+        reason: "looking",
+        link,
+      });
+    expect(transition("https://status.example/INC-1").success).toBe(true);
+    expect(transition("http://127.0.0.1:3000/runbook").success).toBe(true);
+    for (const hostile of ["javascript:alert(1)", "file:///etc/passwd", "data:text/html,x"]) {
+      const result = transition(hostile);
+      expect(result.success).toBe(false);
+      expect(result.error?.issues[0]).toMatchObject({
+        path: ["link"],
+        message: "must be an http(s) URL",
+      });
+    }
+  });
 });
 
 describe("topology", () => {
