@@ -291,7 +291,9 @@ export function consumeEvents<T extends EventType>(
           log.error({ ...where, error: describeError(error) }, "dead-lettering failed; will retry");
           return;
         }
-        m.term(settle.reason.slice(0, 200));
+        // No reason on the TERM: nats-server before 2.10.4 ignores a `+TERM reason` ack and redelivers
+        // (the reason is in the dead letter).
+        m.term();
         stats.deadLettered += 1;
         report(m, "dead-lettered");
         log.warn({ ...where, kind: settle.dlq, reason: settle.reason }, "message dead-lettered");

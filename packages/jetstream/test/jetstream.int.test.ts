@@ -189,6 +189,14 @@ describe("consumeEvents", () => {
     });
     await publishEvent(own.bus, pollJob("refused", 500));
     await eventually(() => subscription.stats.deadLettered >= 1, 15_000, "dead letter");
+    // Terminated for the server too (a TERM it ignores would leave it pending and redeliver it).
+    const durable = qualifiedName(own.bus.ns, "terminal-worker");
+    const stream = qualifiedName(own.bus.ns, "METRICS");
+    await eventually(
+      async () => (await own.bus.jsm.consumers.info(stream, durable)).num_ack_pending === 0,
+      5_000,
+      "the dead-lettered message no longer pending",
+    );
     await subscription.stop();
     expect(subscription.stats.retried).toBe(0);
     const letters = await readDeadLetters(own.bus);
