@@ -195,3 +195,5 @@ export {
   sameVerdict,
 } from "./governance.js";
 export type { FreezeDecision, RecordedVerdict } from "./governance.js";
+export { authorizeAction, authorizingProposalId } from "./authority.js";
+export type { ActionAuthority, RefusalCode, RequestedAction } from "./authority.js";

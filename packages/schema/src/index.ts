@@ -68,6 +68,8 @@ export {
   planFitsKind,
 } from "./plans.js";
 export type { PlanAction } from "./plans.js";
+export { ProposalRecord } from "./records.js";
+export { canonicalJson } from "./json.js";
 export { COMMANDS, CommandError, commandReply } from "./commands.js";
 export type { CommandName, CommandReply, CommandRequest, CommandResult } from "./commands.js";
 export {

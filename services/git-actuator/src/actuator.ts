@@ -1,5 +1,8 @@
+import { authorizeAction, authorizingProposalId } from "@safedeploy/core";
+import type { Proposal, RefusalCode } from "@safedeploy/core";
 import { InvalidChangeError, reviewFor } from "@safedeploy/git";
 import type { ChangeOutcome, EnvRepo, Forge, NeedsTriage } from "@safedeploy/git";
+import { TerminalError } from "@safedeploy/jetstream";
 import type { Logger } from "@safedeploy/runtime";
 import { createEnvelope, messageId } from "@safedeploy/schema";
 import type { Envelope, RevertTarget } from "@safedeploy/schema";
@@ -13,6 +16,10 @@ export interface ActuatorDeps {
   /** `SAFEDEPLOY_DRY_RUN`: every action is a dry run. */
   readonly dryRun: boolean;
   readonly log: Logger;
+  /** The proposal as the proposal service keeps it (read-only), or null when there is none. */
+  readonly proposalOf: (proposalId: string) => Promise<Proposal | null>;
+  /** Counts a request refused, by why. */
+  readonly refused: (code: RefusalCode) => void;
 }
 
 /** An approved action, or a preview of one (a dry run: computed, never pushed). */
@@ -196,12 +203,49 @@ async function execute(deps: ActuatorDeps, requested: Requested): Promise<void> 
   });
 }
 
+// What a KV key may hold: a proposal id outside it names no proposal (and cannot be looked up).
+const isKvKey = (id: string) =>
+  /^[-/_=.a-zA-Z0-9]+$/.test(id) && !id.startsWith(".") && !id.endsWith(".") && !id.includes("..");
+
+/**
+ * Whether to act on an approved action, checked against its proposal's own state rather than the
+ * message: true to act, false when it was executed already. A refused request (no proposal, not
+ * approved by enough distinct people, another plan) is counted and thrown as terminal, so it is
+ * dead-lettered with its reason and nothing is pushed. A preview pushes nothing: no check.
+ */
+async function authorized(deps: ActuatorDeps, requested: Requested): Promise<boolean> {
+  if (requested.type === "governance.preview-requested") return true;
+  const { proposalId, kind, plan } = requested.data;
+  const authorizingId = authorizingProposalId(proposalId);
+  const proposal = isKvKey(authorizingId) ? await deps.proposalOf(authorizingId) : null;
+  const authority = authorizeAction(
+    { proposalId, service: requested.service, kind, plan },
+    proposal,
+  );
+  const log = deps.log.child({ proposal: proposalId, service: requested.service, kind });
+  switch (authority.decision) {
+    case "act":
+      return true;
+    case "skip":
+      log.info({ reason: authority.reason }, "action skipped");
+      return false;
+    case "refuse":
+      deps.refused(authority.code);
+      log.warn(
+        { code: authority.code, reason: authority.reason },
+        "action refused; nothing pushed",
+      );
+      throw new TerminalError(`refused: ${authority.reason}`);
+  }
+}
+
 /**
  * Executes an approved action in the environment repo and publishes its result to GOVERNANCE.
  * Ambiguity → `action-failed` with needsTriage (a revert that would re-apply harm also carries its
  * `harm` and `target`; a revert's `action-completed` names its `target`); a retryable failure
  * (network, 5xx, rate limit) is thrown so the consumer redelivers; a terminal one is published as
  * `action-failed`.
+ * Only an action its proposal authorises is executed (see {@link authorized}).
  * Deliveries of one proposal run one after another in this process; across replicas the
  * deterministic commit, the no-force push and the pull request reuse keep one branch and one PR.
  */
@@ -210,10 +254,10 @@ export function onActionRequested(deps: ActuatorDeps): (requested: Requested) =>
   return async (requested) => {
     const key = requested.data.proposalId;
     const previous = inFlight.get(key) ?? Promise.resolve();
-    const run = previous.then(
-      () => execute(deps, requested),
-      () => execute(deps, requested),
-    );
+    const attempt = async () => {
+      if (await authorized(deps, requested)) await execute(deps, requested);
+    };
+    const run = previous.then(attempt, attempt);
     const settled = run.catch(() => undefined);
     inFlight.set(key, settled);
     try {

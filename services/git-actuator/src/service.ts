@@ -2,10 +2,11 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { gitForge, githubForge, openEnvRepo } from "@safedeploy/git";
 import type { Forge, GitHubAuth } from "@safedeploy/git";
-import { consumeEvents, publishEvent } from "@safedeploy/jetstream";
+import { consumeEvents, openKv, publishEvent } from "@safedeploy/jetstream";
 import { loadGitCredentials, openServiceBus } from "@safedeploy/runtime";
 import type { GitCredentials, ServiceDefinition } from "@safedeploy/runtime";
-import { SAFEDEPLOY_TOPOLOGY } from "@safedeploy/schema";
+import { ProposalRecord, SAFEDEPLOY_TOPOLOGY } from "@safedeploy/schema";
+import { Counter } from "prom-client";
 import { onActionRequested } from "./actuator.js";
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -63,7 +64,19 @@ export function createGitActuatorService(options: { readonly env: Env }): Servic
         "environment repo opened",
       );
       const bus = await openServiceBus(context);
+      // Read only: what the proposal service recorded, to check each action against.
+      const proposals = await openKv(bus, "proposals", ProposalRecord);
+      const refusals = new Counter({
+        name: "safedeploy_actuator_refused_total",
+        help: "Action requests refused (dead-lettered, nothing pushed), by reason",
+        labelNames: ["reason"],
+        registers: [context.registry],
+      });
       const handle = onActionRequested({
+        proposalOf: async (proposalId) => (await proposals.get(proposalId))?.value ?? null,
+        refused: (code) => {
+          refusals.inc({ reason: code });
+        },
         repo,
         forge,
         publish: (envelope) => publishEvent(bus, envelope),

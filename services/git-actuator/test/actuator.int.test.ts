@@ -4,8 +4,14 @@ import { provision, publishEvent } from "@safedeploy/jetstream";
 import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
 import { AnyEnvelope, createEnvelope, messageId, qualifiedName } from "@safedeploy/schema";
-import type { Envelope, ProposalPlan } from "@safedeploy/schema";
-import { createTestBus, createTestEnvRepo, git, testServiceEnv } from "@safedeploy/testing";
+import type { Envelope, ProposalPlan, ProposalState, ProposalRecord } from "@safedeploy/schema";
+import {
+  createTestBus,
+  createTestEnvRepo,
+  git,
+  recordProposal as recordSharedProposal,
+  testServiceEnv,
+} from "@safedeploy/testing";
 import type { TestBus, TestEnvRepo } from "@safedeploy/testing";
 import { createGitActuatorService } from "../src/service.js";
 
@@ -39,6 +45,56 @@ function requested(
     },
     { source: "proposal", time: at },
   );
+}
+
+/** Records the proposal behind an action (approved by default) where the actuator checks it. */
+const recordProposal = (
+  action: Envelope<"governance.action-requested">,
+  overrides: Partial<ProposalRecord> = {},
+) => recordSharedProposal(harness.bus, action, overrides);
+
+/** An action whose proposal was approved, published as the proposal service would. */
+async function publishApproved(
+  action: Envelope<"governance.action-requested">,
+  overrides: Partial<ProposalRecord> = {},
+): Promise<void> {
+  await recordProposal(action, overrides);
+  await publishEvent(harness.bus, action);
+}
+
+/** The dead letters whose text mentions `needle`, waiting until there are `count`. */
+async function deadLetters(needle: string, count = 1): Promise<string[]> {
+  const stream = qualifiedName(harness.bus.ns, "DEADLETTER");
+  for (let i = 0; i < 200; i++) {
+    const info = await harness.bus.jsm.streams.info(stream);
+    const found: string[] = [];
+    for (
+      let seq = info.state.first_seq;
+      info.state.messages > 0 && seq <= info.state.last_seq;
+      seq++
+    ) {
+      const text = (await harness.bus.jsm.streams.getMessage(stream, { seq }))?.string();
+      if (text?.includes(needle) === true) found.push(text);
+    }
+    if (found.length >= count) return found;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`no dead letter mentions ${needle}`);
+}
+
+/** The actuator's refusals by reason, summed over the running replicas' /metrics registries. */
+async function refusals(): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const replica of replicas) {
+    const metric = await replica.registry
+      .getSingleMetric("safedeploy_actuator_refused_total")
+      ?.get();
+    for (const value of metric?.values ?? []) {
+      const reason = String(value.labels.reason);
+      counts[reason] = (counts[reason] ?? 0) + value.value;
+    }
+  }
+  return counts;
 }
 
 /** GOVERNANCE as stored, but the forged messages a test put there on purpose. */
@@ -81,7 +137,13 @@ async function settled(): Promise<void> {
     if (info.num_pending === 0 && info.num_ack_pending === 0) return;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-  throw new Error("the git-actuator consumer did not settle");
+  const info = await harness.bus.jsm.consumers.info(
+    stream,
+    qualifiedName(harness.bus.ns, "git-actuator"),
+  );
+  throw new Error(
+    `the git-actuator consumer did not settle: ${JSON.stringify({ pending: info.num_pending, ackPending: info.num_ack_pending, redelivered: info.num_redelivered })}`,
+  );
 }
 
 async function start(overrides: Record<string, string> = {}): Promise<ServiceHandle> {
@@ -124,7 +186,7 @@ describe("git actuator", () => {
       action: "git-revert",
       path: "envs/prod/checkout",
     });
-    await publishEvent(harness.bus, action);
+    await publishApproved(action);
     const [done] = await governance("governance.action-completed", "PRP-A");
     const branches = await remoteBranches();
     expect(branches).toEqual({ "safedeploy/PRP-A": expect.any(String) as string });
@@ -158,8 +220,7 @@ describe("git actuator", () => {
   });
 
   it("an ambiguous revert fails with needs-triage and pushes nothing", async () => {
-    await publishEvent(
-      harness.bus,
+    await publishApproved(
       requested(
         "PRP-B",
         "rollback-rollout",
@@ -179,14 +240,16 @@ describe("git actuator", () => {
   });
 
   it("a change already in place fails as unchanged, pushing nothing; a real conflict is not unchanged", async () => {
-    await publishEvent(
-      harness.bus,
-      requested("TRN-1-s1-promote", "promote-release", {
-        action: "patch-manifest",
-        path: "envs/prod/checkout",
-        patch: { metadata: { name: "checkout" } },
-      }),
-    );
+    // A manifest hook runs within its step's promotion, which is what was approved.
+    const hook = requested("TRN-1-s1-promote", "promote-release", {
+      action: "patch-manifest",
+      path: "envs/prod/checkout",
+      patch: { metadata: { name: "checkout" } },
+    });
+    await publishApproved(hook, {
+      id: "TRN-1-s1",
+      plan: { action: "set-image", path: "envs/prod/checkout", image: "shop/checkout:v3" },
+    });
     const [same] = await governance("governance.action-failed", "TRN-1-s1-promote");
     expect(same?.data).toMatchObject({
       needsTriage: true,
@@ -206,24 +269,11 @@ describe("git actuator", () => {
       `${harness.bus.ns.root}.governance.action-requested.checkout`,
       JSON.stringify({ ...forged, data: { ...forged.data, plan } }),
     );
-    const deadLetters = qualifiedName(harness.bus.ns, "DEADLETTER");
-    let letter: string | undefined;
-    for (let i = 0; i < 200 && letter === undefined; i++) {
-      const info = await harness.bus.jsm.streams.info(deadLetters);
-      for (
-        let seq = info.state.first_seq;
-        info.state.messages > 0 && seq <= info.state.last_seq;
-        seq++
-      ) {
-        const text = (await harness.bus.jsm.streams.getMessage(deadLetters, { seq }))?.string();
-        if (text?.includes("PRP-C") === true) letter = text;
-      }
-      if (letter === undefined) await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+    const [letter] = await deadLetters("PRP-C");
     expect(letter).toMatch(/data\.plan/);
     // A valid plan that its kind may not carry: refused by the actuator itself.
-    await publishEvent(
-      harness.bus,
+    // (as if the proposal service had recorded it so)
+    await publishApproved(
       requested("PRP-C2", "promote-canary", { action: "git-revert", path: "envs/prod/checkout" }),
     );
     const [wrongKind] = await governance("governance.action-failed", "PRP-C2");
@@ -231,8 +281,7 @@ describe("git actuator", () => {
     expect((wrongKind?.data as { reason: string }).reason).toMatch(
       /invalid promote-canary plan: action: git-revert is not a plan of promote-canary/,
     );
-    await publishEvent(
-      harness.bus,
+    await publishApproved(
       requested("PRP-D", "block-promotion", { action: "record-only", reasons: [] }),
     );
     const [blocked] = await governance("governance.action-completed", "PRP-D");
@@ -283,7 +332,7 @@ describe("git actuator", () => {
     const [previewed] = await governance("governance.action-failed", "PRP-OWN");
     expect(previewed?.data).toMatchObject({ ...refusal, dryRun: true });
 
-    await publishEvent(harness.bus, action);
+    await publishApproved(action);
     const failures = await governance("governance.action-failed", "PRP-OWN", 2);
     const failed = failures.find((e) => (e.data as { dryRun?: boolean }).dryRun !== true);
     expect(failed?.data).toMatchObject(refusal);
@@ -291,13 +340,90 @@ describe("git actuator", () => {
     expect(Object.keys(await remoteBranches())).toEqual(["safedeploy/PRP-A"]);
   });
 
+  it("acts only for a proposal approved by enough distinct people with this very plan; else refuses, dead-letters and counts, pushing nothing", async () => {
+    const before = await refusals();
+    const revert = (id: string, path = "envs/prod/checkout") =>
+      requested(id, "rollback-rollout", { action: "git-revert", path });
+    // A copy of a pending proposal's preview, republished as an action with a new id.
+    const pending = revert("PRP-PENDING");
+    await recordProposal(pending, { state: "pending", approvals: [] });
+    const forged = { ...pending, id: "forged-from-preview" };
+    await publishEvent(harness.bus, forged);
+    // No proposal at all; one approval twice by the same person where two are required; a
+    // rejected one; an approved proposal asked for another path; a hook of a pending promotion.
+    await publishEvent(harness.bus, revert("PRP-NONE"));
+    const short = revert("PRP-SHORT");
+    const ana = { by: "ana", at: short.data.requestedAt, reason: "ok" };
+    await recordProposal(short, { required: 2, approvals: [ana, { ...ana, reason: "again" }] });
+    await publishEvent(harness.bus, short);
+    const rejected = revert("PRP-REJECTED");
+    await recordProposal(rejected, { state: "rejected" as ProposalState });
+    await publishEvent(harness.bus, rejected);
+    const other = revert("PRP-OTHER");
+    await recordProposal(other);
+    await publishEvent(harness.bus, revert("PRP-OTHER", "envs/prod/payments"));
+    const hook = requested("TRN-2-s1-promote", "promote-release", {
+      action: "patch-manifest",
+      path: "envs/prod/checkout",
+      patch: { metadata: { labels: { x: "y" } } },
+    });
+    await recordProposal(hook, { id: "TRN-2-s1", state: "pending" });
+    await publishEvent(harness.bus, hook);
+
+    const reasons = await Promise.all(
+      ["PRP-PENDING", "PRP-NONE", "PRP-SHORT", "PRP-REJECTED", "PRP-OTHER", "TRN-2-s1-promote"].map(
+        async (id) => (await deadLetters(`refused: ${id}`))[0] ?? "",
+      ),
+    );
+    expect(reasons[0]).toContain("proposal PRP-PENDING is pending, not approved");
+    expect(reasons[1]).toContain("no proposal PRP-NONE to authorise it");
+    expect(reasons[2]).toContain("has 1 distinct approver(s) of 2 required");
+    expect(reasons[3]).toContain("proposal PRP-REJECTED is rejected, not approved");
+    expect(reasons[4]).toContain("the plan asked for is not the plan of proposal PRP-OTHER");
+    expect(reasons[5]).toContain("proposal TRN-2-s1 is pending, not approved");
+    await settled();
+    expect(Object.keys(await remoteBranches())).toEqual(["safedeploy/PRP-A"]);
+    const after = await refusals();
+    const grew = (code: string) => (after[code] ?? 0) - (before[code] ?? 0);
+    expect({
+      "not-approved": grew("not-approved"),
+      "no-proposal": grew("no-proposal"),
+      "too-few-approvers": grew("too-few-approvers"),
+      mismatch: grew("mismatch"),
+    }).toEqual({ "not-approved": 3, "no-proposal": 1, "too-few-approvers": 1, mismatch: 1 });
+    const outcomes = (await readGovernance()).filter(
+      (e) =>
+        e.type !== "governance.action-requested" &&
+        /PRP-(PENDING|NONE|SHORT|REJECTED|OTHER)|TRN-2/.test(
+          (e.data as { proposalId?: string }).proposalId ?? "",
+        ),
+    );
+    expect(outcomes).toEqual([]);
+  });
+
+  it("skips an action whose proposal was executed already: no second change, no dead letter", async () => {
+    const action = requested("PRP-DONE", "rollback-rollout", {
+      action: "git-revert",
+      path: "envs/prod/payments",
+    });
+    await publishApproved(action, { state: "executed" });
+    await settled();
+    expect(Object.keys(await remoteBranches())).toEqual(["safedeploy/PRP-A"]);
+    expect(
+      (await readGovernance()).filter(
+        (e) =>
+          e.type !== "governance.action-requested" &&
+          (e.data as { proposalId?: string }).proposalId === "PRP-DONE",
+      ),
+    ).toEqual([]);
+  });
+
   it("with SAFEDEPLOY_DRY_RUN=1 reports the diff and pushes nothing", async () => {
     // A dry-run replica alone on its own namespace's consumer would be cleaner; here the normal
     // replicas stop first so the dry one gets the message.
     await Promise.all(replicas.splice(0).map((r) => r.shutdown("switch to dry run")));
     await start({ SAFEDEPLOY_DRY_RUN: "1" });
-    await publishEvent(
-      harness.bus,
+    await publishApproved(
       requested(
         "PRP-E",
         "promote-canary",

@@ -17,7 +17,7 @@ import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
 import { createEnvelope, messageId, qualifiedName } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";
-import { createTestBus, readStream, testServiceEnv } from "@safedeploy/testing";
+import { createTestBus, readStream, recordProposal, testServiceEnv } from "@safedeploy/testing";
 import type { TestBus } from "@safedeploy/testing";
 import { createGitActuatorService } from "../src/service.js";
 
@@ -165,6 +165,7 @@ it("opens one labelled pull request for an approved rollback, however often the 
     },
     { source: "proposal", time: at },
   );
+  await recordProposal(harness.bus, action);
   await Promise.all([
     publishEvent(harness.bus, action),
     publishEvent(harness.bus, { ...action, id: `${action.id}:again-1` }),

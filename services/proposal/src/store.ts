@@ -1,22 +1,7 @@
-import { ProposalKind, ProposalPlan, ProposalState } from "@safedeploy/schema";
 import { z } from "zod";
 
-/** A proposal as the proposal service keeps it, by id (mirrors core's `Proposal`). */
-export const ProposalRecord = z.object({
-  id: z.string(),
-  key: z.string(),
-  service: z.string(),
-  incidentId: z.string().nullable(),
-  kind: ProposalKind,
-  state: ProposalState,
-  createdAt: z.string(),
-  causeId: z.string(),
-  summary: z.string(),
-  plan: ProposalPlan,
-  approvals: z.array(z.object({ by: z.string(), at: z.string(), reason: z.string() })),
-  required: z.number().int().positive(),
-});
-export type ProposalRecord = z.infer<typeof ProposalRecord>;
+/** A proposal as the proposal service keeps it, by id: the schema's, which the actuator reads. */
+export { ProposalRecord } from "@safedeploy/schema";
 
 /**
  * Per service (key `block.<service>`, beside the proposals): the block-promotion proposal of the
