@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   connectBus,
   consumeEvents,
+  consumerConfig,
   openKv,
   provision,
   publishEvent,
@@ -21,33 +22,41 @@ import {
   SERVICE_USERS,
   natsPermissionsConfig,
   passwordVariable,
+  servicePermissions,
 } from "@safedeploy/schema";
 import type { ConsumerDeclaration, ServiceUser } from "@safedeploy/schema";
+import { runCli } from "@safedeploy/cli";
 import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
 import { incidentIdFor, incidentService } from "@safedeploy/service-incident";
 import { policyService } from "@safedeploy/service-policy";
 import { proposalIdFor, proposalService } from "@safedeploy/service-proposal";
-import { budgetEvaluationEvent, startNatsServer } from "@safedeploy/testing";
+import { createGitActuatorService } from "@safedeploy/service-git-actuator";
+import { releaseTrainService } from "@safedeploy/service-release-train";
+import { budgetEvaluationEvent, createTestEnvRepo, startNatsServer } from "@safedeploy/testing";
 import type { PrivateNatsServer } from "@safedeploy/testing";
 
 /*
  * DESIGN.md invariant 3 against a real nats-server running deploy/nats/permissions.conf as
  * generated for the default namespace (the server is private, so `sd` clashes with nothing).
  *
- * Each user does, through @safedeploy/jetstream, what its service does at start and at work:
- * provision the topology (as openServiceBus does), open its buckets, serve its commands, pull and
- * settle through its durables (dead-lettering what it cannot parse), publish its events, send its
- * commands. Then the real incident, policy and proposal services run as their users (credentials
- * in NATS_URL) and do their job with no permissions violation.
+ * The provisioner creates the topology (as `safedeploy provision` does); each service user then
+ * does, through @safedeploy/jetstream, what its service does at start and at work: bind to its
+ * durables (it may create none), open its buckets, serve its commands, pull and settle (dead-
+ * lettering what it cannot parse), publish its events, send its commands, and is refused
+ * everything else. Then the real incident, policy and proposal services run as their users
+ * (credentials in NATS_URL) and do their job with no permissions violation.
  */
 
 const ns = DEFAULT_NAMESPACE;
+const PROVISIONER = "provisioner";
+type NatsUser = ServiceUser | typeof PROVISIONER;
+const NATS_USERS = servicePermissions(ns).map((p) => p.user) as NatsUser[];
 const passwords = Object.fromEntries(
   // nats-server parses a variable's value as a config value: a password starting with a digit
   // would be read as a number and refused, so each starts with a letter.
-  SERVICE_USERS.map((user) => [user, `p${randomBytes(12).toString("hex")}`]),
-) as Record<ServiceUser, string>;
+  NATS_USERS.map((user) => [user, `p${randomBytes(12).toString("hex")}`]),
+) as Record<NatsUser, string>;
 const workDir = mkdtempSync(join(tmpdir(), "sd-nats-permissions-"));
 let server: PrivateNatsServer;
 const buses: Bus[] = [];
@@ -61,7 +70,7 @@ const violations = (): string[] =>
     .split("\n")
     .filter((line) => /Violation/i.test(line));
 
-async function busAs(user: ServiceUser): Promise<Bus> {
+async function busAs(user: NatsUser): Promise<Bus> {
   const bus = await connectBus({
     servers: [server.url],
     name: `test-as-${user}`,
@@ -80,6 +89,10 @@ async function eventually<T>(what: string, probe: () => T | undefined): Promise<
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+function qualifiedStream(consumer: ConsumerDeclaration): string {
+  return consumer.stream; // the default namespace has no prefix
 }
 
 function consumerOf(durable: string): ConsumerDeclaration {
@@ -108,10 +121,19 @@ function probeFor(
 
 const permissionError = /permission/i;
 
+/** One pull request on a durable, as a consumer loop sends it. */
+function pullOnce(bus: Bus, stream: string, durable: string): Promise<unknown> {
+  return bus.connection.request(
+    `$JS.API.CONSUMER.MSG.NEXT.${stream}.${durable}`,
+    JSON.stringify({ batch: 1, expires: 1_000_000_000 }),
+    { timeout: 2_000 },
+  );
+}
+
 beforeAll(async () => {
   const configFile = join(workDir, "nats.conf");
   writeFileSync(configFile, natsPermissionsConfig(ns));
-  for (const user of SERVICE_USERS) process.env[passwordVariable(user)] = passwords[user];
+  for (const user of NATS_USERS) process.env[passwordVariable(user)] = passwords[user];
   server = await startNatsServer({ configFile });
 });
 
@@ -120,7 +142,7 @@ afterAll(async () => {
   for (const commandServer of servers) await commandServer.stop();
   for (const bus of buses) await bus.close();
   await server.dispose();
-  for (const user of SERVICE_USERS) Reflect.deleteProperty(process.env, passwordVariable(user));
+  for (const user of NATS_USERS) Reflect.deleteProperty(process.env, passwordVariable(user));
   rmSync(workDir, { recursive: true, force: true });
 });
 
@@ -134,13 +156,72 @@ describe("NATS users and permissions (deploy/nats)", () => {
     ).rejects.toThrow(/authorization/i);
   });
 
-  it("lets every user provision, open its buckets, serve its commands and consume its durables", async () => {
+  it("lets the provisioner create the whole topology, and a second run changes nothing", async () => {
+    const provisioner = await busAs(PROVISIONER);
+    const first = await provision(provisioner);
+    expect(first.created).toHaveLength(
+      SAFEDEPLOY_TOPOLOGY.streams.length +
+        SAFEDEPLOY_TOPOLOGY.consumers.length +
+        SAFEDEPLOY_TOPOLOGY.buckets.length,
+    );
+    const again = await provision(provisioner);
+    expect({ created: again.created, updated: again.updated }).toEqual({
+      created: [],
+      updated: [],
+    });
+  });
+
+  it("runs `safedeploy provision` as the provisioner (exit 0, nothing left to create); as a service user it exits 1", async () => {
+    const run = async (env: Record<string, string>) => {
+      let stdout = "";
+      let stderr = "";
+      const code = await runCli({
+        argv: ["provision", "--json"],
+        env: { NATS_URL: server.url, ...env },
+        stdout: (text) => (stdout += text),
+        stderr: (text) => (stderr += text),
+      });
+      return { code, stdout, stderr };
+    };
+    const asProvisioner = await run({
+      [passwordVariable(PROVISIONER)]: passwords[PROVISIONER],
+    });
+    expect(asProvisioner.code, asProvisioner.stderr).toBe(0);
+    expect(JSON.parse(asProvisioner.stdout)).toMatchObject({ created: [], updated: [] });
+    const asService = await run({
+      NATS_URL: server.url.replace("nats://", `nats://budget:${passwords.budget}@`),
+    });
+    expect(asService.code).toBe(1);
+    expect(asService.stderr).toMatch(permissionError);
+  });
+
+  it("refuses the provisioner any event, pull, KV key, purge or delete", async () => {
+    const provisioner = await busAs(PROVISIONER);
+    await expect(
+      provisioner.js.publish(`${ns.root}.governance.verdict.checkout`, "{}"),
+    ).rejects.toThrow(permissionError);
+    await expect(pullOnce(provisioner, "GOVERNANCE", "git-actuator")).rejects.toThrow(
+      permissionError,
+    );
+    await expect(provisioner.jsm.streams.purge("GOVERNANCE")).rejects.toThrow(permissionError);
+    await expect(provisioner.jsm.streams.delete("GOVERNANCE")).rejects.toThrow(permissionError);
+    const sub = provisioner.connection.subscribe(`${ns.root}.>`);
+    expect(String(await sub.closed)).toMatch(permissionError);
+    // The server logs the refusal a moment later: let it, so later tests count only their own.
+    await eventually("the provisioner's refusal in the server log", () =>
+      violations().some((l) => l.includes('"provisioner"') && l.includes("Subscription"))
+        ? true
+        : undefined,
+    );
+  });
+
+  it("lets every service user bind to, pull from and ack its own durables, open its buckets and serve its commands", async () => {
+    const before = violations().length;
     const settled: (Settled & { durable: string })[] = [];
     const users = new Map<ServiceUser, Bus>();
     for (const user of SERVICE_USERS) {
       const bus = await busAs(user);
       users.set(user, bus);
-      await provision(bus);
       const access = SERVICE_ACCESS[user];
       for (const bucket of access.buckets) {
         const kv = await openKv(bus, bucket, ResourceName);
@@ -183,7 +264,74 @@ describe("NATS users and permissions (deploy/nats)", () => {
       const code = reply.ok ? "ok" : reply.error.code;
       expect(["invalid_request", "internal"], `${command} answered ${code}`).toContain(code);
     }
-    expect(violations()).toEqual([]);
+    expect(violations().slice(before)).toEqual([]);
+  });
+
+  it.each([...SERVICE_USERS])(
+    "%s may not provision, create or update any durable (another's or its own), nor create or list streams",
+    async (user) => {
+      const bus = await busAs(user);
+      await expect(provision(bus)).rejects.toThrow(permissionError);
+      const own = SERVICE_ACCESS[user].consumers.map(consumerOf);
+      const another = SAFEDEPLOY_TOPOLOGY.consumers.find(
+        (c) => !SERVICE_ACCESS[user].consumers.includes(c.durable),
+      )!;
+      // Re-creating another's durable with a looser max_ack_pending, or one's own: both refused.
+      for (const target of [another, ...own]) {
+        await expect(
+          bus.jsm.consumers.add(qualifiedStream(target), {
+            ...consumerConfig(ns, target),
+            max_ack_pending: 1,
+          }),
+          target.durable,
+        ).rejects.toThrow(permissionError);
+      }
+      await expect(
+        bus.jsm.consumers.update(qualifiedStream(another), another.durable, { max_ack_pending: 1 }),
+      ).rejects.toThrow(permissionError);
+      await expect(pullOnce(bus, another.stream, another.durable)).rejects.toThrow(permissionError);
+      await expect(
+        bus.jsm.streams.add({ name: `ROGUE_${user.replace(/-/g, "_")}`, subjects: ["rogue.>"] }),
+      ).rejects.toThrow(permissionError);
+      await expect(bus.jsm.streams.list().next()).rejects.toThrow(permissionError);
+      await expect(bus.jsm.consumers.list("GOVERNANCE").next()).rejects.toThrow(permissionError);
+    },
+  );
+
+  it.each([...SERVICE_USERS])("%s may not publish another domain's events", async (user) => {
+    const bus = await busAs(user);
+    const mine = new Set<string>(SERVICE_ACCESS[user].publishes);
+    const foreign = [
+      ...new Set(
+        SERVICE_USERS.flatMap((other) => SERVICE_ACCESS[other].publishes).filter(
+          (type) => !mine.has(type),
+        ),
+      ),
+    ];
+    expect(foreign.length).toBeGreaterThan(0);
+    for (const type of foreign) {
+      await expect(
+        bus.js.publish(`${ns.root}.${type}.checkout`, "{}"),
+        `${user} publishing ${type}`,
+      ).rejects.toThrow(permissionError);
+    }
+  });
+
+  it("lets the git actuator read proposals, never write them; the gateway read audit anchors only", async () => {
+    const proposal = await busAs("proposal");
+    const writable = await openKv(proposal, "proposals", ResourceName);
+    await writable.create("PRP-probe", "checkout");
+    const actuator = await busAs("git-actuator");
+    const proposals = await openKv(actuator, "proposals", ResourceName);
+    expect((await proposals.get("PRP-probe"))?.value).toBe("checkout");
+    await expect(proposals.create("PRP-forged", "checkout")).rejects.toThrow(permissionError);
+    await expect(
+      openKv(actuator, "freezes", ResourceName).then((kv) => kv.get("checkout")),
+    ).rejects.toThrow(permissionError);
+    const gateway = await busAs("gateway");
+    const anchors = await openKv(gateway, "audit-anchors", ResourceName);
+    expect(await anchors.get("GOVERNANCE")).toBeNull();
+    await expect(anchors.create("GOVERNANCE", "forged")).rejects.toThrow(permissionError);
   });
 
   const others = SERVICE_USERS.filter((user) => user !== "git-actuator");
@@ -194,13 +342,7 @@ describe("NATS users and permissions (deploy/nats)", () => {
       const bus = await busAs(user);
       const sub = bus.connection.subscribe(`${ns.root}.governance.action-requested.>`);
       expect(String(await sub.closed)).toMatch(permissionError);
-      await expect(
-        bus.connection.request(
-          "$JS.API.CONSUMER.MSG.NEXT.GOVERNANCE.git-actuator",
-          JSON.stringify({ batch: 1, expires: 1_000_000_000 }),
-          { timeout: 2_000 },
-        ),
-      ).rejects.toThrow(permissionError);
+      await expect(pullOnce(bus, "GOVERNANCE", "git-actuator")).rejects.toThrow(permissionError);
     },
   );
 
@@ -210,7 +352,10 @@ describe("NATS users and permissions (deploy/nats)", () => {
     // The gateway's requests (a command, a JetStream API call) are answered on its own inboxes.
     const reply = await requestCommand(gateway, "gate.query", {} as never);
     expect(reply.ok).toBe(false);
-    expect((await gateway.jsm.streams.info("GOVERNANCE")).config.name).toBe("GOVERNANCE");
+    // (the one JetStream lookup it makes: an audit durable's ack floor, for /v1/audit/verify)
+    expect((await gateway.jsm.consumers.info("GOVERNANCE", "audit-governance")).name).toBe(
+      "audit-governance",
+    );
     // Another user can listen neither there nor on the shared prefix.
     for (const subject of ["_INBOX_gateway.>", "_INBOX.>"]) {
       const sub = policy.connection.subscribe(subject);
@@ -251,22 +396,33 @@ describe("NATS users and permissions (deploy/nats)", () => {
     );
   });
 
-  it("runs the real incident, policy and proposal services as their users, without a violation", async () => {
+  it("runs the real incident, policy, proposal, release-train and git-actuator services as their users: an approved rollback is pushed, without a violation", async () => {
     // The stand-ins of the first test must not answer in the real services' place.
     for (const subscription of subscriptions.splice(0)) await subscription.stop();
     for (const commandServer of servers.splice(0)) await commandServer.stop();
     const before = violations().length;
     const urlAs = (user: ServiceUser) =>
       server.url.replace("nats://", `nats://${user}:${passwords[user]}@`);
+    const repo = await createTestEnvRepo("nats-permissions");
+    await repo.commit("checkout v1", { "envs/prod/checkout/rollout.yaml": "image: checkout:v1\n" });
+    await repo.commit("checkout v2", { "envs/prod/checkout/rollout.yaml": "image: checkout:v2\n" });
     const env = (user: ServiceUser) => ({
       NATS_URL: urlAs(user),
       SAFEDEPLOY_CATALOG: new URL("../fixtures/catalog/governance", import.meta.url).pathname,
+      SAFEDEPLOY_HOME: join(workDir, "home"),
       LOG_LEVEL: "silent",
     });
+    const actuatorEnv = {
+      ...env("git-actuator"),
+      SAFEDEPLOY_ENV_REPO: repo.remote,
+      SAFEDEPLOY_FORGE: "git",
+    };
     const running: ServiceHandle[] = [
       await startService(incidentService, { env: env("incident") }),
       await startService(policyService, { env: env("policy") }),
       await startService(proposalService, { env: env("proposal") }),
+      await startService(releaseTrainService, { env: env("release-train") }),
+      await startService(createGitActuatorService({ env: actuatorEnv }), { env: actuatorEnv }),
     ];
     try {
       const budget = await busAs("budget");
@@ -291,9 +447,18 @@ describe("NATS users and permissions (deploy/nats)", () => {
       expect(approved).toMatchObject({ ok: true, result: { state: "approved" } });
       const gate = await requestCommand(gateway, "gate.query", { service: "checkout" });
       expect(gate).toMatchObject({ ok: true, result: { allowed: false } });
+      // The actuator, bound to its durable and reading the proposal's record (KV, read-only),
+      // pushes the rollback branch.
+      let branches: Record<string, string> = {};
+      for (let i = 0; i < 200 && branches[`safedeploy/${proposalId}`] === undefined; i++) {
+        branches = await repo.branches();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(Object.keys(branches)).toContain(`safedeploy/${proposalId}`);
       expect(violations().slice(before)).toEqual([]);
     } finally {
       for (const service of running) await service.shutdown("test");
+      await repo.dispose();
     }
   });
 });

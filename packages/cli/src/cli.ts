@@ -9,6 +9,7 @@ import { guards } from "./commands/guards.js";
 import { deadletters } from "./commands/deadletters.js";
 import { incidents } from "./commands/incidents.js";
 import { proposals } from "./commands/proposals.js";
+import { provisionCommand } from "./commands/provision.js";
 import { replay } from "./commands/replay.js";
 import { release } from "./commands/release.js";
 import { rules } from "./commands/rules.js";
@@ -32,6 +33,7 @@ export const COMMANDS: readonly Command[] = [
   deadletters,
   replay,
   release,
+  provisionCommand,
   up,
   demo,
 ];

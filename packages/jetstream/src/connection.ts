@@ -14,6 +14,11 @@ export interface Bus {
   readonly jsm: JetStreamManager;
   readonly ns: Namespace;
   readonly log: Logger;
+  /**
+   * The NATS user it connected as, if any. A service connected as a user only binds to what the
+   * provisioner created (`safedeploy provision`): its permissions let it create nothing.
+   */
+  readonly user: string | undefined;
   /** Whether the connection is up right now (for readiness). */
   isConnected(): boolean;
   /** Drains subscriptions and pending publishes, then closes. */
@@ -96,6 +101,7 @@ export async function connectBus(options: ConnectOptions): Promise<Bus> {
     jsm,
     ns: options.ns ?? DEFAULT_NAMESPACE,
     log,
+    user,
     isConnected: () => link.up && !connection.isClosed(),
     close: async () => {
       if (connection.isClosed()) return;

@@ -6,7 +6,7 @@ import type { Bus } from "./connection.js";
 import { DEFAULT_BACKOFF_MS } from "./consume.js";
 import { describeError } from "./errors.js";
 import { recreateWhenLost } from "./lifeline.js";
-import { ensureConsumer } from "./provision.js";
+import { attachConsumer } from "./provision.js";
 
 /** One stored message exactly as the stream holds it: nothing is decoded or validated. */
 export interface RawMessage {
@@ -158,7 +158,7 @@ export function consumeRaw(bus: Bus, options: ConsumeRawOptions): RawSubscriptio
   async function pull(): Promise<void> {
     while (!state.stopping) {
       try {
-        await ensureConsumer(bus, declaration);
+        await attachConsumer(bus, declaration);
         const consumer = await bus.js.consumers.get(stream, durable);
         messages = await consumer.consume({ max_messages: maxBatch * 2 });
         void recreateWhenLost(bus, declaration, messages, {

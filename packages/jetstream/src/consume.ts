@@ -15,7 +15,7 @@ import type { z } from "zod";
 import type { Bus } from "./connection.js";
 import { describeError, isRetryable } from "./errors.js";
 import { recreateWhenLost } from "./lifeline.js";
-import { ensureConsumer } from "./provision.js";
+import { attachConsumer } from "./provision.js";
 import { HEADERS } from "./publish.js";
 import { parseTraceparent } from "./trace.js";
 import type { TraceContext } from "./trace.js";
@@ -304,7 +304,7 @@ export function consumeEvents<T extends EventType>(
   async function run(): Promise<void> {
     while (!state.stopping) {
       try {
-        await ensureConsumer(bus, declaration);
+        await attachConsumer(bus, declaration);
         const consumer = await bus.js.consumers.get(stream, durable);
         messages = await consumer.consume({ max_messages: options.batch ?? 100 });
         void recreateWhenLost(bus, declaration, messages, {

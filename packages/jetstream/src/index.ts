@@ -32,6 +32,8 @@ export {
   acknowledgedThrough,
   consumerConfig,
   consumerFilter,
+  attachConsumer,
+  ConsumerMissingError,
   ensureConsumer,
   ensureStream,
   provision,

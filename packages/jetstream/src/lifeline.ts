@@ -3,7 +3,7 @@ import { qualifiedName } from "@safedeploy/schema";
 import type { ConsumerDeclaration } from "@safedeploy/schema";
 import type { Bus } from "./connection.js";
 import { describeError } from "./errors.js";
-import { ensureConsumer } from "./provision.js";
+import { attachConsumer } from "./provision.js";
 
 /**
  * Watches a pull loop's status and, when its durable consumer is deleted or missing, recreates it
@@ -22,7 +22,7 @@ export async function recreateWhenLost(
     if (hooks.stopping()) return;
     if (status.type !== "consumer_deleted" && status.type !== "consumer_not_found") continue;
     try {
-      const report = await ensureConsumer(bus, declaration);
+      const report = await attachConsumer(bus, declaration);
       if (report.created.length > 0) {
         hooks.recreated();
         bus.log.warn({ stream, durable, after: status.type }, "consumer recreated");

@@ -141,6 +141,36 @@ export async function ensureConsumer(
   return report;
 }
 
+/** A durable the provisioner has not created (yet): a bound-only service waits for it. */
+export class ConsumerMissingError extends Error {
+  override readonly name = "ConsumerMissingError";
+}
+
+/**
+ * Makes sure a durable is there to consume from. Without a NATS user (a development server with
+ * no authorisation) it is created or brought back to its declaration ({@link ensureConsumer}), as
+ * before. Connected as a user, it only binds: it looks the durable up and fails with
+ * {@link ConsumerMissingError} when it is missing, since service users may create or update no
+ * consumer (`safedeploy provision` does, as the provisioner).
+ */
+export async function attachConsumer(
+  bus: Bus,
+  consumer: ConsumerDeclaration,
+): Promise<ProvisionReport> {
+  if (bus.user === undefined) return ensureConsumer(bus, consumer);
+  const stream = qualifiedName(bus.ns, consumer.stream);
+  const durable = qualifiedName(bus.ns, consumer.durable);
+  try {
+    await bus.jsm.consumers.info(stream, durable);
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    throw new ConsumerMissingError(
+      `durable ${stream}/${durable} does not exist: run \`safedeploy provision\` as the provisioner`,
+    );
+  }
+  return { created: [], updated: [], unchanged: [`${stream}/${durable}`] };
+}
+
 /**
  * The stream sequence up to which a durable acknowledged every message it was delivered (its ack
  * floor), or null when its stream or the durable does not exist.

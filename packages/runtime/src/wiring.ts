@@ -23,8 +23,10 @@ export async function loadServiceCatalog(context: ServiceContext): Promise<Catal
 }
 
 /**
- * Connects to NATS in the configured namespace, provisions the topology (idempotent, so every
- * replica does it at start) and adds the `nats` readiness check.
+ * Connects to NATS in the configured namespace and adds the `nats` readiness check. Without a NATS
+ * user (a development server with no authorisation) it also provisions the topology, idempotent,
+ * so every replica may. Connected as a user it provisions nothing: its permissions let it only
+ * bind to what the provisioner created (`safedeploy provision`, run by `up` and the compose init).
  */
 export async function openServiceBus(context: ServiceContext): Promise<Bus> {
   const bus = await connectBus({
@@ -33,9 +35,14 @@ export async function openServiceBus(context: ServiceContext): Promise<Bus> {
     ns: context.config.namespace,
     log: context.log.child({ component: "jetstream" }),
   });
-  const report = await provision(bus);
-  if (report.created.length > 0 || report.updated.length > 0) {
-    context.log.info({ created: report.created, updated: report.updated }, "topology provisioned");
+  if (bus.user === undefined) {
+    const report = await provision(bus);
+    if (report.created.length > 0 || report.updated.length > 0) {
+      context.log.info(
+        { created: report.created, updated: report.updated },
+        "topology provisioned",
+      );
+    }
   }
   context.addReadinessCheck("nats", () =>
     bus.isConnected() ? Promise.resolve() : Promise.reject(new Error("NATS disconnected")),

@@ -121,7 +121,10 @@ export {
   APPROVED_ACTION_CONSUMER,
   APPROVED_ACTION_EVENT,
   FORBIDDEN_JS_API,
+  NATS_USERS,
+  PROVISIONER_USER,
   SERVICE_ACCESS,
+  SERVICE_FORBIDDEN_JS_API,
   SERVICE_USERS,
   deliversApprovedActions,
   durableFilter,
@@ -129,9 +132,11 @@ export {
   isInboxToken,
   natsPermissionsConfig,
   passwordVariable,
+  provisionerPermissions,
   servicePermissions,
 } from "./permissions.js";
 export type {
+  NatsUser,
   PermissionOptions,
   ServiceAccess,
   ServiceUser,

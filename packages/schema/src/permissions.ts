@@ -1,7 +1,7 @@
 import type { CommandName } from "./commands.js";
 import type { EventType } from "./events.js";
 import { qualifiedName, streamOfEventType, streamSubjectFilter } from "./subjects.js";
-import type { Namespace, StreamName } from "./subjects.js";
+import type { Namespace } from "./subjects.js";
 import { SAFEDEPLOY_TOPOLOGY } from "./topology.js";
 import type { ConsumerDeclaration, Topology } from "./topology.js";
 
@@ -29,22 +29,28 @@ export type ServiceUser = (typeof SERVICE_USERS)[number];
 export interface ServiceAccess {
   /** Event types it publishes, for any service (`<root>.<type>.*`). */
   readonly publishes: readonly EventType[];
-  /** Durable consumers of the topology it pulls from and acks; each has exactly one owner. */
+  /** Durable consumers of the topology it binds to, pulls from and acks; each has one owner. */
   readonly consumers: readonly string[];
   /** KV buckets of the topology it reads and writes. */
   readonly buckets: readonly string[];
+  /** KV buckets of the topology it only reads (get, never put or delete). */
+  readonly reads: readonly string[];
+  /** Durables of other services whose state (ack floor) it looks up, never pulls from. */
+  readonly inspects: readonly string[];
   /** Commands it answers (subscribes, replies through `allow_responses`). */
   readonly serves: readonly CommandName[];
   /** Commands it sends by request/reply. */
   readonly requests: readonly CommandName[];
-  /**
-   * Event types it may follow live through short-lived consumers of its own (the gateway's
-   * server-sent events); each consumer's filter must be one of these types.
-   */
-  readonly watches: readonly EventType[];
 }
 
-const none = { consumers: [], buckets: [], serves: [], requests: [], watches: [] } as const;
+const none = {
+  consumers: [],
+  buckets: [],
+  reads: [],
+  inspects: [],
+  serves: [],
+  requests: [],
+} as const;
 
 /** The one event type only the git actuator may receive. */
 export const APPROVED_ACTION_EVENT = "governance.action-requested" satisfies EventType;
@@ -126,6 +132,8 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
     ...none,
     publishes: ["governance.action-completed", "governance.action-failed"],
     consumers: [APPROVED_ACTION_CONSUMER, "git-actuator-previews"],
+    // It checks each action against the proposal's own record before acting.
+    reads: ["proposals"],
   },
   audit: {
     ...none,
@@ -137,6 +145,8 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
       "audit-governance",
       "audit-deadletter",
     ],
+    // The head of each stream's chain after each committed batch (`audit verify`).
+    buckets: ["audit-anchors"],
   },
   gateway: {
     ...none,
@@ -154,31 +164,14 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
       "train.status",
       "train.list",
     ],
-    watches: [
-      "metrics.snapshot",
-      "budget.evaluated",
-      "incidents.opened",
-      "incidents.transitioned",
-      "incidents.escalated",
-      "governance.verdict",
-      "governance.canary-step",
-      "governance.canary-healthy",
-      "governance.freeze-opened",
-      "governance.freeze-lifted",
-      "governance.guard-failed",
-      "governance.guard-cleared",
-      "governance.proposal-created",
-      "governance.proposal-approved",
-      "governance.proposal-rejected",
-      "governance.proposal-superseded",
-      "governance.preview-requested",
-      "governance.action-completed",
-      "governance.action-failed",
-      "governance.train-started",
-      "governance.train-step",
-      "governance.train-finished",
-      "governance.train-manifest",
-      "governance.follow-up",
+    // `/v1/audit/verify`: the audit durables' ack floors and the anchored chain heads.
+    reads: ["audit-anchors"],
+    inspects: [
+      "audit-metrics",
+      "audit-budget",
+      "audit-incidents",
+      "audit-governance",
+      "audit-deadletter",
     ],
   },
   "release-train": {
@@ -208,23 +201,20 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
   },
 };
 
-/** How far a user's JetStream API rights reach beyond its own consumers and buckets. */
+/** The identity that creates and updates the topology (`safedeploy provision`); no service has it. */
+export const PROVISIONER_USER = "provisioner";
+/** Every NATS user of the generated configuration: the provisioner, then one per service. */
+export const NATS_USERS = [PROVISIONER_USER, ...SERVICE_USERS] as const;
+export type NatsUser = (typeof NATS_USERS)[number];
+
 export interface PermissionOptions {
-  /**
-   * `topology` (default): every user may look up, and create exactly as declared (pinned to the
-   * declared filter), every stream, durable and bucket of the topology, because every service
-   * provisions the whole topology at start (`openServiceBus`). It still pulls from and acks only
-   * its own durables. `own`: a user may create and look up only its own durables and buckets
-   * (for when services provision only their slice of the topology).
-   */
-  readonly provisioning?: "topology" | "own";
   readonly topology?: Topology;
   readonly access?: Readonly<Record<ServiceUser, ServiceAccess>>;
 }
 
 /** One user's allow and deny lists, as nats-server reads them. */
 export interface UserPermissions {
-  readonly user: ServiceUser;
+  readonly user: NatsUser;
   /** Environment variable holding the password; the config references it, never the secret. */
   readonly passwordVariable: string;
   readonly publish: { readonly allow: readonly string[]; readonly deny: readonly string[] };
@@ -234,7 +224,7 @@ export interface UserPermissions {
 }
 
 /** The environment variable with the password of `user`, e.g. `SAFEDEPLOY_NATS_GIT_ACTUATOR_PASSWORD`. */
-export function passwordVariable(user: ServiceUser): string {
+export function passwordVariable(user: string): string {
   return `SAFEDEPLOY_NATS_${user.toUpperCase().replace(/-/g, "_")}_PASSWORD`;
 }
 
@@ -252,13 +242,26 @@ export function isInboxToken(user: string): boolean {
   return /^[A-Za-z0-9_-]+$/.test(user);
 }
 
-/** JetStream API calls no service user may make: history is never deleted, purged or cut. */
+/** JetStream API calls nobody may make, the provisioner included: history is never cut. */
 export const FORBIDDEN_JS_API = [
   "$JS.API.STREAM.DELETE.>",
   "$JS.API.STREAM.PURGE.>",
   "$JS.API.STREAM.MSG.DELETE.>",
-  "$JS.API.STREAM.UPDATE.>",
   "$JS.API.CONSUMER.DELETE.>",
+] as const;
+
+/**
+ * JetStream API calls no service user may make: the topology is the provisioner's, so a service
+ * can neither create nor change a stream or a durable (another's `max_deliver`, filter, or a
+ * recreated durable replaying all history), nor list what it was not given.
+ */
+export const SERVICE_FORBIDDEN_JS_API = [
+  ...FORBIDDEN_JS_API,
+  "$JS.API.STREAM.CREATE.>",
+  "$JS.API.STREAM.UPDATE.>",
+  "$JS.API.CONSUMER.CREATE.>",
+  "$JS.API.CONSUMER.DURABLE.CREATE.>",
+  "$JS.API.CONSUMER.UPDATE.>",
 ] as const;
 
 /** The filter subject a durable is created with (as the JetStream adapter creates it). */
@@ -266,12 +269,6 @@ export function durableFilter(ns: Namespace, consumer: ConsumerDeclaration): str
   return consumer.filter === ">"
     ? streamSubjectFilter(ns, consumer.stream)
     : `${ns.root}.${consumer.filter}.>`;
-}
-
-function streamOf(type: EventType): StreamName {
-  const stream = streamOfEventType(type);
-  if (stream === undefined) throw new Error(`no stream stores ${type}`);
-  return stream;
 }
 
 /** Creating (or updating) a durable, pinned to its declared filter; NATS 2.9 checks the two agree. */
@@ -291,10 +288,11 @@ function readSubjects(ns: Namespace, consumer: ConsumerDeclaration): string[] {
   return [`$JS.API.CONSUMER.MSG.NEXT.${stream}.${durable}`, `$JS.ACK.${stream}.${durable}.>`];
 }
 
-function bucketSubjects(ns: Namespace, bucket: string): string[] {
+/** Opening a bucket and getting its keys, without writing. */
+function bucketReadSubjects(ns: Namespace, bucket: string): string[] {
   const name = qualifiedName(ns, bucket);
   return [
-    `$KV.${name}.>`,
+    `$JS.API.STREAM.INFO.KV_${name}`,
     `$JS.API.DIRECT.GET.KV_${name}`,
     `$JS.API.DIRECT.GET.KV_${name}.>`,
     `$JS.API.STREAM.MSG.GET.KV_${name}`,
@@ -305,28 +303,22 @@ function unique(subjects: readonly string[]): string[] {
   return [...new Set(subjects)];
 }
 
-/**
- * Every user's permissions in namespace `ns`. Throws when the declaration names a consumer or
- * bucket the topology lacks, or a topology consumer has no owner or two.
- */
-export function servicePermissions(
-  ns: Namespace,
-  options: PermissionOptions = {},
-): UserPermissions[] {
-  const topology = options.topology ?? SAFEDEPLOY_TOPOLOGY;
-  const access = options.access ?? SERVICE_ACCESS;
-  const provisioning = options.provisioning ?? "topology";
-  const consumers = new Map(topology.consumers.map((c) => [c.durable, c]));
+function checkDeclaration(
+  topology: Topology,
+  access: Readonly<Record<ServiceUser, ServiceAccess>>,
+): Map<string, ServiceUser[]> {
+  const consumers = new Set(topology.consumers.map((c) => c.durable));
+  const buckets = new Set(topology.buckets.map((b) => b.name));
   const owners = new Map<string, ServiceUser[]>();
   for (const user of SERVICE_USERS) {
+    for (const durable of [...access[user].consumers, ...access[user].inspects]) {
+      if (!consumers.has(durable)) throw new Error(`${user} names unknown consumer ${durable}`);
+    }
     for (const durable of access[user].consumers) {
-      if (!consumers.has(durable)) throw new Error(`${user} owns unknown consumer ${durable}`);
       owners.set(durable, [...(owners.get(durable) ?? []), user]);
     }
-    for (const bucket of access[user].buckets) {
-      if (!topology.buckets.some((b) => b.name === bucket)) {
-        throw new Error(`${user} uses unknown bucket ${bucket}`);
-      }
+    for (const bucket of [...access[user].buckets, ...access[user].reads]) {
+      if (!buckets.has(bucket)) throw new Error(`${user} uses unknown bucket ${bucket}`);
     }
   }
   for (const consumer of topology.consumers) {
@@ -345,52 +337,81 @@ export function servicePermissions(
       );
     }
   }
-  const actionConsumer = consumers.get(APPROVED_ACTION_CONSUMER);
+  return owners;
+}
+
+/**
+ * The provisioner: looks up, creates and updates the topology's streams, KV streams and durables
+ * (each durable pinned to its declared filter), and reads or writes nothing else: no event, no
+ * pull, no KV key. Deleting and purging stay forbidden to it too.
+ */
+export function provisionerPermissions(
+  ns: Namespace,
+  topology: Topology = SAFEDEPLOY_TOPOLOGY,
+): UserPermissions {
+  const streams = [
+    ...topology.streams.map((s) => qualifiedName(ns, s.name)),
+    ...topology.buckets.map((b) => `KV_${qualifiedName(ns, b.name)}`),
+  ];
+  return {
+    user: PROVISIONER_USER,
+    passwordVariable: passwordVariable(PROVISIONER_USER),
+    publish: {
+      allow: unique([
+        "$JS.API.INFO",
+        ...streams.flatMap((s) => [
+          `$JS.API.STREAM.INFO.${s}`,
+          `$JS.API.STREAM.CREATE.${s}`,
+          `$JS.API.STREAM.UPDATE.${s}`,
+        ]),
+        ...topology.consumers.flatMap((c) => [infoSubject(ns, c), createSubject(ns, c)]),
+      ]),
+      deny: [...FORBIDDEN_JS_API],
+    },
+    subscribe: { allow: [`${inboxPrefix(PROVISIONER_USER)}.>`], deny: [] },
+    allowResponses: false,
+  };
+}
+
+/**
+ * Every NATS user's permissions in namespace `ns`: the provisioner's
+ * ({@link provisionerPermissions}) first, then one per service. A service user binds to (looks up), pulls from and acks
+ * its own durables, reads and writes its buckets, reads its read-only buckets, and creates or
+ * updates nothing. Throws when the declaration names a consumer or bucket the topology lacks, a
+ * topology consumer has no owner or two, or approved actions reach a user that may not read them.
+ */
+export function servicePermissions(
+  ns: Namespace,
+  options: PermissionOptions = {},
+): UserPermissions[] {
+  return [provisionerPermissions(ns, options.topology), ...serviceUserPermissions(ns, options)];
+}
+
+function serviceUserPermissions(ns: Namespace, options: PermissionOptions): UserPermissions[] {
+  const topology = options.topology ?? SAFEDEPLOY_TOPOLOGY;
+  const access = options.access ?? SERVICE_ACCESS;
+  checkDeclaration(topology, access);
+  const byName = new Map(topology.consumers.map((c) => [c.durable, c]));
+  const actionConsumer = byName.get(APPROVED_ACTION_CONSUMER);
   const actionSubjects = `${ns.root}.${APPROVED_ACTION_EVENT}.>`;
 
   return SERVICE_USERS.map((user): UserPermissions => {
     const declared = access[user];
     const own = topology.consumers.filter((c) => declared.consumers.includes(c.durable));
-    const others = topology.consumers.filter((c) => !declared.consumers.includes(c.durable));
-    const visible = provisioning === "topology" ? topology.consumers : own;
-    const buckets =
-      provisioning === "topology" ? topology.buckets.map((b) => b.name) : declared.buckets;
-    const kvStreams = buckets.map((b) => `KV_${qualifiedName(ns, b)}`);
-    const streams = unique([
-      ...(provisioning === "topology"
-        ? topology.streams.map((s) => s.name)
-        : [
-            ...own.map((c) => c.stream),
-            ...declared.publishes.map(streamOf),
-            "DEADLETTER" as const,
-          ]),
-    ]).map((s) => qualifiedName(ns, s));
-    const watchedStreams = unique(declared.watches.map(streamOf)).map((s) => qualifiedName(ns, s));
-
+    const inspected = topology.consumers.filter((c) => declared.inspects.includes(c.durable));
     const publishAllow = unique([
       ...declared.publishes.map((type) => `${ns.root}.${type}.*`),
       `${ns.root}.dlq.>`,
       ...declared.requests.map((command) => `${ns.root}.cmd.${command}`),
       "$JS.API.INFO",
-      ...[...streams, ...kvStreams].map((s) => `$JS.API.STREAM.INFO.${s}`),
-      ...[...streams, ...kvStreams].map((s) => `$JS.API.STREAM.CREATE.${s}`),
-      ...visible.map((c) => infoSubject(ns, c)),
-      ...visible.map((c) => createSubject(ns, c)),
+      ...[...own, ...inspected].map((c) => infoSubject(ns, c)),
       ...own.flatMap((c) => readSubjects(ns, c)),
-      ...declared.buckets.flatMap((b) => bucketSubjects(ns, b)),
-      ...declared.watches.map((type) => {
-        const stream = qualifiedName(ns, streamOf(type));
-        return `$JS.API.CONSUMER.CREATE.${stream}.*.${ns.root}.${type}.>`;
-      }),
-      ...watchedStreams.flatMap((s) => [
-        `$JS.API.CONSUMER.INFO.${s}.*`,
-        `$JS.API.CONSUMER.MSG.NEXT.${s}.*`,
+      ...declared.buckets.flatMap((b) => [
+        `$KV.${qualifiedName(ns, b)}.>`,
+        ...bucketReadSubjects(ns, b),
       ]),
+      ...declared.reads.flatMap((b) => bucketReadSubjects(ns, b)),
     ]);
-    // A watcher names its consumers freely, so others' durables are denied by name: no user
-    // pulls from, acks on, or re-creates under another filter a durable it does not own.
-    const othersDenied =
-      watchedStreams.length > 0 ? others.flatMap((c) => readSubjects(ns, c)) : [];
     const isActuator = declared.consumers.includes(APPROVED_ACTION_CONSUMER);
     const actionDenied =
       isActuator || actionConsumer === undefined ? [] : readSubjects(ns, actionConsumer);
@@ -399,7 +420,7 @@ export function servicePermissions(
       passwordVariable: passwordVariable(user),
       publish: {
         allow: publishAllow,
-        deny: unique([...FORBIDDEN_JS_API, ...actionDenied, ...othersDenied]),
+        deny: unique([...SERVICE_FORBIDDEN_JS_API, ...actionDenied]),
       },
       subscribe: {
         allow: unique([
@@ -421,7 +442,8 @@ function list(subjects: readonly string[], indent: string): string {
 }
 
 /**
- * The nats-server (2.9+) configuration: an `authorization` block with one user per service.
+ * The nats-server (2.9+) configuration: an `authorization` block with the provisioner and one
+ * user per service.
  * Passwords are `$SAFEDEPLOY_NATS_<SERVICE>_PASSWORD` references, read from the server's
  * environment, so the file holds no secret and the server refuses to start without them.
  */

@@ -91,6 +91,13 @@ export const SAFEDEPLOY_TOPOLOGY: Topology = {
     { name: "canaries", history: 5, description: "canary step per service" },
     { name: "guards", history: 5, description: "failed release-train guards per service" },
     { name: "trains", history: 5, description: "release train state and manifest per train" },
+    // Same declaration as AUDIT_ANCHOR_BUCKET (@safedeploy/jetstream): provisioned up front, so
+    // the audit user never needs the right to create a stream.
+    {
+      name: "audit-anchors",
+      history: 5,
+      description: "head (position, hash) of each stream's audit chain after each committed batch",
+    },
   ],
 };
 

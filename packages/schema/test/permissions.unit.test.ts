@@ -9,10 +9,13 @@ import {
   passwordVariable,
   servicePermissions,
 } from "@safedeploy/schema";
-import type { UserPermissions } from "@safedeploy/schema";
+import type { ServiceUser, UserPermissions } from "@safedeploy/schema";
 
 const ns = DEFAULT_NAMESPACE;
-const users = servicePermissions(ns);
+const all = servicePermissions(ns);
+type ServicePermissions = UserPermissions & { readonly user: ServiceUser };
+const users = all.filter((u): u is ServicePermissions => u.user !== "provisioner");
+const provisioner = all.find((u) => u.user === "provisioner")!;
 const of = (user: string): UserPermissions => users.find((u) => u.user === user)!;
 const pullsFrom = (p: UserPermissions) =>
   p.publish.allow
@@ -20,10 +23,11 @@ const pullsFrom = (p: UserPermissions) =>
     .map((s) => s.split(".").slice(-2).join("."));
 
 describe("servicePermissions", () => {
-  it("has one user per service, each with its own password variable", () => {
-    expect(users.map((u) => u.user)).toEqual([...SERVICE_USERS]);
+  it("has the provisioner and one user per service, each with its own password variable", () => {
+    expect(all.map((u) => u.user)).toEqual(["provisioner", ...SERVICE_USERS]);
     expect(passwordVariable("git-actuator")).toBe("SAFEDEPLOY_NATS_GIT_ACTUATOR_PASSWORD");
-    expect(new Set(users.map((u) => u.passwordVariable)).size).toBe(SERVICE_USERS.length);
+    expect(provisioner.passwordVariable).toBe("SAFEDEPLOY_NATS_PROVISIONER_PASSWORD");
+    expect(new Set(all.map((u) => u.passwordVariable)).size).toBe(SERVICE_USERS.length + 1);
   });
 
   it("lets every topology consumer be pulled by exactly one user, its declared owner", () => {
@@ -98,26 +102,45 @@ describe("servicePermissions", () => {
     expect(of("gateway").publish.allow.filter((s) => s.startsWith("$KV."))).toEqual([]);
   });
 
-  it("pins durable creation to the declared filter, and narrows with provisioning: own", () => {
-    expect(of("audit").publish.allow).toContain(
-      "$JS.API.CONSUMER.CREATE.GOVERNANCE.audit-governance.sd.governance.>",
-    );
-    const own = servicePermissions(ns, { provisioning: "own" }).find((u) => u.user === "budget")!;
-    expect(own.publish.allow.filter((s) => s.startsWith("$JS.API.CONSUMER."))).toEqual([
-      "$JS.API.CONSUMER.INFO.METRICS.budget",
-      "$JS.API.CONSUMER.CREATE.METRICS.budget.sd.metrics.snapshot.>",
-      "$JS.API.CONSUMER.MSG.NEXT.METRICS.budget",
-    ]);
+  it("lets no service user create or update a stream or a durable, nor list anything", () => {
+    const managing =
+      /^\$JS\.API\.(STREAM\.(CREATE|UPDATE|NAMES|LIST)|CONSUMER\.(CREATE|DURABLE|UPDATE|NAMES|LIST))/;
+    for (const user of users) {
+      expect(
+        user.publish.allow.filter((s) => managing.test(s)),
+        user.user,
+      ).toEqual([]);
+      expect(user.publish.deny).toEqual(
+        expect.arrayContaining(["$JS.API.CONSUMER.CREATE.>", "$JS.API.STREAM.CREATE.>"]),
+      );
+      // Looking up: its own durables (to bind), plus what it inspects.
+      const infos = user.publish.allow
+        .filter((s) => s.startsWith("$JS.API.CONSUMER.INFO."))
+        .map((s) => s.split(".").at(-1));
+      expect(infos).toEqual([
+        ...SERVICE_ACCESS[user.user].consumers,
+        ...SERVICE_ACCESS[user.user].inspects,
+      ]);
+    }
   });
 
-  it("lets the gateway watch every event type but approved actions", () => {
-    const creates = of("gateway").publish.allow.filter((s) =>
-      s.startsWith("$JS.API.CONSUMER.CREATE.GOVERNANCE.*."),
+  it("lets the provisioner create the topology, each durable pinned to its filter, and nothing else", () => {
+    expect(provisioner.publish.allow).toContain(
+      "$JS.API.CONSUMER.CREATE.GOVERNANCE.audit-governance.sd.governance.>",
     );
-    expect(creates).toContain("$JS.API.CONSUMER.CREATE.GOVERNANCE.*.sd.governance.verdict.>");
-    expect(creates.some((s) => s.includes("action-requested"))).toBe(false);
-    // Its wildcard pulls cannot reach a service's durable.
-    expect(of("gateway").publish.deny).toContain("$JS.API.CONSUMER.MSG.NEXT.INCIDENTS.proposal");
+    expect(provisioner.publish.allow).toContain("$JS.API.STREAM.CREATE.KV_audit-anchors");
+    expect(provisioner.publish.allow.some((s) => /^sd\.|^\$KV\.|MSG\.NEXT|\$JS\.ACK/.test(s))).toBe(
+      false,
+    );
+    expect(provisioner.subscribe.allow).toEqual(["_INBOX_provisioner.>"]);
+    expect(provisioner.publish.deny).toEqual(expect.arrayContaining([...FORBIDDEN_JS_API]));
+  });
+
+  it("lets the git actuator read the proposals bucket, never write it", () => {
+    const actuator = of("git-actuator").publish.allow;
+    expect(actuator).toContain("$JS.API.DIRECT.GET.KV_proposals.>");
+    expect(actuator).toContain("$JS.API.STREAM.INFO.KV_proposals");
+    expect(actuator.some((s) => s.startsWith("$KV."))).toBe(false);
   });
 
   it("names the stream prefix and subject root of the namespace", () => {
@@ -149,7 +172,7 @@ describe("natsPermissionsConfig", () => {
     for (const user of SERVICE_USERS) {
       expect(config).toContain(`password: $${passwordVariable(user)}\n`);
     }
-    expect(config.match(/password:/g)).toHaveLength(SERVICE_USERS.length);
+    expect(config.match(/password:/g)).toHaveLength(SERVICE_USERS.length + 1);
     expect(config).toContain("allow_responses: true");
   });
 });

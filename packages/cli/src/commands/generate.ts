@@ -1,4 +1,5 @@
 import { writeFile } from "node:fs/promises";
+import { composeSecretsFile } from "./compose-secrets.js";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_NAMESPACE, ResourceName, natsPermissionsConfig } from "@safedeploy/schema";
@@ -41,6 +42,36 @@ const natsPermissions: Generator = {
       await writeFile(path, config);
       io.stderr(`wrote ${values.out}\n`);
     }
+    return EXIT.ok;
+  },
+};
+
+const composeSecrets: Generator = {
+  synopsis: "compose-secrets [--out FILE] [--force]",
+  async run(args, io) {
+    const { positionals, values } = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      options: { out: { type: "string" }, force: { type: "boolean" } },
+    });
+    if (positionals.length > 0) {
+      throw new UsageError("usage: safedeploy generate compose-secrets [--out FILE] [--force]");
+    }
+    const text = composeSecretsFile();
+    if (values.out === undefined) {
+      io.stdout(text);
+      return EXIT.ok;
+    }
+    const path = io.cwd === undefined ? values.out : resolve(io.cwd, values.out);
+    try {
+      // Never replaces existing passwords unless asked: PostgreSQL keeps the ones it started with.
+      await writeFile(path, text, { mode: 0o600, flag: values.force === true ? "w" : "wx" });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      io.stderr(`${values.out} exists: not replacing its passwords (--force to)\n`);
+      return EXIT.negative;
+    }
+    io.stderr(`wrote ${values.out} (mode 0600)\n`);
     return EXIT.ok;
   },
 };
@@ -226,6 +257,7 @@ const VALUED = new Set([
 /** What `generate` can print, by name. */
 const GENERATORS: Readonly<Record<string, Generator>> = {
   "nats-permissions": natsPermissions,
+  "compose-secrets": composeSecrets,
   "argo-analysis": argoAnalysis,
   "ci-gate": ciGate,
 };
@@ -237,16 +269,24 @@ const synopses = Object.values(GENERATORS)
 /** `safedeploy generate ARTEFACT`: deployment artefacts that are derived, never hand-written. */
 export const generate: Command = {
   name: "generate",
-  summary: "generate deployment artefacts (nats-permissions, argo-analysis SERVICE, ci-gate)",
+  summary:
+    "generate deployment artefacts (nats-permissions, compose-secrets, argo-analysis SERVICE, ci-gate)",
   usage: `Usage: ${synopses}
 
-nats-permissions: prints the nats-server configuration with one user per service, each
-allowed only its own subjects, consumers, KV buckets and commands
+nats-permissions: prints the nats-server configuration with a provisioner user (creates
+the topology: safedeploy provision) and one user per service, each allowed only its own
+subjects, to bind to and pull from its own durables, its KV buckets and commands
 (deploy/nats/permissions.conf is this output, committed). Passwords are references to
 $SAFEDEPLOY_NATS_<SERVICE>_PASSWORD in the server's environment; the file holds no
 secret. --out writes FILE instead of stdout. --root and --prefix name the subject root
 and the stream/consumer/bucket prefix (default sd and none, as SAFEDEPLOY_SUBJECT_ROOT
 and SAFEDEPLOY_STREAM_PREFIX).
+
+compose-secrets: prints (or writes to FILE, mode 0600, never replacing an existing
+file unless --force) the env file docker-compose.yml reads: a random password for
+every NATS user (SAFEDEPLOY_NATS_<USER>_PASSWORD, the provisioner's included) and
+for PostgreSQL (SAFEDEPLOY_PG_ADMIN_PASSWORD, SAFEDEPLOY_PG_MIGRATOR_PASSWORD,
+SAFEDEPLOY_PG_AUDIT_PASSWORD, SAFEDEPLOY_PG_GATEWAY_PASSWORD). Use --out .env.
 
 argo-analysis: prints an Argo Rollouts AnalysisTemplate (argoproj.io/v1alpha1) with a
 web metric on GET {api}/v1/services/SERVICE/gate reading {$.verdict}: Successful on

@@ -3,6 +3,7 @@ import type { ChildProcess } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { serverEnvironment } from "./environment.js";
 import { findExecutable, listening, portOr, StackError, waitUntil } from "./tools.js";
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -17,7 +18,12 @@ export interface ServerProcess {
 
 function run(binary: string, args: readonly string[], logFile: string): ChildProcess {
   const log = createWriteStream(logFile, { flags: "a" });
-  const child = spawn(binary, [...args], { detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  // The process basics only: a server has no business with the operator's credentials.
+  const child = spawn(binary, [...args], {
+    detached: true,
+    env: serverEnvironment(process.env),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   child.stdout.pipe(log);
   child.stderr.pipe(log);
   return child;

@@ -7,6 +7,8 @@ import { migrateAudit } from "@safedeploy/audit";
 import { createPool } from "@safedeploy/db";
 import { findPostgresTools, startNativePostgres, startPglite } from "./postgres.js";
 import type { EmbeddedPostgres } from "./postgres.js";
+import { provisionFromEnv } from "../commands/provision.js";
+import { serverEnvironment, serviceEnvironment } from "./environment.js";
 import { startNats } from "./servers.js";
 import type { ServerProcess } from "./servers.js";
 import { Supervisor } from "./supervisor.js";
@@ -45,7 +47,10 @@ export interface StackOptions {
 }
 
 export interface Stack {
-  /** The environment the services run with. */
+  /**
+   * The configuration the services share (the invocation's environment with the stack's
+   * servers). Each service gets only its allowlisted part of it (`serviceEnvironment`).
+   */
   readonly env: Readonly<Record<string, string>>;
   readonly home: string;
   readonly gatewayUrl: string;
@@ -86,7 +91,7 @@ async function build(root: string, names: readonly string[], say: (text: string)
   const child = spawn(
     process.execPath,
     [tsc, "-b", ...names.map((name) => join(root, "services", name))],
-    { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
+    { cwd: root, env: serverEnvironment(process.env), stdio: ["ignore", "pipe", "pipe"] },
   );
   let output = "";
   child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
@@ -219,6 +224,16 @@ export async function startStack(options: StackOptions): Promise<Stack> {
           "(set PROMETHEUS_URL; `safedeploy demo` starts one)",
       );
     }
+    // The topology exists before any service binds to it, created by the provisioning identity
+    // (its password, if the server has users, in SAFEDEPLOY_NATS_PROVISIONER_PASSWORD).
+    const provisioned = await provisionFromEnv(shared).catch((error: unknown) => {
+      throw new StackError(`cannot provision NATS at ${natsUrl}: ${(error as Error).message}`, 1);
+    });
+    if (provisioned.created.length > 0 || provisioned.updated.length > 0) {
+      say(
+        `provisioned NATS: ${provisioned.created.length} created, ${provisioned.updated.length} updated`,
+      );
+    }
     const supervisor = new Supervisor({ write: options.write, color: options.color });
     const health = new Map<string, number>();
     for (const name of names) {
@@ -228,7 +243,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         name,
         command: process.execPath,
         args: [join(REPO_ROOT, "services", name, "dist", "main.js")],
-        env: { ...shared, HEALTH_HOST: "127.0.0.1", HEALTH_PORT: String(port) },
+        // Allowlisted per service: Git credentials reach the git actuator alone.
+        env: serviceEnvironment(name, {
+          ...shared,
+          HEALTH_HOST: "127.0.0.1",
+          HEALTH_PORT: String(port),
+        }),
         cwd: options.cwd,
       });
     }
