@@ -2,7 +2,8 @@ import { query, withTransaction } from "@safedeploy/db";
 import type { DbLogger, Queryable } from "@safedeploy/db";
 import { streamOfEventType } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";
-import { GENESIS_HASH, chainHash } from "./chain.js";
+import type { ChainHead } from "./anchor.js";
+import { CURRENT_HASH_VERSION, GENESIS_HASH, chainHash, derivedColumns } from "./chain.js";
 import { envelopeOf, projectEnvelope } from "./project.js";
 
 /**
@@ -39,6 +40,11 @@ export interface AppendReport {
   readonly skipped: number;
   /** Chain position of the last row written, or null when nothing was written. */
   readonly lastPosition: number | null;
+  /**
+   * The stream's chain head once the batch committed (also when every message was a redelivery),
+   * for anchoring outside PostgreSQL; null only for an empty batch.
+   */
+  readonly head: ChainHead | null;
   /** Envelopes the read model refused, with the constraint that refused them. */
   readonly refused: readonly { readonly messageId: string; readonly constraint: string }[];
 }
@@ -81,16 +87,19 @@ function field(payload: unknown, name: string): string | null {
   return typeof value === "string" ? value : null;
 }
 
-function serviceOfSubject(subject: string): string {
-  return subject.slice(subject.lastIndexOf(".") + 1);
-}
-
 /** The transaction-scoped advisory lock that serialises the writers of one stream's chain. */
 async function lockStream(client: Queryable, stream: string): Promise<void> {
   await client.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [
     `safedeploy.audit_log:${stream}`,
   ]);
 }
+
+const NOTHING_WRITTEN = {
+  stored: 0,
+  lastPosition: null,
+  head: null,
+  refused: [],
+} as const;
 
 /**
  * Appends a batch of one stream's messages to the audit log and projects their envelopes into the
@@ -109,7 +118,7 @@ export async function appendBatch(
   const unique = [...new Map(messages.map((m) => [m.seq, m])).values()].sort(
     (a, b) => a.seq - b.seq,
   );
-  if (unique.length === 0) return { stored: 0, skipped: 0, lastPosition: null, refused: [] };
+  if (unique.length === 0) return { ...NOTHING_WRITTEN, skipped: 0 };
   return withTransaction(pool, async (client) => {
     await lockStream(client, stream);
     const seen = await query<{ seq: string }>(
@@ -119,14 +128,18 @@ export async function appendBatch(
     );
     const stored = new Set(seen.map((row) => Number(row.seq)));
     const fresh = unique.filter((m) => !stored.has(m.seq));
-    if (fresh.length === 0) {
-      return { stored: 0, skipped: messages.length, lastPosition: null, refused: [] };
-    }
-    const [head] = await query<{ position: string; hash: string }>(
+    const [head] = await query<{ position: string; seq: string; hash: string }>(
       client,
-      "SELECT position, hash FROM audit_log WHERE stream = $1 ORDER BY position DESC LIMIT 1",
+      "SELECT position, seq, hash FROM audit_log WHERE stream = $1 ORDER BY position DESC LIMIT 1",
       [stream],
     );
+    if (fresh.length === 0) {
+      const current =
+        head === undefined
+          ? null
+          : { position: Number(head.position), seq: Number(head.seq), hash: head.hash };
+      return { ...NOTHING_WRITTEN, skipped: messages.length, head: current };
+    }
     let position = head === undefined ? 0 : Number(head.position);
     let prevHash = head?.hash ?? GENESIS_HASH;
     const columns = {
@@ -149,22 +162,26 @@ export async function appendBatch(
       const headers = m.headers;
       const messageId = field(payload, "id") ?? headerValue(headers, "Nats-Msg-Id") ?? null;
       const storedAt = new Date(m.time).toISOString();
+      const { type, service } = derivedColumns(payload, m.subject);
       const hash = chainHash(prevHash, {
         stream,
         seq: m.seq,
         position,
         subject: m.subject,
         messageId,
+        type,
+        service,
         headers,
         payload,
         storedAt,
+        hashVersion: CURRENT_HASH_VERSION,
       });
       columns.seq.push(m.seq);
       columns.position.push(position);
       columns.subject.push(m.subject);
       columns.messageId.push(messageId);
-      columns.type.push(field(payload, "type"));
-      columns.service.push(field(payload, "service") ?? serviceOfSubject(m.subject));
+      columns.type.push(type);
+      columns.service.push(service);
       columns.headers.push(JSON.stringify(headers));
       columns.payload.push(JSON.stringify(payload));
       columns.storedAt.push(storedAt);
@@ -175,9 +192,10 @@ export async function appendBatch(
     }
     await client.query(
       `INSERT INTO audit_log (stream, seq, position, subject, message_id, type, service, headers,
-         payload, stored_at, prev_hash, hash)
-       SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[],
-         $7::text[], $8::jsonb[], $9::jsonb[], $10::timestamptz[], $11::text[], $12::text[])`,
+         payload, stored_at, prev_hash, hash, hash_version)
+       SELECT $1, *, $13::smallint FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[],
+         $6::text[], $7::text[], $8::jsonb[], $9::jsonb[], $10::timestamptz[], $11::text[],
+         $12::text[])`,
       [
         stream,
         columns.seq,
@@ -191,6 +209,7 @@ export async function appendBatch(
         columns.storedAt,
         columns.prevHash,
         columns.hash,
+        CURRENT_HASH_VERSION,
       ],
     );
     const refused: { messageId: string; constraint: string }[] = [];
@@ -214,6 +233,7 @@ export async function appendBatch(
       stored: fresh.length,
       skipped: messages.length - fresh.length,
       lastPosition: position,
+      head: { position, seq: fresh.at(-1)?.seq ?? 0, hash: prevHash },
       refused,
     };
   });

@@ -1,7 +1,7 @@
 import { query } from "@safedeploy/db";
 import type { Queryable } from "@safedeploy/db";
-import { GENESIS_HASH, chainHash } from "./chain.js";
-import type { ChainedFields } from "./chain.js";
+import { GENESIS_HASH, chainHash, derivedColumns } from "./chain.js";
+import type { ChainedFields, HashVersion } from "./chain.js";
 
 /** The first row of the audit log that breaks its chain, and how. */
 export interface BadRow {
@@ -20,17 +20,25 @@ export interface BadRow {
 /**
  * What an outside witness says a stream's log must hold: every message up to `storedThrough`
  * (the audit consumer's acknowledged floor in JetStream: the audit service acks a batch only
- * once it committed it, so each of those messages was stored).
+ * once it committed it, so each of those messages was stored) and, when `head` is given, the row
+ * at `head.position` with `head.hash` (the chain head the audit service anchored in JetStream KV
+ * after a committed batch): a rewrite of the stream with recomputed hashes no longer ends there.
  */
 export interface StreamAnchor {
   readonly stream: string;
   readonly storedThrough: number;
+  readonly head?: {
+    readonly position: number;
+    readonly seq: number;
+    readonly hash: string;
+  };
 }
 
 /**
  * The outcome of {@link verifyChain}: `rows` is how many rows were checked; `anchored`, the
- * streams whose tail was checked against an anchor (a chain alone cannot show its newest rows
- * were cut off).
+ * streams checked against an anchor: their tail against the acknowledged floor (a chain alone
+ * cannot show its newest rows were cut off) and, where the anchor has a head, the row there
+ * against the anchored hash (a chain alone cannot show it was rewritten with recomputed hashes).
  */
 export interface ChainReport {
   readonly intact: boolean;
@@ -45,11 +53,14 @@ interface LogRow {
   position: string;
   subject: string;
   message_id: string | null;
+  type: string | null;
+  service: string | null;
   headers: unknown;
   payload: unknown;
   stored_at: Date;
   prev_hash: string;
   hash: string;
+  hash_version: number;
 }
 
 const PAGE = 5_000;
@@ -63,10 +74,33 @@ function fieldsOf(row: LogRow, position: number): ChainedFields {
     position,
     subject: row.subject,
     messageId: row.message_id,
+    type: row.type,
+    service: row.service,
     headers: row.headers,
     payload: row.payload,
     storedAt: row.stored_at.toISOString(),
+    hashVersion: row.hash_version as HashVersion,
   };
+}
+
+/**
+ * Why a row's hash version cannot be trusted, if it cannot: an unknown version, a version older
+ * than an earlier row's (a downgrade to a hash that covers less), or a version 1 row whose `type`
+ * or `service` (which that hash leaves out) differ from what its payload and subject give.
+ */
+function versionProblem(row: LogRow, previous: LogRow | undefined): string | undefined {
+  if (row.hash_version !== 1 && row.hash_version !== 2) {
+    return `its hash version ${row.hash_version} is unknown`;
+  }
+  if (previous !== undefined && row.hash_version < previous.hash_version) {
+    return `its hash version ${row.hash_version} is older than the previous row's (${previous.hash_version})`;
+  }
+  if (row.hash_version === 1) {
+    const derived = derivedColumns(row.payload, row.subject);
+    if (derived.type !== row.type) return "its type no longer matches its payload";
+    if (derived.service !== row.service) return "its service no longer matches its payload";
+  }
+  return undefined;
 }
 
 async function positionOfHash(db: Queryable, stream: string, hash: string) {
@@ -105,7 +139,8 @@ async function verifyStream(
   for (;;) {
     const page = await query<LogRow>(
       db,
-      `SELECT stream, seq, position, subject, message_id, headers, payload, stored_at, prev_hash, hash
+      `SELECT stream, seq, position, subject, message_id, type, service, headers, payload, stored_at,
+              prev_hash, hash, hash_version
        FROM audit_log WHERE stream = $1 AND position >= $2 ORDER BY position LIMIT $3`,
       [stream, expected, PAGE],
     );
@@ -124,6 +159,8 @@ async function verifyStream(
         const gap = expected === position - 1 ? `${expected}` : `${expected}..${position - 1}`;
         return { rows, firstBad: bad("missing", `position ${gap} is missing before this row`) };
       }
+      const untrusted = versionProblem(row, previous);
+      if (untrusted !== undefined) return { rows, firstBad: bad("edited", untrusted) };
       if (chainHash(row.prev_hash, fieldsOf(row, position)) !== row.hash) {
         const chainedAt = chainedPosition(row, last);
         if (chainedAt !== undefined) {
@@ -204,11 +241,48 @@ async function verifyTail(db: Queryable, anchor: StreamAnchor): Promise<BadRow |
 }
 
 /**
+ * The head check of one stream against the chain head anchored in JetStream: the row at the
+ * anchored position must still carry the anchored hash. Each row's hash covers all before it, so
+ * a stream rewritten with recomputed hashes (edited, shortened, re-chained from genesis) ends
+ * elsewhere; the chain alone would pass.
+ */
+async function verifyHead(db: Queryable, anchor: StreamAnchor): Promise<BadRow | null> {
+  const head = anchor.head;
+  if (head === undefined) return null;
+  const [row] = await query<{ seq: string; hash: string }>(
+    db,
+    "SELECT seq, hash FROM audit_log WHERE stream = $1 AND position = $2",
+    [anchor.stream, head.position],
+  );
+  const anchored = `JetStream anchored position ${head.position} (seq ${head.seq}) with hash ${head.hash.slice(0, 12)}…`;
+  if (row === undefined) {
+    return {
+      stream: anchor.stream,
+      seq: head.seq,
+      position: head.position,
+      problem: "truncated",
+      detail: `${anchored}, but the log holds no row at that position`,
+    };
+  }
+  if (row.hash === head.hash && Number(row.seq) === head.seq) return null;
+  return {
+    stream: anchor.stream,
+    seq: Number(row.seq),
+    position: head.position,
+    problem: "edited",
+    detail:
+      `${anchored}, but the row there is seq ${row.seq} with hash ${row.hash.slice(0, 12)}…: ` +
+      "the stream's rows up to it were rewritten with recomputed hashes",
+  };
+}
+
+/**
  * Walks the hash chain of every stream (or one) in position order and names the first row that
  * breaks it: content that no longer matches its hash (edited), a gap in positions or a broken
  * first link (missing), or a row chained at another position than it holds (reordered). A
- * removal of a stream's last rows leaves a valid, shorter chain: only an anchor (what JetStream
- * says was stored) shows it (truncated).
+ * removal of a stream's last rows leaves a valid, shorter chain, and a rewrite with recomputed
+ * hashes a valid other one: only an anchor shows them, the acknowledged floor a cut-off tail
+ * (truncated) and the anchored head hash a rewrite (edited).
  */
 export async function verifyChain(
   db: Queryable,
@@ -237,7 +311,8 @@ export async function verifyChain(
       return { intact: false, rows, firstBad: result.firstBad, anchored };
     }
     const anchor = anchors.find((a) => a.stream === stream);
-    const cut = anchor === undefined ? null : await verifyTail(db, anchor);
+    if (anchor === undefined) continue;
+    const cut = (await verifyTail(db, anchor)) ?? (await verifyHead(db, anchor));
     if (cut !== null) return { intact: false, rows, firstBad: cut, anchored };
   }
   return { intact: true, rows, firstBad: null, anchored };

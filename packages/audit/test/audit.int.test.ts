@@ -61,6 +61,7 @@ beforeAll(async () => {
     "0002_read_model",
     "0003_read_model_keysets",
     "0004_fail_closed",
+    "0005_hash_every_column",
   ]);
 });
 

@@ -1,12 +1,14 @@
 import { appendBatch, migrateAudit } from "@safedeploy/audit";
 import type { AuditMessage } from "@safedeploy/audit";
 import { checkDatabase, createPool } from "@safedeploy/db";
+import type { DbLogger } from "@safedeploy/db";
 import { consumeRaw } from "@safedeploy/jetstream";
 import type { RawMessage } from "@safedeploy/jetstream";
 import { ConfigError, openServiceBus } from "@safedeploy/runtime";
 import type { ServiceDefinition } from "@safedeploy/runtime";
 import { AUDIT_CONSUMERS } from "@safedeploy/schema";
 import { Counter, Gauge } from "prom-client";
+import { openHeadAnchors } from "./anchor.js";
 
 /** The audit service's durable consumers: one per stream, every subject. */
 export { AUDIT_CONSUMERS };
@@ -21,17 +23,57 @@ function toAuditMessage(m: RawMessage): AuditMessage {
   };
 }
 
-/** How the audit service batches; tests shrink them. */
+/** How the audit service batches (tests shrink them) and which role migrates. */
 export interface AuditTuning {
   readonly maxBatch?: number;
   readonly lingerMs?: number;
   readonly backoffMs?: readonly number[];
+  /**
+   * PostgreSQL URL of the schema owner (`SAFEDEPLOY_AUDIT_MIGRATOR_URL`): when set, migrations
+   * and grants run as that role and `DATABASE_URL` (the audit writer) only reads and appends.
+   * Unset: `DATABASE_URL` migrates too (one role for everything).
+   */
+  readonly migratorUrl?: string;
+}
+
+/** The migrator URL, validated; empty counts as unset, as the runtime's configuration does. */
+function migratorUrlOf(value: string | undefined): string | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (!/^postgres(ql)?:\/\//.test(value)) {
+    throw new ConfigError([
+      {
+        variable: "SAFEDEPLOY_AUDIT_MIGRATOR_URL",
+        message: "must be a PostgreSQL connection string (postgres://…) of the schema owner",
+      },
+    ]);
+  }
+  return value;
+}
+
+/** Runs the audit migrations over `url` (its own short-lived pool) or over `pool`. */
+async function migrateWith(
+  pool: ReturnType<typeof createPool>,
+  url: string | undefined,
+  log: DbLogger,
+): Promise<void> {
+  const logging = { logger: log };
+  if (url === undefined) {
+    await migrateAudit(pool, logging);
+    return;
+  }
+  const migrator = createPool({ connectionString: url, max: 2, applicationName: "audit-migrator" });
+  try {
+    await migrateAudit(migrator, logging);
+  } finally {
+    await migrator.end();
+  }
 }
 
 /**
  * Stores every message of every stream once in the hash-chained audit log and keeps the read
- * model, one transaction per batch, acking only after it committed. A database outage naks the
- * batch, which comes back later: nothing is lost.
+ * model, one transaction per batch; anchors the stream's chain head in JetStream KV, and acks
+ * only after both. A database or NATS outage naks the batch, which comes back later: nothing is
+ * lost, and the redelivery anchors the head again.
  */
 export function auditService(tuning: AuditTuning = {}): ServiceDefinition {
   return {
@@ -46,16 +88,18 @@ export function auditService(tuning: AuditTuning = {}): ServiceDefinition {
           },
         ]);
       }
+      const migratorUrl = migratorUrlOf(tuning.migratorUrl);
       const log = context.log.child({ component: "audit" });
       const pool = createPool({ connectionString: url, applicationName: "audit", logger: log });
       try {
-        await migrateAudit(pool, { logger: log });
+        await migrateWith(pool, migratorUrl, log);
       } catch (error) {
         await pool.end();
         throw error;
       }
       context.addReadinessCheck("postgres", (signal) => checkDatabase(pool, { signal }));
       const bus = await openServiceBus(context);
+      const anchors = await openHeadAnchors(bus);
       // How far the audit log (and the read model the API serves) is behind each stream, and why.
       const labelNames = ["stream"] as const;
       const registers = [context.registry];
@@ -104,6 +148,7 @@ export function auditService(tuning: AuditTuning = {}): ServiceDefinition {
               failed.inc(stream);
               throw error;
             });
+            if (report.head !== null) await anchors.record(consumer.stream, report.head);
             stored.inc(stream, report.stored);
             skipped.inc(stream, report.skipped);
             refused.inc(stream, report.refused.length);

@@ -32,7 +32,10 @@ export async function withDatabase<T>(
 /** How long to wait for NATS before saying the tail cannot be anchored. */
 const ANCHOR_TIMEOUT_MS = 5_000;
 
-/** The audit durables' ack floors from the NATS at `NATS_URL`, in the configured namespace. */
+/**
+ * The audit durables' ack floors and the chain heads anchored in JetStream KV, from the NATS at
+ * `NATS_URL`, in the configured namespace.
+ */
 async function readAnchors(io: CliIo): Promise<readonly StreamAnchor[]> {
   const bus = await connectFromEnv(io, "safedeploy-audit-verify", {
     timeoutMs: ANCHOR_TIMEOUT_MS,
@@ -44,14 +47,24 @@ async function readAnchors(io: CliIo): Promise<readonly StreamAnchor[]> {
   }
 }
 
-function describe(report: ChainReport): string {
+function describe(report: ChainReport, anchors: readonly StreamAnchor[]): string {
   const bad = report.firstBad;
   if (bad === null) {
     const tail =
       report.anchored.length === 0
         ? "tails not anchored (no NATS asked)"
         : `tails of ${report.anchored.join(", ")} checked against JetStream`;
-    return `audit log intact: ${report.rows} rows, every stream's chain verified; ${tail}\n`;
+    const headAnchored = anchors
+      .filter((a) => a.head !== undefined && report.anchored.includes(a.stream))
+      .map((a) => a.stream)
+      .sort();
+    const heads =
+      report.anchored.length === 0
+        ? ""
+        : headAnchored.length === 0
+          ? "; no chain head anchored yet"
+          : `; heads of ${headAnchored.join(", ")} match their anchored hashes`;
+    return `audit log intact: ${report.rows} rows, every stream's chain verified; ${tail}${heads}\n`;
   }
   return (
     `audit log BROKEN at stream ${bad.stream} seq ${bad.seq} position ${bad.position}: ` +
@@ -68,8 +81,11 @@ export const audit: Command = {
 Walks the hash chain of every stream of the audit log (in PostgreSQL at $DATABASE_URL) in
 position order and names the first row that breaks it: its stream, sequence, chain position and
 whether it was edited, is preceded by missing rows, or was reordered. A chain alone cannot show
-that its newest rows were cut off: anchored, each stream's tail is also checked against what the
-audit service acknowledged in JetStream ($NATS_URL), and a missing tail is named (truncated).
+that its newest rows were cut off, nor that a stream was rewritten with recomputed hashes:
+anchored, each stream's tail is also checked against what the audit service acknowledged in
+JetStream ($NATS_URL), and a missing tail is named (truncated), and the row at each stream's
+anchored chain head (position and hash the audit service wrote to the KV bucket audit-anchors
+after each committed batch) must still carry that hash, else the rewrite is named (edited).
 Exit 0 intact, 1 broken (or the anchor could not be read), 2 usage error (including
 DATABASE_URL not set).
 
@@ -78,7 +94,7 @@ Options:
   --anchor         check the tails against JetStream (the default when NATS_URL is set)
   --no-anchor      check the chains only
   --json           print {"intact", "rows", "firstBad": {stream, seq, position, problem, detail}
-                   | null, "anchored": [streams whose tail was checked]}`,
+                   | null, "anchored": [streams checked against their anchors]}`,
   async run(args, io) {
     const { values, positionals } = parseArgs({
       args: [...args],
@@ -117,8 +133,8 @@ Options:
       }),
     );
     if (values.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
-    else if (report.intact) io.stdout(describe(report));
-    else io.stderr(describe(report));
+    else if (report.intact) io.stdout(describe(report, anchors));
+    else io.stderr(describe(report, anchors));
     return report.intact ? EXIT.ok : EXIT.negative;
   },
 };
