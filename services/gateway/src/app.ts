@@ -9,7 +9,7 @@ import { installErrorHandling } from "./plugins/errors.js";
 import { HttpMetrics, measureRequests } from "./plugins/metrics.js";
 import { secure } from "./plugins/security.js";
 import { dashboardAssetsDir, dashboardRoutes } from "./routes/dashboard.js";
-import { eventRoutes } from "./routes/events.js";
+import { eventMetrics, eventRoutes, feedHub } from "./routes/events.js";
 import { freezeRoutes } from "./routes/freezes.js";
 import { guardRoutes } from "./routes/guards.js";
 import { healthRoutes } from "./routes/health.js";
@@ -29,6 +29,9 @@ export const DEFAULT_RATE_LIMIT = 600;
  */
 export const gatewayApp: FastifyPluginAsync<{ deps: GatewayDeps }> = async (app, { deps }) => {
   const metrics = new HttpMetrics();
+  const hub = feedHub(deps, (error) => {
+    app.log.warn({ err: error }, "events: reading the audit log failed; streams wait and catch up");
+  });
   installErrorHandling(app);
   measureRequests(app, metrics);
   await secure(app, {
@@ -36,7 +39,7 @@ export const gatewayApp: FastifyPluginAsync<{ deps: GatewayDeps }> = async (app,
     perMinute: deps.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT,
   });
   await documentApi(app);
-  await app.register(healthRoutes, { deps, metrics });
+  await app.register(healthRoutes, { deps, metrics, moreMetrics: () => eventMetrics(hub) });
   await app.register(dashboardRoutes, {
     dir: deps.dashboardDir === undefined ? dashboardAssetsDir() : deps.dashboardDir,
   });
@@ -50,7 +53,7 @@ export const gatewayApp: FastifyPluginAsync<{ deps: GatewayDeps }> = async (app,
       await v1.register(guardRoutes, { deps });
       await v1.register(systemRoutes, { deps });
       await v1.register(deadLetterRoutes, { deps });
-      await v1.register(eventRoutes, { deps });
+      await v1.register(eventRoutes, { deps, hub });
       await v1.register(trainRoutes, { deps });
     },
     { prefix: "/v1" },
@@ -63,6 +66,8 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     ...(deps.logger === undefined ? { logger: false } : { loggerInstance: deps.logger }),
     // Requests are logged by the metrics hook without their query (it may carry a token).
     logController: new LogController({ disableRequestLogging: true }),
+    // Long path parameters reach the routes' schemas (a 400 naming the field), not a bare 404.
+    routerOptions: { maxParamLength: 2_000 },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

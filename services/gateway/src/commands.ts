@@ -28,6 +28,8 @@ export async function runCommand<C extends CommandName>(
   send: SendCommand,
   command: C,
   request: CommandRequest<C>,
+  /** The request field a refusal without details is about (e.g. the `id` path parameter). */
+  field?: { readonly in: "params" | "body"; readonly path: string },
 ): Promise<CommandResult<C>> {
   let reply;
   try {
@@ -39,6 +41,11 @@ export async function runCommand<C extends CommandName>(
     }
     throw new ApiError("internal", `${command} failed`, [], { cause: error });
   }
-  if (!reply.ok) throw commandFailure(reply.error);
+  if (!reply.ok) {
+    const failure = commandFailure(reply.error);
+    if (field === undefined || failure.details.length > 0 || failure.status >= 500) throw failure;
+    if (failure.code === "conflict") throw failure;
+    throw new ApiError(failure.code, failure.message, [{ ...field, message: failure.message }]);
+  }
   return reply.result;
 }

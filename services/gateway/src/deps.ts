@@ -33,7 +33,14 @@ export interface GatewayDeps {
   readonly dashboardDir?: string | null;
   /** More Prometheus text appended to `/metrics` (the process metrics of the service registry). */
   readonly extraMetrics?: () => Promise<string>;
-  /** `/v1/events` timing; tests shorten it. */
-  readonly events?: { readonly pollMs?: number; readonly heartbeatMs?: number };
+  /**
+   * `/v1/events`: how often the shared poller reads the log (default 250 ms), the heartbeat
+   * (default 15 s), and how many streams one token may hold open (default 4).
+   */
+  readonly events?: {
+    readonly pollMs?: number;
+    readonly heartbeatMs?: number;
+    readonly streamsPerToken?: number;
+  };
   readonly logger?: FastifyBaseLogger;
 }

@@ -1,5 +1,7 @@
+import { ResourceName, Timestamp } from "@safedeploy/schema";
 import { z } from "zod";
 import { ApiError } from "./errors.js";
+import { Identifier } from "./schemas.js";
 
 /** The sort key of one list item: compared position by position. */
 export type SortKey = readonly string[];
@@ -38,11 +40,29 @@ export function keysetOf(
   if (page.cursor === undefined) return { limit: page.limit + 1 };
   const after = decodeCursor(page.cursor);
   if (after.length !== shape.parts) throw notOurs();
-  const head = after[0] ?? "";
-  if (shape.first === "instant" && Number.isNaN(Date.parse(head))) throw notOurs();
-  if (shape.first === "sequence" && !/^\d{1,20}$/.test(head)) throw notOurs();
+  const [head = "", ...rest] = after;
+  // What reaches SQL must be what PostgreSQL accepts: an instant it can parse (not merely one
+  // Date.parse takes), a sequence within bigint, names and ids without NUL.
+  const first = FIRST_PART[shape.first];
+  if (!first.safeParse(head).success) throw notOurs();
+  if (!rest.every((part) => Identifier.safeParse(part).success)) throw notOurs();
   return { limit: page.limit + 1, after };
 }
+
+/** Years PostgreSQL's timestamptz and JavaScript's Date both hold exactly. */
+const SaneInstant = Timestamp.refine((text) => {
+  const year = new Date(text).getUTCFullYear();
+  return year >= 1970 && year <= 9999;
+});
+const FIRST_PART = {
+  instant: SaneInstant,
+  // Number(sequence) must stay exact: at most 2^53 - 1, well inside bigint.
+  sequence: z
+    .string()
+    .regex(/^\d{1,20}$/)
+    .refine((text) => Number(text) <= Number.MAX_SAFE_INTEGER),
+  name: ResourceName,
+} as const;
 
 /**
  * One page of `items`, sorted by `keyOf` in `directions` order per key part. The cursor

@@ -7,6 +7,7 @@ import {
   GateVerdictKind,
   GateView,
   GuardView,
+  HttpUrl,
   IncidentState,
   IncidentView,
   ProposalState,
@@ -21,14 +22,43 @@ import { z } from "zod";
 
 /** The request and answer bodies of the HTTP API (CONTRACT.md, "HTTP API"). */
 
-const Reason = z.string().trim().min(1, { message: "a reason is required" }).max(2000);
+/**
+ * Text a person typed, as stored by the services: PostgreSQL text holds no NUL and the audit log
+ * is read by people, so control characters other than tab and newline are refused here.
+ */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
+const Reason = z
+  .string()
+  .trim()
+  .min(1, { message: "a reason is required" })
+  .max(2000)
+  .refine((text) => !CONTROL.test(text), {
+    message: "must not contain NUL or other control characters",
+  });
+
+/**
+ * An identifier of an incident, proposal or train (`INC-…`, `PRP-…`, `TRN-…-s1`, or a ULID):
+ * letters and digits joined by `.`, `_` or `-`, which a JetStream KV key and PostgreSQL text both
+ * take, so anything else is refused here (400) rather than downstream (500).
+ */
+/** No two separators in a row, none at the end (a KV key cannot hold `..` or end with `.`). */
+const IDENTIFIER_JOINS = /^(?!.*[._-]{2})(?!.*[._-]$)/;
+export const Identifier = z
+  .string()
+  .min(1, { message: "an id is required" })
+  .max(200, { message: "must be at most 200 characters" })
+  .refine((id) => /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(id) && IDENTIFIER_JOINS.test(id), {
+    message: "must be letters and digits joined by single '.', '_' or '-' (e.g. INC-1A2B3C)",
+  });
 
 export const ReasonBody = z.object({ reason: Reason });
 
 export const TransitionBody = z.object({
   to: IncidentState,
   reason: Reason,
-  link: z.url().optional(),
+  link: HttpUrl.optional(),
 });
 
 export const FreezeBody = z.object({
@@ -42,12 +72,17 @@ export const LiftBody = z.object({ reason: Reason }).nullish();
 
 export const ServiceParams = z.object({ name: ResourceName });
 export const FreezeParams = z.object({ service: ResourceName });
-export const IdParams = z.object({ id: z.string().min(1).max(200) });
+export const IdParams = z.object({ id: Identifier });
 
 /** `?limit=&cursor=` of every list. */
 export const Page = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),
-  cursor: z.string().min(1).max(500).optional(),
+  cursor: z
+    .string()
+    .min(1)
+    .max(500)
+    .regex(/^[A-Za-z0-9_-]+$/, { message: "not a cursor this API issued" })
+    .optional(),
 });
 
 export const IncidentQuery = Page.extend({
@@ -210,6 +245,7 @@ export const EventsQuery = z.object({
   types: z
     .string()
     .max(2000)
+    .regex(/^[A-Za-z0-9._,\s-]*$/, { message: "must be comma-separated message types" })
     .optional()
     .describe("comma-separated message types to deliver, e.g. incidents.opened,budget.evaluated"),
   from: z
@@ -218,6 +254,7 @@ export const EventsQuery = z.object({
     .describe("without Last-Event-ID: start at new messages (now) or replay the whole log (start)"),
   access_token: z
     .string()
+    .max(1000)
     .optional()
     .describe("the bearer token, for clients that cannot set headers (EventSource)"),
 });

@@ -59,13 +59,18 @@ export const freezeRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
     async (request, reply) => {
       const { service, until, reason, from } = request.body;
       requireService(service, "body", "service");
-      const freeze = await runCommand(deps.sendCommand, "freeze.create", {
-        service,
-        until,
-        reason,
-        actor: principalOf(request).name,
-        ...(from === undefined ? {} : { from }),
-      });
+      const freeze = await runCommand(
+        deps.sendCommand,
+        "freeze.create",
+        {
+          service,
+          until,
+          reason,
+          actor: principalOf(request).name,
+          ...(from === undefined ? {} : { from }),
+        },
+        { in: "body", path: "service" },
+      );
       return reply.code(201).send(freeze);
     },
   );
@@ -86,11 +91,16 @@ export const freezeRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
       const { service } = request.params;
       requireService(service, "params", "service");
       const principal = principalOf(request);
-      return runCommand(deps.sendCommand, "freeze.lift", {
-        service,
-        actor: principal.name,
-        reason: request.body?.reason ?? `lifted through the API by ${principal.name}`,
-      });
+      return runCommand(
+        deps.sendCommand,
+        "freeze.lift",
+        {
+          service,
+          actor: principal.name,
+          reason: request.body?.reason ?? `lifted through the API by ${principal.name}`,
+        },
+        { in: "params", path: "service" },
+      );
     },
   );
   done();

@@ -58,11 +58,16 @@ export const guardRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
           { in: "params", path: "service", message: "unknown service" },
         ]);
       }
-      return runCommand(deps.sendCommand, "guard.clear", {
-        service,
-        actor: principalOf(request).name,
-        reason: request.body.reason,
-      });
+      return runCommand(
+        deps.sendCommand,
+        "guard.clear",
+        {
+          service,
+          actor: principalOf(request).name,
+          reason: request.body.reason,
+        },
+        { in: "params", path: "service" },
+      );
     },
   );
   done();

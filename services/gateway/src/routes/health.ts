@@ -13,7 +13,9 @@ const Checks = z.object({
 export const healthRoutes: FastifyPluginCallbackZod<{
   deps: GatewayDeps;
   metrics: HttpMetrics;
-}> = (app, { deps, metrics }, done) => {
+  /** The gateway's own gauges and counters beyond requests (event streams). */
+  moreMetrics: () => string;
+}> = (app, { deps, metrics, moreMetrics }, done) => {
   const open = { rateLimit: false } as const;
 
   app.get(
@@ -76,7 +78,9 @@ export const healthRoutes: FastifyPluginCallbackZod<{
     },
     async (_request, reply) => {
       const extra = deps.extraMetrics === undefined ? "" : await deps.extraMetrics();
-      return reply.type("text/plain; version=0.0.4; charset=utf-8").send(metrics.text() + extra);
+      return reply
+        .type("text/plain; version=0.0.4; charset=utf-8")
+        .send(metrics.text() + moreMetrics() + extra);
     },
   );
 

@@ -77,13 +77,18 @@ export const incidentRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
     },
     async (request) => {
       const { to, reason, link } = request.body;
-      return runCommand(deps.sendCommand, "incident.transition", {
-        incidentId: request.params.id,
-        to,
-        reason,
-        actor: principalOf(request).name,
-        ...(link === undefined ? {} : { link }),
-      });
+      return runCommand(
+        deps.sendCommand,
+        "incident.transition",
+        {
+          incidentId: request.params.id,
+          to,
+          reason,
+          actor: principalOf(request).name,
+          ...(link === undefined ? {} : { link }),
+        },
+        { in: "params", path: "id" },
+      );
     },
   );
 

@@ -79,11 +79,16 @@ export const proposalRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
         },
       },
       async (request) =>
-        runCommand(deps.sendCommand, `proposal.${verb}`, {
-          proposalId: request.params.id,
-          by: principalOf(request).name,
-          reason: request.body.reason,
-        }),
+        runCommand(
+          deps.sendCommand,
+          `proposal.${verb}`,
+          {
+            proposalId: request.params.id,
+            by: principalOf(request).name,
+            reason: request.body.reason,
+          },
+          { in: "params", path: "id" },
+        ),
     );
   }
   done();

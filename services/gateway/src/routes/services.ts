@@ -6,6 +6,7 @@ import { runCommand } from "../commands.js";
 import type { GatewayDeps } from "../deps.js";
 import { ApiError, ERROR_RESPONSES } from "../errors.js";
 import { keysetOf, paginate } from "../pagination.js";
+import { redactHookHeaders } from "../redact.js";
 import { Gate, Page, ServiceDetail, ServiceParams, ServiceSummary, listOf } from "../schemas.js";
 
 const VIEWER = { role: "viewer" } as const;
@@ -124,8 +125,9 @@ export const serviceRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
       ]);
       return {
         ...summary(name, state),
-        spec: service === undefined ? null : { ...service.spec },
-        policy: service === undefined ? null : { ...service.policy },
+        // Hook headers carry secrets (tokens, API keys): a viewer sees their names only.
+        spec: service === undefined ? null : redactHookHeaders({ ...service.spec }),
+        policy: service === undefined ? null : redactHookHeaders({ ...service.policy }),
         incident: incident === null ? null : { ...incident },
         freezes: [...freezes],
         guards: [...guards],

@@ -1,14 +1,19 @@
 import { readModelVersion, snapshot, verifyChain } from "@safedeploy/audit";
+import type { StreamAnchor } from "@safedeploy/audit";
 import type { FastifyReply } from "fastify";
 import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
+import { Timestamp } from "@safedeploy/schema";
 import { z } from "zod";
 import type { GatewayDeps } from "../deps.js";
 import { ERROR_RESPONSES } from "../errors.js";
 import { ChainReport, Snapshot } from "../schemas.js";
 import { matchesIfNoneMatch, snapshotCache } from "../snapshot-cache.js";
+import { chainHead, verifyCache } from "../verify-cache.js";
 
 /** How long an unchanged snapshot is served again (freezes begin and end with the clock). */
 const SNAPSHOT_MAX_AGE_MS = 2_000;
+/** How long a chain check is reused for an unchanged head (an in-place edit shows by then). */
+const VERIFY_MAX_AGE_MS = 60_000;
 
 /** The whole-system snapshot and the audit chain check. */
 export const systemRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
@@ -51,6 +56,14 @@ export const systemRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
     },
   );
 
+  // The anchors (JetStream's ack floors) are read per request and are part of the cache key.
+  const verifications = verifyCache({
+    head: async (anchors: readonly StreamAnchor[] | undefined) =>
+      `${await chainHead(deps.pool)}|${JSON.stringify(anchors ?? null)}`,
+    verify: (anchors) => verifyChain(deps.pool, anchors === undefined ? {} : { anchors }),
+    now: () => deps.clock.now(),
+    maxAgeMs: VERIFY_MAX_AGE_MS,
+  });
   app.get(
     "/audit/verify",
     {
@@ -60,13 +73,18 @@ export const systemRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
         security: [{ bearer: [] }],
         summary:
           "Check the hash chain of the audit log, and its tail against JetStream; names the first bad row",
-        response: { 200: ChainReport, ...ERROR_RESPONSES },
+        description:
+          "Checked once per chain head and reused while the head is unchanged (at most 60 s): " +
+          "`checkedAt` says when; the `x-safedeploy-cache` header is `hit` for a reused outcome.",
+        response: { 200: ChainReport.extend({ checkedAt: Timestamp }), ...ERROR_RESPONSES },
       },
     },
-    async () =>
-      verifyChain(deps.pool, {
-        ...(deps.auditAnchors === undefined ? {} : { anchors: await deps.auditAnchors() }),
-      }),
+    async (_request, reply) => {
+      const anchors = deps.auditAnchors === undefined ? undefined : await deps.auditAnchors();
+      const verified = await verifications.get(anchors);
+      void reply.header("x-safedeploy-cache", verified.cached ? "hit" : "miss");
+      return { ...verified.report, checkedAt: verified.checkedAt };
+    },
   );
   done();
 };

@@ -5,6 +5,7 @@ import { runCommand } from "../commands.js";
 import type { GatewayDeps } from "../deps.js";
 import { ERROR_RESPONSES } from "../errors.js";
 import { principalOf } from "../plugins/auth.js";
+import { redactHookHeaders } from "../redact.js";
 import { IdParams, listOf } from "../schemas.js";
 
 const SECURED = { tags: ["trains"], security: [{ bearer: [] }] };
@@ -42,7 +43,7 @@ export const trainRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
       const { items } = await runCommand(deps.sendCommand, "train.list", {
         limit: request.query.limit,
       });
-      return { items, next: null };
+      return { items: items.map(redactHookHeaders), next: null };
     },
   );
 
@@ -57,7 +58,15 @@ export const trainRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
         response: { 200: TrainView, ...ERROR_RESPONSES },
       },
     },
-    async (request) => runCommand(deps.sendCommand, "train.status", { trainId: request.params.id }),
+    async (request) =>
+      redactHookHeaders(
+        await runCommand(
+          deps.sendCommand,
+          "train.status",
+          { trainId: request.params.id },
+          { in: "params", path: "id" },
+        ),
+      ),
   );
 
   app.post(
@@ -72,13 +81,18 @@ export const trainRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
       },
     },
     async (request, reply) => {
-      const started = await runCommand(deps.sendCommand, "train.start", {
-        train: request.body.train,
-        dryRun: request.body.dryRun,
-        ...(request.body.haltOn === undefined ? {} : { haltOn: request.body.haltOn }),
-        actor: principalOf(request).name,
-      });
-      return reply.code(201).send(started);
+      const started = await runCommand(
+        deps.sendCommand,
+        "train.start",
+        {
+          train: request.body.train,
+          dryRun: request.body.dryRun,
+          ...(request.body.haltOn === undefined ? {} : { haltOn: request.body.haltOn }),
+          actor: principalOf(request).name,
+        },
+        { in: "body", path: "train" },
+      );
+      return reply.code(201).send(redactHookHeaders(started));
     },
   );
   done();
