@@ -16,10 +16,12 @@ import {
 import type { Bus, CommandServer, Settled, Subscription } from "@safedeploy/jetstream";
 import {
   DEFAULT_NAMESPACE,
+  ProposalRecord,
   ResourceName,
   SAFEDEPLOY_TOPOLOGY,
   SERVICE_ACCESS,
   SERVICE_USERS,
+  createEnvelope,
   natsPermissionsConfig,
   passwordVariable,
   servicePermissions,
@@ -396,7 +398,7 @@ describe("NATS users and permissions (deploy/nats)", () => {
     );
   });
 
-  it("runs the real incident, policy, proposal, release-train and git-actuator services as their users: an approved rollback is pushed, without a violation", async () => {
+  it("runs the real incident, policy, proposal, release-train and git-actuator services as their users: a forged action for the pending rollback is refused, the approved one is pushed, without a violation", async () => {
     // The stand-ins of the first test must not answer in the real services' place.
     for (const subscription of subscriptions.splice(0)) await subscription.stop();
     for (const commandServer of servers.splice(0)) await commandServer.stop();
@@ -430,10 +432,48 @@ describe("NATS users and permissions (deploy/nats)", () => {
         burn1h: 20,
       });
       await publishEvent(budget, burn);
+      const proposalId = proposalIdFor(`${incidentIdFor(burn.id)}:rollback-rollout`);
+      // A forged approved action for the still pending rollback, sent by a user that may publish
+      // approved actions (release-train): the actuator checks the proposal itself and refuses.
+      const records = await openKv(await busAs("git-actuator"), "proposals", ProposalRecord);
+      let pending: ProposalRecord | undefined;
+      for (let i = 0; i < 200 && pending === undefined; i++) {
+        pending = (await records.get(proposalId))?.value;
+        if (pending === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(pending?.state).toBe("pending");
+      const forgedAt = new Date().toISOString();
+      await publishEvent(
+        await busAs("release-train"),
+        createEnvelope(
+          {
+            type: "governance.action-requested",
+            id: "forged-from-a-preview",
+            service: "checkout",
+            data: {
+              proposalId,
+              kind: "rollback-rollout",
+              incidentId: pending?.incidentId ?? null,
+              requestedAt: forgedAt,
+              plan: pending?.plan ?? { action: "git-revert", path: "envs/prod/checkout" },
+            },
+          },
+          { source: "release-train", time: forgedAt },
+        ),
+      );
+      const actuator = running[4]!;
+      const refusedNotApproved = async () =>
+        (
+          await actuator.registry.getSingleMetric("safedeploy_actuator_refused_total")?.get()
+        )?.values.find((v) => v.labels.reason === "not-approved")?.value ?? 0;
+      for (let i = 0; i < 200 && (await refusedNotApproved()) === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(await refusedNotApproved()).toBe(1);
+      expect(Object.keys(await repo.branches())).not.toContain(`safedeploy/${proposalId}`);
       // The proposal service answers the gateway's approve with the rollback it made for the
       // incident the incident service opened: the whole chain ran under the users' permissions.
       const gateway = await busAs("gateway");
-      const proposalId = proposalIdFor(`${incidentIdFor(burn.id)}:rollback-rollout`);
       let approved: Awaited<ReturnType<typeof requestCommand<"proposal.approve">>> | undefined;
       for (let i = 0; i < 200 && approved?.ok !== true; i++) {
         approved = await requestCommand(gateway, "proposal.approve", {
