@@ -44,8 +44,9 @@ export interface VerifiedChain<R> {
 }
 
 /**
- * `/v1/audit/verify` without rehashing the log per request: the check runs once per chain head,
- * requests that arrive while it runs share it, and later ones with the same head get its outcome.
+ * `/v1/audit/verify` without rehashing the log per request: the check runs once per chain head and
+ * one at a time, requests that arrive while it runs share it (whatever head they saw), and later
+ * ones with the same head get its outcome.
  * A new row (a new head) or `maxAgeMs` makes the next request check again.
  */
 export function verifyCache<I, R>(
@@ -83,7 +84,9 @@ export function verifyCache<I, R>(
       if (fresh(head) && done !== null) {
         return { report: done.report, checkedAt: done.checkedAt.toISOString(), cached: true };
       }
-      if (running?.head === head) return running.result;
+      // At most one full check at a time: under steady ingest every request sees a new head, and
+      // one rehash each would be a denial of service. Its answer holds as of its `checkedAt`.
+      if (running !== null) return running.result;
       return run(head, input);
     },
   };

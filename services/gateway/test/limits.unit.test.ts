@@ -91,8 +91,9 @@ describe("verify cache", () => {
       head: () => Promise.resolve(head),
       verify: async (input: string) => {
         checks += 1;
+        const seen = head;
         await new Promise((resolve) => setTimeout(resolve, 10));
-        return `${input}@${head}`;
+        return `${input}@${seen}`;
       },
       now: () => new Date(now),
       maxAgeMs: 1_000,
@@ -108,5 +109,15 @@ describe("verify cache", () => {
     now = 5_000;
     expect((await cache.get("x")).cached).toBe(false);
     expect(checks).toBe(3);
+    // A head that moves while a check runs joins it: one rehash at a time, however busy the log.
+    head = "c";
+    const running = cache.get("x");
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    head = "d";
+    expect((await Promise.all([running, cache.get("x")])).map((r) => r.report)).toEqual([
+      "x@c",
+      "x@c",
+    ]);
+    expect(checks).toBe(4);
   });
 });
