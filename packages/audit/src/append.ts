@@ -2,7 +2,7 @@ import { query, withTransaction } from "@safedeploy/db";
 import type { DbLogger, Queryable } from "@safedeploy/db";
 import { streamOfEventType } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";
-import type { ChainHead } from "./anchor.js";
+import type { ChainHead } from "@safedeploy/schema";
 import { CURRENT_HASH_VERSION, GENESIS_HASH, chainHash, derivedColumns } from "./chain.js";
 import { envelopeOf, projectEnvelope } from "./project.js";
 

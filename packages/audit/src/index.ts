@@ -6,16 +6,9 @@
  * approvals, actions, freezes, verdicts) kept in the same transaction; and evidence bundles built
  * from the log. Every function takes a `Queryable` (pool or transaction client) or a pool.
  */
-export { AUDIT_ANCHOR_BUCKET, ChainHead } from "./anchor.js";
 export { appendBatch, payloadValue } from "./append.js";
 export type { AppendReport, AuditMessage, AuditPool } from "./append.js";
-export {
-  CURRENT_HASH_VERSION,
-  GENESIS_HASH,
-  canonicalJson,
-  chainHash,
-  derivedColumns,
-} from "./chain.js";
+export { CURRENT_HASH_VERSION, GENESIS_HASH, chainHash, derivedColumns } from "./chain.js";
 export type { ChainedFields, HashVersion } from "./chain.js";
 export { listDeadLetters } from "./dead-letters.js";
 export type { StoredDeadLetter } from "./dead-letters.js";

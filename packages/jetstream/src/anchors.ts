@@ -1,6 +1,5 @@
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import { AUDIT_CONSUMERS, qualifiedName } from "@safedeploy/schema";
-import { z } from "zod";
+import { AUDIT_ANCHOR_BUCKET, AUDIT_CONSUMERS, ChainHead, qualifiedName } from "@safedeploy/schema";
 import type { Bus } from "./connection.js";
 import { openKv } from "./kv.js";
 import { acknowledgedThrough } from "./provision.js";
@@ -8,26 +7,6 @@ import { acknowledgedThrough } from "./provision.js";
 function isStreamNotFound(error: unknown): boolean {
   return error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound;
 }
-
-/**
- * The KV bucket holding, per stream, the head of its audit chain as the audit service committed
- * it: outside PostgreSQL, so rewriting a stream's rows with recomputed hashes no longer matches.
- */
-export const AUDIT_ANCHOR_BUCKET = {
-  name: "audit-anchors",
-  history: 5,
-  description: "head (position, hash) of each stream's audit chain after each committed batch",
-} as const;
-
-/**
- * One stream's chain head as committed (written by the audit service, whose copy of this schema is
- * `ChainHead` in `@safedeploy/audit`): the row at `position` (stream sequence `seq`) has `hash`. */
-export const ChainHead = z.object({
-  position: z.number().int().positive(),
-  seq: z.number().int().nonnegative(),
-  hash: z.string().regex(/^[0-9a-f]{64}$/, { message: "must be a sha256 hex digest" }),
-});
-export type ChainHead = z.infer<typeof ChainHead>;
 
 /** What {@link auditAnchors} returns per stream: the acknowledged floor and, if written, the head. */
 export interface AuditAnchor {

@@ -68,7 +68,7 @@ export {
   planFitsKind,
 } from "./plans.js";
 export type { PlanAction } from "./plans.js";
-export { ProposalRecord } from "./records.js";
+export { ChainHead, ProposalRecord } from "./records.js";
 export { canonicalJson } from "./json.js";
 export { COMMANDS, CommandError, commandReply } from "./commands.js";
 export type { CommandName, CommandReply, CommandRequest, CommandResult } from "./commands.js";
@@ -87,7 +87,7 @@ export {
   streamSubjectFilter,
 } from "./subjects.js";
 export type { Domain, Namespace, StreamName } from "./subjects.js";
-export { AUDIT_CONSUMERS, SAFEDEPLOY_TOPOLOGY } from "./topology.js";
+export { AUDIT_ANCHOR_BUCKET, AUDIT_CONSUMERS, SAFEDEPLOY_TOPOLOGY } from "./topology.js";
 export type {
   BucketDeclaration,
   ConsumerDeclaration,

@@ -21,3 +21,14 @@ export const ProposalRecord = z.object({
   required: z.number().int().positive(),
 });
 export type ProposalRecord = z.infer<typeof ProposalRecord>;
+
+/**
+ * One stream's audit chain head as committed, in the `audit-anchors` bucket (written by the audit
+ * service, read by `audit verify`): the row at `position` (stream sequence `seq`) has `hash`.
+ */
+export const ChainHead = z.object({
+  position: z.number().int().positive(),
+  seq: z.number().int().nonnegative(),
+  hash: z.string().regex(/^[0-9a-f]{64}$/, { message: "must be a sha256 hex digest" }),
+});
+export type ChainHead = z.infer<typeof ChainHead>;

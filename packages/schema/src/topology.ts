@@ -48,6 +48,17 @@ const consumer = (
   ...overrides,
 });
 
+/**
+ * The KV bucket holding, per stream, the head of its audit chain as the audit service committed it
+ * (a `ChainHead`): outside PostgreSQL, so rewriting a stream's rows with recomputed hashes no
+ * longer matches.
+ */
+export const AUDIT_ANCHOR_BUCKET = {
+  name: "audit-anchors",
+  history: 5,
+  description: "head (position, hash) of each stream's audit chain after each committed batch",
+} as const satisfies BucketDeclaration;
+
 /** Everything SafeDeploy needs on the NATS server; provisioning it twice changes nothing. */
 export const SAFEDEPLOY_TOPOLOGY: Topology = {
   streams: [
@@ -91,13 +102,8 @@ export const SAFEDEPLOY_TOPOLOGY: Topology = {
     { name: "canaries", history: 5, description: "canary step per service" },
     { name: "guards", history: 5, description: "failed release-train guards per service" },
     { name: "trains", history: 5, description: "release train state and manifest per train" },
-    // Same declaration as AUDIT_ANCHOR_BUCKET (@safedeploy/jetstream): provisioned up front, so
-    // the audit user never needs the right to create a stream.
-    {
-      name: "audit-anchors",
-      history: 5,
-      description: "head (position, hash) of each stream's audit chain after each committed batch",
-    },
+    // Provisioned up front, so the audit user never needs the right to create a stream.
+    AUDIT_ANCHOR_BUCKET,
   ],
 };
 

@@ -1,6 +1,6 @@
-import { AUDIT_ANCHOR_BUCKET, ChainHead } from "@safedeploy/audit";
-import { openKv, provision } from "@safedeploy/jetstream";
+import { openKv } from "@safedeploy/jetstream";
 import type { Bus, TypedKv } from "@safedeploy/jetstream";
+import { AUDIT_ANCHOR_BUCKET, ChainHead } from "@safedeploy/schema";
 
 /** Writes each stream's committed chain head to the anchor bucket in JetStream KV. */
 export interface HeadAnchors {
@@ -12,12 +12,8 @@ export interface HeadAnchors {
   record(stream: string, head: ChainHead): Promise<void>;
 }
 
-/**
- * Opens the anchor bucket, creating it when the deployment has not provisioned it (a provisioning
- * run that already created it leaves it unchanged).
- */
+/** Opens the anchor bucket (part of the topology: provisioned before the service starts). */
 export async function openHeadAnchors(bus: Bus): Promise<HeadAnchors> {
-  await provision(bus, { streams: [], consumers: [], buckets: [AUDIT_ANCHOR_BUCKET] });
   const kv: TypedKv<ChainHead> = await openKv(bus, AUDIT_ANCHOR_BUCKET.name, ChainHead);
   return {
     async record(stream, head) {
