@@ -36,6 +36,8 @@ export default tseslint.config(
     rules: {
       "import-x/no-cycle": ["error", { ignoreExternal: true }],
       "import-x/no-self-import": "error",
+      // A package is reached through its name and entry point, never a path into it.
+      "import-x/no-relative-packages": "error",
       "no-console": "error",
       "@typescript-eslint/no-floating-promises": "error",
       "@typescript-eslint/no-explicit-any": "error",
@@ -71,6 +73,8 @@ export default tseslint.config(
         },
       ],
       "no-restricted-globals": ["error", "process", "fetch", "setTimeout", "setInterval"],
+      // One concept a file: a core file that grows past this is split by concept.
+      "max-lines": ["error", { max: 400, skipBlankLines: true, skipComments: true }],
       "no-restricted-syntax": [
         "error",
         {
@@ -86,6 +90,22 @@ export default tseslint.config(
           message: "core is deterministic.",
         },
       ],
+    },
+  },
+  {
+    // A handler reads like a sentence: subscribe, validate, decide (in core), persist, publish.
+    files: [
+      "services/*/src/handlers/**",
+      "services/git-actuator/src/actuator.ts",
+      "services/proposal/src/proposals.ts",
+      "services/proposal/src/governance.ts",
+      "services/release-train/src/effects.ts",
+      "services/release-train/src/driver.ts",
+      "services/release-train/src/outcomes.ts",
+      "services/release-train/src/commands.ts",
+    ],
+    rules: {
+      "max-lines-per-function": ["error", { max: 60, skipBlankLines: true, skipComments: true }],
     },
   },
   {

@@ -109,7 +109,7 @@ export type {
   ReplayPolicy,
   ReplayResult,
 } from "./replay.js";
-export { DEFAULT_MIN_BASELINE_RATIO, describeChange, planTrain } from "./release-plan.js";
+export { DEFAULT_MIN_BASELINE_RATIO, describeChange, planTrain } from "./release/plan.js";
 export type {
   PlanError,
   PlanResult,
@@ -121,7 +121,7 @@ export type {
   PromotionStrategy,
   RegressionRule,
   TrainPlan,
-} from "./release-plan.js";
+} from "./release/plan.js";
 export {
   detectRegression,
   evaluateHealthCheck,
@@ -130,7 +130,7 @@ export {
   readJsonPath,
   seriesKey,
   worstOutcome,
-} from "./release-checks.js";
+} from "./release/checks.js";
 export type {
   CheckFailure,
   CheckOutcome,
@@ -141,19 +141,22 @@ export type {
   HealthObservation,
   RegressionFinding,
   RegressionResult,
-} from "./release-checks.js";
-export {
-  DEPLOY_PROBE_INTERVAL_MS,
-  attributeFailure,
-  checkTargets,
-  decideTrain,
-  deployProbeDelayMs,
-  promotionHook,
-  promotionPlan,
-  releaseManifest,
-  reportFailure,
-  startTrain,
-} from "./release.js";
+} from "./release/checks.js";
+export { DEPLOY_PROBE_INTERVAL_MS, deployProbeDelayMs } from "./release/deploy.js";
+export { attributeFailure, reportFailure } from "./release/attribution.js";
+export { checkTargets } from "./release/state.js";
+export { decideTrain, startTrain } from "./release/decide.js";
+export { promotionHook } from "./release/hooks.js";
+export { promotionPlan } from "./release/promote.js";
+export { releaseManifest } from "./release/manifest.js";
+export type { ManifestEntry, ReleaseManifest } from "./release/manifest.js";
+export { verdictOfGateView } from "./release/gate.js";
+export { GUARD_EVIDENCE_LINES, GUARD_REASON_CHARS, effectOf } from "./release/effects.js";
+export type { ChangeRequest, TrainEffect } from "./release/effects.js";
+export { TRAIN_RETENTION, decideClaim, newestTrains, trainsToForget } from "./release/registry.js";
+export type { ClaimDecision, TrainClaim, TrainListing } from "./release/registry.js";
+export { decisionEvent, dueTrainEvent, hookReport, isTrainActive } from "./release/due.js";
+export type { ActuatorReport, PromotionDecision, TrainInbox } from "./release/due.js";
 export type {
   Attribution,
   CheckTarget,
@@ -162,23 +165,23 @@ export type {
   HookChange,
   HookPayload,
   HookRecord,
-  ManifestEntry,
   PromotionApproval,
-  PromotionPlan,
-  ReleaseManifest,
   StepApproval,
   StepGate,
   StepPhase,
   StepReport,
   StepState,
+  TrainState,
+  TrainStatus,
+} from "./release/types.js";
+export type {
+  PromotionPlan,
   TrainAction,
   TrainDecision,
   TrainEvent,
   TrainEventType,
   TrainNewEvent,
-  TrainState,
-  TrainStatus,
-} from "./release.js";
+} from "./release/protocol.js";
 export {
   freezeId,
   guardId,

@@ -12,7 +12,7 @@ import type {
   ReleaseTrainDocument,
 } from "@safedeploy/schema";
 import type { HookRequest, HookResponse } from "./hooks.js";
-import type { TrainIndex, TrainRecord } from "./store.js";
+import type { TrainClaim, TrainListing, TrainRecord } from "./store.js";
 
 /** What the release-train handlers and driver need; every effect arrives here. */
 export interface TrainDeps {
@@ -20,7 +20,12 @@ export interface TrainDeps {
   /** The catalog's ReleaseTrain documents, by name (`train.start` may name one). */
   readonly catalogTrains: ReadonlyMap<string, ReleaseTrainDocument>;
   readonly trains: TypedKv<TrainRecord>;
-  readonly index: TypedKv<TrainIndex>;
+  /** The index: one listing per train (`listed.<id>`), in the `trains` bucket. */
+  readonly listings: TypedKv<TrainListing>;
+  /** Who runs each train name (`running.<name>`), in the `trains` bucket. */
+  readonly claims: TypedKv<TrainClaim>;
+  /** The ids of every listed train (the `listed.` keys), in no order. */
+  readonly listedTrainIds: () => Promise<string[]>;
   readonly publish: (envelope: Envelope) => Promise<unknown>;
   /** `gate.query` to the policy service; throws when nobody answers (retried later). */
   readonly gate: (service: string) => Promise<GateView>;

@@ -1,44 +1,33 @@
 import {
   detectRegression,
+  effectOf,
   evaluateHealthCheck,
-  promotionPlan,
   promotionProposalId,
+  verdictOfGateView,
 } from "@safedeploy/core";
 import type {
+  ChangeRequest,
   CheckResult,
   CheckTarget,
   StepReport,
   TrainAction,
+  TrainEffect,
   TrainEvent,
-  PromotionPlan,
-  TrainState,
 } from "@safedeploy/core";
 import { createEnvelope, messageId } from "@safedeploy/schema";
-import type { Envelope, GateVerdictKind, GateView, HealthCheck } from "@safedeploy/schema";
+import type { Envelope, HealthCheck } from "@safedeploy/schema";
 import type { TrainDeps } from "./deps.js";
 import type { TrainRecord } from "./store.js";
 
 /** The proposal id (and so the branch `safedeploy/<id>`) of a train step's promotion. */
 export const promotionId = promotionProposalId;
 
-/**
- * A change of the train asked of the git actuator: an approved action, or, in a dry run, a
- * preview (its own event type: a dry run is never an action).
- */
-function changeRequest(
-  record: TrainRecord,
-  change: {
-    readonly proposalId: string;
-    readonly service: string;
-    readonly requestedAt: string;
-    readonly plan: PromotionPlan;
-  },
-): Envelope {
-  const type = record.state.dryRun ? "governance.preview-requested" : "governance.action-requested";
+/** A change asked of the git actuator, as core decided it (an approved action, or a preview). */
+function changeEnvelope(record: TrainRecord, change: ChangeRequest): Envelope {
   return createEnvelope(
     {
-      type,
-      id: messageId(type, change.proposalId),
+      type: change.type,
+      id: messageId(change.type, change.proposalId),
       service: change.service,
       data: {
         proposalId: change.proposalId,
@@ -60,22 +49,6 @@ export interface ActionResult {
   /** A guard this train failed: the service's gate blocks until it is cleared. */
   readonly guard?: { readonly service: string; readonly guardId: string };
 }
-
-/**
- * The gate's verdict, failing closed: an answer that claims `pass` without `allowed` (or the
- * reverse) is not a pass.
- */
-export function verdictOfView(view: GateView): GateVerdictKind {
-  if (view.verdict === "pass") return view.allowed ? "pass" : "block";
-  return view.verdict;
-}
-
-/** How much of a reason and of each evidence line `guard.fail` carries (its schema's limits). */
-const GUARD_REASON_CHARS = 2_000;
-const GUARD_EVIDENCE_LINES = 100;
-
-const clip = (text: string, chars: number) =>
-  text.length <= chars ? text : `${text.slice(0, chars - 1)}…`;
 
 /** The shortest window a regression compares: Prometheus needs a few scrapes in each. */
 export const MIN_WINDOW_MS = 5_000;
@@ -113,7 +86,7 @@ async function reportTargets(
       const view = await deps.gate(target.service);
       gate = {
         allowed: view.allowed,
-        verdict: verdictOfView(view),
+        verdict: verdictOfGateView(view),
         reasons: view.reasons.map((r) => `${r.code}: ${r.message}`),
       };
     }
@@ -143,6 +116,8 @@ function evidenceOf(reports: readonly StepReport[]): Record<string, unknown[]> {
   );
 }
 
+type Effect<K extends TrainEffect["kind"]> = Extract<TrainEffect, { kind: K }>;
+
 /**
  * Asks the proposal service for the revert of one step's service (`proposal.revert`): a pending
  * rollback-rollout proposal of the service's path only, which a person approves. Idempotent: the
@@ -151,19 +126,15 @@ function evidenceOf(reports: readonly StepReport[]): Record<string, unknown[]> {
 async function proposeRevert(
   deps: TrainDeps,
   record: TrainRecord,
-  action: Extract<TrainAction, { kind: "propose-revert" }>,
+  effect: Effect<"propose-revert">,
   now: string,
 ): Promise<ActionResult> {
+  const { service, path, causeId, commit, reason } = effect;
   const proposal = await deps.requestRevert({
-    service: action.service,
-    path: action.path,
-    causeId: `${record.id}:step-${action.step + 1}`,
-    ...(action.commit === null ? {} : { commit: action.commit }),
-    reason: `release train ${record.document.metadata.name}, step ${action.step + 1}: ${action.reason}`,
-    actor: record.actor,
-    at: now,
+    ...{ service, path, causeId, reason, actor: record.actor, at: now },
+    ...(commit === null ? {} : { commit }),
   });
-  return { revert: { proposalId: proposal.id, service: action.service, step: action.step } };
+  return { revert: { proposalId: proposal.id, service, step: effect.step } };
 }
 
 /**
@@ -174,85 +145,97 @@ async function proposeRevert(
 async function requestApproval(
   deps: TrainDeps,
   record: TrainRecord,
-  action: Extract<TrainAction, { kind: "request-approval" }>,
+  action: Effect<"request-approval">,
 ): Promise<ActionResult> {
+  const { proposalId, service, step, summary, plan, at } = action;
   const proposal = await deps.requestPromotion({
-    proposalId: action.proposalId,
-    service: action.service,
-    trainId: record.id,
-    step: action.step,
-    summary: action.summary,
-    plan: action.plan,
-    actor: record.actor,
-    at: action.at,
+    ...{ proposalId, service, trainId: record.id, step, summary, plan, actor: record.actor, at },
   });
-  const rejected = (record.decisions[String(action.step)] ?? []).find((d) => d.kind === "rejected");
+  const rejected = (record.decisions[String(step)] ?? []).find((d) => d.kind === "rejected");
+  const { state, approvals, required } = proposal;
   deps.log.info(
-    {
-      train: record.id,
-      step: action.step + 1,
-      proposal: proposal.id,
-      state: proposal.state,
-      approvals: proposal.approvals.length,
-      required: proposal.required,
-    },
+    { train: record.id, step: step + 1, proposal: proposal.id, state, required },
     "promotion proposal answered",
   );
   return {
     event: {
       type: "approval-answered",
-      step: action.step,
-      state: proposal.state,
-      required: proposal.required ?? null,
-      approvals: proposal.approvals.map((a) => ({ by: a.by, at: a.at })),
+      step,
+      state,
+      required: required ?? null,
+      approvals: approvals.map((a) => ({ by: a.by, at: a.at })),
       rejection: rejected === undefined ? null : { by: rejected.by, reason: rejected.reason },
     },
   };
 }
 
-/**
- * Blocks a failing service's gate (`guard.fail`), with the time and evidence of the decision, so
- * a retry asks the same and the policy service keeps one guard per train, step and service.
- */
-async function failGuard(
-  deps: TrainDeps,
-  record: TrainRecord,
-  action: Extract<TrainAction, { kind: "fail-guard" }>,
-): Promise<ActionResult> {
+/** Blocks a failing service's gate (`guard.fail`), as core worded it. */
+async function failGuard(deps: TrainDeps, effect: Effect<"fail-guard">): Promise<ActionResult> {
+  const { service, train, trainId, step, reason, evidence, at } = effect;
   const guard = await deps.failGuard({
-    service: action.service,
-    train: record.document.metadata.name,
-    trainId: record.id,
-    step: action.step,
-    // Why the train halted and what this service failed (its own checks); the gate's message
-    // names the train and step already.
-    reason: clip(
-      [
-        action.reason,
-        ...action.evidence
-          .filter((line) => line.startsWith(`step ${action.step + 1} ${action.service}:`))
-          .slice(0, 2),
-      ].join(" — "),
-      GUARD_REASON_CHARS,
-    ),
-    evidence: action.evidence
-      .slice(0, GUARD_EVIDENCE_LINES)
-      .map((line) => clip(line, GUARD_REASON_CHARS)),
-    at: action.at,
+    ...{ service, train, trainId, step, reason, at },
+    evidence: [...evidence],
   });
   deps.log.warn(
-    { train: record.id, step: action.step + 1, service: action.service, guard: guard.id },
+    { train: effect.trainId, step: effect.step + 1, service: effect.service, guard: guard.id },
     "guard failed: the service's gate blocks until its revert is executed or it is cleared",
   );
-  return { guard: { service: action.service, guardId: guard.id } };
+  return { guard: { service: effect.service, guardId: guard.id } };
+}
+
+async function askGate(deps: TrainDeps, effect: Effect<"ask-gate">): Promise<ActionResult> {
+  const view = await deps.gate(effect.service);
+  const verdict = verdictOfGateView(view);
+  deps.log.info(
+    { step: effect.step + 1, service: effect.service, verdict },
+    "gate asked before promotion",
+  );
+  const { reasons, evidenceAge } = view;
+  return { event: { type: "gate-answered", step: effect.step, verdict, reasons, evidenceAge } };
+}
+
+async function probeDeployed(
+  deps: TrainDeps,
+  effect: Effect<"probe-deployed">,
+): Promise<ActionResult> {
+  const result = await runCheck(deps, effect.check);
+  deps.log.info(
+    { step: effect.step + 1, url: result.url, outcome: result.outcome },
+    "deployedWhen probed",
+  );
+  return { event: { type: "deploy-probed", step: effect.step, result } };
+}
+
+async function runChecks(
+  deps: TrainDeps,
+  effect: Effect<"run-checks" | "run-final-checks" | "run-follow-up">,
+  now: string,
+): Promise<ActionResult> {
+  if (effect.kind === "run-checks") {
+    const reports = await reportTargets(deps, effect.targets, now, effect.step);
+    const event: TrainEvent = { type: "checks-reported", step: effect.step, reports };
+    return { event, evidence: evidenceOf(reports) };
+  }
+  const checks = await Promise.all(effect.checks.map((check) => runCheck(deps, check)));
+  const reports = await reportTargets(deps, effect.targets, now, null);
+  if (effect.kind === "run-follow-up") {
+    return { event: { type: "follow-up-reported", index: effect.index, checks, reports } };
+  }
+  const event: TrainEvent = { type: "final-checks-reported", checks, reports };
+  return { event, evidence: evidenceOf(reports) };
+}
+
+async function callHook(deps: TrainDeps, effect: Effect<"call-hook">): Promise<ActionResult> {
+  const response = await deps.callHook(effect);
+  const { step, hook, url } = effect;
+  const { ok, status, detail } = response;
+  deps.log.info({ step: step + 1, hook, url, ok, status }, "strategy hook called");
+  return { event: { type: "hook-reported", step, hook, ok, status, detail } };
 }
 
 /**
- * Does one decided action. The gate is asked and the promotion proposal requested here (their
- * answers come back as events); promotions are requested from the git actuator (the outcome comes
- * back through GOVERNANCE); checks and strategy hook calls run here and come back as an event; a
- * failing service's guard is failed and its revert proposed. Timers (`wait`,
- * `schedule-follow-up`) need nothing: their due time is in the state. Every action is
+ * Does one decided action: core's {@link effectOf} says what (or that nothing is left to do);
+ * each effect goes to its adapter, and what answers comes back as an event. Every effect is
  * idempotent, so doing one twice after a crash changes nothing.
  */
 export async function performAction(
@@ -260,131 +243,34 @@ export async function performAction(
   record: TrainRecord,
   action: TrainAction,
 ): Promise<ActionResult> {
-  const state: TrainState = record.state;
   const now = deps.now();
-  switch (action.kind) {
-    case "promote": {
-      const proposalId = promotionId(record.id, action.step);
-      const requestedAt = state.steps[action.step]?.promotingAt ?? now;
-      await deps.publish(
-        changeRequest(record, {
-          proposalId,
-          service: action.service,
-          requestedAt,
-          plan: promotionPlan(action.change),
-        }),
-      );
+  const effect = effectOf(record.state, action, now);
+  if (effect === null) return {};
+  switch (effect.kind) {
+    case "request-change":
+      await deps.publish(changeEnvelope(record, effect));
       return {};
-    }
-    case "wait":
-    case "schedule-follow-up":
-      return {};
-    case "ask-gate": {
-      const view = await deps.gate(action.service);
-      const verdict = verdictOfView(view);
-      deps.log.info(
-        { train: record.id, step: action.step + 1, service: action.service, verdict },
-        "gate asked before promotion",
-      );
-      return {
-        event: {
-          type: "gate-answered",
-          step: action.step,
-          verdict,
-          reasons: view.reasons,
-          evidenceAge: view.evidenceAge,
-        },
-      };
-    }
+    case "ask-gate":
+      return askGate(deps, effect);
     case "request-approval":
-      if (state.dryRun) return {}; // never decided in a dry run: it creates no proposal
-      return requestApproval(deps, record, action);
+      return requestApproval(deps, record, effect);
     case "fail-guard":
-      if (state.dryRun) return {};
-      return failGuard(deps, record, action);
-    case "probe-deployed": {
-      const result = await runCheck(deps, action.check);
-      deps.log.info(
-        { train: record.id, step: action.step + 1, url: result.url, outcome: result.outcome },
-        "deployedWhen probed",
-      );
-      return { event: { type: "deploy-probed", step: action.step, result } };
-    }
-    case "run-checks": {
-      const reports = await reportTargets(deps, action.targets, now, action.step);
-      return {
-        event: { type: "checks-reported", step: action.step, reports },
-        evidence: evidenceOf(reports),
-      };
-    }
-    case "run-final-checks": {
-      const checks = await Promise.all(action.checks.map((check) => runCheck(deps, check)));
-      const reports = await reportTargets(deps, action.targets, now, null);
-      return {
-        event: { type: "final-checks-reported", checks, reports },
-        evidence: evidenceOf(reports),
-      };
-    }
-    case "run-follow-up": {
-      const checks = await Promise.all(action.checks.map((check) => runCheck(deps, check)));
-      const reports = await reportTargets(deps, action.targets, now, null);
-      return { event: { type: "follow-up-reported", index: action.index, checks, reports } };
-    }
+      return failGuard(deps, effect);
+    case "probe-deployed":
+      return probeDeployed(deps, effect);
+    case "run-checks":
+    case "run-final-checks":
+    case "run-follow-up":
+      return runChecks(deps, effect, now);
     case "propose-revert":
-      if (state.dryRun) return {}; // a dry run reports what it would propose, proposes nothing
-      return proposeRevert(deps, record, action, now);
+      return proposeRevert(deps, record, effect, now);
     case "manual-triage":
       deps.log.warn(
-        { train: record.id, reason: action.reason, evidence: action.evidence },
+        { train: record.id, reason: effect.reason, evidence: effect.evidence },
         "release train needs manual triage; nothing reverted",
       );
       return {};
-    case "apply-manifest-hook": {
-      // Requested until the actuator's outcome is recorded; asking again is deduplicated by id.
-      const requested = state.steps[action.step]?.hooks?.find((h) => h.hook === action.hook);
-      if (requested?.outcome !== "requested") return {};
-      await deps.publish(
-        changeRequest(record, {
-          proposalId: action.actionId,
-          service: action.service,
-          requestedAt: requested.at,
-          plan: {
-            action: "patch-manifest",
-            path: action.path,
-            patch: action.patch,
-            hook: action.hook,
-          },
-        }),
-      );
-      return {};
-    }
-    case "call-hook": {
-      // Once its outcome is recorded a hook is never called again (a retry after a crash before
-      // the record was saved calls again, with the same Idempotency-Key).
-      const step = state.steps[action.step];
-      if (state.dryRun || (step?.hooks ?? []).some((h) => h.hook === action.hook)) return {};
-      const response = await deps.callHook(action);
-      deps.log.info(
-        {
-          train: record.id,
-          step: action.step + 1,
-          hook: action.hook,
-          url: action.url,
-          ok: response.ok,
-          status: response.status,
-        },
-        "strategy hook called",
-      );
-      return {
-        event: {
-          type: "hook-reported",
-          step: action.step,
-          hook: action.hook,
-          ok: response.ok,
-          status: response.status,
-          detail: response.detail,
-        },
-      };
-    }
+    case "call-hook":
+      return callHook(deps, effect);
   }
 }

@@ -1,3 +1,3 @@
 export { createReleaseTrainService, releaseTrainService } from "./service.js";
 export type { ReleaseTrainOptions } from "./service.js";
-export { TrainIndex, TrainRecord } from "./store.js";
+export { TrainClaim, TrainListing, TrainRecord } from "./store.js";

@@ -8,18 +8,30 @@ import {
   requestCommand,
   serveCommand,
 } from "@safedeploy/jetstream";
+import type { Bus } from "@safedeploy/jetstream";
 import { createPrometheusClient } from "@safedeploy/prometheus";
 import { measureErrors, probeHealth, regressionQueries } from "@safedeploy/release";
 import { loadServiceCatalog, openServiceBus } from "@safedeploy/runtime";
 import type { ServiceDefinition } from "@safedeploy/runtime";
-import { API_VERSION, SAFEDEPLOY_TOPOLOGY } from "@safedeploy/schema";
+import { API_VERSION, SAFEDEPLOY_TOPOLOGY, qualifiedName } from "@safedeploy/schema";
 import { startTrainCommand, trainListCommand, trainStatusCommand } from "./commands.js";
 import type { TrainDeps } from "./deps.js";
 import { activeTrains, advanceTrain } from "./driver.js";
 import { parseTrainActionId } from "@safedeploy/core";
 import { callHttpHook } from "./hooks.js";
 import { onActionOutcome, onProposalDecision } from "./outcomes.js";
-import { TrainIndex, TrainRecord } from "./store.js";
+import { LISTING_PREFIX, TrainClaim, TrainListing, TrainRecord } from "./store.js";
+
+/**
+ * The keys under `prefix` of a bucket, less the prefix: read from the bucket stream's subjects
+ * (`STREAM.INFO` with a subject filter, which a service user may ask), not with a consumer.
+ */
+async function listedKeys(bus: Bus, bucket: string, prefix: string): Promise<string[]> {
+  const name = qualifiedName(bus.ns, bucket);
+  const subject = `$KV.${name}.${prefix}`;
+  const info = await bus.jsm.streams.info(`KV_${name}`, { subjects_filter: `${subject}>` });
+  return Object.keys(info.state.subjects ?? {}).map((s) => s.slice(subject.length));
+}
 
 const durable = (name: string) => SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === name);
 const completions = durable("release-train-actions");
@@ -75,7 +87,9 @@ export function createReleaseTrainService(options: ReleaseTrainOptions = {}): Se
         services,
         catalogTrains: new Map(catalog.trains.map((t) => [t.metadata.name, t])),
         trains: await openKv(bus, "trains", TrainRecord),
-        index: await openKv(bus, "trains", TrainIndex),
+        listings: await openKv(bus, "trains", TrainListing),
+        claims: await openKv(bus, "trains", TrainClaim),
+        listedTrainIds: () => listedKeys(bus, "trains", LISTING_PREFIX),
         publish: (envelope) => publishEvent(bus, envelope),
         gate: async (service) => {
           const reply = await requestCommand(bus, "gate.query", { service });

@@ -1,4 +1,10 @@
-import type { TrainAction, TrainNewEvent, TrainState } from "@safedeploy/core";
+import type {
+  TrainAction,
+  TrainClaim as CoreTrainClaim,
+  TrainListing as CoreTrainListing,
+  TrainNewEvent,
+  TrainState,
+} from "@safedeploy/core";
 import { ReleaseTrainDocument } from "@safedeploy/schema";
 import type { NewEvent } from "@safedeploy/schema";
 import { z } from "zod";
@@ -101,17 +107,25 @@ export const TrainRecord = z.object({
 });
 export type TrainRecord = z.infer<typeof TrainRecord>;
 
-/** Key {@link INDEX_KEY}: every train by start time; `active` ones are advanced on each tick. */
-export const TrainIndex = z.object({
-  trains: z.array(
-    z.object({
-      id: z.string(),
-      name: z.string(),
-      createdAt: z.string(),
-      active: z.boolean(),
-    }),
-  ),
-});
-export type TrainIndex = z.infer<typeof TrainIndex>;
+/**
+ * Key `listed.<trainId>` ({@link listingKey}): one train in the index, kept by core's
+ * `TRAIN_RETENTION` (active trains always; finished ones while among the newest and not too old).
+ */
+export const TrainListing = z.object({
+  id: z.string(),
+  name: z.string(),
+  createdAt: z.string(),
+  active: z.boolean(),
+}) satisfies z.ZodType<CoreTrainListing>;
+export type TrainListing = z.infer<typeof TrainListing>;
 
-export const INDEX_KEY = "index";
+/** Key `running.<name>` ({@link claimKey}): the train running under a name (compare-and-set). */
+export const TrainClaim = z.object({
+  trainId: z.string(),
+  at: z.string(),
+}) satisfies z.ZodType<CoreTrainClaim>;
+export type TrainClaim = z.infer<typeof TrainClaim>;
+
+export const LISTING_PREFIX = "listed.";
+export const listingKey = (trainId: string): string => `${LISTING_PREFIX}${trainId}`;
+export const claimKey = (name: string): string => `running.${name}`;

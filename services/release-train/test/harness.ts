@@ -4,7 +4,13 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { openEnvRepo } from "@safedeploy/git";
 import type { EnvRepo } from "@safedeploy/git";
-import { consumeEvents, publishEvent, requestCommand, serveCommand } from "@safedeploy/jetstream";
+import {
+  consumeEvents,
+  provision,
+  publishEvent,
+  requestCommand,
+  serveCommand,
+} from "@safedeploy/jetstream";
 import type { CommandServer, Subscription } from "@safedeploy/jetstream";
 import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
@@ -20,6 +26,7 @@ import type {
   TrainView,
 } from "@safedeploy/schema";
 import {
+  createTestBus,
   createTestEnvRepo,
   git,
   serviceYaml,
@@ -452,4 +459,33 @@ export async function waitForTrain(
     () => `train ${trainId} is ${JSON.stringify(last, null, 1)}`,
   );
   return last!;
+}
+
+/**
+ * Everything a train needs on a fresh bus: the env repo, health endpoints, the fake policy and
+ * proposal services, the git actuator and `replicas` release-train replicas; `stop` ends it all.
+ */
+export async function startTrainWorld(replicaCount: number) {
+  const harness = await createTestBus();
+  await provision(harness.bus);
+  const env = await createEnvRepo();
+  const health = await startHealthEndpoints();
+  const policy = await startFakePolicy(harness);
+  const actuator = await startActuator(harness, env);
+  const catalogPath = await writeCatalog(env.root, catalogYaml());
+  const replicas: ServiceHandle[] = [];
+  for (let i = 0; i < replicaCount; i += 1) {
+    replicas.push(await startTrainReplica(harness, catalogPath));
+  }
+  return {
+    ...{ harness, env, health, policy, replicas },
+    stop: async () => {
+      for (const replica of replicas) await replica.shutdown("test");
+      await actuator.stop();
+      await policy.stop();
+      await health.close();
+      await harness.cleanup();
+      await env.close();
+    },
+  };
 }

@@ -1,7 +1,7 @@
 import { parseDuration } from "@safedeploy/schema";
 import type { HealthCheck } from "@safedeploy/schema";
-import { DEFAULT_MIN_BASELINE_RATIO } from "./release-plan.js";
-import type { RegressionRule } from "./release-plan.js";
+import { DEFAULT_MIN_BASELINE_RATIO } from "./plan.js";
+import type { RegressionRule } from "./plan.js";
 
 /** What a probe of a health check saw: an answer, or why there was none. */
 export type HealthObservation =
