@@ -1,4 +1,5 @@
 import type { TrainAction } from "@safedeploy/core";
+import { OutboundRefusedError, fetchBounded } from "@safedeploy/release";
 
 /** One http hook call as the shell makes it: a `call-hook` action's request. */
 export type HookRequest = Pick<
@@ -19,29 +20,40 @@ export const HOOK_EXCERPT_CHARS = 300;
 /**
  * Calls an http hook: `method url` with the JSON body, the configured headers and
  * `Idempotency-Key` (so a call retried after a crash is safe for the receiver), bounded by
- * `timeoutMs`. Never throws: a non-2xx answer, a timeout or a refused connection is a failure
- * whose detail names the status and the start of the body.
+ * `timeoutMs`, its answer read up to 1 MiB. Redirects are followed within the hook's origin only:
+ * the headers (secrets) never reach another origin. Never throws: a non-2xx answer, a timeout, a
+ * refused connection, an oversized answer or a redirect elsewhere is a failure whose detail says
+ * so (with the status and the start of the body when there was an answer).
  */
 export async function callHttpHook(
   request: HookRequest,
-  options: { readonly fetch: typeof globalThis.fetch; readonly timeoutMs: number },
+  options: {
+    readonly fetch: typeof globalThis.fetch;
+    readonly timeoutMs: number;
+    readonly maxBytes?: number;
+  },
 ): Promise<HookResponse> {
   try {
-    const response = await options.fetch(request.url, {
-      method: request.method,
-      headers: {
-        ...request.headers,
-        "content-type": "application/json",
-        "idempotency-key": request.idempotencyKey,
+    const { status, body } = await fetchBounded(
+      request.url,
+      {
+        method: request.method,
+        headers: {
+          ...request.headers,
+          "content-type": "application/json",
+          "idempotency-key": request.idempotencyKey,
+        },
+        body: JSON.stringify(request.body),
       },
-      body: JSON.stringify(request.body),
-      signal: AbortSignal.timeout(options.timeoutMs),
-    });
-    const text = await response.text().catch(() => "");
-    const excerpt = text.replace(/\s+/g, " ").trim().slice(0, HOOK_EXCERPT_CHARS);
-    const detail = `HTTP ${response.status}${excerpt === "" ? "" : `: ${excerpt}`}`;
-    return { ok: response.status >= 200 && response.status < 300, status: response.status, detail };
+      options,
+    );
+    const excerpt = body.replace(/\s+/g, " ").trim().slice(0, HOOK_EXCERPT_CHARS);
+    const detail = `HTTP ${status}${excerpt === "" ? "" : `: ${excerpt}`}`;
+    return { ok: status >= 200 && status < 300, status, detail };
   } catch (error) {
+    if (error instanceof OutboundRefusedError) {
+      return { ok: false, status: null, detail: error.message };
+    }
     const timedOut = error instanceof Error && error.name === "TimeoutError";
     const cause =
       error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : "";
