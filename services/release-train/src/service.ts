@@ -20,6 +20,7 @@ import { activeTrains, advanceTrain } from "./driver.js";
 import { parseTrainActionId } from "@safedeploy/core";
 import { callHttpHook } from "./hooks.js";
 import { onActionOutcome, onProposalDecision } from "./outcomes.js";
+import { migrateLegacyIndex } from "./legacy-index.js";
 import { LISTING_PREFIX, TrainClaim, TrainListing, TrainRecord } from "./store.js";
 
 /**
@@ -147,6 +148,9 @@ export function createReleaseTrainService(options: ReleaseTrainOptions = {}): Se
         leaseMs: options.leaseMs ?? 15_000,
         log,
       };
+
+      const migrated = await migrateLegacyIndex(bus, deps);
+      if (migrated > 0) log.info({ trains: migrated }, "trains of the single index listed anew");
 
       // One pass at a time per replica: a kick during a pass runs another right after it.
       const lifecycle = { stopping: false };
