@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ReleaseTrainDocument, ServiceDocument } from "@safedeploy/schema";
+import { ReleaseTrainDocument } from "@safedeploy/schema";
 import {
   GUARD_EVIDENCE_LINES,
   GUARD_REASON_CHARS,
@@ -13,7 +13,6 @@ import {
   hookReport,
   isTrainActive,
   newestTrains,
-  planTrain,
   startTrain,
   trainsToForget,
   verdictOfGateView,
@@ -30,16 +29,11 @@ import type {
   TrainPlan,
   TrainState,
 } from "@safedeploy/core";
+import { serviceDocument, validPlan } from "./release-fixtures.js";
 
 /* What the release-train shell asks of core: what is due, what each decided action does. */
 
-const service = (name: string, spec: Record<string, unknown> = {}) =>
-  ServiceDocument.parse({
-    apiVersion: "safedeploy.dev/v1",
-    kind: "Service",
-    metadata: { name, owner: "team" },
-    spec: { slos: [], rollback: { strategy: "git-revert", path: `envs/prod/${name}` }, ...spec },
-  });
+const service = serviceDocument;
 
 const services = [
   service("checkout", {
@@ -81,11 +75,7 @@ const doc = ReleaseTrainDocument.parse({
   },
 });
 
-function plan(): TrainPlan {
-  const result = planTrain(doc, services);
-  if (!result.ok) throw new Error(result.errors.map((e) => e.message).join("; "));
-  return result.plan;
-}
+const plan = (): TrainPlan => validPlan(doc, services);
 
 const t0 = "2026-12-07T09:00:00.000Z";
 const at = (seconds: number) => new Date(Date.parse(t0) + seconds * 1_000).toISOString();

@@ -20,14 +20,9 @@ import type {
   TrainPlan,
   TrainState,
 } from "@safedeploy/core";
+import { serviceDocument, validPlan } from "./release-fixtures.js";
 
-const service = (name: string, spec: Record<string, unknown> = {}) =>
-  ServiceDocument.parse({
-    apiVersion: "safedeploy.dev/v1",
-    kind: "Service",
-    metadata: { name, owner: "team" },
-    spec: { slos: [], rollback: { strategy: "git-revert", path: `envs/prod/${name}` }, ...spec },
-  });
+const service = serviceDocument;
 
 const services = [
   service("checkout", {
@@ -64,11 +59,7 @@ const fourSteps = trainDoc(
   { finalChecks: [{ http: "http://shop.internal/healthz" }] },
 );
 
-function plan(doc = fourSteps): TrainPlan {
-  const result = planTrain(doc, services);
-  if (!result.ok) throw new Error(result.errors.map((e) => e.message).join("; "));
-  return result.plan;
-}
+const plan = (doc = fourSteps): TrainPlan => validPlan(doc, services);
 
 const t0 = "2026-11-24T09:00:00.000Z";
 const at = (minutes: number) => new Date(Date.parse(t0) + minutes * 60_000).toISOString();
