@@ -1,9 +1,9 @@
 import { createServer } from "node:http";
 import type { IncomingHttpHeaders, Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HealthCheck } from "@safedeploy/schema";
 import { MAX_BODY_BYTES, probeHealth } from "@safedeploy/release";
+import { closeServers, listenLocal } from "@safedeploy/testing";
 
 /* Two real local servers, two origins: `main` answers by path, `other` records who reached it. */
 let main: Server;
@@ -12,10 +12,7 @@ let base: string;
 let otherBase: string;
 const reachedOther: IncomingHttpHeaders[] = [];
 
-const listen = async (server: Server): Promise<string> => {
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-};
+const listen = listenLocal;
 
 beforeAll(async () => {
   other = createServer((request, response) => {
@@ -58,12 +55,7 @@ beforeAll(async () => {
   base = await listen(main);
 });
 
-afterAll(async () => {
-  for (const server of [main, other]) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
-});
+afterAll(() => closeServers([main, other]));
 
 const check = (path: string) =>
   HealthCheck.parse({ http: `${base}${path}`, expect: { json: { "$.status": "ok" } } });

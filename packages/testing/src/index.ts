@@ -3,6 +3,7 @@
  * Test harness against real servers: per-file NATS namespaces and PostgreSQL databases, private
  * nats-server and Prometheus processes a test can stop and restart.
  */
+export { closeServers, listenLocal } from "./http.js";
 export { policyYaml, serviceYaml, yamlDocuments } from "./catalog.js";
 export type { TestServiceOptions, TestSli } from "./catalog.js";
 export { dockerAvailable } from "./docker.js";

@@ -1,9 +1,9 @@
 import { createServer } from "node:http";
 import type { IncomingHttpHeaders, Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { callHttpHook } from "../src/hooks.js";
 import type { HookRequest } from "../src/hooks.js";
+import { closeServers, listenLocal } from "@safedeploy/testing";
 
 /* A hook receiver and, on another origin, a server that records whoever reaches it. */
 let hooks: Server;
@@ -13,10 +13,7 @@ let otherBase: string;
 const reachedOther: IncomingHttpHeaders[] = [];
 const received: { url: string; method: string; headers: IncomingHttpHeaders; body: string }[] = [];
 
-const listen = async (server: Server): Promise<string> => {
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-};
+const listen = listenLocal;
 
 beforeAll(async () => {
   other = createServer((request, response) => {
@@ -55,12 +52,7 @@ beforeAll(async () => {
   base = await listen(hooks);
 });
 
-afterAll(async () => {
-  for (const server of [hooks, other]) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
-});
+afterAll(() => closeServers([hooks, other]));
 
 const hook = (path: string): HookRequest => ({
   url: `${base}${path}`,
