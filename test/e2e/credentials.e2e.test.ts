@@ -1,10 +1,11 @@
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { demoCatalog } from "@safedeploy/demo";
+import { spawnCollecting } from "@safedeploy/testing";
 
 /*
  * Issue 14, item 1: `safedeploy up` started with GITHUB_TOKEN set hands it to the git actuator
@@ -84,16 +85,12 @@ describe("safedeploy up hands Git and forge credentials to the git actuator alon
     };
     delete env.NATS_URL;
     delete env.DATABASE_URL;
-    const child = spawn(process.execPath, [BIN, "up"], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    const { child, exited, output } = spawnCollecting(process.execPath, [BIN, "up"], env);
     try {
       await until(
-        () => output.includes("SafeDeploy is up"),
+        () => output().includes("SafeDeploy is up"),
         180_000,
-        () => `up:\n${output}`,
+        () => `up:\n${output()}`,
       );
       const { stdout } = await exec("ps", ["-o", "pid=", "--ppid", String(child.pid)]);
       const pids = stdout
@@ -133,7 +130,7 @@ describe("safedeploy up hands Git and forge credentials to the git actuator alon
         .map(([name]) => name)
         .sort();
       expect(database).toEqual(["audit", "gateway"]);
-      expect(output).not.toContain(TOKEN);
+      expect(output()).not.toContain(TOKEN);
       child.kill("SIGINT");
       expect(await exited).toBe(0);
     } finally {

@@ -1,4 +1,4 @@
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrateAudit } from "@safedeploy/audit";
 import { createPool } from "@safedeploy/db";
 import { demoCatalog } from "@safedeploy/demo";
+import { spawnCollecting } from "@safedeploy/testing";
 import { startPglite } from "../src/stack/postgres.js";
 import { formatLogLine, Supervisor } from "../src/stack/supervisor.js";
 import { findExecutable } from "../src/stack/tools.js";
@@ -198,18 +199,18 @@ describe.skipIf(!natsInstalled)("safedeploy up, the real binary", () => {
     delete env.NATS_URL;
     delete env.DATABASE_URL;
     delete env.SAFEDEPLOY_ENV_REPO;
-    const child = spawn(process.execPath, [BIN, "up"], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    const { child, exited, output } = spawnCollecting(process.execPath, [BIN, "up"], env);
     try {
-      await until(() => output.includes("SafeDeploy is up"), 150_000, `up to be ready:\n${output}`);
-      expect(output).toContain("not starting the git actuator");
-      expect(output).toMatch(/nats-server with JetStream on nats:\/\/127\.0\.0\.1:\d+/);
-      expect(output).toContain("the collector waits for it");
-      expect(output).not.toContain("not ready yet");
-      expect(output).toMatch(/Dashboard: http:\/\/127\.0\.0\.1:\d{2,5}\//);
+      await until(
+        () => output().includes("SafeDeploy is up"),
+        150_000,
+        `up to be ready:\n${output()}`,
+      );
+      expect(output()).toContain("not starting the git actuator");
+      expect(output()).toMatch(/nats-server with JetStream on nats:\/\/127\.0\.0\.1:\d+/);
+      expect(output()).toContain("the collector waits for it");
+      expect(output()).not.toContain("not ready yet");
+      expect(output()).toMatch(/Dashboard: http:\/\/127\.0\.0\.1:\d{2,5}\//);
       const { stdout } = await exec("ps", ["-o", "pid=", "--ppid", String(child.pid)]);
       const pids = stdout
         .split("\n")
@@ -219,7 +220,7 @@ describe.skipIf(!natsInstalled)("safedeploy up, the real binary", () => {
       expect(pids.length).toBe(9);
       child.kill("SIGINT");
       expect(await exited).toBe(0);
-      expect(output).toContain("[up] stopped");
+      expect(output()).toContain("[up] stopped");
       expect(pids.filter(alive)).toEqual([]);
     } finally {
       child.kill("SIGKILL");

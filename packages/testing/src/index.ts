@@ -28,5 +28,5 @@ export type { TestDatabase } from "./postgres.js";
 export type { PrivateNatsServer } from "./nats-server.js";
 export { prometheusConfig, startPrometheus } from "./prometheus.js";
 export type { PrivatePrometheus, PrivatePrometheusOptions, ScrapeTarget } from "./prometheus.js";
-export { findExecutable, freePort, startProcess, waitUntil } from "./process.js";
-export type { ManagedProcess, StartProcessOptions } from "./process.js";
+export { findExecutable, freePort, spawnCollecting, startProcess, waitUntil } from "./process.js";
+export type { CollectedProcess, ManagedProcess, StartProcessOptions } from "./process.js";

@@ -1,8 +1,9 @@
 import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
+import type { ChildProcess, ChildProcessByStdio } from "node:child_process";
 import { accessSync, constants, createWriteStream, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { delimiter, join } from "node:path";
+import type { Readable } from "node:stream";
 
 /** A free TCP port on 127.0.0.1 (bound and released; good enough for tests). */
 export async function freePort(): Promise<number> {
@@ -110,4 +111,27 @@ export async function waitUntil(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${describe()}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** A child process whose stdout and stderr are collected together as text. */
+export interface CollectedProcess {
+  readonly child: ChildProcessByStdio<null, Readable, Readable>;
+  /** Everything it printed so far, stdout and stderr interleaved. */
+  readonly output: () => string;
+  /** Its exit code (null when killed by a signal). */
+  readonly exited: Promise<number | null>;
+}
+
+/** Spawns `command` with `env`, collecting what it prints (for CLI tests that read its output). */
+export function spawnCollecting(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+): CollectedProcess {
+  const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  return { child, output: () => output, exited };
 }
