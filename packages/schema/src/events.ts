@@ -377,6 +377,32 @@ export const EVENT_DATA = {
     at: Timestamp,
     manifest: z.record(z.string(), z.unknown()),
   }),
+  /**
+   * A deploy event from outside (Argo CD / Argo Rollouts notifications, `POST /v1/deploys`, the
+   * CLI): one per (app, revision, trigger, step), whatever reports it how often.
+   */
+  "governance.deploy-recorded": z.object({
+    /** What reported it. */
+    reporter: z.enum(["argocd", "argo-rollouts", "api", "cli"]),
+    /** The Argo CD application or rollout name (the service is the envelope's). */
+    app: z.string().min(1).max(253),
+    /** The environment-repo revision (commit SHA) or image the deploy applied. */
+    revision: z.string().min(1).max(200),
+    trigger: z.enum([
+      "on-deployed",
+      "on-sync-failed",
+      "on-rollout-step-completed",
+      "on-rollout-completed",
+      "on-rollout-aborted",
+    ]),
+    /** The rollout step index for step triggers, else null. */
+    step: z.number().int().nonnegative().nullable(),
+    /** When the tool says it happened. */
+    at: Timestamp,
+    /** When the revision was committed, when the reporter knows it (lead time for changes). */
+    commitTime: Timestamp.nullable(),
+    details: z.record(z.string(), z.unknown()),
+  }),
   "governance.follow-up": z.object({
     trainId: Id,
     dueAt: Timestamp,
