@@ -1,12 +1,18 @@
-// The collector → budget pipeline at fleet scale, in recorded mode, on real parts: an exporter
-// serving the recorded SLI series of BENCH_SERVICES services × 3 SLOs (as the generated recording
-// rules would), a real Prometheus scraping it, real NATS, the collector and budget services.
-// Reports the time per poll cycle (interval start → last evaluation published) and the lag from
-// query time to each published evaluation (p50, p99).
-import { mkdtempSync, writeFileSync } from "node:fs";
+// The collector → budget → policy/incident pipeline at fleet scale, in recorded mode, on real
+// parts: an exporter serving the recorded SLI series of BENCH_SERVICES services × 3 SLOs (as the
+// generated recording rules would), a real Prometheus scraping it, real NATS, and the collector,
+// budget, policy and incident services as their own processes (one replica each, as deployed).
+// In the same run and on the same NATS it measures plain JetStream async publishing with message
+// ids, so the pipeline is reported as a share of the bus it sits on. Reports, per poll cycle, the
+// time from interval start to the last evaluation published; the lag from query time to each
+// evaluation; the gate's latency through the real policy service while the fleet is polled; and
+// each service's peak RSS. Targets (issue 15) are printed as PASS or MISS.
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import {
   DEFAULT_BURN_RULES,
@@ -14,11 +20,8 @@ import {
   requiredWindows,
   totalRateRecord,
 } from "@safedeploy/core";
-import { provision } from "@safedeploy/jetstream";
-import { startService } from "@safedeploy/runtime";
+import { provision, requestCommand } from "@safedeploy/jetstream";
 import { qualifiedName } from "@safedeploy/schema";
-import { budgetService } from "@safedeploy/service-budget";
-import { collectorService } from "@safedeploy/service-collector";
 import { createTestBus, startPrometheus } from "@safedeploy/testing";
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
@@ -26,8 +29,24 @@ const SLOS = 3;
 const CYCLES = Number(process.env.BENCH_CYCLES ?? 3);
 const INTERVAL = process.env.BENCH_INTERVAL ?? "30s";
 const INTERVAL_MS = Number.parseInt(INTERVAL, 10) * 1_000;
+const GATE_CLIENTS = Number(process.env.BENCH_GATE_CLIENTS ?? 16);
+const RAW_MESSAGES = Number(process.env.BENCH_RAW_MESSAGES ?? 50_000);
+const TARGETS = {
+  cycleSeconds: 5,
+  lagP99Seconds: 5,
+  shareOfRawPublishRate: 0.5,
+  gateP99Ms: 20,
+  peakRssMb: 300,
+};
+const PROCESSES = ["collector", "budget", "policy", "incident"] as const;
 const windows = requiredWindows({ window: "30d" }, DEFAULT_BURN_RULES);
 const log = (text: string) => process.stdout.write(`${new Date().toISOString()} ${text}\n`);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const quantile = (values: readonly number[], q: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+};
+const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
 
 // 1. The exporter: every recorded series of every SLO, as `safedeploy rules generate` names them.
 const lines: string[] = [];
@@ -59,7 +78,7 @@ for (;;) {
     await fetch(`${prometheus.url}/api/v1/query?query=count(${errorRatioRecord("5m")})`)
   ).json()) as { data: { result: { value: [number, string] }[] } };
   if (Number(answer.data.result[0]?.value[1] ?? 0) === SERVICES * SLOS) break;
-  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  await sleep(1_000);
 }
 log("prometheus has every series");
 
@@ -83,9 +102,28 @@ ${slos}`);
 }
 writeFileSync(catalog, docs.join("\n---\n"));
 
-// 4. NATS, and an ordered consumer timing every evaluation.
+// 4. NATS, and the bus's own speed: plain async publishes with message ids (nats.js, 1,000 in
+// flight) into a scratch stream, before anything else runs.
 const harness = await createTestBus();
 await provision(harness.bus);
+const rawStream = qualifiedName(harness.bus.ns, "BENCH_RAW");
+await harness.bus.jsm.streams.add({ name: rawStream, subjects: [`${harness.bus.ns.root}.raw.>`] });
+const rawPayload = JSON.stringify({ padding: "x".repeat(600) }); // about an evaluation's size
+const rawStarted = performance.now();
+for (let i = 0; i < RAW_MESSAGES; i += 1_000) {
+  await Promise.all(
+    Array.from({ length: Math.min(1_000, RAW_MESSAGES - i) }, (_, j) =>
+      harness.bus.js.publish(`${harness.bus.ns.root}.raw.svc-${(i + j) % SERVICES}`, rawPayload, {
+        msgID: `raw-${i + j}`,
+      }),
+    ),
+  );
+}
+const rawPerSecond = RAW_MESSAGES / ((performance.now() - rawStarted) / 1_000);
+await harness.bus.jsm.streams.delete(rawStream);
+log(`raw JetStream async publish with ids: ${Math.round(rawPerSecond).toLocaleString("en")} msg/s`);
+
+// 5. An ordered consumer timing every evaluation.
 const byInterval = new Map<string, { count: number; last: number; lags: number[] }>();
 const consumer = await harness.bus.js.consumers.get(qualifiedName(harness.bus.ns, "BUDGET"));
 const messages = await consumer.consume({ max_messages: 1_000 });
@@ -102,63 +140,181 @@ void (async () => {
   }
 })();
 
-// 5. The services, one replica each, in this process.
+// 6. The services, one replica each, each its own process as deployed.
 const env = {
+  ...process.env,
   NATS_URL: harness.url,
   PROMETHEUS_URL: prometheus.url,
   SAFEDEPLOY_CATALOG: catalog,
+  SAFEDEPLOY_HOME: dir,
   SAFEDEPLOY_POLL_INTERVAL: INTERVAL,
   SAFEDEPLOY_SUBJECT_ROOT: harness.bus.ns.root,
   SAFEDEPLOY_STREAM_PREFIX: harness.bus.ns.prefix,
   LOG_LEVEL: "warn",
 };
 const started = Date.now();
-const collector = await startService(collectorService, { env });
-const budget = await startService(budgetService, { env });
-log(`services started in ${Date.now() - started} ms`);
+const children = new Map<string, ChildProcess>();
+for (const name of PROCESSES) {
+  const main = new URL(`../services/${name}/dist/main.js`, import.meta.url).pathname;
+  // BENCH_CPU_PROF=DIR writes each service's CPU profile there when it stops.
+  const profile = process.env.BENCH_CPU_PROF;
+  const flags = profile === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", join(profile, name)];
+  const child = spawn(process.execPath, [...flags, main], {
+    env,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  child.on("exit", (code, signal) => {
+    if (children.has(name)) log(`${name} exited early (code ${code}, signal ${signal})`);
+  });
+  children.set(name, child);
+}
+const peakRssMb = (child: ChildProcess): number => {
+  const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1_024;
+};
+// CPU seconds a process used so far (user + system), from /proc: comparable between runs even
+// on a busy machine, where wall-clock numbers are not.
+const cpuSeconds = (child: ChildProcess): number => {
+  const fields = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
+// Ready once the policy answers the gate for a service it has evidence of.
+for (;;) {
+  const answer = await requestCommand(harness.bus, "gate.query", { service: "svc-0" }).catch(
+    () => undefined,
+  );
+  if (answer !== undefined) break;
+  await sleep(500);
+}
+log(`services answering in ${Date.now() - started} ms`);
 
-// 6. Wait for CYCLES complete cycles (after the first, partial one).
+// 7. While the fleet is polled: GATE_CLIENTS clients asking the gate back to back.
+const gateLatencies: number[] = [];
+let gateErrors = 0;
+const polling = { on: true, measuring: false };
+const gateClients = Array.from({ length: GATE_CLIENTS }, async (_, client) => {
+  for (let n = client; polling.on; n += GATE_CLIENTS) {
+    const at = performance.now();
+    try {
+      await requestCommand(harness.bus, "gate.query", { service: `svc-${n % SERVICES}` });
+      if (polling.measuring) gateLatencies.push(performance.now() - at);
+    } catch {
+      if (polling.measuring) gateErrors += 1;
+    }
+  }
+});
+
+// 8. Wait for CYCLES complete cycles after the first full one (warm-up).
 const expected = SERVICES * SLOS;
 const complete = () => [...byInterval.entries()].filter(([, cycle]) => cycle.count >= expected);
-const deadline = Date.now() + (CYCLES + 3) * INTERVAL_MS + 120_000;
-while (complete().length < CYCLES + 1 && Date.now() < deadline) {
-  await new Promise((resolve) => setTimeout(resolve, 1_000));
-}
-// The first cycle began before the services did: measure only the full ones after it.
-const measured = complete()
+const deadline = Date.now() + (CYCLES + 4) * INTERVAL_MS + 180_000;
+while (complete().length < 1 && Date.now() < deadline) await sleep(1_000);
+polling.measuring = true;
+const cpuAtStart = new Map([...children].map(([name, child]) => [name, cpuSeconds(child)]));
+const measuringSince = performance.now();
+const warmedUp = new Set(complete().map(([at]) => at));
+const measuredCycles = () => complete().filter(([at]) => !warmedUp.has(at));
+while (measuredCycles().length < CYCLES && Date.now() < deadline) await sleep(1_000);
+polling.measuring = false;
+const measuredSeconds = (performance.now() - measuringSince) / 1_000;
+const cpuPerCycle = Object.fromEntries(
+  [...children].map(([name, child]) => [
+    name,
+    round(
+      ((cpuSeconds(child) - (cpuAtStart.get(name) ?? 0)) / measuredSeconds) * (INTERVAL_MS / 1_000),
+      2,
+    ),
+  ]),
+);
+polling.on = false;
+await Promise.all(gateClients);
+
+const measured = measuredCycles()
   .sort(([a], [b]) => a.localeCompare(b))
-  .slice(1);
+  .slice(0, CYCLES);
 const cycles = measured.map(([at, cycle]) => ({
   interval: at,
-  seconds: (cycle.last - Date.parse(at)) / 1_000,
+  seconds: round((cycle.last - Date.parse(at)) / 1_000, 2),
 }));
 const lags = measured.flatMap(([, cycle]) => cycle.lags);
-const sorted = [...lags].sort((a, b) => a - b);
-const percentile = (p: number) =>
-  (sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0) / 1_000;
+const cycleSecondsMedian = quantile(
+  cycles.map((cycle) => cycle.seconds),
+  0.5,
+);
+const evaluationsPerSecond = expected / cycleSecondsMedian;
+const rss = Object.fromEntries(
+  [...children].map(([name, child]) => [name, round(peakRssMb(child), 0)]),
+);
 const result = {
-  benchmark: "pipeline.collector-budget.recorded",
+  benchmark: "pipeline.collector-budget-policy-incident.recorded",
   services: SERVICES,
   slosPerService: SLOS,
   windows: windows.length,
   pollInterval: INTERVAL,
   evaluationsPerCycle: expected,
   cycles,
-  cycleSecondsMedian:
-    cycles.map((c) => c.seconds).sort((a, b) => a - b)[Math.floor(cycles.length / 2)] ?? null,
-  lagSeconds: { p50: percentile(0.5), p99: percentile(0.99), max: percentile(1) },
+  cycleSecondsMedian,
+  lagSeconds: {
+    p50: round(quantile(lags, 0.5) / 1_000, 2),
+    p99: round(quantile(lags, 0.99) / 1_000, 2),
+    max: round(quantile(lags, 1) / 1_000, 2),
+  },
   evaluationsMeasured: lags.length,
+  evaluationsPerSecond: Math.round(evaluationsPerSecond),
+  rawPublishPerSecond: Math.round(rawPerSecond),
+  shareOfRawPublishRate: round(evaluationsPerSecond / rawPerSecond, 3),
+  gate: {
+    clients: GATE_CLIENTS,
+    requests: gateLatencies.length,
+    errors: gateErrors,
+    p50Ms: round(quantile(gateLatencies, 0.5), 2),
+    p99Ms: round(quantile(gateLatencies, 0.99), 2),
+  },
+  peakRssMb: rss,
+  /** CPU seconds each service used per poll interval while measured. */
+  cpuSecondsPerInterval: cpuPerCycle,
+  targets: TARGETS,
+  machine: {
+    cpus: cpus().length,
+    memoryGiB: round(totalmem() / 2 ** 30, 0),
+    loadAverage1m: round(loadavg()[0] ?? 0, 2),
+  },
   node: process.version,
   at: new Date().toISOString(),
 };
+const checks: [string, boolean, string][] = [
+  ["poll cycle", cycleSecondsMedian <= TARGETS.cycleSeconds, `${cycleSecondsMedian} s ≤ 5 s`],
+  ["lag p99", result.lagSeconds.p99 <= TARGETS.lagP99Seconds, `${result.lagSeconds.p99} s ≤ 5 s`],
+  [
+    "share of raw publish rate",
+    result.shareOfRawPublishRate >= TARGETS.shareOfRawPublishRate,
+    `${result.evaluationsPerSecond}/s of ${result.rawPublishPerSecond}/s = ${result.shareOfRawPublishRate} ≥ 0.5`,
+  ],
+  [
+    "gate p99 while polling",
+    result.gate.p99Ms <= TARGETS.gateP99Ms,
+    `${result.gate.p99Ms} ms ≤ 20 ms`,
+  ],
+  ...Object.entries(rss).map(([name, mb]): [string, boolean, string] => [
+    `${name} peak RSS`,
+    mb <= TARGETS.peakRssMb,
+    `${mb} MB ≤ 300 MB`,
+  ]),
+];
 writeFileSync(
   new URL("results/pipeline.json", import.meta.url),
-  `${JSON.stringify(result, null, 2)}\n`,
+  `${JSON.stringify({ ...result, pass: checks.every(([, ok]) => ok) }, null, 2)}\n`,
 );
 log(JSON.stringify(result));
+for (const [what, ok, detail] of checks) log(`${ok ? "PASS" : "MISS"} ${what}: ${detail}`);
 
-await collector.shutdown("bench done");
-await budget.shutdown("bench done");
+const stopping = [...children.values()].map(
+  (child) => new Promise((resolve) => child.once("exit", resolve)),
+);
+const stopped = [...children.values()];
+children.clear();
+for (const child of stopped) child.kill("SIGTERM");
+await Promise.race([Promise.all(stopping), sleep(15_000)]);
 await messages.close();
 await harness.cleanup();
 await prometheus.dispose();

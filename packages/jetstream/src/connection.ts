@@ -85,6 +85,9 @@ export async function connectBus(options: ConnectOptions): Promise<Bus> {
     // Replies come to the user's own inboxes, the only ones its NATS permissions let it read.
     ...(user !== undefined && isInboxToken(user) ? { inboxPrefix: inboxPrefix(user) } : {}),
     name: options.name,
+    // Async traces build two Error objects per request for their stacks: at fleet scale that
+    // was the client's largest cost, for stacks nobody reads.
+    noAsyncTraces: true,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     timeout: options.timeoutMs ?? 5_000,
@@ -92,6 +95,7 @@ export async function connectBus(options: ConnectOptions): Promise<Bus> {
     ...(pass === undefined ? {} : { pass }),
     ...(fromUrls.token === undefined || user !== undefined ? {} : { token: fromUrls.token }),
   });
+  coalesceWrites(connection);
   const link = { up: true };
   void watchStatus(connection, log, link);
   const jsm = await jetstreamManager(connection);
@@ -107,6 +111,40 @@ export async function connectBus(options: ConnectOptions): Promise<Bus> {
       if (connection.isClosed()) return;
       await connection.drain();
     },
+  };
+}
+
+interface Flushing {
+  flushPending(): void;
+}
+
+function isFlushing(value: unknown): value is Flushing {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as Partial<Flushing>).flushPending === "function"
+  );
+}
+
+/**
+ * nats.js writes what was queued at the end of each microtask checkpoint: a consumer settling
+ * hundreds of messages, each with its own publish and ack, makes a socket write (a syscall, and
+ * loopback delivery inside it) for nearly every one, the largest cost of every service at fleet
+ * scale. Deferring the flush to the next macrotask turns them into one write per event-loop turn,
+ * in the same order. It patches the client's one flush hook; a client without it is left alone.
+ */
+function coalesceWrites(connection: NatsConnection): void {
+  const protocol: unknown = Reflect.get(connection, "protocol");
+  if (!isFlushing(protocol)) return;
+  const flushNow = protocol.flushPending.bind(protocol);
+  let scheduled = false;
+  protocol.flushPending = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      flushNow();
+    });
   };
 }
 

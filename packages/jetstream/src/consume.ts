@@ -16,7 +16,8 @@ import type { Bus } from "./connection.js";
 import { describeError, isRetryable } from "./errors.js";
 import { recreateWhenLost } from "./lifeline.js";
 import { attachConsumer } from "./provision.js";
-import { HEADERS } from "./publish.js";
+import { HEADERS, busReplies } from "./publish.js";
+import { statusOf } from "./replies.js";
 import { parseTraceparent } from "./trace.js";
 import type { TraceContext } from "./trace.js";
 
@@ -108,6 +109,12 @@ function formatIssues(error: z.ZodError): string {
     .join("; ");
 }
 
+/** The `$JS.ACK…` subject a message is acked on (nats.js keeps it off the JsMsg interface). */
+function ackSubject(m: JsMsg): string | undefined {
+  const reply: unknown = Reflect.get(m, "reply");
+  return typeof reply === "string" && reply.startsWith("$JS.ACK.") ? reply : undefined;
+}
+
 function schemaFor<T extends EventType>(types: readonly T[] | undefined): z.ZodType<Envelope<T>> {
   if (types?.length === 1 && types[0] !== undefined) return envelopeSchema(types[0]);
   return AnyEnvelope as z.ZodType<Envelope<T>>;
@@ -137,6 +144,16 @@ export function consumeEvents<T extends EventType>(
   const state = { stopping: false };
   const isStopping = (): boolean => state.stopping;
   let messages: ConsumerMessages | undefined;
+  // Envelope ids of messages in hand, for onSettled (parsed once, in decide).
+  const idsInHand = new WeakMap<JsMsg, string>();
+  // Handlers running now and since when: one ticker tells the server each slow one is alive.
+  const working = new Map<JsMsg, number>();
+  const keepAliveMs = Math.max(1_000, Math.floor(ackWaitMs / 3));
+  const keepAlive = setInterval(() => {
+    const before = Date.now() - keepAliveMs;
+    for (const [m, since] of working) if (since <= before) m.working();
+  }, keepAliveMs);
+  keepAlive.unref();
 
   async function decide(m: JsMsg): Promise<Settle> {
     let json: unknown;
@@ -157,6 +174,7 @@ export function consumeEvents<T extends EventType>(
         reason: `invalid message: ${formatIssues(parsed.error)}`,
       };
     }
+    idsInHand.set(m, parsed.data.id);
     const misplaced = subjectMismatch(bus.ns, m.subject, parsed.data);
     if (misplaced !== null) return { kind: "dead-letter", dlq: "invalid", reason: misplaced };
     const deliveries = m.info.deliveryCount;
@@ -167,22 +185,20 @@ export function consumeEvents<T extends EventType>(
         reason: `delivered ${deliveries} times without an ack (handler crashed or timed out)`,
       };
     }
-    const headerMap = headerRecord(m.headers);
+    let headerMap: Record<string, string[]> | undefined;
     const context: MessageContext = {
       subject: m.subject,
       stream: m.info.stream,
       streamSequence: m.seq,
       deliveryCount: deliveries,
-      headers: headerMap,
-      trace: parseTraceparent(headerMap.traceparent?.[0]),
+      // Few handlers read them: copied out only when one does.
+      get headers() {
+        return (headerMap ??= headerRecord(m.headers));
+      },
+      trace: parseTraceparent(m.headers?.get("traceparent")),
     };
     // Tell the server we are alive while a slow handler runs, so it does not redeliver.
-    const keepAlive = setInterval(
-      () => {
-        m.working();
-      },
-      Math.max(1_000, Math.floor(ackWaitMs / 3)),
-    );
+    working.set(m, Date.now());
     try {
       await options.handler(parsed.data, context);
       return { kind: "ack" };
@@ -198,8 +214,19 @@ export function consumeEvents<T extends EventType>(
       }
       return { kind: "nak", reason };
     } finally {
-      clearInterval(keepAlive);
+      working.delete(m);
     }
+  }
+
+  /**
+   * Acks and waits for the server to confirm it (what `ackAck` does), through the bus's pipelined
+   * requests: one shared inbox and sweeper instead of a request, a timer and traces per message.
+   */
+  async function confirmAck(m: JsMsg): Promise<boolean> {
+    const subject = ackSubject(m);
+    if (subject === undefined) return m.ackAck();
+    const reply = await busReplies(bus).request(subject, "+ACK");
+    return statusOf(reply) === undefined;
   }
 
   async function deadLetter(m: JsMsg, kind: DeadLetter["kind"], reason: string): Promise<void> {
@@ -240,19 +267,12 @@ export function consumeEvents<T extends EventType>(
 
   function report(m: JsMsg, outcome: Settled["outcome"]): void {
     if (options.onSettled === undefined) return;
-    let messageId: string | undefined;
-    try {
-      const body = JSON.parse(m.string()) as { id?: unknown };
-      messageId = typeof body.id === "string" ? body.id : undefined;
-    } catch {
-      messageId = undefined;
-    }
     options.onSettled({
       outcome,
       subject: m.subject,
       streamSequence: m.seq,
       deliveryCount: m.info.deliveryCount,
-      messageId,
+      messageId: idsInHand.get(m),
     });
   }
 
@@ -265,7 +285,7 @@ export function consumeEvents<T extends EventType>(
     const where = { subject: m.subject, seq: m.seq, deliveries: m.info.deliveryCount };
     switch (settle.kind) {
       case "ack": {
-        const confirmed = await m.ackAck().catch((error: unknown) => {
+        const confirmed = await confirmAck(m).catch((error: unknown) => {
           log.warn(
             { ...where, error: describeError(error) },
             "ack not confirmed; may be redelivered",
@@ -338,6 +358,7 @@ export function consumeEvents<T extends EventType>(
       state.stopping = true;
       await messages?.close();
       await running;
+      clearInterval(keepAlive);
     },
   };
 }

@@ -42,8 +42,8 @@ export {
 export type { ProvisionReport } from "./provision.js";
 export { readHistory } from "./history.js";
 export type { HistoryEntry, HistoryQuery } from "./history.js";
-export { HEADERS, publishEvent } from "./publish.js";
-export type { PublishResult } from "./publish.js";
+export { HEADERS, PublishFailedError, publishEvent } from "./publish.js";
+export type { PublishOptions, PublishResult } from "./publish.js";
 export { requestCommand, serveCommand } from "./rpc.js";
 export type { CommandHandler, CommandServer } from "./rpc.js";
 export { formatTraceparent, newCorrelationId, parseTraceparent, traceOf } from "./trace.js";

@@ -39,16 +39,50 @@ const wait = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, 
  * number of jittered retries, then a retryable {@link KvConflictError}. With an outbox, events a
  * crash left in the value are flushed before deciding, and the written value's events after.
  */
-export async function mutate<V, R>(
+export function mutate<V, R>(
   kv: TypedKv<V>,
   key: string,
   decide: (current: Revisioned<V> | null) => Decision<V, R>,
   options: MutateOptions<V> = {},
-): Promise<{
+): Promise<Mutated<V, R>> {
+  return oneAtATime(kv, key, () => mutateOnce(kv, key, decide, options));
+}
+
+interface Mutated<V, R> {
   readonly result: R;
   readonly entry: Revisioned<V> | null;
   readonly changed: boolean;
-}> {
+}
+
+const queues = new WeakMap<object, Map<string, Promise<unknown>>>();
+
+/**
+ * Runs the mutations of one key in this process one after another. Concurrent handlers (the SLOs
+ * of one service, say) would otherwise race each other's compare-and-set and retry; only other
+ * replicas are left to race, and the revision check settles those.
+ */
+async function oneAtATime<T>(kv: object, key: string, run: () => Promise<T>): Promise<T> {
+  let byKey = queues.get(kv);
+  if (byKey === undefined) {
+    byKey = new Map();
+    queues.set(kv, byKey);
+  }
+  const mine = (byKey.get(key) ?? Promise.resolve()).then(run, run);
+  const settled = mine.catch(() => undefined);
+  byKey.set(key, settled);
+  try {
+    return await mine;
+  } finally {
+    if (byKey.get(key) === settled) byKey.delete(key);
+  }
+}
+
+async function mutateOnce<V, R>(
+  kv: TypedKv<V>,
+  key: string,
+  decide: (current: Revisioned<V> | null) => Decision<V, R>,
+  options: MutateOptions<V>,
+): Promise<Mutated<V, R>> {
   const maxAttempts = options.maxAttempts ?? 20;
   const backoff = options.backoffMs ?? jittered;
   const sleep = options.sleep ?? wait;

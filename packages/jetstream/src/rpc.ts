@@ -1,5 +1,5 @@
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import type { Subscription as NatsSubscription } from "@nats-io/transport-node";
+import type { Msg, Subscription as NatsSubscription } from "@nats-io/transport-node";
 import { COMMANDS, commandReply, commandSubject } from "@safedeploy/schema";
 import type {
   CommandError,
@@ -11,6 +11,9 @@ import type {
 import type { Bus } from "./connection.js";
 import { CommandFailedError, describeError } from "./errors.js";
 import { formatTraceparent, newCorrelationId, traceOf } from "./trace.js";
+
+/** Requests of one command a replica answers at once. */
+const COMMANDS_IN_FLIGHT = 64;
 
 export type CommandHandler<C extends CommandName> = (
   request: CommandRequest<C>,
@@ -42,46 +45,55 @@ export async function serveCommand<C extends CommandName>(
   const subscription: NatsSubscription = bus.connection.subscribe(commandSubject(bus.ns, command), {
     queue: `${bus.ns.prefix}${command}`,
   });
-  const done = (async () => {
-    for await (const msg of subscription) {
-      let reply: CommandReply<C>;
-      let body: unknown;
+  const answer = async (msg: Msg): Promise<void> => {
+    let reply: CommandReply<C>;
+    let body: unknown;
+    try {
+      body = msg.json();
+    } catch {
+      body = undefined;
+    }
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) {
+      reply = failure(
+        "invalid_request",
+        parsed.error.issues
+          .map((issue) => `${issue.path.join(".") || "(body)"}: ${issue.message}`)
+          .join("; "),
+        parsed.error.issues.map((issue) => ({
+          path: issue.path.join("."),
+          message: issue.message,
+        })),
+      );
+    } else {
       try {
-        body = msg.json();
-      } catch {
-        body = undefined;
-      }
-      const parsed = schema.safeParse(body);
-      if (!parsed.success) {
-        reply = failure(
-          "invalid_request",
-          parsed.error.issues
-            .map((issue) => `${issue.path.join(".") || "(body)"}: ${issue.message}`)
-            .join("; "),
-          parsed.error.issues.map((issue) => ({
-            path: issue.path.join("."),
-            message: issue.message,
-          })),
-        );
-      } else {
-        try {
-          reply = { ok: true, result: await handler(parsed.data as CommandRequest<C>) };
-        } catch (error) {
-          reply =
-            error instanceof CommandFailedError
-              ? failure(
-                  error.code as CommandError["code"],
-                  error.message,
-                  error.details === undefined ? undefined : [...error.details],
-                )
-              : failure("internal", "the command failed; see the service log");
-          if (!(error instanceof CommandFailedError)) {
-            bus.log.error({ command, error: describeError(error) }, "command handler failed");
-          }
+        reply = { ok: true, result: await handler(parsed.data as CommandRequest<C>) };
+      } catch (error) {
+        reply =
+          error instanceof CommandFailedError
+            ? failure(
+                error.code as CommandError["code"],
+                error.message,
+                error.details === undefined ? undefined : [...error.details],
+              )
+            : failure("internal", "the command failed; see the service log");
+        if (!(error instanceof CommandFailedError)) {
+          bus.log.error({ command, error: describeError(error) }, "command handler failed");
         }
       }
-      msg.respond(JSON.stringify(reply));
     }
+    msg.respond(JSON.stringify(reply));
+  };
+  // Requests are answered concurrently, as replicas would answer them (every command that writes
+  // does so by compare-and-set): a gate query never queues behind another's KV reads.
+  const inFlight = new Set<Promise<void>>();
+  const done = (async () => {
+    for await (const msg of subscription) {
+      const task = answer(msg).finally(() => inFlight.delete(task));
+      inFlight.add(task);
+      if (inFlight.size >= COMMANDS_IN_FLIGHT) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
   })();
   // Resolve only once the server has registered the subscription: a service that says it started
   // must not answer its first caller with "no responders".

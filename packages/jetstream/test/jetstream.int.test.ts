@@ -105,6 +105,43 @@ describe("publishEvent", () => {
   });
 });
 
+async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof Error) return error;
+    throw new Error(`rejected with a non-error: ${String(error)}`, { cause: error });
+  }
+  throw new Error("expected a rejection");
+}
+
+describe("publishEvent, pipelined", () => {
+  it("keeps thousands of publishes in flight on one reply subscription, each acked once", async () => {
+    const jobs = Array.from({ length: 2_000 }, (_, n) => pollJob(`burst-${n % 50}`, n));
+    const acks = await Promise.all(jobs.map((job) => publishEvent(bus, job, { validate: false })));
+    expect(new Set(acks.map((ack) => ack.seq)).size).toBe(jobs.length);
+    expect(acks.every((ack) => !ack.duplicate)).toBe(true);
+    const again = await Promise.all(jobs.slice(0, 100).map((job) => publishEvent(bus, job)));
+    expect(again.map((ack) => ack.seq)).toEqual(acks.slice(0, 100).map((ack) => ack.seq));
+    expect(again.every((ack) => ack.duplicate)).toBe(true);
+  });
+
+  it("rejects, retryably, when no stream captures the subject or the wrong one would", async () => {
+    const elsewhere = await createTestBus({ url: harness.url }); // nothing provisioned there
+    try {
+      const error = await rejectionOf(publishEvent(elsewhere.bus, pollJob("nowhere", 1)));
+      expect(error).toMatchObject({ name: "PublishFailedError", retryable: true });
+      expect(error.message).toMatch(/no stream stored it \(503/);
+    } finally {
+      await elsewhere.cleanup();
+    }
+    const misnamed = { ...bus, ns: { ...bus.ns, prefix: `${bus.ns.prefix}other-` } };
+    const refused = await rejectionOf(publishEvent(misnamed, pollJob("wrong-stream", 1)));
+    expect(refused).toMatchObject({ name: "PublishFailedError", retryable: true });
+    expect(refused.message).toMatch(/refused it \(400\).*stream/i);
+  });
+});
+
 describe("consumeEvents", () => {
   // Each test gets its own namespace so one test's messages never reach another's consumer.
   let own: TestBus;
@@ -265,6 +302,38 @@ describe("consumeEvents", () => {
     expect(peak).toBe(4);
     expect([...seen.values()].every((count) => count === 1)).toBe(true);
     expect(seen.size).toBe(40);
+  });
+
+  it("acks a burst in few socket writes, not one per message (writes coalesce per loop turn)", async () => {
+    const jobs = Array.from({ length: 2_000 }, (_, n) => pollJob(`ack-burst-${n % 20}`, 5_000 + n));
+    await Promise.all(jobs.map((job) => publishEvent(own.bus, job)));
+    // The client's transport is internal; counting its writes is the point of this test.
+    const protocol = Reflect.get(own.bus.connection, "protocol") as {
+      transport: { send(frame: Uint8Array): void };
+    };
+    const send = protocol.transport.send.bind(protocol.transport);
+    let writes = 0;
+    protocol.transport.send = (frame) => {
+      writes += 1;
+      send(frame);
+    };
+    const subscription = consumeEvents(own.bus, {
+      consumer: pollConsumer({ durable: "ack-burst" }),
+      types: ["metrics.poll-requested"],
+      concurrency: 32,
+      batch: 128,
+      handler: () => Promise.resolve(),
+    });
+    await eventually(() => subscription.stats.handled === jobs.length, 30_000, "all acked");
+    await subscription.stop();
+    // Each ack used to be its own write (2,000 and more); a turn of the loop settles dozens.
+    expect(writes).toBeLessThan(jobs.length / 4);
+    const info = await own.bus.jsm.consumers.info(
+      qualifiedName(own.bus.ns, "METRICS"),
+      qualifiedName(own.bus.ns, "ack-burst"),
+    );
+    expect(info.num_ack_pending).toBe(0);
+    expect(info.num_redelivered).toBe(0);
   });
 
   it("recreates a deleted consumer and keeps consuming", async () => {

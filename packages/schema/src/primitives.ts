@@ -20,6 +20,18 @@ const DURATION_PART = /(\d+)(ms|s|m|h|d|w|y)/y;
  * Returns `undefined` for anything that is not a valid, non-empty duration.
  */
 export function parseDuration(text: string): number | undefined {
+  // A fleet names a handful of windows and parses them millions of times: remember them.
+  if (parsedDurations.has(text)) return parsedDurations.get(text);
+  const parsed = parseDurationText(text);
+  if (parsedDurations.size >= PARSED_DURATIONS_KEPT) parsedDurations.clear();
+  parsedDurations.set(text, parsed);
+  return parsed;
+}
+
+const PARSED_DURATIONS_KEPT = 1_024;
+const parsedDurations = new Map<string, number | undefined>();
+
+function parseDurationText(text: string): number | undefined {
   // Prometheus syntax: one or more `<int><unit>` parts, each unit at most once, largest first.
   if (text === "") return undefined;
   const part = new RegExp(DURATION_PART);

@@ -80,7 +80,7 @@ export function recordedReader(client: PrometheusClient) {
 
   return {
     async window(service: string, slo: string, window: string, time: Date): Promise<SliWindow> {
-      const cacheKey = `${window}@${time.toISOString()}`;
+      const cacheKey = `${window}@${time.getTime()}`;
       let pending = cache.get(cacheKey);
       if (pending === undefined) {
         pending = load(window, time);
@@ -113,7 +113,7 @@ export function recordedReader(client: PrometheusClient) {
     /** Drops cached windows evaluated before `before`. */
     evict(before: Date): void {
       for (const cacheKey of cache.keys()) {
-        const at = Date.parse(cacheKey.slice(cacheKey.indexOf("@") + 1));
+        const at = Number(cacheKey.slice(cacheKey.indexOf("@") + 1));
         if (at < before.getTime()) cache.delete(cacheKey);
       }
     },

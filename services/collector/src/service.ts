@@ -97,7 +97,8 @@ export const collectorService: ServiceDefinition = {
         context.log.debug({ reason }, "poll job skipped");
       },
       publish: async (envelope) => {
-        await publishEvent(bus, envelope);
+        // Built by core from validated answers; the budget service validates it on receipt.
+        await publishEvent(bus, envelope, { validate: false });
         snapshots.inc();
       },
     });
@@ -117,7 +118,7 @@ export const collectorService: ServiceDefinition = {
       services: () => [...services.keys()],
       intervalMs: context.config.pollIntervalMs,
       mode,
-      publish: (envelope) => publishEvent(bus, envelope),
+      publish: (envelope) => publishEvent(bus, envelope, { validate: false }),
       onError: (error) => {
         context.log.error({ error: String(error) }, "scheduling poll jobs failed");
       },

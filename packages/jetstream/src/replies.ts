@@ -1,0 +1,111 @@
+import { createInbox } from "@nats-io/transport-node";
+import type { Msg, MsgHdrs, NatsConnection } from "@nats-io/transport-node";
+
+/** No reply came: the request was unanswered, or the connection closed first (retryable). */
+export class NoReplyError extends Error {
+  override readonly name = "NoReplyError";
+  readonly retryable = true;
+}
+
+interface PendingReply {
+  readonly resolve: (reply: Msg) => void;
+  readonly reject: (error: Error) => void;
+  readonly expiresAt: number;
+}
+
+const SWEEP_EVERY_MS = 250;
+
+/**
+ * Pipelined requests on one connection: every request carries a reply subject under one inbox
+ * subscribed once, and its reply settles its promise there; one sweeper times them all out.
+ * nats.js's requests each take an inbox route, a timer and (with async traces) two Error objects
+ * built up front for their stacks; at fleet scale, publishing and confirming acks that way cost
+ * more than the bus itself.
+ */
+export class Replies {
+  readonly #connection: NatsConnection;
+  readonly #prefix: string;
+  readonly #timeoutMs: number;
+  readonly #pending = new Map<string, PendingReply>();
+  #next = 0;
+
+  constructor(connection: NatsConnection, inbox: string, timeoutMs: number) {
+    this.#connection = connection;
+    this.#prefix = `${createInbox(inbox)}.`;
+    this.#timeoutMs = timeoutMs;
+    connection.subscribe(`${this.#prefix}*`, {
+      callback: (error, message) => {
+        if (error === null) this.#settle(message);
+      },
+    });
+    const sweeper = setInterval(() => {
+      this.#expire(Date.now());
+    }, SWEEP_EVERY_MS);
+    sweeper.unref();
+    void connection.closed().then(() => {
+      clearInterval(sweeper);
+      this.#failAll("the NATS connection closed before the reply came");
+    });
+  }
+
+  /** Publishes `payload` to `subject` and resolves with the first reply, or rejects at timeout. */
+  request(subject: string, payload: string, headers?: MsgHdrs): Promise<Msg> {
+    const token = (this.#next++).toString(36);
+    return new Promise<Msg>((resolve, reject) => {
+      this.#pending.set(token, { resolve, reject, expiresAt: Date.now() + this.#timeoutMs });
+      try {
+        this.#connection.publish(subject, payload, {
+          reply: this.#prefix + token,
+          ...(headers === undefined ? {} : { headers }),
+        });
+      } catch (error) {
+        this.#pending.delete(token);
+        reject(error instanceof Error ? error : new NoReplyError(String(error)));
+      }
+    });
+  }
+
+  #settle(message: Msg): void {
+    const token = message.subject.slice(this.#prefix.length);
+    const pending = this.#pending.get(token);
+    if (pending === undefined) return; // answered after its timeout: the caller already gave up
+    this.#pending.delete(token);
+    pending.resolve(message);
+  }
+
+  #expire(now: number): void {
+    for (const [token, pending] of this.#pending) {
+      // One timeout for all: insertion order is expiry order.
+      if (pending.expiresAt > now) break;
+      this.#pending.delete(token);
+      pending.reject(new NoReplyError(`no reply within ${this.#timeoutMs} ms`));
+    }
+  }
+
+  #failAll(reason: string): void {
+    for (const pending of this.#pending.values()) pending.reject(new NoReplyError(reason));
+    this.#pending.clear();
+  }
+}
+
+/** A NATS status reply (no data, a status code in the headers), e.g. 503 no responders. */
+export function statusOf(reply: Msg): { code: number; description: string } | undefined {
+  if (reply.data.length > 0 || reply.headers === undefined) return undefined;
+  const { code, description } = reply.headers;
+  return code === 0 ? undefined : { code, description };
+}
+
+const repliesByConnection = new WeakMap<NatsConnection, Replies>();
+
+/** How long a pipelined request waits for its reply (nats.js's own default). */
+const REPLY_TIMEOUT_MS = 5_000;
+
+/** The connection's pipelined requests, created on first use under `inbox`. */
+export function repliesOf(connection: NatsConnection, inbox: string): Replies {
+  let replies = repliesByConnection.get(connection);
+  if (replies === undefined) {
+    replies = new Replies(connection, inbox, REPLY_TIMEOUT_MS);
+    repliesByConnection.set(connection, replies);
+  }
+  return replies;
+}
