@@ -6,8 +6,9 @@
 // reads and the verdict) → gateway.
 // The load generator runs in a worker thread: BENCH_CONCURRENCY keep-alive HTTP clients per
 // endpoint for BENCH_DURATION seconds each, one endpoint after the other.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
+import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,6 +25,7 @@ import { startService } from "@safedeploy/runtime";
 import { policyService } from "@safedeploy/service-policy";
 import { createEnvelope, messageId, qualifiedName, streamOfEventType } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";
+import type { BrowserType } from "playwright-core";
 import {
   budgetEvaluationEvent,
   createTestBus,
@@ -308,7 +310,6 @@ spec:
     sendCommand: (command, body) => requestCommand(harness.bus, command, body),
     clock: { now: () => new Date() },
     rateLimitPerMinute: 1_000_000_000,
-    dashboardDir: null,
   });
   await app.listen({ host: "127.0.0.1", port: 0 });
   const port = (app.server.address() as AddressInfo).port;
@@ -321,6 +322,7 @@ spec:
     .map(({ name }) => name);
   const phases: Phase[] = [
     { name: "GET /v1/snapshot", paths: ["/v1/snapshot"] },
+    { name: "GET /v1/snapshot?view=summary", paths: ["/v1/snapshot?view=summary"] },
     { name: "GET /v1/snapshot, If-None-Match", paths: ["/v1/snapshot"], revalidate: true },
     { name: "GET /v1/services?limit=50", paths: ["/v1/services?limit=50"] },
     { name: "GET /v1/services/{name}", paths: shuffled.map((n) => `/v1/services/${n}`) },
@@ -367,6 +369,13 @@ spec:
     );
   }
 
+  const dashboard = await measureDashboard(`http://127.0.0.1:${port}/`, token);
+  if (dashboard !== null) {
+    log(
+      `dashboard in Chromium: services table in ${dashboard.tableMs} ms, next page in ${dashboard.nextPageMs} ms, longest task ${dashboard.longestTaskMs} ms, ${dashboard.rows} rows, JS heap ${dashboard.jsHeapMb} MB`,
+    );
+  }
+
   const result = {
     benchmark: "gateway.read-latency",
     services: SERVICES,
@@ -382,6 +391,7 @@ spec:
     policyReadySeconds: Math.round(policySeconds * 10) / 10,
     loadGenerator: "worker thread, node:http keep-alive Agent",
     endpoints,
+    dashboard,
     node: process.version,
     at: new Date().toISOString(),
   };
@@ -397,4 +407,69 @@ spec:
   await database.drop();
   const failed = Object.values(endpoints).some((e) => (e as { errors: number }).errors > 0);
   process.exit(failed ? 1 : 0);
+}
+
+/**
+ * The dashboard over the same gateway in Debian's Chromium (playwright-core, the dashboard
+ * package's): from signing in to the services table drawn, one page forward, the longest task
+ * the main thread ran meanwhile (a frozen page shows as one long task) and the JS heap. Null
+ * where Chromium is not installed.
+ */
+interface InPage {
+  longestTaskMs: number;
+  rows: number;
+  jsHeapBytes: number;
+  range: string | null;
+}
+
+async function measureDashboard(url: string, token: string) {
+  const chromiumPath = "/usr/bin/chromium";
+  if (!existsSync(chromiumPath)) return null;
+  const require = createRequire(new URL("../packages/dashboard/package.json", import.meta.url));
+  const { chromium } = require("playwright-core") as { chromium: BrowserType };
+  const browser = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--enable-precise-memory-info"],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    // In-page code as strings: this file is compiled without the DOM's types.
+    await page.addInitScript(`
+      window.longestTask = { ms: 0 };
+      new PerformanceObserver((list) => {
+        for (const entry of list.getEntries())
+          window.longestTask.ms = Math.max(window.longestTask.ms, entry.duration);
+      }).observe({ type: "longtask", buffered: true });`);
+    await page.goto(url);
+    await page.getByLabel("API token").fill(token);
+    const signedIn = performance.now();
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForSelector('[data-testid="service"]', { timeout: 120_000 });
+    const tableMs = Math.round(performance.now() - signedIn);
+    const range = '[data-testid="services-range"]';
+    const firstRange = await page.textContent(range);
+    const next = performance.now();
+    await page.click('[data-testid="services-next"]');
+    await page.waitForFunction(
+      `document.querySelector('${range}')?.textContent !== ${JSON.stringify(firstRange)}`,
+    );
+    const nextPageMs = Math.round(performance.now() - next);
+    const measured = await page.evaluate<InPage>(`({
+      longestTaskMs: window.longestTask.ms,
+      rows: document.querySelectorAll('[data-testid="service"]').length,
+      jsHeapBytes: performance.memory?.usedJSHeapSize ?? 0,
+      range: document.querySelector('${range}')?.textContent ?? null,
+    })`);
+    return {
+      tableMs,
+      nextPageMs,
+      longestTaskMs: Math.round(measured.longestTaskMs),
+      rows: measured.rows,
+      range: measured.range,
+      jsHeapMb: Math.round(measured.jsHeapBytes / 1e5) / 10,
+    };
+  } finally {
+    await browser.close();
+  }
 }

@@ -545,6 +545,35 @@ describe("freezes, snapshot, audit", () => {
     expect(body.blocked).toContain("checkout");
   });
 
+  it("the summary snapshot has totals instead of the services, the short lists as they are", async () => {
+    const full = json<{ services: { severity: string | null }[]; incidents: Item[] }>(
+      await call("GET", "/v1/snapshot", "viewer"),
+    );
+    const response = await call("GET", "/v1/snapshot?view=summary", "viewer");
+    expect(response.statusCode).toBe(200);
+    const summary = json<{
+      view: string;
+      services?: unknown;
+      incidents: Item[];
+      blocked: string[];
+      totals: { services: number; bySeverity: Record<string, number>; blocked: number };
+    }>(response);
+    expect(summary.view).toBe("summary");
+    expect(summary.services).toBeUndefined();
+    // Every service of the catalog, evaluated (in the full form) or not yet (under `none`).
+    expect(summary.totals.services).toBeGreaterThanOrEqual(full.services.length);
+    const counted = Object.values(summary.totals.bySeverity).reduce((sum, n) => sum + n, 0);
+    expect(counted).toBe(summary.totals.services);
+    expect(summary.totals.blocked).toBe(summary.blocked.length);
+    expect(summary.incidents.map((i) => i.id)).toContain(incidentId);
+    expect(response.headers.etag).not.toBe(
+      (await call("GET", "/v1/snapshot", "viewer")).headers.etag,
+    );
+    const wrong = await call("GET", "/v1/snapshot?view=everything", "viewer");
+    expect(wrong.statusCode).toBe(400);
+    expect(JSON.stringify(json(wrong))).toContain("view");
+  });
+
   it("the snapshot carries an ETag: 304 while unchanged, a new one once the read model changed", async () => {
     const first = await call("GET", "/v1/snapshot", "viewer");
     let etag = first.headers.etag!;

@@ -4,7 +4,7 @@ import { streamOfEventType } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";
 import type { ChainHead } from "@safedeploy/schema";
 import { CURRENT_HASH_VERSION, GENESIS_HASH, chainHash, derivedColumns } from "./chain.js";
-import { envelopeOf, projectEnvelope } from "./project.js";
+import { PROJECTED_TYPES, envelopeOf, projectEnvelopes } from "./project.js";
 
 /**
  * Whether an envelope may feed the read model: it came on its own domain's stream (never
@@ -212,22 +212,22 @@ export async function appendBatch(
         CURRENT_HASH_VERSION,
       ],
     );
-    const refused: { messageId: string; constraint: string }[] = [];
-    for (const [index, payload] of payloads.entries()) {
+    // Stored and shown, never projected: a dead letter (what anyone may publish there), an
+    // envelope on a stream or subject its type does not belong to, or a type the read model does
+    // not show (checked before validating: most messages are SLI snapshots).
+    const projected = payloads.flatMap((payload, index) => {
+      if (!PROJECTED_TYPES.has(field(payload, "type") ?? "")) return [];
       const envelope = envelopeOf(payload);
-      // Stored and shown, never projected: a dead letter (what anyone may publish there), or an
-      // envelope on a stream or subject its type does not belong to.
-      if (envelope === undefined || !belongs(stream, columns.subject[index] ?? "", envelope)) {
-        continue;
-      }
-      const outcome = await projectEnvelope(client, envelope);
-      if (typeof outcome === "object") {
-        refused.push({ messageId: envelope.id, constraint: outcome.refused });
-        options.logger?.warn(
-          { stream, messageId: envelope.id, constraint: outcome.refused },
-          "read model refused an event; it stays in the audit log",
-        );
-      }
+      return envelope === undefined || !belongs(stream, columns.subject[index] ?? "", envelope)
+        ? []
+        : [envelope];
+    });
+    const refused = await projectEnvelopes(client, projected);
+    for (const refusal of refused) {
+      options.logger?.warn(
+        { stream, messageId: refusal.messageId, constraint: refusal.constraint },
+        "read model refused an event; it stays in the audit log",
+      );
     }
     return {
       stored: fresh.length,

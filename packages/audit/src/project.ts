@@ -11,7 +11,11 @@ export function envelopeOf(payload: unknown): Envelope | undefined {
 
 const ACTIVE_INCIDENT_INDEX = "incidents_one_active_per_service";
 
-async function touchService(db: Queryable, name: string, at: string): Promise<void> {
+const NONE_PENDING: ReadonlySet<string> = new Set();
+
+const skipTouch = (): Promise<void> => Promise.resolve();
+
+async function touchOne(db: Queryable, name: string, at: string): Promise<void> {
   await query(
     db,
     `INSERT INTO services (name, updated_at) VALUES ($1, $2)
@@ -30,14 +34,21 @@ async function touchService(db: Queryable, name: string, at: string): Promise<vo
  * store "B opened" before "A resolved" (batches commit in any order), and B belongs in the read
  * model once A is closed. Already-projected openings are skipped by their id.
  */
-async function reopenRefused(db: Queryable, service: string): Promise<void> {
+async function reopenRefused(
+  db: Queryable,
+  service: string,
+  pending: ReadonlySet<string>,
+): Promise<void> {
+  // Openings later in the same batch are stored already but projected at their own turn: taking
+  // them here too made a batch of many openings and resolutions quadratic.
   const refused = await query<{ payload: unknown }>(
     db,
     `SELECT payload FROM audit_log a
      WHERE a.service = $1 AND a.type = 'incidents.opened'
        AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.id = a.payload -> 'data' ->> 'incidentId')
+       AND NOT (a.payload -> 'data' ->> 'incidentId') = ANY($2::text[])
      ORDER BY a.stored_at, a.seq`,
-    [service],
+    [service, [...pending]],
   );
   for (const row of refused) {
     const envelope = envelopeOf(row.payload);
@@ -66,7 +77,13 @@ export type Projection = "projected" | "ignored" | { readonly refused: string };
  * read model does not show are ignored. Runs inside the caller's transaction: a refusal by the
  * one-active-incident index is contained in a savepoint and reported, not thrown.
  */
-export async function projectEnvelope(db: Queryable, e: Envelope): Promise<Projection> {
+export async function projectEnvelope(
+  db: Queryable,
+  e: Envelope,
+  options: { readonly touched?: boolean; readonly pending?: ReadonlySet<string> } = {},
+): Promise<Projection> {
+  // The caller may have touched every service of its batch in one statement already.
+  const touchService = options.touched === true ? skipTouch : touchOne;
   switch (e.type) {
     case "budget.evaluated": {
       const d = e.data;
@@ -173,34 +190,33 @@ export async function projectEnvelope(db: Queryable, e: Envelope): Promise<Proje
     case "incidents.opened": {
       const d = e.data;
       await touchService(db, e.service, e.time);
-      try {
-        await query(db, "SAVEPOINT incident_opened");
-        await query(
-          db,
-          `INSERT INTO incidents (id, service, slo, state, severity, class, opened_at, updated_at,
-             cause_id, reason, message_id)
-           VALUES ($1, $2, $3, COALESCE((SELECT to_state FROM incident_transitions
-             WHERE incident_id = $1 ORDER BY at DESC, to_state DESC LIMIT 1), 'detected'),
-             $4, $5, $6, $6, $7, $8, $9)
-           ON CONFLICT (id) DO NOTHING`,
-          [
-            d.incidentId,
-            e.service,
-            d.slo,
-            d.severity,
-            d.class,
-            d.openedAt,
-            d.causeId,
-            d.reason,
-            e.id,
-          ],
-        );
-        await query(db, "RELEASE SAVEPOINT incident_opened");
-      } catch (error) {
-        await query(db, "ROLLBACK TO SAVEPOINT incident_opened");
-        const constraint = (error as { constraint?: unknown }).constraint;
-        if (constraint === ACTIVE_INCIDENT_INDEX) return { refused: ACTIVE_INCIDENT_INDEX };
-        throw error;
+      // No conflict target: a clash with the one-active-incident index inserts nothing rather
+      // than failing the transaction (a savepoint per opening made every batch a subtransaction
+      // each, which PostgreSQL handles slowly beyond 64 in one transaction).
+      const inserted = await db.query(
+        `INSERT INTO incidents (id, service, slo, state, severity, class, opened_at, updated_at,
+           cause_id, reason, message_id)
+         VALUES ($1, $2, $3, COALESCE((SELECT to_state FROM incident_transitions
+           WHERE incident_id = $1 ORDER BY at DESC, to_state DESC LIMIT 1), 'detected'),
+           $4, $5, $6, $6, $7, $8, $9)
+         ON CONFLICT DO NOTHING`,
+        [
+          d.incidentId,
+          e.service,
+          d.slo,
+          d.severity,
+          d.class,
+          d.openedAt,
+          d.causeId,
+          d.reason,
+          e.id,
+        ],
+      );
+      if (inserted.rowCount === 0) {
+        // Nothing inserted: either it is projected already (its id), or the only other unique
+        // index of the table, one active incident per service, refused it.
+        const known = await query(db, "SELECT 1 FROM incidents WHERE id = $1", [d.incidentId]);
+        if (known.length === 0) return { refused: ACTIVE_INCIDENT_INDEX };
       }
       // The opening is the timeline's first entry, as the incident service reports it.
       await query(
@@ -225,7 +241,8 @@ export async function projectEnvelope(db: Queryable, e: Envelope): Promise<Proje
         [d.incidentId, e.service, d.from, d.to, d.at, d.actor, d.reason, d.link ?? null, e.id],
       );
       await refreshIncident(db, d.incidentId);
-      if (!ACTIVE_INCIDENT_STATES.includes(d.to)) await reopenRefused(db, e.service);
+      if (!ACTIVE_INCIDENT_STATES.includes(d.to))
+        await reopenRefused(db, e.service, options.pending ?? NONE_PENDING);
       return "projected";
     }
     case "incidents.escalated": {
@@ -406,5 +423,169 @@ async function advanceProposal(
        updated_at = GREATEST(proposals.updated_at, EXCLUDED.updated_at)
      WHERE proposal_state_rank(EXCLUDED.state) > proposal_state_rank(proposals.state)`,
     [id, service, state, at],
+  );
+}
+
+/** The types {@link projectEnvelope} applies; every other type it ignores. */
+export const PROJECTED_TYPES: ReadonlySet<string> = new Set([
+  "budget.evaluated",
+  "governance.verdict",
+  "governance.guard-failed",
+  "governance.guard-cleared",
+  "incidents.opened",
+  "incidents.transitioned",
+  "incidents.escalated",
+  "governance.freeze-opened",
+  "governance.freeze-lifted",
+  "governance.proposal-created",
+  "governance.proposal-approved",
+  "governance.proposal-rejected",
+  "governance.proposal-superseded",
+  "governance.action-completed",
+  "governance.action-failed",
+]);
+
+/** The types whose projection records the service (`touchService`) at the envelope's time. */
+const TOUCHING: ReadonlySet<string> = new Set([
+  "budget.evaluated",
+  "governance.verdict",
+  "governance.guard-failed",
+  "incidents.opened",
+  "governance.freeze-opened",
+  "governance.proposal-created",
+]);
+
+/** A read-model invariant that refused an envelope of a batch. */
+export interface Refusal {
+  readonly messageId: string;
+  readonly constraint: string;
+}
+
+/**
+ * Applies a batch of envelopes (in stream order) to the read model, with the same outcome as
+ * {@link projectEnvelope} one after another, in a few statements for the frequent types:
+ * every evaluation in one upsert and every verdict in one insert and one update (each keeps the
+ * newest by evidence time, the later one on a tie, as applying them in order does: nothing else
+ * reads those tables or columns), and every service touched at once (the latest time wins either
+ * way, in name order so concurrent batches lock rows alike; no other projection reads the row).
+ * The rest are applied one by one in order, as before.
+ */
+export async function projectEnvelopes(
+  db: Queryable,
+  envelopes: readonly Envelope[],
+): Promise<Refusal[]> {
+  await upsertEvaluations(db, envelopes.filter(isEvaluation));
+  const refused: Refusal[] = [];
+  // The batch's openings not projected yet (see reopenRefused).
+  const pending = new Set(
+    envelopes.flatMap((e) => (e.type === "incidents.opened" ? [e.data.incidentId] : [])),
+  );
+  for (const e of envelopes) {
+    if (isEvaluation(e) || isVerdict(e)) continue;
+    if (e.type === "incidents.opened") pending.delete(e.data.incidentId);
+    const outcome = await projectEnvelope(db, e, { touched: true, pending });
+    if (typeof outcome === "object") refused.push({ messageId: e.id, constraint: outcome.refused });
+  }
+  // Last, just before the commit: every stream's batches touch the same service rows, and a row
+  // locked early stays locked while the rest of a long batch is applied.
+  const touches = envelopes.filter((e) => TOUCHING.has(e.type));
+  if (touches.length > 0) {
+    await query(
+      db,
+      `INSERT INTO services (name, updated_at)
+       SELECT name, max(at) FROM unnest($1::text[], $2::timestamptz[]) AS t(name, at)
+       GROUP BY name ORDER BY name
+       ON CONFLICT (name) DO UPDATE SET updated_at = GREATEST(services.updated_at, EXCLUDED.updated_at)`,
+      [touches.map((e) => e.service), touches.map((e) => e.time)],
+    );
+  }
+  await recordVerdicts(db, envelopes.filter(isVerdict));
+  return refused;
+}
+
+const isEvaluation = (e: Envelope): e is Envelope<"budget.evaluated"> =>
+  e.type === "budget.evaluated";
+const isVerdict = (e: Envelope): e is Envelope<"governance.verdict"> =>
+  e.type === "governance.verdict";
+
+async function upsertEvaluations(
+  db: Queryable,
+  evaluations: readonly Envelope<"budget.evaluated">[],
+): Promise<void> {
+  if (evaluations.length === 0) return;
+  const column = <T>(pick: (e: Envelope<"budget.evaluated">) => T) => evaluations.map(pick);
+  await query(
+    db,
+    `INSERT INTO evaluations (service, slo, severity, budget_remaining, error_ratio, objective,
+       explanation, evaluated_at, snapshot_id, message_id, burn, budget)
+     SELECT DISTINCT ON (service, slo) service, slo, severity, budget_remaining, error_ratio,
+       objective, explanation, evaluated_at, snapshot_id, message_id, burn, budget
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::float8[],
+       $7::text[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[])
+       WITH ORDINALITY AS t(service, slo, severity, budget_remaining, error_ratio, objective,
+         explanation, evaluated_at, snapshot_id, message_id, burn, budget, ord)
+     ORDER BY service, slo, evaluated_at DESC, ord DESC
+     ON CONFLICT (service, slo) DO UPDATE SET
+       severity = EXCLUDED.severity, budget_remaining = EXCLUDED.budget_remaining,
+       burn = EXCLUDED.burn, budget = EXCLUDED.budget,
+       error_ratio = EXCLUDED.error_ratio, objective = EXCLUDED.objective,
+       explanation = EXCLUDED.explanation, evaluated_at = EXCLUDED.evaluated_at,
+       snapshot_id = EXCLUDED.snapshot_id, message_id = EXCLUDED.message_id
+     WHERE evaluations.evaluated_at <= EXCLUDED.evaluated_at`,
+    [
+      column((e) => e.service),
+      column((e) => e.data.slo),
+      column((e) => e.data.severity),
+      column((e) => e.data.budgetRemaining),
+      column((e) => e.data.errorRatio),
+      column((e) => e.data.objective),
+      column((e) => e.data.explanation),
+      column((e) => e.data.evaluatedAt),
+      column((e) => e.data.snapshotId),
+      column((e) => e.id),
+      column((e) => e.data.burn),
+      column((e) => e.data.budget),
+    ],
+  );
+}
+
+async function recordVerdicts(
+  db: Queryable,
+  verdicts: readonly Envelope<"governance.verdict">[],
+): Promise<void> {
+  if (verdicts.length === 0) return;
+  const column = <T>(pick: (e: Envelope<"governance.verdict">) => T) => verdicts.map(pick);
+  const params = [
+    column((e) => e.id),
+    column((e) => e.service),
+    column((e) => e.data.allowed),
+    column((e) => JSON.stringify(e.data.reasons)),
+    column((e) => e.data.evaluatedAt),
+    column((e) => e.data.causeId),
+    column((e) => e.data.verdict),
+    column((e) => e.data.evidenceAge),
+  ];
+  const rows = `unnest($1::text[], $2::text[], $3::boolean[], $4::jsonb[], $5::timestamptz[],
+       $6::text[], $7::text[], $8::float8[]) WITH ORDINALITY AS t(message_id, service, allowed,
+       reasons, evaluated_at, cause_id, verdict, evidence_age, ord)`;
+  // The first of a repeated id is kept, as ON CONFLICT DO NOTHING one by one keeps it.
+  await query(
+    db,
+    `INSERT INTO verdicts (message_id, service, allowed, reasons, evaluated_at, cause_id, verdict)
+     SELECT DISTINCT ON (message_id) message_id, service, allowed, reasons, evaluated_at,
+       cause_id, verdict
+     FROM ${rows} ORDER BY message_id, ord
+     ON CONFLICT (message_id) DO NOTHING`,
+    params,
+  );
+  await query(
+    db,
+    `UPDATE services s SET verdict_allowed = v.allowed, verdict_reasons = v.reasons,
+       verdict_at = v.evaluated_at, verdict_message_id = v.message_id, verdict_kind = v.verdict,
+       verdict_evidence_age = v.evidence_age
+     FROM (SELECT DISTINCT ON (service) * FROM ${rows}
+           ORDER BY service, evaluated_at DESC, ord DESC) v
+     WHERE s.name = v.service AND (s.verdict_at IS NULL OR s.verdict_at <= v.evaluated_at)`,
+    params,
   );
 }

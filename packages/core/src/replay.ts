@@ -189,14 +189,22 @@ interface GateHistory {
   readonly seen: Map<string, SloStatus[]>;
 }
 
+/**
+ * How many of `sorted` (by evidence time) have evidence at or before `at`, counted from the
+ * newest end: evidence mostly arrives in order, so this is short (a full sort per evaluation made
+ * replay quadratic).
+ */
+const countUpTo = (sorted: readonly SloStatus[], at: string): number =>
+  sorted.findLastIndex((s) => s.evaluatedAt <= at) + 1;
+
 /** The SLO states a clock verdict was judged on, as its recorded evidence names them. */
 function judgedOn(
   gates: GateHistory,
   evidence: readonly { readonly slo: string; readonly evaluatedAt: string }[],
 ): SloStatus[] {
   return evidence.flatMap(({ slo, evaluatedAt }) => {
-    const candidates = (gates.seen.get(slo) ?? []).filter((s) => s.evaluatedAt <= evaluatedAt);
-    const newest = candidates.at(-1);
+    const seen = gates.seen.get(slo) ?? [];
+    const newest = seen[countUpTo(seen, evaluatedAt) - 1];
     return newest === undefined ? [] : [newest];
   });
 }
@@ -314,8 +322,8 @@ export function replayService(
           const status = folded[data.slo];
           if (status !== undefined) {
             const seen = gates.seen.get(data.slo) ?? [];
-            seen.push(status);
-            seen.sort((a, b) => a.evaluatedAt.localeCompare(b.evaluatedAt));
+            // After those with the same time, where a stable sort after a push puts it.
+            seen.splice(countUpTo(seen, status.evaluatedAt), 0, status);
             gates.seen.set(data.slo, seen);
           }
           judge(index, data.evaluatedAt, Object.values(gates.latest));

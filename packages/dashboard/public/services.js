@@ -117,23 +117,94 @@ function serviceRow(service) {
   );
 }
 
-/** @param {readonly ServiceSummary[]} services */
-function renderServices(services) {
-  if (services.length === 0) {
+/** Rows per page: a fleet of 10,000 is paged, never drawn at once. */
+export const SERVICES_PER_PAGE = 100;
+
+/**
+ * Where the table is: the cursor of each page seen so far (the first page has none), and which
+ * of them is shown. A refresh (an event) redraws the page in view, not the first.
+ */
+const pages = { cursors: /** @type {(string | null)[]} */ ([null]), index: 0 };
+
+/**
+ * @param {Api} api
+ * @param {number} shown rows on this page
+ * @param {string | null} next
+ * @param {number | null} total services in all, when the summary said
+ */
+function pager(api, shown, next, total) {
+  const first = pages.index * SERVICES_PER_PAGE + 1;
+  const range =
+    shown === 0
+      ? "none"
+      : `${first.toLocaleString("en")}–${(first + shown - 1).toLocaleString("en")}`;
+  const go = (/** @type {number} */ step) => () => {
+    pages.index += step;
+    void loadServices(api);
+  };
+  return h(
+    "nav",
+    { class: "pager", "aria-label": "Services pages", "data-testid": "services-pager" },
+    h("button", {
+      type: "button",
+      text: "Previous",
+      "data-testid": "services-prev",
+      disabled: pages.index === 0,
+      onclick: go(-1),
+    }),
+    h("span", {
+      class: "meta",
+      "data-testid": "services-range",
+      text: `Services ${range}${total === null ? "" : ` of ${total.toLocaleString("en")}`}`,
+    }),
+    h("button", {
+      type: "button",
+      text: "Next",
+      "data-testid": "services-next",
+      disabled: next === null,
+      onclick: go(1),
+    }),
+  );
+}
+
+/**
+ * @param {Api} api
+ * @param {import("./api.js").Page<ServiceSummary>} page
+ * @param {number | null} total
+ */
+function renderServices(api, page, total) {
+  if (page.items.length === 0 && pages.index === 0) {
     fillCard("services", h("p", { class: "empty", text: "No services evaluated yet." }));
     return;
   }
   fillCard(
     "services",
+    pager(api, page.items.length, page.next, total),
     table(
       ["Service", "Error budget left (per SLO)", "Severity", "Incident", "Promotion gate"],
-      services.map(serviceRow),
+      page.items.map(serviceRow),
       { class: "services" },
     ),
   );
 }
 
 /** @param {Api} api */
+async function totalServices(api) {
+  const summary = /** @type {{ totals?: { services?: unknown } } | null} */ (
+    await api.get("/v1/snapshot?view=summary").catch(() => null)
+  );
+  const total = summary?.totals?.services;
+  return typeof total === "number" ? total : null;
+}
+
+/** @param {Api} api */
 export async function loadServices(api) {
-  renderServices((await api.list("services", 500)).items);
+  const [page, total] = await Promise.all([
+    api.list("services", SERVICES_PER_PAGE, pages.cursors[pages.index] ?? null),
+    totalServices(api),
+  ]);
+  // The cursor of the page after this one, for Next (a fleet that shrank may have moved it).
+  pages.cursors[pages.index + 1] = page.next;
+  pages.cursors.length = pages.index + 2;
+  renderServices(api, page, total);
 }

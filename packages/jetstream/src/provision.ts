@@ -22,7 +22,46 @@ import type {
   StreamDeclaration,
   Topology,
 } from "@safedeploy/schema";
+import { z } from "zod";
 import type { Bus } from "./connection.js";
+
+/** How many replicas streams and buckets get, and whether that was asked for or implied. */
+export interface Replicas {
+  readonly count: number;
+  /** Asked for (option or `SAFEDEPLOY_NATS_REPLICAS`): existing streams are changed to it too. */
+  readonly explicit: boolean;
+}
+
+/** The replica counts JetStream accepts. */
+const ReplicaCount = z.coerce.number().int().min(1).max(5);
+
+/**
+ * The replicas of every stream and KV bucket: `requested` (an option), else
+ * `SAFEDEPLOY_NATS_REPLICAS`, else implied by the server: 3 (or fewer on a smaller cluster) when
+ * it is one of a cluster, 1 on a single server. A cluster's size is what its members advertise to
+ * clients (`connect_urls`, itself included).
+ */
+export function resolveReplicas(
+  bus: Pick<Bus, "connection">,
+  requested?: number,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Replicas {
+  const fromEnv = env.SAFEDEPLOY_NATS_REPLICAS;
+  const asked = requested ?? (fromEnv === "" ? undefined : fromEnv);
+  if (asked !== undefined) {
+    const parsed = ReplicaCount.safeParse(asked);
+    if (!parsed.success) {
+      throw new Error(
+        `SAFEDEPLOY_NATS_REPLICAS must be a whole number from 1 to 5 (got "${String(asked)}")`,
+      );
+    }
+    return { count: parsed.data, explicit: true };
+  }
+  const info = bus.connection.info;
+  if (info?.cluster === undefined || info.cluster === "") return { count: 1, explicit: false };
+  const members = info.connect_urls?.length ?? 1;
+  return { count: Math.min(3, Math.max(1, members)), explicit: false };
+}
 
 /** What provisioning did to each resource, by qualified name. */
 export interface ProvisionReport {
@@ -93,15 +132,21 @@ function differs(wanted: Record<string, unknown>, actual: object): boolean {
   );
 }
 
-/** Creates the stream, or brings its managed fields back to the declaration. */
+/**
+ * Creates the stream, or brings its managed fields back to the declaration. `replicas` (see
+ * {@link resolveReplicas}): an explicit count is also applied to an existing stream; an implied one
+ * only to a new stream, so an existing stream keeps the replicas it has.
+ */
 export async function ensureStream(
   bus: Bus,
   stream: StreamDeclaration,
   report: ProvisionReport = { created: [], updated: [], unchanged: [] },
+  replicas: Replicas = { count: 1, explicit: false },
 ): Promise<ProvisionReport> {
-  const config = streamConfig(bus.ns, stream);
+  const config = streamConfig(bus.ns, stream, replicas.count);
   try {
     const info = await bus.jsm.streams.info(config.name);
+    if (!replicas.explicit) config.num_replicas = info.config.num_replicas;
     if (differs(config, info.config)) {
       await bus.jsm.streams.update(config.name, config);
       report.updated.push(config.name);
@@ -198,19 +243,33 @@ export async function acknowledgedThrough(
 export async function provision(
   bus: Bus,
   topology: Topology = SAFEDEPLOY_TOPOLOGY,
+  options: { readonly replicas?: number } = {},
 ): Promise<ProvisionReport> {
+  const replicas = resolveReplicas(bus, options.replicas);
   const report: ProvisionReport = { created: [], updated: [], unchanged: [] };
-  for (const stream of topology.streams) await ensureStream(bus, stream, report);
+  for (const stream of topology.streams) await ensureStream(bus, stream, report, replicas);
   for (const consumer of topology.consumers) await ensureConsumer(bus, consumer, report);
   const kvm = new Kvm(bus.js);
   for (const bucket of topology.buckets) {
     const name = qualifiedName(bus.ns, bucket.name);
     try {
-      await bus.jsm.streams.info(`KV_${name}`);
-      report.unchanged.push(`KV_${name}`);
+      const info = await bus.jsm.streams.info(`KV_${name}`);
+      if (replicas.explicit && info.config.num_replicas !== replicas.count) {
+        await bus.jsm.streams.update(`KV_${name}`, {
+          ...info.config,
+          num_replicas: replicas.count,
+        });
+        report.updated.push(`KV_${name}`);
+      } else {
+        report.unchanged.push(`KV_${name}`);
+      }
     } catch (error) {
       if (!isNotFound(error)) throw error;
-      await kvm.create(name, { history: bucket.history, description: bucket.description });
+      await kvm.create(name, {
+        history: bucket.history,
+        description: bucket.description,
+        replicas: replicas.count,
+      });
       report.created.push(`KV_${name}`);
     }
   }

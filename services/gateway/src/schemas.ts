@@ -197,6 +197,60 @@ export const Snapshot = z
   })
   .meta({ id: "Snapshot" });
 
+/** How many services are in each state: the lean snapshot's stand-in for the services array. */
+export const SnapshotTotals = z.object({
+  services: z.number().int().nonnegative(),
+  /** Services by their worst severity; `none` for those not evaluated yet. */
+  bySeverity: z.record(z.string(), z.number().int().nonnegative()),
+  blocked: z.number().int().nonnegative(),
+  activeIncidents: z.number().int().nonnegative(),
+  openProposals: z.number().int().nonnegative(),
+  freezes: z.number().int().nonnegative(),
+  guards: z.number().int().nonnegative(),
+});
+
+/**
+ * The snapshot for large fleets: totals instead of every service's SLO states (page through
+ * `/v1/services` for those), with the short lists as they are.
+ */
+export const SnapshotSummary = Snapshot.omit({ services: true })
+  .extend({ view: z.literal("summary"), totals: SnapshotTotals })
+  .meta({ id: "SnapshotSummary" });
+export type SnapshotSummary = z.infer<typeof SnapshotSummary>;
+
+/**
+ * The lean form of a full snapshot. `declared` are the catalog's services: those not evaluated
+ * yet are in no snapshot, yet they are services of the fleet (counted under `none`).
+ */
+export function summarizeSnapshot(
+  full: z.infer<typeof Snapshot>,
+  declared: readonly string[],
+): SnapshotSummary {
+  const bySeverity: Record<string, number> = {};
+  const seen = new Set<string>();
+  for (const service of full.services) {
+    seen.add(service.name);
+    const severity = service.severity ?? "none";
+    bySeverity[severity] = (bySeverity[severity] ?? 0) + 1;
+  }
+  const unevaluated = declared.filter((name) => !seen.has(name)).length;
+  if (unevaluated > 0) bySeverity.none = (bySeverity.none ?? 0) + unevaluated;
+  const { services, ...rest } = full;
+  return {
+    ...rest,
+    view: "summary",
+    totals: {
+      services: services.length + unevaluated,
+      bySeverity,
+      blocked: full.blocked.length,
+      activeIncidents: full.incidents.length,
+      openProposals: full.proposals.length,
+      freezes: full.freezes.length,
+      guards: full.guards.length,
+    },
+  };
+}
+
 const EvidenceSource = z.object({
   stream: z.string(),
   seq: z.number(),

@@ -133,25 +133,28 @@ Options:
 
     const bus = await connectFromEnv(io, "safedeploy-replay");
     const from = new Date(Date.parse(since) - warmupMs).toISOString();
-    const entries = [];
+    let entries;
     try {
-      for (const stream of STREAMS) {
-        entries.push(
-          ...(await readHistory(bus, {
+      // The streams at once: each read waits on the server between batches.
+      const reads = await Promise.all(
+        STREAMS.map((stream) =>
+          readHistory(bus, {
             stream,
             service: service.name,
             since: from,
             ...(until === undefined ? {} : { until }),
-          })),
-        );
-      }
+          }),
+        ),
+      );
+      entries = reads.flat();
     } finally {
       await bus.close();
     }
     // One timeline in the order the server stored the messages.
+    // Server times are ISO 8601 of one length: compared as strings, not by locale (slow at 100k).
     entries.sort(
       (a, b) =>
-        a.storedAt.localeCompare(b.storedAt) ||
+        (a.storedAt < b.storedAt ? -1 : a.storedAt > b.storedAt ? 1 : 0) ||
         STREAMS.indexOf(a.stream) - STREAMS.indexOf(b.stream) ||
         a.seq - b.seq,
     );

@@ -6,7 +6,7 @@ import { Timestamp } from "@safedeploy/schema";
 import { z } from "zod";
 import type { GatewayDeps } from "../deps.js";
 import { ERROR_RESPONSES } from "../errors.js";
-import { ChainReport, Snapshot } from "../schemas.js";
+import { ChainReport, Snapshot, SnapshotSummary, summarizeSnapshot } from "../schemas.js";
 import { matchesIfNoneMatch, snapshotCache } from "../snapshot-cache.js";
 import { chainHead, verifyCache } from "../verify-cache.js";
 
@@ -21,15 +21,23 @@ export const systemRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
   { deps },
   done,
 ) => {
-  const snapshots = snapshotCache({
+  const declared = deps.catalog.services.map((service) => service.name);
+  // Parsed once per build (not per request): the body is exactly the documented shape.
+  const build = async () =>
+    Snapshot.parse(await snapshot(deps.pool, { now: deps.clock.now().toISOString() }));
+  const cached = {
     version: () => readModelVersion(deps.pool),
-    // Parsed once per build (not per request): the body is exactly the documented shape.
-    load: async () =>
-      Snapshot.parse(await snapshot(deps.pool, { now: deps.clock.now().toISOString() })),
-    content: (built) => ({ ...built, at: null }),
     now: () => deps.clock.now().getTime(),
     maxAgeMs: SNAPSHOT_MAX_AGE_MS,
-  });
+  };
+  const snapshots = {
+    full: snapshotCache({ ...cached, load: build, content: (built) => ({ ...built, at: null }) }),
+    summary: snapshotCache({
+      ...cached,
+      load: async () => summarizeSnapshot(await build(), declared),
+      content: (built) => ({ ...built, at: null }),
+    }),
+  };
   app.get(
     "/snapshot",
     {
@@ -40,12 +48,17 @@ export const systemRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
         summary: "Services, active incidents, open proposals, freezes in force, blocked services",
         description:
           "Built once for all concurrent requests and reused while nothing changed (at most 2 s); " +
-          "send its weak ETag back in If-None-Match to get 304 while its content is unchanged.",
-        response: { 200: Snapshot, 304: z.null(), ...ERROR_RESPONSES },
+          "send its weak ETag back in If-None-Match to get 304 while its content is unchanged. " +
+          "`view=summary` is the form for large fleets: totals instead of every service's SLO " +
+          "states (7 MB at 10,000 services), which `/v1/services` pages through.",
+        querystring: z.object({
+          view: z.enum(["full", "summary"], { message: "must be full or summary" }).default("full"),
+        }),
+        response: { 200: z.union([Snapshot, SnapshotSummary]), 304: z.null(), ...ERROR_RESPONSES },
       },
     },
     async (request, reply) => {
-      const { body, etag } = await snapshots.get();
+      const { body, etag } = await snapshots[request.query.view].get();
       void reply.header("etag", etag).header("cache-control", "private, no-cache");
       if (matchesIfNoneMatch(request.headers["if-none-match"], etag)) {
         return reply.code(304).send(null);
