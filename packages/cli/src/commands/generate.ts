@@ -1,5 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import { composeSecretsFile } from "./compose-secrets.js";
+import { flaggerGateWebhooks, gitopsPromoterGate } from "./gate-consumers.js";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_NAMESPACE, ResourceName, natsPermissionsConfig } from "@safedeploy/schema";
@@ -243,6 +244,67 @@ const ciGate: Generator = {
   },
 };
 
+const flaggerGate: Generator = {
+  synopsis: "flagger-gate SERVICE [--api URL] [--token TOKEN]",
+  async run(args, io) {
+    const { positionals, values } = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      options: { api: { type: "string" }, token: { type: "string" } },
+    });
+    const [service, ...rest] = positionals;
+    if (rest.length > 0) throw new UsageError("flagger-gate takes one SERVICE");
+    const token = values.token ?? io.env.SAFEDEPLOY_TOKEN ?? "REPLACE-WITH-A-VIEWER-TOKEN";
+    const name = serviceName(service, "flagger-gate");
+    io.stdout(flaggerGateWebhooks({ service: name, api: apiBase(values.api, io), token }));
+    await Promise.resolve();
+    return EXIT.ok;
+  },
+};
+
+const gitopsPromoter: Generator = {
+  synopsis:
+    "gitops-promoter SERVICE --strategy NAME [--api URL] [--secret NAME] [--interval DURATION]",
+  async run(args, io) {
+    const { positionals, values } = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      options: {
+        api: { type: "string" },
+        strategy: { type: "string" },
+        secret: { type: "string", default: "safedeploy-token" },
+        interval: { type: "string", default: "1m" },
+      },
+    });
+    const [service, ...rest] = positionals;
+    if (rest.length > 0) throw new UsageError("gitops-promoter takes one SERVICE");
+    const name = serviceName(service, "gitops-promoter");
+    for (const [option, value] of [
+      ["--strategy", values.strategy],
+      ["--secret", values.secret],
+    ] as const) {
+      if (value === undefined || !ResourceName.safeParse(value).success) {
+        throw new UsageError(`${option} must be a Kubernetes object name ([a-z0-9-])`);
+      }
+    }
+    if (!/^\d+(s|m|h)$/.test(values.interval)) {
+      throw new UsageError("--interval must be a duration like 30s or 1m");
+    }
+    const strategy = values.strategy ?? "";
+    io.stdout(
+      gitopsPromoterGate({
+        service: name,
+        api: apiBase(values.api, io),
+        strategy,
+        secret: values.secret,
+        interval: values.interval,
+      }),
+    );
+    await Promise.resolve();
+    return EXIT.ok;
+  },
+};
+
 /** Options of any generator that take a value (so the value is not taken for the artefact). */
 const VALUED = new Set([
   "--out",
@@ -252,6 +314,8 @@ const VALUED = new Set([
   "--secret",
   "--interval",
   "--service",
+  "--token",
+  "--strategy",
 ]);
 
 /** What `generate` can print, by name. */
@@ -260,6 +324,8 @@ const GENERATORS: Readonly<Record<string, Generator>> = {
   "compose-secrets": composeSecrets,
   "argo-analysis": argoAnalysis,
   "ci-gate": ciGate,
+  "flagger-gate": flaggerGate,
+  "gitops-promoter": gitopsPromoter,
 };
 
 const synopses = Object.values(GENERATORS)
@@ -270,7 +336,7 @@ const synopses = Object.values(GENERATORS)
 export const generate: Command = {
   name: "generate",
   summary:
-    "generate deployment artefacts (nats-permissions, compose-secrets, argo-analysis SERVICE, ci-gate)",
+    "generate deployment artefacts (nats-permissions, compose-secrets, argo-analysis SERVICE, ci-gate, flagger-gate SERVICE, gitops-promoter SERVICE)",
   usage: `Usage: ${synopses}
 
 nats-permissions: prints the nats-server configuration with a provisioner user (creates
@@ -297,7 +363,17 @@ else http://127.0.0.1:8080; --interval (default 30s) is the metric's interval.
 
 ci-gate: prints a GitHub Actions step that runs "safedeploy gate SERVICE" (or curl on
 the gate endpoint when the CLI is not installed) and fails the job unless the gate's
-verdict is pass. Without --service the step reads the job's SAFEDEPLOY_SERVICE env.`,
+verdict is pass. Without --service the step reads the job's SAFEDEPLOY_SERVICE env.
+
+flagger-gate: prints Flagger Canary analysis webhooks (confirm-rollout, confirm-promotion)
+on POST {api}/v1/flagger/gate, which answers 200 for pass and 403 for block or unknown
+with the reasons in the body. The viewer token (--token, else $SAFEDEPLOY_TOKEN) goes in
+the URL as access_token: Flagger webhooks cannot send headers.
+
+gitops-promoter: prints a GitOps Promoter WebRequestCommitStatus (key safedeploy-gate)
+for the PromotionStrategy --strategy, polling GET {api}/v1/services/SERVICE/gate every
+--interval (default 1m) with the bearer token of the Secret --secret (default
+safedeploy-token): success on pass, failure on block, pending on unknown.`,
   async run(args, io) {
     // The artefact is the first argument that is not an option or an option's value.
     const at = args.findIndex(
