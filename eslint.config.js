@@ -66,8 +66,10 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: "^(?!@safedeploy/schema$|\\./)",
-              message: "core imports only @safedeploy/schema and its own modules.",
+              // rrule-temporal and temporal-polyfill: pure calendar arithmetic (freeze-window.ts).
+              regex: "^(?!@safedeploy/schema$|rrule-temporal$|temporal-polyfill$|\\./)",
+              message:
+                "core imports only @safedeploy/schema, the pure calendar libraries and its own modules.",
             },
           ],
         },

@@ -107,6 +107,7 @@ describe("safedeploy up hands Git and forge credentials to the git actuator alon
           "git-actuator",
           "incident",
           "nats-server",
+          "notifier",
           "policy",
           "proposal",
           "release-train",

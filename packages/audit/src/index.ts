@@ -41,3 +41,7 @@ export type {
 } from "./read-model.js";
 export { verifyChain } from "./verify.js";
 export type { BadRow, ChainReport, StreamAnchor } from "./verify.js";
+export { readChartMarkers, readDoraHistory, readEvaluationHistory } from "./history.js";
+export type { DoraHistory, TimeRange } from "./history.js";
+export { readIncidentTimeline } from "./timeline.js";
+export type { IncidentTimeline, TimelineEntry } from "./timeline.js";

@@ -62,6 +62,7 @@ beforeAll(async () => {
     "0003_read_model_keysets",
     "0004_fail_closed",
     "0005_hash_every_column",
+    "0006_history_indexes",
   ]);
 });
 

@@ -88,7 +88,10 @@ beforeAll(async () => {
   for (const stream of ["OLD", "OLDTYPE", "MIXED", "NEWTYPE", "NEWSERVICE", "DOWNGRADE"]) {
     await appendVersionOne(stream, messages(3, 1));
   }
-  expect((await migrateAudit(pool)).applied).toEqual(["0005_hash_every_column"]);
+  expect((await migrateAudit(pool)).applied).toEqual([
+    "0005_hash_every_column",
+    "0006_history_indexes",
+  ]);
   for (const stream of ["MIXED", "NEWTYPE", "NEWSERVICE", "DOWNGRADE"]) {
     await appendBatch(pool, stream, messages(3, 4));
   }

@@ -16,3 +16,20 @@ export type {
   ParsedText,
   Source,
 } from "./parse.js";
+export {
+  DEFAULT_IMPORT_WINDOW,
+  IMPORT_DEFAULTS,
+  foreignFormat,
+  formatImportIssue,
+  importDocuments,
+  importOpenSlo,
+  importSloth,
+  importedYaml,
+} from "./import/index.js";
+export type {
+  ImportIssue,
+  ImportOptions,
+  ImportResult,
+  ImportedService,
+  SourceDocument,
+} from "./import/index.js";

@@ -1,12 +1,16 @@
-import { parseAllDocuments } from "yaml";
+import { Composer, LineCounter, Parser } from "yaml";
 import { CatalogDocument, DEFAULT_POLICY_SPEC, resolvePolicy } from "@safedeploy/schema";
 import type {
+  FreezeWindowDocument,
+  NotifierDocument,
   PolicyDocument,
   PolicySpec,
   ReleaseTrainDocument,
   ServiceDocument,
 } from "@safedeploy/schema";
 import type { z } from "zod";
+import { foreignFormat, importDocuments } from "./import/index.js";
+import type { SourceDocument } from "./import/index.js";
 
 /** One thing wrong with a catalog: where (file, 0-based document, field path) and what. */
 export interface CatalogError {
@@ -39,6 +43,10 @@ export interface Catalog {
   readonly services: readonly CatalogService[];
   readonly policies: readonly (PolicyDocument & { readonly source: Source })[];
   readonly trains: readonly (ReleaseTrainDocument & { readonly source: Source })[];
+  /** `kind: Notifier` documents: where the notifier sends which events. */
+  readonly notifiers: readonly (NotifierDocument & { readonly source: Source })[];
+  /** `kind: FreezeWindow` documents: recurring windows the policy service evaluates. */
+  readonly freezeWindows: readonly (FreezeWindowDocument & { readonly source: Source })[];
   /** The Policy named `default`, else {@link DEFAULT_POLICY_SPEC}. */
   readonly defaultPolicy: PolicySpec;
 }
@@ -68,9 +76,11 @@ export interface ParsedText {
   readonly errors: readonly CatalogError[];
   /** Every kind and name claimed, by valid and invalid documents alike (for duplicates). */
   readonly identities: readonly DocumentIdentity[];
+  /** Sloth and OpenSLO documents, converted with the import defaults when the catalog is assembled. */
+  readonly foreign?: readonly SourceDocument[];
 }
 
-const KINDS: readonly string[] = ["Service", "Policy", "ReleaseTrain"];
+const KINDS: readonly string[] = ["Service", "Policy", "ReleaseTrain", "Notifier", "FreezeWindow"];
 
 /** `["spec", "slos", 0, "objective"]` → `spec.slos[0].objective`. */
 export function formatPath(path: readonly PropertyKey[]): string {
@@ -114,19 +124,30 @@ export function parseCatalogText(text: string, file: string): ParsedText {
   const documents: ParsedDocument[] = [];
   const errors: CatalogError[] = [];
   const identities: DocumentIdentity[] = [];
-  parseAllDocuments(text).forEach((yamlDocument, index) => {
+  const foreign: SourceDocument[] = [];
+  // One document at a time (what parseAllDocuments does, without holding every document's syntax
+  // tree at once): a 10,000-service catalog peaked at 350 MB of heap the services never gave back.
+  const lineCounter = new LineCounter();
+  const composed = new Composer().compose(
+    new Parser(lineCounter.addNewLine).parse(text),
+    true,
+    text.length,
+  );
+  let index = -1;
+  for (const yamlDocument of composed) {
+    index += 1;
     const source = { file, document: index };
     if (yamlDocument.errors.length > 0) {
       for (const yamlError of yamlDocument.errors) {
-        const at = yamlError.linePos?.[0];
-        const where = at === undefined ? "" : ` at line ${at.line}, column ${at.col}`;
+        const at = yamlError.linePos?.[0] ?? lineCounter.linePos(yamlError.pos[0]);
+        const where = ` at line ${at.line}, column ${at.col}`;
         errors.push({
           ...source,
           path: "",
           message: `YAML syntax error${where}: ${yamlError.message.split("\n")[0] ?? ""}`,
         });
       }
-      return;
+      continue;
     }
     let value: unknown;
     try {
@@ -134,26 +155,30 @@ export function parseCatalogText(text: string, file: string): ParsedText {
     } catch (error) {
       // e.g. an alias expanding too often ("billion laughs"), refused by the yaml package.
       errors.push({ ...source, path: "", message: `YAML error: ${(error as Error).message}` });
-      return;
+      continue;
     }
-    if (value === null || value === undefined) return; // an empty document, e.g. after a trailing ---
+    if (value === null || value === undefined) continue; // an empty document, e.g. after a trailing ---
     if (typeof value !== "object" || Array.isArray(value)) {
       errors.push({
         ...source,
         path: "",
         message: "must be a mapping with apiVersion, kind, metadata and spec",
       });
-      return;
+      continue;
     }
     // Even an invalid document claims its name: a duplicate is an error either way.
+    if (foreignFormat(value) !== undefined) {
+      foreign.push({ ...source, value: value as Record<string, unknown> });
+      continue;
+    }
     const identity = identityOf(value, source);
     if (identity !== undefined) identities.push(identity);
     // reportInput: an issue must tell a missing field ("is required") from a wrong one.
     const parsed = CatalogDocument.safeParse(value, { reportInput: true });
     if (parsed.success) documents.push({ document: parsed.data, source });
     else errors.push(...issuesToErrors(source, parsed.error));
-  });
-  return { file, documents, errors, identities };
+  }
+  return { file, documents, errors, identities, ...(foreign.length > 0 ? { foreign } : {}) };
 }
 
 /** Cross-document rules: one name per kind, release trains naming known services. */
@@ -173,6 +198,30 @@ function crossCheck(parsed: readonly ParsedText[]): CatalogError[] {
     }
   }
   for (const { document, source } of parsed.flatMap((text) => text.documents)) {
+    if (document.kind !== "Notifier") continue;
+    (document.spec.services ?? []).forEach((service, index) => {
+      if (!firstOf.has(`Service/${service}`)) {
+        errors.push({
+          ...source,
+          path: `spec.services[${index}]`,
+          message: `unknown service "${service}"`,
+        });
+      }
+    });
+  }
+  for (const { document, source } of parsed.flatMap((text) => text.documents)) {
+    if (document.kind !== "FreezeWindow") continue;
+    (document.spec.services ?? []).forEach((service, index) => {
+      if (service !== "*" && !firstOf.has(`Service/${service}`)) {
+        errors.push({
+          ...source,
+          path: `spec.services[${index}]`,
+          message: `unknown service "${service}"`,
+        });
+      }
+    });
+  }
+  for (const { document, source } of parsed.flatMap((text) => text.documents)) {
     if (document.kind !== "ReleaseTrain") continue;
     document.spec.steps.forEach((step, index) => {
       // Invalid services count as known: their own errors say what is wrong with them.
@@ -189,10 +238,34 @@ function crossCheck(parsed: readonly ParsedText[]): CatalogError[] {
 }
 
 /**
+ * The Services made from the Sloth and OpenSLO documents of all files (references resolve across
+ * files), with the import defaults; what cannot be mapped is an error naming its file and path.
+ */
+function importedText(parsed: readonly ParsedText[]): ParsedText {
+  const result = importDocuments(parsed.flatMap((text) => text.foreign ?? []));
+  const errors = result.issues
+    .filter((issue) => issue.level === "unmapped")
+    .map((issue) => ({
+      file: issue.file,
+      document: issue.document,
+      path: issue.path,
+      message: `cannot import: ${issue.message}`,
+    }));
+  const documents = result.services.map(({ document, source }) => ({ document, source }));
+  const identities = result.services.map(({ document, source }) => ({
+    kind: "Service" as const,
+    name: document.metadata.name,
+    source,
+  }));
+  return { file: "", documents, errors, identities };
+}
+
+/**
  * Builds the catalog from the parsed files (in the order given), or returns every error found
  * anywhere, ordered by file and document. Pure.
  */
-export function assembleCatalog(parsed: readonly ParsedText[]): CatalogResult {
+export function assembleCatalog(given: readonly ParsedText[]): CatalogResult {
+  const parsed = [...given, importedText(given)];
   const errors = [...parsed.flatMap((text) => text.errors), ...crossCheck(parsed)];
   if (errors.length > 0) {
     const fileOrder = new Map(parsed.map((text, index) => [text.file, index]));
@@ -223,7 +296,16 @@ export function assembleCatalog(parsed: readonly ParsedText[]): CatalogResult {
   const trains = documents.flatMap(({ document, source }) =>
     document.kind === "ReleaseTrain" ? [{ ...document, source }] : [],
   );
-  return { ok: true, catalog: { services, policies, trains, defaultPolicy } };
+  const notifiers = documents.flatMap(({ document, source }) =>
+    document.kind === "Notifier" ? [{ ...document, source }] : [],
+  );
+  const freezeWindows = documents.flatMap(({ document, source }) =>
+    document.kind === "FreezeWindow" ? [{ ...document, source }] : [],
+  );
+  return {
+    ok: true,
+    catalog: { services, policies, trains, notifiers, freezeWindows, defaultPolicy },
+  };
 }
 
 /** `file#document: path: message` (no `path: ` when the error is about the whole document). */

@@ -92,7 +92,7 @@ describe("parseCatalogText", () => {
     const { errors, documents } = parseCatalogText(text, "f.yaml");
     expect(documents).toEqual([]);
     expect(errors.map((e) => [e.document, e.path, e.message])).toEqual([
-      [0, "kind", "kind must be Service, Policy or ReleaseTrain"],
+      [0, "kind", "kind must be Service, Policy, ReleaseTrain, FreezeWindow or Notifier"],
       [1, "", "must be a mapping with apiVersion, kind, metadata and spec"],
       [2, "apiVersion", "must be safedeploy.dev/v1"],
     ]);
@@ -209,7 +209,7 @@ describe("assembleCatalog", () => {
     expect(where(result)).toEqual([
       'z.yaml#0 spec.steps[0].service: unknown service "ghost"',
       'a.yaml#0 metadata.name: duplicate Service "a" (first defined in z.yaml#1)',
-      "a.yaml#1 kind: kind must be Service, Policy or ReleaseTrain",
+      "a.yaml#1 kind: kind must be Service, Policy, ReleaseTrain, FreezeWindow or Notifier",
     ]);
   });
 });

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { formatCatalogError, parseCatalogText } from "../src/index.js";
+import { formatCatalogError, importDocuments, parseCatalogText } from "../src/index.js";
 
 /** The README's ```yaml blocks: what users copy, so each must be a valid catalog document. */
 const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");
@@ -16,7 +16,10 @@ describe("README examples", () => {
     (_index, text) => {
       const parsed = parseCatalogText(text, "README.md");
       expect(parsed.errors.map(formatCatalogError)).toEqual([]);
-      expect(parsed.documents.length).toBeGreaterThan(0);
+      // A Sloth or OpenSLO example (the Import section) must import with nothing left out.
+      const imported = importDocuments(parsed.foreign ?? []);
+      expect(imported.issues.filter((i) => i.level === "unmapped")).toEqual([]);
+      expect(parsed.documents.length + imported.services.length).toBeGreaterThan(0);
     },
   );
 });

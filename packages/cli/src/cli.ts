@@ -5,8 +5,10 @@ import { up } from "./commands/up.js";
 import { audit } from "./commands/audit.js";
 import { evidence } from "./commands/evidence.js";
 import { gate } from "./commands/gate.js";
+import { canary } from "./commands/canary.js";
 import { guards } from "./commands/guards.js";
 import { deadletters } from "./commands/deadletters.js";
+import { dora } from "./commands/dora.js";
 import { incidents } from "./commands/incidents.js";
 import { proposals } from "./commands/proposals.js";
 import { provisionCommand } from "./commands/provision.js";
@@ -15,25 +17,33 @@ import { release } from "./commands/release.js";
 import { rules } from "./commands/rules.js";
 import { snapshot } from "./commands/snapshot.js";
 import { validate } from "./commands/validate.js";
+import { importCommand } from "./commands/import.js";
+import { kubernetesSecrets } from "./commands/kubernetes-secrets.js";
+import { migrate } from "./commands/migrate.js";
 import { EXIT, UsageError } from "./io.js";
 import type { CliInvocation, CliIo, Command } from "./io.js";
 
 /** Every command, in help order. A new command is a file in `src/commands/` and a line here. */
 export const COMMANDS: readonly Command[] = [
   validate,
+  importCommand,
   rules,
   generate,
   audit,
   evidence,
   snapshot,
   gate,
+  canary,
   incidents,
   proposals,
   guards,
   deadletters,
+  dora,
   replay,
   release,
   provisionCommand,
+  migrate,
+  kubernetesSecrets,
   up,
   demo,
 ];

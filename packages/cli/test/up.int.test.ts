@@ -216,8 +216,8 @@ describe.skipIf(!natsInstalled)("safedeploy up, the real binary", () => {
         .split("\n")
         .map((line) => Number(line.trim()))
         .filter((pid) => pid > 0);
-      // Eight services (no git actuator without an env repo) and nats-server.
-      expect(pids.length).toBe(9);
+      // Nine services (no git actuator without an env repo; the notifier included) and nats-server.
+      expect(pids.length).toBe(10);
       child.kill("SIGINT");
       expect(await exited).toBe(0);
       expect(output()).toContain("[up] stopped");

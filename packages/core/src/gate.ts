@@ -28,7 +28,8 @@ export interface FreezeWindow {
   readonly from: string;
   readonly until: string;
   readonly reason: string;
-  readonly origin: "manual" | "exhaustion";
+  /** `recurring`: a `kind: FreezeWindow` in force (see freeze-window.ts); never stored. */
+  readonly origin: "manual" | "exhaustion" | "recurring";
 }
 
 /**
@@ -328,7 +329,7 @@ export function exhaustionFreeze(
   service: string,
   evaluatedAt: string,
   freezeOnExhaustionMs: number,
-): FreezeWindow {
+): FreezeWindow & { readonly origin: "exhaustion" } {
   return {
     id: freezeId(service, "exhaustion", evaluatedAt),
     from: evaluatedAt,
@@ -352,7 +353,7 @@ export function decideExhaustionFreeze<F extends FreezeWindow>(
     readonly evaluatedAt: string;
   },
   freezeOnExhaustionMs: number,
-  complete: (freeze: FreezeWindow) => F,
+  complete: (freeze: FreezeWindow & { readonly origin: "exhaustion" }) => F,
 ): { readonly freezes: F[] | undefined; readonly inForce: F | undefined } {
   if (evaluation.severity !== "exhausted") return { freezes: undefined, inForce: undefined };
   const at = evaluation.evaluatedAt;

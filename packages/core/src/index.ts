@@ -200,3 +200,40 @@ export {
 export type { FreezeDecision, RecordedVerdict } from "./governance.js";
 export { authorizeAction, authorizingProposalId } from "./authority.js";
 export type { ActionAuthority, RefusalCode, RequestedAction } from "./authority.js";
+export { DEPLOY_TRIGGERS, deploysOf, doraReport, durationStats } from "./dora.js";
+export type {
+  Deploy,
+  DoraDeployEvent,
+  DoraIncident,
+  DoraInput,
+  DoraMetrics,
+  DoraReport,
+  DoraRollback,
+  DurationStats,
+} from "./dora.js";
+export { sloSeries } from "./slo-history.js";
+export type { ChartMarker, EvaluationPoint, SloSeries } from "./slo-history.js";
+export {
+  canaryStepOf,
+  deployBeforeBurn,
+  deployEventId,
+  describeDeployBeforeBurn,
+  rollbackTarget,
+  serviceOfApp,
+  shortRevision,
+} from "./deploys.js";
+export type { CanaryStepOutcome, DeployEvent, HistoryCommit, RollbackTarget } from "./deploys.js";
+export {
+  NEXT_OPENING_HORIZON_DAYS,
+  compileFreezeWindow,
+  evaluateFreezeWindows,
+  freezeWindowOf,
+  selectsService,
+} from "./freeze-window.js";
+export type {
+  CompiledFreezeWindow,
+  FreezeOverride,
+  FreezeWindowReason,
+  FreezeWindowState,
+  RecurringFreezeWindow,
+} from "./freeze-window.js";

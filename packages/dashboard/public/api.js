@@ -106,9 +106,11 @@
 /**
  * Requests to the API with the signed-in token.
  * @typedef {object} Api
- * @property {<K extends ListName>(list: K, limit: number) => Promise<Page<Lists[K]>>} list
- *   The first page of a list, e.g. `list("proposals", 100)`.
+ * @property {<K extends ListName>(list: K, limit: number, cursor?: string | null) => Promise<Page<Lists[K]>>} list
+ *   A page of a list, the first unless `cursor` (a page's `next`) says which, e.g.
+ *   `list("proposals", 100)`.
  * @property {(path: string, body: unknown) => Promise<unknown>} post A POST of a JSON body.
+ * @property {(path: string) => Promise<unknown>} get A GET of a path under /v1 (e.g. history).
  * @property {(lastEventId: string | null, signal: AbortSignal) => Promise<Response>} events
  *   The event feed `/v1/events` as a text/event-stream response, from after `lastEventId`.
  */
@@ -198,10 +200,15 @@ export function createApi({ token, onRefusedToken, fetch = globalThis.fetch.bind
   }
 
   return {
-    list: async (list, limit) =>
+    list: async (list, limit, cursor = null) => {
+      const after = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
       // The gateway validates its answers against the same views (its response schemas).
-      /** @type {Page<Lists[typeof list]>} */ (await request(`/v1/${list}?limit=${limit}`)),
+      return /** @type {Page<Lists[typeof list]>} */ (
+        await request(`/v1/${list}?limit=${limit}${after}`)
+      );
+    },
     post: (path, body) => request(path, { method: "POST", body }),
+    get: (path) => request(path),
     events: async (lastEventId, signal) => {
       /** @type {Record<string, string>} */
       const headers = { accept: "text/event-stream", authorization: `Bearer ${token() ?? ""}` };

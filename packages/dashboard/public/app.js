@@ -8,6 +8,7 @@ import { ApiRefusal, createApi, describeRefusal } from "./api.js";
 import { loadDeadLetters } from "./deadletters.js";
 import { createDecisionDialog } from "./decision.js";
 import { byId } from "./dom.js";
+import { followHistory, refreshHistory } from "./history-cards.js";
 import { loadFreezes } from "./freezes.js";
 import { loadGuards } from "./guards.js";
 import { loadIncidents } from "./incidents.js";
@@ -104,10 +105,12 @@ async function signIn(candidate) {
     onEvent: (type) => {
       const lists = affectedBy(type);
       if (lists.length > 0) refresh(...lists);
+      refreshHistory(type);
     },
     onReconnected: () => refresh(...ALL_CARDS),
   });
   await load(ALL_CARDS);
+  followHistory(api, (error) => showBanner(describeRefusal(error)));
 }
 
 byId("login-form").addEventListener("submit", (event) => {

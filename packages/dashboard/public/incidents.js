@@ -68,6 +68,7 @@ function incidentCard(incident) {
         "data-testid": "incident-state",
         text: incident.state,
       }),
+      h("a", { href: `#incident/${encodeURIComponent(incident.id)}`, text: "Timeline and charts" }),
     ),
     incident.reason ? h("p", { class: "summary", text: incident.reason }) : null,
     h("p", {

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { Severity } from "./domain.js";
 import { Duration, HttpUrl, ResourceName, parseDuration } from "./primitives.js";
+import { NotifierDocument } from "./notifications.js";
 
 /** Catalog documents use this apiVersion; a future v2 lives beside it. */
 export const API_VERSION = "safedeploy.dev/v1";
@@ -355,11 +356,144 @@ export const ReleaseTrainDocument = z.strictObject({
 });
 export type ReleaseTrainDocument = z.infer<typeof ReleaseTrainDocument>;
 
+/** RFC 5545 RRULE parts a freeze window may use (RFC 5545 §3.3.10). */
+const RRULE_PARTS = new Set([
+  "FREQ",
+  "INTERVAL",
+  "COUNT",
+  "UNTIL",
+  "BYSECOND",
+  "BYMINUTE",
+  "BYHOUR",
+  "BYDAY",
+  "BYMONTHDAY",
+  "BYYEARDAY",
+  "BYWEEKNO",
+  "BYMONTH",
+  "BYSETPOS",
+  "WKST",
+]);
+const RRULE_FREQS = new Set(["YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY", "MINUTELY"]);
+
+/** Allowed values of the numeric BY parts (RFC 5545 §3.3.10): min, max, and whether ± is allowed. */
+const RRULE_RANGES: Readonly<Record<string, readonly [number, number, boolean]>> = {
+  BYSECOND: [0, 60, false],
+  BYMINUTE: [0, 59, false],
+  BYHOUR: [0, 23, false],
+  BYMONTH: [1, 12, false],
+  BYMONTHDAY: [1, 31, true],
+  BYYEARDAY: [1, 366, true],
+  BYWEEKNO: [1, 53, true],
+  BYSETPOS: [1, 366, true],
+};
+
+/** What is wrong with an RRULE value's structure, or undefined when it is well formed. */
+export function rruleProblem(text: string): string | undefined {
+  const body = text.trim().replace(/^RRULE:/i, "");
+  const seen = new Map<string, string>();
+  for (const part of body.split(";")) {
+    const match = /^([A-Z]+)=([-A-Z0-9,+]+)$/i.exec(part.trim());
+    if (match === null) return `"${part}" is not a NAME=VALUE part`;
+    const name = (match[1] ?? "").toUpperCase();
+    if (!RRULE_PARTS.has(name)) return `unknown part ${name}`;
+    if (seen.has(name)) return `${name} given twice`;
+    seen.set(name, (match[2] ?? "").toUpperCase());
+  }
+  const freq = seen.get("FREQ");
+  if (freq === undefined) return "needs FREQ";
+  if (!RRULE_FREQS.has(freq)) return `FREQ must be one of ${[...RRULE_FREQS].join(", ")}`;
+  if (seen.has("COUNT") && seen.has("UNTIL")) return "COUNT and UNTIL exclude each other";
+  for (const name of ["INTERVAL", "COUNT"]) {
+    const value = seen.get(name);
+    if (value !== undefined && !/^[1-9]\d*$/.test(value))
+      return `${name} must be a positive integer`;
+  }
+  const byDay = seen.get("BYDAY");
+  if (
+    byDay !== undefined &&
+    !byDay.split(",").every((d) => /^[+-]?\d{0,2}(MO|TU|WE|TH|FR|SA|SU)$/.test(d))
+  ) {
+    return "BYDAY must list weekdays such as MO,TU or 1FR";
+  }
+  for (const [name, [min, max, signed]] of Object.entries(RRULE_RANGES)) {
+    const value = seen.get(name);
+    if (value === undefined) continue;
+    const ok = value.split(",").every((item) => {
+      if (!/^[+-]?\d{1,3}$/.test(item)) return false;
+      const n = Number(item);
+      return signed ? Math.abs(n) >= min && Math.abs(n) <= max : n >= min && n <= max;
+    });
+    if (!ok)
+      return `${name} must list integers in ${signed ? `±${min}..${max}` : `${min}..${max}`}`;
+  }
+  const wkst = seen.get("WKST");
+  if (wkst !== undefined && !/^(MO|TU|WE|TH|FR|SA|SU)$/.test(wkst)) return "WKST must be a weekday";
+  const until = seen.get("UNTIL");
+  if (until !== undefined && !/^\d{8}$|^\d{8}T\d{6}Z$/.test(until)) {
+    return "UNTIL must be a UTC date-time like 20271231T230000Z (or a date like 20271231)";
+  }
+  return undefined;
+}
+
+/** Whether the runtime knows `zone` as an IANA time zone. */
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A `kind: FreezeWindow` document: a recurring window (RFC 5545 RRULE from a local DTSTART in a
+ * time zone, each occurrence lasting `duration`) during which the selected services may not be
+ * promoted (`deny`), or outside of which they may not (`allow`: "only then"). Deny wins.
+ */
+export const FreezeWindowDocument = z.strictObject({
+  apiVersion: ApiVersion,
+  kind: z.literal("FreezeWindow"),
+  metadata: Metadata,
+  spec: z
+    .strictObject({
+      /** `deny`: frozen during each occurrence; `allow`: frozen outside every occurrence. */
+      effect: z.enum(["deny", "allow"], { message: "must be deny or allow" }),
+      /** Local wall time of the first occurrence, in `timeZone`, without offset. */
+      dtstart: z
+        .string({ message: "must be a local date and time like 2026-01-02T18:00:00" })
+        .regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d$|^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/, {
+          message: "must be a local date and time like 2026-01-02T18:00:00 (no offset)",
+        }),
+      timeZone: z
+        .string({ message: "must be an IANA time zone like Europe/Berlin" })
+        .refine(isTimeZone, { message: "must be an IANA time zone like Europe/Berlin" }),
+      /** e.g. `FREQ=WEEKLY;BYDAY=FR` (a leading `RRULE:` is allowed). */
+      rrule: z
+        .string({ message: "must be an RFC 5545 RRULE like FREQ=WEEKLY;BYDAY=FR" })
+        .superRefine((text, ctx) => {
+          const problem = rruleProblem(text);
+          if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+        }),
+      /** How long each occurrence lasts; days and weeks are calendar days in `timeZone`. */
+      duration: Duration,
+      /** Services by name; `*` selects every service. */
+      services: z.array(z.union([ResourceName, z.literal("*")])).optional(),
+      /** Services by `metadata.owner`. */
+      owners: z.array(z.string().trim().min(1)).optional(),
+      reason: z.string({ message: "is required" }).trim().min(1, { message: "is required" }),
+    })
+    .refine((spec) => (spec.services?.length ?? 0) + (spec.owners?.length ?? 0) > 0, {
+      message: "needs services or owners to select what it freezes",
+      path: ["services"],
+    }),
+});
+export type FreezeWindowDocument = z.infer<typeof FreezeWindowDocument>;
+
 /** Any catalog document, by its `kind`. */
 export const CatalogDocument = z.discriminatedUnion(
   "kind",
-  [ServiceDocument, PolicyDocument, ReleaseTrainDocument],
-  { message: "kind must be Service, Policy or ReleaseTrain" },
+  [ServiceDocument, PolicyDocument, ReleaseTrainDocument, FreezeWindowDocument, NotifierDocument],
+  { message: "kind must be Service, Policy, ReleaseTrain, FreezeWindow or Notifier" },
 );
 export type CatalogDocument = z.infer<typeof CatalogDocument>;
 

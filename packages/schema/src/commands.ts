@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { Actor, IncidentState } from "./domain.js";
 import { ReleaseTrainDocument } from "./catalog.js";
+import { EVENT_DATA } from "./events.js";
 import { ImagePlan, PatchPlan } from "./plans.js";
 import { HttpUrl, ResourceName, Timestamp } from "./primitives.js";
 import {
@@ -12,6 +13,9 @@ import {
   ProposalView,
   TrainView,
 } from "./views.js";
+
+/** A deploy event's data (`governance.deploy-recorded`). */
+export const DeployRecord = EVENT_DATA["governance.deploy-recorded"];
 
 const Reason = z.string().trim().min(1, { message: "a reason is required" }).max(2000);
 
@@ -90,6 +94,23 @@ export const COMMANDS = {
     request: z.object({ service: ResourceName, actor: Actor, reason: Reason }),
     result: z.object({ lifted: z.array(FreezeView) }),
   },
+  /**
+   * An admin's emergency override: the service's recurring freeze windows (`kind: FreezeWindow`)
+   * do not freeze it until `until` (at most 24h ahead). Manual and exhaustion freezes still do.
+   */
+  "freeze.override": {
+    request: z.object({ service: ResourceName, until: Timestamp, reason: Reason, actor: Actor }),
+    result: z.object({
+      id: z.string(),
+      service: ResourceName,
+      from: Timestamp,
+      until: Timestamp,
+      reason: z.string(),
+      actor: Actor,
+      /** The recurring windows that froze the service when it was overridden. */
+      windows: z.array(z.string()),
+    }),
+  },
   /** A release train's guard failed: block the service's gate until it is cleared. */
   "guard.fail": {
     request: z.object({
@@ -145,6 +166,20 @@ export const COMMANDS = {
   "train.list": {
     request: z.object({ limit: z.number().int().min(1).max(500).default(100) }),
     result: z.object({ items: z.array(TrainView) }),
+  },
+  /**
+   * Record a deploy event (Argo CD / Argo Rollouts notification, API, CLI) for a service: stored
+   * once per (app, revision, trigger, step) however often it is reported; `recorded` is false
+   * for a repeat.
+   */
+  "deploy.record": {
+    request: z.object({ service: ResourceName, deploy: DeployRecord }),
+    result: z.object({ id: z.string(), recorded: z.boolean(), deploy: DeployRecord }),
+  },
+  /** A service's recorded deploy events, oldest first (the newest 100). */
+  "deploy.list": {
+    request: z.object({ service: ResourceName }),
+    result: z.object({ items: z.array(DeployRecord) }),
   },
 } as const;
 

@@ -13,6 +13,7 @@ import {
   Severity,
 } from "./domain.js";
 import { ProposalPlan } from "./plans.js";
+import { NotificationDelivered, NotificationFailed } from "./notifications.js";
 import { Duration, HttpUrl, ResourceName, Timestamp } from "./primitives.js";
 
 const Count = z.number().nonnegative();
@@ -238,6 +239,16 @@ export const EVENT_DATA = {
     actor: Actor,
     origin: z.enum(["manual", "exhaustion"]),
   }),
+  /** An admin overrode the service's recurring freeze windows until `until` (emergency). */
+  "governance.freeze-overridden": z.object({
+    overrideId: Id,
+    from: Timestamp,
+    until: Timestamp,
+    actor: Actor,
+    reason: z.string(),
+    /** The recurring windows that froze the service then. */
+    windows: z.array(z.string()),
+  }),
   "governance.freeze-lifted": z.object({
     freezeId: Id,
     at: Timestamp,
@@ -413,6 +424,10 @@ export const EVENT_DATA = {
     attributedStep: z.number().int().nonnegative().nullable(),
     details: z.record(z.string(), z.unknown()),
   }),
+  /** The notifier delivered a notification (issue 17); recorded in the audit log. */
+  "governance.notification-delivered": NotificationDelivered,
+  /** One failed delivery attempt of a notification; `final` when the notifier gave up. */
+  "governance.notification-failed": NotificationFailed,
 } as const;
 
 export type EventType = keyof typeof EVENT_DATA;

@@ -70,7 +70,7 @@ export {
 export type { PlanAction } from "./plans.js";
 export { ChainHead, ProposalRecord } from "./records.js";
 export { canonicalJson } from "./json.js";
-export { COMMANDS, CommandError, commandReply } from "./commands.js";
+export { COMMANDS, CommandError, DeployRecord, commandReply } from "./commands.js";
 export type { CommandName, CommandReply, CommandRequest, CommandResult } from "./commands.js";
 export {
   DEFAULT_NAMESPACE,
@@ -87,7 +87,12 @@ export {
   streamSubjectFilter,
 } from "./subjects.js";
 export type { Domain, Namespace, StreamName } from "./subjects.js";
-export { AUDIT_ANCHOR_BUCKET, AUDIT_CONSUMERS, SAFEDEPLOY_TOPOLOGY } from "./topology.js";
+export {
+  AUDIT_ANCHOR_BUCKET,
+  AUDIT_CONSUMERS,
+  NOTIFIER_CONSUMERS,
+  SAFEDEPLOY_TOPOLOGY,
+} from "./topology.js";
 export type {
   BucketDeclaration,
   ConsumerDeclaration,
@@ -101,6 +106,7 @@ export {
   DEFAULT_POLICY_SPEC,
   DeployedWhen,
   Deployment,
+  FreezeWindowDocument,
   HealthCheck,
   Hook,
   PartialPolicySpec,
@@ -114,6 +120,7 @@ export {
   TrainStep,
   isJsonPath,
   resolvePolicy,
+  rruleProblem,
   staleAfterMs,
 } from "./catalog.js";
 export {
@@ -135,6 +142,14 @@ export {
   provisionerPermissions,
   servicePermissions,
 } from "./permissions.js";
+export {
+  MAX_NOTIFY_ATTEMPTS,
+  NOTIFICATION_KINDS,
+  NotificationDelivered,
+  NotificationFailed,
+  NotificationKind,
+  NotifierDocument,
+} from "./notifications.js";
 export type {
   NatsUser,
   PermissionOptions,

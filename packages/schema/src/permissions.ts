@@ -2,7 +2,7 @@ import type { CommandName } from "./commands.js";
 import type { EventType } from "./events.js";
 import { qualifiedName, streamOfEventType, streamSubjectFilter } from "./subjects.js";
 import type { Namespace } from "./subjects.js";
-import { SAFEDEPLOY_TOPOLOGY } from "./topology.js";
+import { NOTIFIER_CONSUMERS, SAFEDEPLOY_TOPOLOGY } from "./topology.js";
 import type { ConsumerDeclaration, Topology } from "./topology.js";
 
 /**
@@ -22,6 +22,7 @@ export const SERVICE_USERS = [
   "audit",
   "gateway",
   "release-train",
+  "notifier",
 ] as const;
 export type ServiceUser = (typeof SERVICE_USERS)[number];
 
@@ -100,6 +101,7 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
       "governance.canary-healthy",
       "governance.freeze-opened",
       "governance.freeze-lifted",
+      "governance.freeze-overridden",
       "governance.guard-failed",
       "governance.guard-cleared",
     ],
@@ -109,6 +111,7 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
       "gate.query",
       "freeze.create",
       "freeze.lift",
+      "freeze.override",
       "canary.step",
       "guard.fail",
       "guard.clear",
@@ -123,10 +126,18 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
       "governance.proposal-superseded",
       "governance.preview-requested",
       APPROVED_ACTION_EVENT,
+      "governance.deploy-recorded",
     ],
     consumers: ["proposal", "proposal-governance"],
-    buckets: ["proposals"],
-    serves: ["proposal.approve", "proposal.reject", "proposal.revert", "proposal.promotion"],
+    buckets: ["proposals", "deploys"],
+    serves: [
+      "proposal.approve",
+      "proposal.reject",
+      "proposal.revert",
+      "proposal.promotion",
+      "deploy.record",
+      "deploy.list",
+    ],
   },
   "git-actuator": {
     ...none,
@@ -157,9 +168,12 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
       "incident.transition",
       "freeze.create",
       "freeze.lift",
+      "freeze.override",
       "gate.query",
       "canary.step",
       "guard.clear",
+      "deploy.record",
+      "deploy.list",
       "train.start",
       "train.status",
       "train.list",
@@ -198,6 +212,13 @@ export const SERVICE_ACCESS: Readonly<Record<ServiceUser, ServiceAccess>> = {
     // `proposal.promotion`: each step's promotion is a proposal; `proposal.revert`: the revert
     // of a failing step; `guard.fail`: a failed guard blocks the service's gate.
     requests: ["gate.query", "proposal.revert", "proposal.promotion", "guard.fail"],
+  },
+  // Outbound webhooks and Slack: reads the events it reports, records each delivery's outcome.
+  notifier: {
+    ...none,
+    publishes: ["governance.notification-delivered", "governance.notification-failed"],
+    consumers: NOTIFIER_CONSUMERS.map((c) => c.durable),
+    buckets: ["notifications", "notification-context"],
   },
 };
 

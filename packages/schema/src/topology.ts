@@ -59,6 +59,23 @@ export const AUDIT_ANCHOR_BUCKET = {
   description: "head (position, hash) of each stream's audit chain after each committed batch",
 } as const satisfies BucketDeclaration;
 
+const notifierConsumer = (stream: StreamName, durable: string, filter: string) =>
+  consumer(stream, durable, filter, { ackWait: "2m", maxDeliver: 50, maxAckPending: 100 });
+
+/** The notifier's durables: what it reports, one event type each (incidents: the whole stream). */
+export const NOTIFIER_CONSUMERS: readonly ConsumerDeclaration[] = [
+  notifierConsumer("INCIDENTS", "notifier-incidents", ">"),
+  // The budget a burning service has left, for the messages' Budget field (a burning one only).
+  consumer("BUDGET", "notifier-budget", "budget.evaluated", { maxDeliver: 5 }),
+  notifierConsumer("GOVERNANCE", "notifier-proposals", "governance.proposal-created"),
+  notifierConsumer("GOVERNANCE", "notifier-approvals", "governance.proposal-approved"),
+  notifierConsumer("GOVERNANCE", "notifier-actions", "governance.action-completed"),
+  notifierConsumer("GOVERNANCE", "notifier-action-failures", "governance.action-failed"),
+  notifierConsumer("GOVERNANCE", "notifier-freezes-opened", "governance.freeze-opened"),
+  notifierConsumer("GOVERNANCE", "notifier-freezes-lifted", "governance.freeze-lifted"),
+  notifierConsumer("GOVERNANCE", "notifier-trains", "governance.train-finished"),
+];
+
 /** Everything SafeDeploy needs on the NATS server; provisioning it twice changes nothing. */
 export const SAFEDEPLOY_TOPOLOGY: Topology = {
   streams: [
@@ -88,6 +105,10 @@ export const SAFEDEPLOY_TOPOLOGY: Topology = {
     consumer("GOVERNANCE", "release-train-rejections", "governance.proposal-rejected"),
     // An executed revert clears the failed release guard of its service.
     consumer("GOVERNANCE", "policy-actions", "governance.action-completed"),
+    // The notifier: one durable per event it reports (NATS 2.9 takes one filter per consumer, and
+    // a whole-GOVERNANCE filter would deliver approved actions to it). It gives up by its own
+    // count of attempts, well before maxDeliver.
+    ...NOTIFIER_CONSUMERS,
     consumer("METRICS", "audit-metrics", ">", { maxAckPending: 10_000 }),
     consumer("BUDGET", "audit-budget", ">", { maxAckPending: 10_000 }),
     consumer("INCIDENTS", "audit-incidents", ">", { maxAckPending: 10_000 }),
@@ -100,8 +121,19 @@ export const SAFEDEPLOY_TOPOLOGY: Topology = {
     { name: "proposals", history: 5, description: "proposal index by cause" },
     { name: "verdicts", history: 1, description: "last published verdict per service" },
     { name: "canaries", history: 5, description: "canary step per service" },
+    {
+      name: "deploys",
+      history: 1,
+      description: "deploy events seen (dedup beyond the stream window) and per-service history",
+    },
     { name: "guards", history: 5, description: "failed release-train guards per service" },
     { name: "trains", history: 5, description: "release train state and manifest per train" },
+    { name: "notifications", history: 5, description: "delivery state per notification" },
+    {
+      name: "notification-context",
+      history: 1,
+      description: "incident and proposal facts the notifier's messages show",
+    },
     // Provisioned up front, so the audit user never needs the right to create a stream.
     AUDIT_ANCHOR_BUCKET,
   ],

@@ -272,7 +272,7 @@ describe("CatalogDocument", () => {
         .kind,
     ).toBe("Policy");
     expect(issues(CatalogDocument, { ...service(), kind: "Deployment" })).toEqual([
-      "kind: kind must be Service, Policy or ReleaseTrain",
+      "kind: kind must be Service, Policy, ReleaseTrain, FreezeWindow or Notifier",
     ]);
   });
 });

@@ -81,6 +81,8 @@ describe("servicePermissions", () => {
       "sd.cmd.proposal.reject",
       "sd.cmd.proposal.revert",
       "sd.cmd.proposal.promotion",
+      "sd.cmd.deploy.record",
+      "sd.cmd.deploy.list",
     ]);
     expect(of("proposal").allowResponses).toBe(true);
     // A release train asks for reverts; only the proposal service files proposals.
@@ -98,6 +100,7 @@ describe("servicePermissions", () => {
     expect(of("incident").publish.allow).toContain("$KV.incidents-active.>");
     expect(of("proposal").publish.allow.filter((s) => s.startsWith("$KV."))).toEqual([
       "$KV.proposals.>",
+      "$KV.deploys.>",
     ]);
     expect(of("gateway").publish.allow.filter((s) => s.startsWith("$KV."))).toEqual([]);
   });

@@ -23,6 +23,8 @@ export {
 } from "./nats.js";
 export type { TestBus } from "./nats.js";
 export { startNatsServer } from "./nats-server.js";
+export { startNatsCluster } from "./nats-cluster.js";
+export type { ClusterNode, PrivateNatsCluster } from "./nats-cluster.js";
 export { createTestDatabase, testDatabaseAdminUrl } from "./postgres.js";
 export type { TestDatabase } from "./postgres.js";
 export type { PrivateNatsServer } from "./nats-server.js";

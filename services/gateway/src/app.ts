@@ -13,10 +13,15 @@ import { eventMetrics, eventRoutes, feedHub } from "./routes/events.js";
 import { freezeRoutes } from "./routes/freezes.js";
 import { guardRoutes } from "./routes/guards.js";
 import { healthRoutes } from "./routes/health.js";
+import { historyRoutes } from "./routes/history.js";
 import { deadLetterRoutes } from "./routes/dead-letters.js";
+import { deployRoutes } from "./routes/deploys.js";
+import { doraRoutes } from "./routes/dora.js";
+import { flaggerRoutes } from "./routes/flagger.js";
 import { incidentRoutes } from "./routes/incidents.js";
 import { proposalRoutes } from "./routes/proposals.js";
 import { serviceRoutes } from "./routes/services.js";
+import { slackRoutes } from "./routes/slack.js";
 import { systemRoutes } from "./routes/system.js";
 import { trainRoutes } from "./routes/trains.js";
 
@@ -40,6 +45,7 @@ export const gatewayApp: FastifyPluginAsync<{ deps: GatewayDeps }> = async (app,
   });
   await documentApi(app);
   await app.register(healthRoutes, { deps, metrics, moreMetrics: () => eventMetrics(hub) });
+  await app.register(slackRoutes, { deps });
   await app.register(dashboardRoutes, {
     dir: deps.dashboardDir === undefined ? dashboardAssetsDir() : deps.dashboardDir,
   });
@@ -55,6 +61,10 @@ export const gatewayApp: FastifyPluginAsync<{ deps: GatewayDeps }> = async (app,
       await v1.register(deadLetterRoutes, { deps });
       await v1.register(eventRoutes, { deps, hub });
       await v1.register(trainRoutes, { deps });
+      await v1.register(deployRoutes, { deps });
+      await v1.register(flaggerRoutes, { deps });
+      await v1.register(doraRoutes, { deps });
+      await v1.register(historyRoutes, { deps });
     },
     { prefix: "/v1" },
   );

@@ -2,6 +2,7 @@ import type { AuditPool, StreamAnchor } from "@safedeploy/audit";
 import type { Catalog } from "@safedeploy/catalog";
 import type { CommandName, CommandReply, CommandRequest } from "@safedeploy/schema";
 import type { FastifyBaseLogger } from "fastify";
+import type { SlackIntegration } from "./routes/slack.js";
 import type { TokenStore } from "./tokens.js";
 
 /** Sends a command to its owning service and resolves to its reply (`requestCommand`'s shape). */
@@ -43,4 +44,6 @@ export interface GatewayDeps {
     readonly streamsPerToken?: number;
   };
   readonly logger?: FastifyBaseLogger;
+  /** Slack's Approve / Reject (`POST /slack/interactivity`); absent: that route answers 404. */
+  readonly slack?: SlackIntegration;
 }

@@ -9,6 +9,8 @@ export { ApiError, ErrorBody } from "./errors.js";
 export type { ApiErrorCode } from "./errors.js";
 export { createGatewayService, gatewayOptionsFromEnv, gatewayService } from "./service.js";
 export type { GatewayOptions } from "./service.js";
+export { SLACK_RESPONSE_ORIGIN, parseSlackUsers, slackFromEnv } from "./routes/slack.js";
+export type { SlackIntegration } from "./routes/slack.js";
 export {
   ROLES,
   TokenFileError,

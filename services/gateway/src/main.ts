@@ -1,4 +1,11 @@
 import { runService } from "@safedeploy/runtime";
+import { slackFromEnv } from "./routes/slack.js";
 import { createGatewayService, gatewayOptionsFromEnv } from "./service.js";
 
-runService(createGatewayService(gatewayOptionsFromEnv(process.env)));
+const slack = await slackFromEnv(process.env);
+runService(
+  createGatewayService({
+    ...gatewayOptionsFromEnv(process.env),
+    ...(slack === undefined ? {} : { slack }),
+  }),
+);

@@ -20,6 +20,8 @@ export interface GatewayOptions {
   readonly statementTimeoutMs?: number;
   /** How often the tokens file is checked for changes, default 2 s. */
   readonly tokensReloadMs?: number;
+  /** Slack's Approve / Reject (`SAFEDEPLOY_SLACK_*`, see `slackFromEnv`). */
+  readonly slack?: GatewayDeps["slack"];
   /** Called with the gateway's URL once it listens (tests listening on port 0 learn it here). */
   readonly onListening?: (url: string) => void;
 }
@@ -158,6 +160,7 @@ export function createGatewayService(options: GatewayOptions = {}): ServiceDefin
         logger: context.log.child({ component: "http" }),
         ...(options.dashboardDir === undefined ? {} : { dashboardDir: options.dashboardDir }),
         ...(options.events === undefined ? {} : { events: options.events }),
+        ...(options.slack === undefined ? {} : { slack: options.slack }),
       });
       let address: string;
       try {

@@ -3,6 +3,7 @@ import { CommandFailedError } from "@safedeploy/jetstream";
 import type { TypedKv } from "@safedeploy/jetstream";
 import type { Envelope } from "@safedeploy/schema";
 import type { CanaryRecord, FreezeRecord, GuardRecord, PolicyRecord } from "./store.js";
+import type { FreezeWindowDeps } from "./handlers/freeze-windows.js";
 
 /** What the policy handlers need: the catalog, their KV state, the bus and a clock. */
 export interface PolicyDeps {
@@ -15,6 +16,8 @@ export interface PolicyDeps {
   readonly now: () => string;
   /** The collector's poll interval: evidence is stale after three of them unless the policy says. */
   readonly pollIntervalMs: number;
+  /** The catalog's recurring freeze windows and their overrides; absent: none. */
+  readonly freezeWindows?: FreezeWindowDeps;
 }
 
 /** The catalog service a command names, or `not_found`. */

@@ -6,6 +6,7 @@ import { SAFEDEPLOY_TOPOLOGY } from "@safedeploy/schema";
 import type { PolicyDeps } from "./deps.js";
 import { reportCanaryStep } from "./handlers/canary.js";
 import { createFreeze, liftFreezes } from "./handlers/freezes.js";
+import { openFreezeWindows, overrideFreezeWindows } from "./handlers/freeze-windows.js";
 import { clearGuardsCommand, failGuard, onActionCompleted } from "./handlers/guards.js";
 import {
   judgeOnClock,
@@ -35,6 +36,7 @@ export const policyService: ServiceDefinition = {
     const catalog = await loadServiceCatalog(context);
     const bus = await openServiceBus(context);
     const pollIntervalMs = context.config.pollIntervalMs;
+    const freezeWindows = await openFreezeWindows(bus, catalog);
     const deps: PolicyDeps = {
       services: new Map(catalog.services.map((s) => [s.name, s])),
       records: await openKv(bus, "verdicts", PolicyRecord),
@@ -44,6 +46,7 @@ export const policyService: ServiceDefinition = {
       publish: (envelope) => publishEvent(bus, envelope),
       now: () => new Date().toISOString(),
       pollIntervalMs,
+      freezeWindows,
     };
     await publishStartupVerdicts(deps);
     const subscriptions = [
@@ -63,6 +66,7 @@ export const policyService: ServiceDefinition = {
       await serveCommand(bus, "gate.query", queryGate(deps)),
       await serveCommand(bus, "freeze.create", createFreeze(deps)),
       await serveCommand(bus, "freeze.lift", liftFreezes(deps)),
+      await serveCommand(bus, "freeze.override", overrideFreezeWindows(deps, freezeWindows)),
       await serveCommand(bus, "canary.step", reportCanaryStep(deps)),
       await serveCommand(bus, "guard.fail", failGuard(deps)),
       await serveCommand(bus, "guard.clear", clearGuardsCommand(deps)),

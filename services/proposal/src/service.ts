@@ -2,6 +2,7 @@ import { consumeEvents, openKv, publishEvent, serveCommand } from "@safedeploy/j
 import { loadServiceCatalog, openServiceBus } from "@safedeploy/runtime";
 import type { ServiceDefinition } from "@safedeploy/runtime";
 import { SAFEDEPLOY_TOPOLOGY } from "@safedeploy/schema";
+import { DeployHistory, SeenDeploy, listDeploys, recordDeploy } from "./deploys.js";
 import { onActionOutcome, onCanaryHealthy, onVerdict } from "./governance.js";
 import {
   approve,
@@ -85,9 +86,23 @@ export const proposalService: ServiceDefinition = {
     const promoting = await serveCommand(bus, "proposal.promotion", (request) =>
       requestPromotion(deps, request),
     );
+    const deploys = {
+      seen: await openKv(bus, "deploys", SeenDeploy),
+      history: await openKv(bus, "deploys", DeployHistory),
+      publish: deps.publish,
+    };
+    const recording = await serveCommand(bus, "deploy.record", (r) => recordDeploy(deploys, r));
+    const listing = await serveCommand(bus, "deploy.list", (r) => listDeploys(deploys, r));
     return {
       stop: async () => {
-        await Promise.all([approving.stop(), rejecting.stop(), reverting.stop(), promoting.stop()]);
+        await Promise.all([
+          approving.stop(),
+          rejecting.stop(),
+          reverting.stop(),
+          promoting.stop(),
+          recording.stop(),
+          listing.stop(),
+        ]);
         await Promise.all([incidentSubscription.stop(), governanceSubscription.stop()]);
         await bus.close();
       },

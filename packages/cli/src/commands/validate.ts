@@ -26,6 +26,8 @@ export const validate: Command = {
 
 Validates every catalog document under PATH (a YAML file, or a directory searched
 recursively for .yaml and .yml files). PATH defaults to $SAFEDEPLOY_CATALOG, else ./catalog.
+Sloth prometheus/v1 and OpenSLO v1 files are accepted too, converted as "safedeploy import"
+does with its defaults; what cannot be converted is an error.
 Every error is printed on stderr as FILE#DOCUMENT: FIELD.PATH: MESSAGE (DOCUMENT counts
 from 0 within the file), then a count. Exit 0 valid, 1 invalid, 2 usage error.
 

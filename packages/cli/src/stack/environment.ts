@@ -60,6 +60,7 @@ function isCredential(name: string): boolean {
     GIT_ACTUATOR_VARIABLES.includes(name) ||
     name.startsWith("GITHUB_") ||
     name === "DATABASE_URL" ||
+    OWNED_CREDENTIALS.has(name) ||
     /^SAFEDEPLOY_[A-Z0-9_]*(URL|PASSWORD|TOKEN|SECRET|KEY)(_FILE)?$/.test(name)
   );
 }
@@ -68,7 +69,14 @@ function isCredential(name: string): boolean {
 const OWN_CREDENTIALS: Readonly<Record<string, readonly string[]>> = {
   // The schema owner, with which the audit service runs the migrations at start.
   audit: ["SAFEDEPLOY_AUDIT_MIGRATOR_URL"],
+  // Where the webhook signing keys and Slack webhook URLs of the catalog's notifiers live.
+  notifier: ["SAFEDEPLOY_NOTIFIER_SECRETS_DIR"],
+  // The Slack signing secret: only the gateway verifies Slack's requests.
+  gateway: ["SAFEDEPLOY_SLACK_SIGNING_SECRET_FILE"],
 };
+
+/** Every variable some service owns: never handed out by namespace. */
+const OWNED_CREDENTIALS = new Set(Object.values(OWN_CREDENTIALS).flat());
 
 /** The services that hold a database connection string (the audit writer and the read API). */
 const DATABASE_USERS = new Set(["audit", "gateway"]);

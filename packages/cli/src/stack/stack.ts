@@ -26,6 +26,7 @@ export const SERVICES = [
   "proposal",
   "git-actuator",
   "release-train",
+  "notifier",
   "gateway",
 ] as const;
 

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import * as dashboard from "@safedeploy/dashboard";
 import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
 import { z } from "zod";
@@ -17,6 +18,27 @@ const CONTENT_TYPES: Record<string, string> = {
   woff2: "font/woff2",
 };
 const ASSET = /^[A-Za-z0-9][\w.-]*\.(html|js|css|svg|png|ico|json|map|woff2)$/;
+
+/**
+ * The charting library's files the dashboard loads by bare name, served from the `uplot` package
+ * the dashboard depends on (never a CDN), by file name.
+ */
+const VENDOR_FILES: ReadonlyMap<string, string> = new Map([
+  ["uPlot.esm.js", "uplot/dist/uPlot.esm.js"],
+  ["uPlot.min.css", "uplot/dist/uPlot.min.css"],
+]);
+
+/** The path of a vendor file, resolved from the dashboard package; null when not installed. */
+function vendorPath(name: string): string | null {
+  const specifier = VENDOR_FILES.get(name);
+  const assets = dashboardAssetsDir();
+  if (specifier === undefined || assets === null) return null;
+  try {
+    return createRequire(join(dirname(assets), "package.json")).resolve(specifier);
+  } catch {
+    return null;
+  }
+}
 
 /** Shown while `@safedeploy/dashboard` exports no assets. */
 const PLACEHOLDER = `<!doctype html>
@@ -51,9 +73,10 @@ export const dashboardRoutes: FastifyPluginCallbackZod<{ dir: string | null }> =
       throw new ApiError("not_found", `no file ${name}`);
     }
     try {
-      // `name` is a bare file name (ASSET allows no separators), so it stays inside `dir`.
+      // `name` is a bare file name (ASSET allows no separators), so it stays inside `dir`; a
+      // vendor file's path comes from VENDOR_FILES, never from the request.
       // eslint-disable-next-line security/detect-non-literal-fs-filename
-      const body = await readFile(join(dir, name));
+      const body = await readFile(vendorPath(name) ?? join(dir, name));
       return { type: CONTENT_TYPES[extension] ?? "application/octet-stream", body };
     } catch {
       throw new ApiError("not_found", `no file ${name}`);

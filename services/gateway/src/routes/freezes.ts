@@ -1,5 +1,6 @@
 import { listFreezes } from "@safedeploy/audit";
-import { ResourceName } from "@safedeploy/schema";
+import { COMMANDS, ResourceName, Timestamp } from "@safedeploy/schema";
+import { z } from "zod";
 import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
 import { runCommand } from "../commands.js";
 import type { GatewayDeps } from "../deps.js";
@@ -9,6 +10,15 @@ import { principalOf } from "../plugins/auth.js";
 import { Freeze, FreezeBody, FreezeParams, LiftBody, Lifted, Page, listOf } from "../schemas.js";
 
 const SECURED = { tags: ["freezes"], security: [{ bearer: [] }] };
+
+/** An emergency override of a service's recurring freeze windows. */
+const OverrideBody = z.object({
+  service: ResourceName,
+  /** At most 24h ahead. */
+  until: Timestamp,
+  reason: z.string().trim().min(1, { message: "a reason is required" }).max(2000),
+});
+const Override = COMMANDS["freeze.override"].result.meta({ id: "FreezeOverride" });
 
 /** Manual freeze windows: the ones in force, open one, lift a service's. */
 export const freezeRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
@@ -72,6 +82,30 @@ export const freezeRoutes: FastifyPluginCallbackZod<{ deps: GatewayDeps }> = (
         { in: "body", path: "service" },
       );
       return reply.code(201).send(freeze);
+    },
+  );
+
+  app.post(
+    "/freezes/overrides",
+    {
+      config: { role: "admin" },
+      schema: {
+        ...SECURED,
+        summary: "Override a service's recurring freeze windows until a time (emergency, recorded)",
+        body: OverrideBody,
+        response: { 201: Override, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) => {
+      const { service, until, reason } = request.body;
+      requireService(service, "body", "service");
+      const override = await runCommand(
+        deps.sendCommand,
+        "freeze.override",
+        { service, until, reason, actor: principalOf(request).name },
+        { in: "body", path: "until" },
+      );
+      return reply.code(201).send(override);
     },
   );
 

@@ -6,6 +6,7 @@ import type { Envelope } from "@safedeploy/schema";
 import { mutate } from "@safedeploy/jetstream";
 import type { PolicyDeps } from "../deps.js";
 import type { PolicyRecord } from "../store.js";
+import { recurringFreezes } from "./freeze-windows.js";
 
 export const EMPTY_RECORD: PolicyRecord = { slos: {}, verdict: null };
 
@@ -16,9 +17,10 @@ export async function gateInput(
   slos: PolicyRecord["slos"],
   now: string,
 ): Promise<GateInput> {
-  const [freezes, guards] = await Promise.all([
+  const [freezes, guards, recurring] = await Promise.all([
     deps.freezes.get(service.name),
     deps.guards.get(service.name),
+    recurringFreezes(deps.freezeWindows, service, now),
   ]);
   return {
     ...gateDeclaration(
@@ -27,7 +29,7 @@ export async function gateInput(
       staleAfterMs(service.policy, deps.pollIntervalMs),
     ),
     slos: Object.values(slos),
-    freezes: freezes?.value.freezes ?? [],
+    freezes: [...(freezes?.value.freezes ?? []), ...recurring],
     guards: guards?.value.guards ?? [],
     now,
   };
@@ -61,8 +63,8 @@ export async function refreshVerdict(
     readonly restatement?: boolean;
   },
 ): Promise<GateVerdict | null> {
-  const before = (await deps.records.get(service.name))?.value ?? EMPTY_RECORD;
-  const input = await gateInput(deps, service, before.slos, at);
+  // Everything but the SLO states, which the decision below reads from the record it writes.
+  const input = await gateInput(deps, service, {}, at);
   const { result } = await mutate<PolicyRecord, { verdict: GateVerdict; publish: boolean } | null>(
     deps.records,
     service.name,

@@ -1,0 +1,2 @@
+export { createNotifierService, notifierOptionsFromEnv } from "./service.js";
+export type { NotifierOptions } from "./service.js";
