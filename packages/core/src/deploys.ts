@@ -86,6 +86,21 @@ export function deployBeforeBurn<D extends Pick<DeployEvent, "trigger" | "at">>(
   return latest;
 }
 
+const COMMIT_SHA = /^[0-9a-f]{7,40}$/;
+
+/**
+ * The environment-repo commit live when the burn began: the revision of the latest live deploy
+ * before it that names a commit (Argo CD reports the synced SHA; a Rollouts step names pods, not
+ * commits). Undefined when no deploy event says; then the repo's own rule applies.
+ */
+export function liveRevisionAt(
+  deploys: readonly Pick<DeployEvent, "trigger" | "at" | "revision">[],
+  burnBegan: string,
+): string | undefined {
+  const commits = deploys.filter((deploy) => COMMIT_SHA.test(deploy.revision.toLowerCase()));
+  return deployBeforeBurn(commits, burnBegan)?.revision.toLowerCase();
+}
+
 const VERBS: Record<DeployEvent["trigger"], string> = {
   "on-deployed": "synced",
   "on-sync-failed": "failed to sync",

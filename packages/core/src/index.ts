@@ -217,6 +217,7 @@ export {
   canaryStepOf,
   deployBeforeBurn,
   deployEventId,
+  liveRevisionAt,
   describeDeployBeforeBurn,
   rollbackTarget,
   serviceOfApp,

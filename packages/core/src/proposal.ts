@@ -59,6 +59,8 @@ export function rollbackProposal(
      * the cause), the proposal needs triage instead.
      */
     readonly burnBegan: string;
+    /** The revision live when the burn began, when deploy events say (see `RevertPlan`). */
+    readonly liveRevision?: string | undefined;
     readonly required: number;
     readonly at: string;
   },
@@ -77,7 +79,12 @@ export function rollbackProposal(
     createdAt: input.at,
     causeId: incident.id,
     summary: `Roll back ${incident.service}: ${incident.slo ?? "service"} is ${incident.severity} (${incident.id})`,
-    plan: { action: "git-revert", path: input.rollbackPath, burnBegan: input.burnBegan },
+    plan: {
+      action: "git-revert",
+      path: input.rollbackPath,
+      burnBegan: input.burnBegan,
+      ...(input.liveRevision === undefined ? {} : { liveRevision: input.liveRevision }),
+    },
     approvals: [],
     required: input.required,
   };

@@ -5,6 +5,7 @@ import {
   deployBeforeBurn,
   deployEventId,
   describeDeployBeforeBurn,
+  liveRevisionAt,
   rollbackTarget,
   serviceOfApp,
 } from "@safedeploy/core";
@@ -106,6 +107,42 @@ describe("deployBeforeBurn", () => {
           else expect(found?.at).toBe(at(Math.max(...before)));
         },
       ),
+    );
+  });
+});
+
+describe("liveRevisionAt", () => {
+  it("names the commit synced last before the burn, skipping what names no commit", () => {
+    const deploys = [
+      deploy({ revision: sha("a"), at: at(0) }),
+      deploy({ revision: sha("B"), at: at(5) }),
+      // A Rollouts step names pods, not a commit; a later sync is not what was serving.
+      deploy({ revision: "7d9f8c.5b6c", trigger: "on-rollout-completed", at: at(8) }),
+      deploy({ revision: sha("c"), at: at(30) }),
+    ];
+    expect(liveRevisionAt(deploys, at(10))).toBe(sha("b"));
+    expect(liveRevisionAt(deploys, at(1))).toBe(sha("a"));
+    expect(liveRevisionAt(deploys, at(-1))).toBeUndefined();
+    expect(liveRevisionAt([], at(10))).toBeUndefined();
+  });
+
+  it("is always a lowercase commit SHA of a deploy at or before the burn, when any", () => {
+    const event = fc.record({
+      revision: fc.oneof(fc.stringMatching(/^[0-9a-fA-F]{7,40}$/), fc.string()),
+      minute: fc.integer({ min: -60, max: 60 }),
+    });
+    fc.assert(
+      fc.property(fc.array(event), fc.integer({ min: -60, max: 60 }), (events, burn) => {
+        const deploys = events.map((e) => deploy({ revision: e.revision, at: at(e.minute) }));
+        const live = liveRevisionAt(deploys, at(burn));
+        if (live === undefined) return;
+        expect(live).toMatch(/^[0-9a-f]{7,40}$/);
+        expect(
+          deploys.some(
+            (d) => d.revision.toLowerCase() === live && Date.parse(d.at) <= Date.parse(at(burn)),
+          ),
+        ).toBe(true);
+      }),
     );
   });
 });

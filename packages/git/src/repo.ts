@@ -20,6 +20,11 @@ export type GitChange =
        * reverted (`newer-than-burn`). Without it, that rule is not applied.
        */
       readonly burnBegan?: string;
+      /**
+       * The commit live when the burn began (from deploy events): the revert undoes the newest
+       * change under the path at or below it, which was live, so `newer-than-burn` does not apply.
+       */
+      readonly liveRevision?: string;
     }
   | {
       readonly action: "set-canary-weight";
@@ -349,8 +354,27 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
     from: string,
     path: string,
     burnMs: number | undefined,
+    liveRevision?: string,
   ): Promise<RevertChoice> => {
-    const last = await out(["log", "--first-parent", "-1", "--format=%H", from, "--", path]);
+    let start = from;
+    if (liveRevision !== undefined) {
+      // Only a commit of the base's own history: never one from another branch, never a guess.
+      const live = await git(["rev-parse", "--verify", "--quiet", `${liveRevision}^{commit}`], {
+        okExitCodes: [1],
+      });
+      const commit = live.stdout.trim();
+      const onBase =
+        live.exitCode === 0 &&
+        (await git(["merge-base", "--is-ancestor", commit, from], { okExitCodes: [1] }))
+          .exitCode === 0;
+      if (!onBase) {
+        return triage(
+          `the revision live when the burn began (${abbreviate(liveRevision)}, from deploy events) is not on ${base}`,
+        );
+      }
+      start = commit;
+    }
+    const last = await out(["log", "--first-parent", "-1", "--format=%H", start, "--", path]);
     if (last === "") return triage(`no commit on ${base} changed ${path}`);
     const short = abbreviate(last);
     const { target, parents } = await readTarget(last, path);
@@ -384,7 +408,8 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
         "path-created",
       );
     }
-    if (burnMs !== undefined && Date.parse(target.committedAt) > burnMs) {
+    // A commit at or below the live revision was serving when the burn began: it may be the cause.
+    if (start === from && burnMs !== undefined && Date.parse(target.committedAt) > burnMs) {
       return refuseRevert(
         `the last commit that changed ${path} (${short}) was committed at ${target.committedAt}, after the burn began at ${new Date(burnMs).toISOString()}: it cannot be the cause`,
         target,
@@ -404,9 +429,13 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
     return ms;
   };
 
-  const stageRevert = async (rawPath: string, burnBegan?: string): Promise<StagedChange> => {
+  const stageRevert = async (
+    rawPath: string,
+    burnBegan?: string,
+    liveRevision?: string,
+  ): Promise<StagedChange> => {
     const path = normalizeRepoPath(rawPath);
-    const choice = await chooseRevert(originBase, path, burnStart(burnBegan));
+    const choice = await chooseRevert(originBase, path, burnStart(burnBegan), liveRevision);
     if (choice.status === "needs-triage") return choice;
     const { target, firstParent } = choice;
     const last = target.commit;
@@ -565,6 +594,7 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
       `${head}^`,
       normalizeRepoPath(change.path),
       burnStart(change.burnBegan),
+      change.liveRevision,
     );
     return choice.status === "needs-triage" && choice.harm === undefined ? null : choice;
   };
@@ -616,7 +646,7 @@ export async function openEnvRepo(options: EnvRepoOptions): Promise<EnvRepo> {
   const stage = (change: GitChange): Promise<StagedChange> => {
     switch (change.action) {
       case "git-revert":
-        return stageRevert(change.path, change.burnBegan);
+        return stageRevert(change.path, change.burnBegan, change.liveRevision);
       case "set-canary-weight":
         return stageCanary(change.path, change.from, change.to);
       case "pause-rollout":

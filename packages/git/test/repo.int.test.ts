@@ -588,6 +588,43 @@ describe("a rollback never re-applies harm (DESIGN.md invariant 11)", () => {
     });
   });
 
+  it("reverts what was live when the burn began, per the deploy events, when the repo alone cannot tell", async () => {
+    const live = await git(fresh.seed, ["rev-parse", "HEAD"]);
+    const liveChange = await git(fresh.seed, [
+      "log",
+      "--first-parent",
+      "-1",
+      "--format=%H",
+      live,
+      "--",
+      CHECKOUT,
+    ]);
+    // After the burn began, a change under the path that Argo CD has not synced yet.
+    await writeFile(join(fresh.seed, `${CHECKOUT}/hpa.yaml`), "kind: HorizontalPodAutoscaler\n");
+    await git(fresh.seed, ["add", "."]);
+    await git(fresh.seed, ["commit", "--quiet", "-m", "checkout hpa"], "2026-11-20T10:00:00Z");
+    await git(fresh.seed, ["push", "--quiet", "origin", "main"]);
+    const change = (liveRevision?: string): GitChange => ({
+      action: "git-revert",
+      path: CHECKOUT,
+      burnBegan: "2026-11-20T09:00:00.000Z",
+      ...(liveRevision === undefined ? {} : { liveRevision }),
+    });
+    const repo = await open("live");
+    // The repo alone: the newest change came after the burn, so it cannot say.
+    expect(needsTriage(await repo.apply(request("PRP-ALONE", change())))).toMatchObject({
+      harm: "newer-than-burn",
+    });
+    // The deploy events say which commit served: its change under the path is reverted.
+    const reverted = committed(await repo.apply(request("PRP-LIVE", change(live.slice(0, 12)))));
+    expect(reverted).toMatchObject({ status: "pushed", target: { commit: liveChange } });
+    // A live revision that is not on main is never a guess.
+    const stranger = needsTriage(
+      await repo.apply(request("PRP-STRANGER", change("0123456789abcdef0123456789abcdef01234567"))),
+    );
+    expect(stranger.reason).toContain("is not on main");
+  });
+
   it("reverts a merge on the first-parent history relative to its first parent, only under the path", async () => {
     await git(fresh.seed, ["checkout", "--quiet", "-b", "release"]);
     await fresh.commit(

@@ -31,6 +31,15 @@ export const RevertPlan = z.object({
   burnBegan: Timestamp.optional(),
   /** The commit a release train's revert undoes, when known. */
   commit: z.string().max(64).optional(),
+  /**
+   * The environment-repo revision live when the burn began, from deploy events (Argo CD's
+   * `on-deployed`): the commit to revert is the newest under the path at or below it, even when
+   * the repo alone cannot tell (a later commit, made after the burn began, not synced yet).
+   */
+  liveRevision: z
+    .string()
+    .regex(/^[0-9a-f]{7,40}$/, { message: "must be a commit SHA (7 to 40 lowercase hex digits)" })
+    .optional(),
 });
 export type RevertPlan = z.infer<typeof RevertPlan>;
 

@@ -41,6 +41,7 @@ export function gitPlanFor(kind: ProposalKind, plan: unknown): GitPlan {
           action: "git-revert",
           path: valid.path,
           ...(valid.burnBegan === undefined ? {} : { burnBegan: valid.burnBegan }),
+          ...(valid.liveRevision === undefined ? {} : { liveRevision: valid.liveRevision }),
         },
       };
     case "pause-rollout":

@@ -24,6 +24,8 @@ export interface ProposalDeps {
     name: string,
   ) => { rollbackPath: string | null; approvalsRequired: number } | undefined;
   readonly now: () => string;
+  /** The environment-repo commit live when the service's burn began, when deploy events say. */
+  readonly liveRevisionAt?: (service: string, burnBegan: string) => Promise<string | undefined>;
 }
 
 /** A stable proposal id from its idempotency key: the same cause always names the same proposal. */
@@ -108,11 +110,13 @@ async function proposeRollback(
 ): Promise<void> {
   const service = deps.serviceFor(incident.service);
   if (service === undefined || service.rollbackPath === null) return; // nothing to roll back: policy flags it
+  const liveRevision = await deps.liveRevisionAt?.(incident.service, incident.burnBegan);
   const draft = rollbackProposal(
     {
       incident,
       rollbackPath: service.rollbackPath,
       burnBegan: incident.burnBegan,
+      liveRevision,
       required: service.approvalsRequired,
       at: incident.at,
     },

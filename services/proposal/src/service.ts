@@ -1,7 +1,9 @@
 import { consumeEvents, openKv, publishEvent, serveCommand } from "@safedeploy/jetstream";
 import { loadServiceCatalog, openServiceBus } from "@safedeploy/runtime";
 import type { ServiceDefinition } from "@safedeploy/runtime";
+import { liveRevisionAt } from "@safedeploy/core";
 import { SAFEDEPLOY_TOPOLOGY } from "@safedeploy/schema";
+import type { Envelope } from "@safedeploy/schema";
 import { DeployHistory, SeenDeploy, listDeploys, recordDeploy } from "./deploys.js";
 import { onActionOutcome, onCanaryHealthy, onVerdict } from "./governance.js";
 import {
@@ -31,10 +33,15 @@ export const proposalService: ServiceDefinition = {
     const catalog = await loadServiceCatalog(context);
     const services = new Map(catalog.services.map((s) => [s.name, s]));
     const bus = await openServiceBus(context);
+    const deploys = {
+      seen: await openKv(bus, "deploys", SeenDeploy),
+      history: await openKv(bus, "deploys", DeployHistory),
+      publish: (envelope: Envelope) => publishEvent(bus, envelope),
+    };
     const deps: ProposalDeps = {
       proposals: await openKv(bus, "proposals", ProposalRecord),
       blocks: await openKv(bus, "proposals", BlockIndex),
-      publish: (envelope) => publishEvent(bus, envelope),
+      publish: deploys.publish,
       now: () => new Date().toISOString(),
       serviceFor: (name) => {
         const service = services.get(name);
@@ -45,6 +52,11 @@ export const proposalService: ServiceDefinition = {
               approvalsRequired: service.policy.approvals.required,
             };
       },
+      liveRevisionAt: async (service, burnBegan) =>
+        liveRevisionAt(
+          (await deploys.history.get(`history.${service}`))?.value.items ?? [],
+          burnBegan,
+        ),
     };
     const opened = onIncidentOpened(deps);
     const escalated = onIncidentEscalated(deps);
@@ -86,11 +98,6 @@ export const proposalService: ServiceDefinition = {
     const promoting = await serveCommand(bus, "proposal.promotion", (request) =>
       requestPromotion(deps, request),
     );
-    const deploys = {
-      seen: await openKv(bus, "deploys", SeenDeploy),
-      history: await openKv(bus, "deploys", DeployHistory),
-      publish: deps.publish,
-    };
     const recording = await serveCommand(bus, "deploy.record", (r) => recordDeploy(deploys, r));
     const listing = await serveCommand(bus, "deploy.list", (r) => listDeploys(deploys, r));
     return {

@@ -174,4 +174,39 @@ describe("proposal service", () => {
       error: { code: "invalid_request", message: "reason: a reason is required" },
     });
   });
+  it("names in a rollback's plan the commit Argo CD reported live when the burn began", async () => {
+    const deploy = (revision: string, at: string) => ({
+      reporter: "argocd" as const,
+      app: "checkout",
+      revision,
+      trigger: "on-deployed" as const,
+      step: null,
+      at,
+      commitTime: null,
+      details: {},
+    });
+    const live = "c0ffee".padEnd(40, "1");
+    for (const [revision, at] of [
+      ["a".repeat(40), "2026-11-24T07:00:00.000Z"],
+      [live, "2026-11-24T08:30:00.000Z"],
+      // Synced after the burn began (09:01): not what was serving.
+      ["b".repeat(40), "2026-11-24T09:30:00.000Z"],
+    ] as const) {
+      const answer = await requestCommand(harness.bus, "deploy.record", {
+        service: "checkout",
+        deploy: deploy(revision, at),
+      });
+      expect(answer.ok).toBe(true);
+    }
+    await publishEvent(harness.bus, opened("checkout", "INC-LIVE"));
+    const id = proposalIdFor("INC-LIVE:rollback-rollout");
+    await waitForProposal(id);
+    const kv = await openKv(harness.bus, "proposals", ProposalRecord);
+    expect((await kv.get(id))?.value.plan).toEqual({
+      action: "git-revert",
+      path: "envs/prod/checkout",
+      burnBegan: "2026-11-24T09:01:00.000Z",
+      liveRevision: live,
+    });
+  });
 });
