@@ -313,6 +313,19 @@ describe("canary steps from Argo Rollouts, to the pushed branch", () => {
       summary:
         "burn began 3 min after checkout revision 6d4f8b7c9d.5b8e2a9c4 step 0 completed a rollout step",
     });
+    // On the incident as people read it: `safedeploy incidents show`.
+    let stdout = "";
+    const code = await runCli({
+      argv: ["incidents", "show", incident!.id],
+      env: { SAFEDEPLOY_API: url, SAFEDEPLOY_TOKEN: TOKENS.viewer },
+      cwd: home,
+      stdout: (text) => (stdout += text),
+      stderr: () => undefined,
+    });
+    expect(code).toBe(0);
+    expect(stdout).toContain(
+      "deploy: burn began 3 min after checkout revision 6d4f8b7c9d.5b8e2a9c4 step 0 completed a rollout step",
+    );
   });
 });
 

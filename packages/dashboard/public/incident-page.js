@@ -51,9 +51,14 @@ async function showIncident(api, id) {
   page.hidden = false;
   byId("board").dataset.view = "incident";
   body.setAttribute("aria-busy", "true");
-  const timeline = /** @type {IncidentTimeline} */ (
-    await api.get(`/v1/incidents/${encodeURIComponent(id)}/timeline`)
-  );
+  const path = `/v1/incidents/${encodeURIComponent(id)}`;
+  const [timeline, deploy] = await Promise.all([
+    /** @type {Promise<IncidentTimeline>} */ (api.get(`${path}/timeline`)),
+    // "burn began 3 min after checkout revision 4a4fb30 synced", when deploy events say.
+    /** @type {Promise<{ summary?: string | null } | null>} */ (
+      api.get(`${path}/deploy`).catch(() => null)
+    ),
+  ]);
   byId("incident-page-title").textContent = `${timeline.incidentId} · ${timeline.service}`;
   /** @type {HTMLElement[]} */
   const parts = [
@@ -67,6 +72,13 @@ async function showIncident(api, id) {
       timeline.entries.map(entryItem),
     ),
   ];
+  if (deploy?.summary) {
+    parts.splice(
+      1,
+      0,
+      h("p", { class: "meta", "data-testid": "incident-deploy", text: deploy.summary }),
+    );
+  }
   if (timeline.slo !== null) {
     const opened = Date.parse(timeline.openedAt);
     const end =

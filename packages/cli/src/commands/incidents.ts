@@ -1,11 +1,15 @@
 import { parseArgs } from "node:util";
+import { z } from "zod";
 import { IncidentState } from "@safedeploy/schema";
 import { Incident, apiPath, listOf, printAnswer, withApi } from "../api.js";
 import { enumOption, idArgument, onlyOptions, serviceOption } from "../args.js";
-import { UsageError } from "../io.js";
+import { EXIT, UsageError } from "../io.js";
 import type { Command } from "../io.js";
 import { formatTable, shortTime } from "../table.js";
 import { incidentsTable } from "./snapshot.js";
+
+/** The part of `GET /v1/incidents/{id}/deploy` the CLI shows. */
+const IncidentDeploy = z.object({ summary: z.string().nullable() });
 
 /** The transitions, led by the opening when the API lists only the moves after it. */
 function timelineOf(incident: Incident): Incident["transitions"] {
@@ -97,7 +101,15 @@ export const incidents: Command = {
         if (rest.length > 1) throw new UsageError("incidents show takes one ID");
         return withApi("incidents", io, async (api) => {
           const answer = await api.get(apiPath(["incidents", id]), Incident);
-          return printAnswer(io, answer, values.json, describeIncident);
+          if (values.json) return printAnswer(io, answer, true, describeIncident);
+          // What was deployed when the burn began, when deploy events say (else nothing more).
+          const deploy = await api
+            .get(apiPath(["incidents", id, "deploy"]), IncidentDeploy)
+            .then((found) => found.value.summary)
+            .catch(() => null);
+          const described = describeIncident(answer.value);
+          io.stdout(deploy === null ? described : `${described}\ndeploy: ${deploy}`);
+          return EXIT.ok;
         });
       }
       case "transition": {
