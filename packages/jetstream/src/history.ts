@@ -46,7 +46,8 @@ export async function readHistory(bus: Bus, query: HistoryQuery): Promise<Histor
   let read = 0;
   while (read < matching) {
     const batch = await consumer.fetch({
-      max_messages: Math.min(500, matching - read),
+      // Large pulls: a round trip per 500 left the fold idle a fifth of the time.
+      max_messages: Math.min(5_000, matching - read),
       expires: 5_000,
     });
     let received = 0;
