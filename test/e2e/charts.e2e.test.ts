@@ -168,7 +168,9 @@ describe.skipIf(chromiumMissing !== undefined)(
       await page.click('[data-testid="back-to-board"]');
       await page.waitForSelector('[data-testid="incident-page"][hidden]', { state: "attached" });
       expect(await page.isVisible('[data-testid="services"]')).toBe(true);
-      expect(pageErrors).toEqual([]);
+      // No proposal service runs here, so the page's "deploy before the burn" line is unavailable
+      // (503, logged by the browser) and the page goes on without it; nothing else may fail.
+      expect(pageErrors.filter((error) => !error.includes("status of 503"))).toEqual([]);
     });
   },
 );

@@ -325,6 +325,8 @@ describe("governance that fails closed, end to end", () => {
   }, 60_000);
 
   it("2b. collector stopped: stale evidence within staleAfter plus one poll interval; back, it passes", async () => {
+    // From a passing gate: right after 2a, cart may still show the outage's unknown snapshots.
+    await gateBecomes("cart", "pass", 30_000);
     await collector!.shutdown("test: collector down");
     try {
       await collectorDown();
