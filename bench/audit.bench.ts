@@ -4,8 +4,6 @@
 // until every message is stored (hash chain, read model, anchors). In the same run, the same rows
 // are inserted with a plain batched `INSERT … ON CONFLICT DO NOTHING` into a fresh table shaped
 // like the audit log. Reports ratio = plain time / audit time (target ≥ 50 %).
-import { cpus, loadavg } from "node:os";
-import { writeFileSync } from "node:fs";
 import { migrateAudit } from "@safedeploy/audit";
 import { createPool } from "@safedeploy/db";
 import { provision, publishEvent } from "@safedeploy/jetstream";
@@ -14,12 +12,16 @@ import { createEnvelope, deadLetterSubject, messageId } from "@safedeploy/schema
 import type { Envelope } from "@safedeploy/schema";
 import { auditService } from "@safedeploy/service-audit";
 import {
+  benchMachine,
   budgetEvaluationEvent,
   createTestBus,
   createTestDatabase,
-  incidentOpenedEvent,
-  verdictEvent,
   gateReason,
+  incidentOpenedEvent,
+  loadAverage,
+  targetLine,
+  verdictEvent,
+  writeBenchResult,
 } from "@safedeploy/testing";
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
@@ -27,7 +29,6 @@ const SERVICES = 200;
 const BATCH = 500;
 const TARGET_RATIO = 0.5;
 const log = (text: string) => process.stdout.write(`${new Date().toISOString()} ${text}\n`);
-const load = () => loadavg().map((l) => Number(l.toFixed(2)));
 
 const WINDOWS = ["5m", "30m", "1h", "6h", "3d", "30d"];
 const base = Date.parse("2026-01-01T00:00:00.000Z");
@@ -198,7 +199,7 @@ const env = {
   SAFEDEPLOY_STREAM_PREFIX: harness.bus.ns.prefix,
   LOG_LEVEL: "warn",
 };
-const loadBefore = load();
+const loadBefore = loadAverage();
 const auditStarted = performance.now();
 const audit = await startService(auditService(), { env });
 const count = async (table: string) =>
@@ -286,22 +287,18 @@ const result = {
   ratio: Number(ratio.toFixed(3)),
   target: { ratio: TARGET_RATIO },
   pass,
-  machine: {
-    cpus: cpus().length,
-    model: cpus()[0]?.model ?? "unknown",
-    loadBefore,
-    loadAfter: load(),
-  },
+  machine: benchMachine(loadBefore),
   node: process.version,
   at: new Date().toISOString(),
 };
-writeFileSync(
-  new URL("results/audit.json", import.meta.url),
-  `${JSON.stringify(result, null, 2)}\n`,
-);
+writeBenchResult(new URL("results/audit.json", import.meta.url), result);
 log(JSON.stringify(result));
 log(
-  `${pass ? "PASS" : "MISS"} audit ingest: ${(ratio * 100).toFixed(1)} % of a plain batched INSERT (target ≥ ${TARGET_RATIO * 100} %)`,
+  targetLine(
+    pass,
+    "audit ingest",
+    `${(ratio * 100).toFixed(1)} % of a plain batched INSERT (target ≥ ${TARGET_RATIO * 100} %)`,
+  ),
 );
 
 await pool.end();

@@ -12,7 +12,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { cpus, loadavg, tmpdir, totalmem } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   DEFAULT_BURN_RULES,
@@ -22,7 +22,14 @@ import {
 } from "@safedeploy/core";
 import { provision, requestCommand } from "@safedeploy/jetstream";
 import { qualifiedName } from "@safedeploy/schema";
-import { createTestBus, startPrometheus } from "@safedeploy/testing";
+import {
+  benchMachine,
+  createTestBus,
+  loadAverage,
+  startPrometheus,
+  targetLine,
+  writeBenchResult,
+} from "@safedeploy/testing";
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
 const SLOS = 3;
@@ -152,6 +159,7 @@ const env = {
   SAFEDEPLOY_STREAM_PREFIX: harness.bus.ns.prefix,
   LOG_LEVEL: "warn",
 };
+const loadBefore = loadAverage();
 const started = Date.now();
 const children = new Map<string, ChildProcess>();
 for (const name of PROCESSES) {
@@ -274,11 +282,7 @@ const result = {
   /** CPU seconds each service used per poll interval while measured. */
   cpuSecondsPerInterval: cpuPerCycle,
   targets: TARGETS,
-  machine: {
-    cpus: cpus().length,
-    memoryGiB: round(totalmem() / 2 ** 30, 0),
-    loadAverage1m: round(loadavg()[0] ?? 0, 2),
-  },
+  machine: benchMachine(loadBefore),
   node: process.version,
   at: new Date().toISOString(),
 };
@@ -301,12 +305,12 @@ const checks: [string, boolean, string][] = [
     `${mb} MB ≤ 300 MB`,
   ]),
 ];
-writeFileSync(
-  new URL("results/pipeline.json", import.meta.url),
-  `${JSON.stringify({ ...result, pass: checks.every(([, ok]) => ok) }, null, 2)}\n`,
-);
+writeBenchResult(new URL("results/pipeline.json", import.meta.url), {
+  ...result,
+  pass: checks.every(([, ok]) => ok),
+});
 log(JSON.stringify(result));
-for (const [what, ok, detail] of checks) log(`${ok ? "PASS" : "MISS"} ${what}: ${detail}`);
+for (const [what, ok, detail] of checks) log(targetLine(ok, what, detail));
 
 const stopping = [...children.values()].map(
   (child) => new Promise((resolve) => child.once("exit", resolve)),

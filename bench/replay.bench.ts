@@ -4,7 +4,7 @@
 // policy service would have published. Times the whole command (reading every stream from
 // JetStream, decoding, folding through the core, comparing); reports events/s (target ≥ 20,000).
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "@safedeploy/cli";
 import { loadCatalog } from "@safedeploy/catalog";
@@ -13,14 +13,22 @@ import type { ReplayPolicy } from "@safedeploy/core";
 import { provision, publishEvent } from "@safedeploy/jetstream";
 import { createEnvelope, messageId, parseDuration, staleAfterMs } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";
-import { createTestBus, gateReason, serviceYaml, verdictEvent } from "@safedeploy/testing";
+import {
+  benchMachine,
+  createTestBus,
+  gateReason,
+  loadAverage,
+  serviceYaml,
+  targetLine,
+  verdictEvent,
+  writeBenchResult,
+} from "@safedeploy/testing";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 const TARGET = 20_000;
 const SERVICE = "checkout";
 const WINDOWS = ["5m", "30m", "1h", "6h", "3d", "30d"];
 const log = (text: string) => process.stdout.write(`${new Date().toISOString()} ${text}\n`);
-const load = () => loadavg().map((l) => Number(l.toFixed(2)));
 
 // Evidence 30 s apart, ending now; now and then errors in the 5m window alone (no rule fires).
 const pairs = Math.floor(EVENTS / 2);
@@ -157,7 +165,7 @@ log(`published ${timeline.length} events in ${Date.now() - publishStarted} ms`);
 
 let stdout = "";
 let stderr = "";
-const loadBefore = load();
+const loadBefore = loadAverage();
 const started = performance.now();
 const code = await runCli({
   argv: ["replay", "--service", SERVICE, "--since", since, "--warmup", "1m", "--json"],
@@ -191,23 +199,19 @@ const result = {
   eventsPerSecond: Math.round(perSecond),
   target: { eventsPerSecond: TARGET },
   pass,
-  machine: {
-    cpus: cpus().length,
-    model: cpus()[0]?.model ?? "unknown",
-    loadBefore,
-    loadAfter: load(),
-  },
+  machine: benchMachine(loadBefore),
   node: process.version,
   at: new Date().toISOString(),
 };
-writeFileSync(
-  new URL("results/replay.json", import.meta.url),
-  `${JSON.stringify(result, null, 2)}\n`,
-);
+writeBenchResult(new URL("results/replay.json", import.meta.url), result);
 log(JSON.stringify(result));
 if (stderr !== "") log(`replay said: ${stderr.slice(0, 500)}`);
 log(
-  `${pass ? "PASS" : "MISS"} replay: ${Math.round(perSecond).toLocaleString("en")} events/s over ${answer.messages ?? 0} events (target ≥ ${TARGET.toLocaleString("en")})`,
+  targetLine(
+    pass,
+    "replay",
+    `${Math.round(perSecond).toLocaleString("en")} events/s over ${answer.messages ?? 0} events (target ≥ ${TARGET.toLocaleString("en")})`,
+  ),
 );
 await harness.cleanup();
 process.exit(0);

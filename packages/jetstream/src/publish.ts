@@ -50,8 +50,9 @@ export class PublishFailedError extends Error {
 
 /** The bus's pipelined requests, replied to in the user's own inboxes (all it may read). */
 export function busReplies(bus: Bus): Replies {
-  const inbox = bus.user !== undefined && isInboxToken(bus.user) ? inboxPrefix(bus.user) : "_INBOX";
-  return repliesOf(bus.connection, inbox);
+  return repliesOf(bus.connection, () =>
+    bus.user !== undefined && isInboxToken(bus.user) ? inboxPrefix(bus.user) : "_INBOX",
+  );
 }
 
 interface AckBody {

@@ -100,11 +100,11 @@ const repliesByConnection = new WeakMap<NatsConnection, Replies>();
 /** How long a pipelined request waits for its reply (nats.js's own default). */
 const REPLY_TIMEOUT_MS = 5_000;
 
-/** The connection's pipelined requests, created on first use under `inbox`. */
-export function repliesOf(connection: NatsConnection, inbox: string): Replies {
+/** The connection's pipelined requests, created on first use under the inbox `inboxOf` names. */
+export function repliesOf(connection: NatsConnection, inboxOf: () => string): Replies {
   let replies = repliesByConnection.get(connection);
   if (replies === undefined) {
-    replies = new Replies(connection, inbox, REPLY_TIMEOUT_MS);
+    replies = new Replies(connection, inboxOf(), REPLY_TIMEOUT_MS);
     repliesByConnection.set(connection, replies);
   }
   return replies;

@@ -23,6 +23,7 @@ export {
 } from "./nats.js";
 export type { TestBus } from "./nats.js";
 export { startNatsServer } from "./nats-server.js";
+export { benchMachine, loadAverage, targetLine, writeBenchResult } from "./bench.js";
 export { startNatsCluster } from "./nats-cluster.js";
 export type { ClusterNode, PrivateNatsCluster } from "./nats-cluster.js";
 export { createTestDatabase, testDatabaseAdminUrl } from "./postgres.js";

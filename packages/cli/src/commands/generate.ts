@@ -94,6 +94,29 @@ function apiBase(given: string | undefined, io: CliIo): string {
   return base.replace(/\/+$/, "");
 }
 
+/** The one SERVICE a gate generator takes. */
+function oneService(positionals: readonly string[], what: string): string {
+  const [service, ...rest] = positionals;
+  if (rest.length > 0) throw new UsageError(`${what} takes one SERVICE`);
+  return serviceName(service, what);
+}
+
+/** A Kubernetes object name option (`--secret`, `--strategy`), required. */
+function objectName(option: string, value: string | undefined): string {
+  if (value === undefined || !ResourceName.safeParse(value).success) {
+    throw new UsageError(`${option} must be a Kubernetes object name ([a-z0-9-])`);
+  }
+  return value;
+}
+
+/** `--interval` in the duration syntax of the tool that reads it. */
+function interval(value: string, syntax: RegExp): string {
+  if (!syntax.test(value)) {
+    throw new UsageError("--interval must be a duration like 30s or 1m");
+  }
+  return value;
+}
+
 function serviceName(text: string | undefined, what: string): string {
   if (text === undefined) throw new UsageError(`${what} needs a SERVICE`);
   if (!ResourceName.safeParse(text).success) {
@@ -167,21 +190,12 @@ const argoAnalysis: Generator = {
         interval: { type: "string", default: "30s" },
       },
     });
-    const [service, ...rest] = positionals;
-    if (rest.length > 0) throw new UsageError("argo-analysis takes one SERVICE");
-    const name = serviceName(service, "argo-analysis");
-    if (!ResourceName.safeParse(values.secret).success) {
-      throw new UsageError("--secret must be a Kubernetes Secret name ([a-z0-9-])");
-    }
-    if (!/^\d+(ms|s|m|h)$/.test(values.interval)) {
-      throw new UsageError("--interval must be a duration like 30s or 1m");
-    }
     io.stdout(
       argoAnalysisTemplate({
-        service: name,
+        service: oneService(positionals, "argo-analysis"),
         api: apiBase(values.api, io),
-        secret: values.secret,
-        interval: values.interval,
+        secret: objectName("--secret", values.secret),
+        interval: interval(values.interval, /^\d+(ms|s|m|h)$/),
       }),
     );
     await Promise.resolve();
@@ -252,10 +266,8 @@ const flaggerGate: Generator = {
       allowPositionals: true,
       options: { api: { type: "string" }, token: { type: "string" } },
     });
-    const [service, ...rest] = positionals;
-    if (rest.length > 0) throw new UsageError("flagger-gate takes one SERVICE");
+    const name = oneService(positionals, "flagger-gate");
     const token = values.token ?? io.env.SAFEDEPLOY_TOKEN ?? "REPLACE-WITH-A-VIEWER-TOKEN";
-    const name = serviceName(service, "flagger-gate");
     io.stdout(flaggerGateWebhooks({ service: name, api: apiBase(values.api, io), token }));
     await Promise.resolve();
     return EXIT.ok;
@@ -276,28 +288,13 @@ const gitopsPromoter: Generator = {
         interval: { type: "string", default: "1m" },
       },
     });
-    const [service, ...rest] = positionals;
-    if (rest.length > 0) throw new UsageError("gitops-promoter takes one SERVICE");
-    const name = serviceName(service, "gitops-promoter");
-    for (const [option, value] of [
-      ["--strategy", values.strategy],
-      ["--secret", values.secret],
-    ] as const) {
-      if (value === undefined || !ResourceName.safeParse(value).success) {
-        throw new UsageError(`${option} must be a Kubernetes object name ([a-z0-9-])`);
-      }
-    }
-    if (!/^\d+(s|m|h)$/.test(values.interval)) {
-      throw new UsageError("--interval must be a duration like 30s or 1m");
-    }
-    const strategy = values.strategy ?? "";
     io.stdout(
       gitopsPromoterGate({
-        service: name,
+        service: oneService(positionals, "gitops-promoter"),
         api: apiBase(values.api, io),
-        strategy,
-        secret: values.secret,
-        interval: values.interval,
+        strategy: objectName("--strategy", values.strategy),
+        secret: objectName("--secret", values.secret),
+        interval: interval(values.interval, /^\d+(s|m|h)$/),
       }),
     );
     await Promise.resolve();
