@@ -37,23 +37,28 @@ function snapshot(service: string, at: string): Envelope<"metrics.snapshot"> {
   return createEnvelope(
     {
       type: "metrics.snapshot",
-      id: messageId("metrics.snapshot", service, "availability", at),
+      id: messageId("metrics.snapshot", service, at),
       service,
       data: {
-        slo: "availability",
-        objective: 99.9,
-        sloWindow: "30d",
-        minEvents: 100,
-        mode: "direct",
         evaluatedAt: at,
-        windows: WINDOWS.map((window) => ({
-          window,
-          errorQuery: `sum(rate(errors{service="${service}"}[${window}]))`,
-          totalQuery: `sum(rate(total{service="${service}"}[${window}]))`,
-          errors: 1,
-          total: 1000,
-          status: "ok" as const,
-        })),
+        slos: [
+          {
+            slo: "availability",
+            objective: 99.9,
+            sloWindow: "30d",
+            minEvents: 100,
+            mode: "direct",
+            evaluatedAt: at,
+            windows: WINDOWS.map((window) => ({
+              window,
+              errorQuery: `sum(rate(errors{service="${service}"}[${window}]))`,
+              totalQuery: `sum(rate(total{service="${service}"}[${window}]))`,
+              errors: 1,
+              total: 1000,
+              status: "ok" as const,
+            })),
+          },
+        ],
       },
     },
     { source: "collector", time: at },

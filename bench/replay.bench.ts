@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "@safedeploy/cli";
 import { loadCatalog } from "@safedeploy/catalog";
-import { evaluateSlo, gateDeclaration, replayService } from "@safedeploy/core";
+import { evaluateSnapshot, gateDeclaration, replayService } from "@safedeploy/core";
 import type { ReplayPolicy } from "@safedeploy/core";
 import { provision, publishEvent } from "@safedeploy/jetstream";
 import { createEnvelope, messageId, parseDuration, staleAfterMs } from "@safedeploy/schema";
@@ -39,23 +39,28 @@ function snapshot(i: number): Envelope<"metrics.snapshot"> {
   return createEnvelope(
     {
       type: "metrics.snapshot",
-      id: messageId("metrics.snapshot", SERVICE, "availability", at),
+      id: messageId("metrics.snapshot", SERVICE, at),
       service: SERVICE,
       data: {
-        slo: "availability",
-        objective: 99.9,
-        sloWindow: "30d",
-        minEvents: 100,
-        mode: "direct",
         evaluatedAt: at,
-        windows: WINDOWS.map((window) => ({
-          window,
-          errorQuery: "errors",
-          totalQuery: "total",
-          errors: window === "5m" && burning ? 30 : 0.5,
-          total: 1000,
-          status: "ok" as const,
-        })),
+        slos: [
+          {
+            slo: "availability",
+            objective: 99.9,
+            sloWindow: "30d",
+            minEvents: 100,
+            mode: "direct",
+            evaluatedAt: at,
+            windows: WINDOWS.map((window) => ({
+              window,
+              errorQuery: "errors",
+              totalQuery: "total",
+              errors: window === "5m" && burning ? 30 : 0.5,
+              total: 1000,
+              status: "ok" as const,
+            })),
+          },
+        ],
       },
     },
     { source: "collector", time: at },
@@ -88,28 +93,15 @@ const policy: ReplayPolicy = {
 /** The evaluation the budget service records for a snapshot (services/budget, same core). */
 function evaluation(s: Envelope<"metrics.snapshot">): Envelope<"budget.evaluated"> {
   const { data } = s;
-  const evaluated = evaluateSlo(
-    {
-      objective: data.objective,
-      window: data.sloWindow,
-      minEvents: data.minEvents,
-      safetyMargin: policy.gate.service.safetyMargin,
-    },
-    data.windows,
-    policy.burnRules,
-  );
   return createEnvelope(
     {
       type: "budget.evaluated",
       id: messageId("budget.evaluated", s.id),
       service: SERVICE,
       data: {
-        slo: data.slo,
         snapshotId: s.id,
         evaluatedAt: data.evaluatedAt,
-        objective: data.objective,
-        ...evaluated,
-        windows: data.windows,
+        slos: evaluateSnapshot(data, policy.burnRules, policy.gate.service.safetyMargin),
       },
     },
     { source: "budget", time: data.evaluatedAt, causedBy: s },

@@ -242,7 +242,7 @@ async function checkoutInJetStream(): Promise<Record<string, unknown>> {
     evaluations: budget.length,
     newest:
       newest?.type === "budget.evaluated"
-        ? { evaluatedAt: newest.data.evaluatedAt, severity: newest.data.severity }
+        ? { evaluatedAt: newest.data.evaluatedAt, severity: newest.data.slos[0]?.severity }
         : null,
     incidentEvents: incidents.map((e) => e.type),
   };
@@ -635,7 +635,11 @@ describe("the control plane end to end: burn → incident → approved rollback 
     expect([...types("decision")]).toContain("incidents.opened");
     expect([...types("slo")]).toEqual(["metrics.snapshot"]);
     expect([...types("budget")]).toEqual(["budget.evaluated"]);
-    expect(bundle.budget.items.some((i) => i.data?.severity === "fast-burn")).toBe(true);
+    // One evaluation of the service per interval, an entry per SLO.
+    const sloSeverities = bundle.budget.items.flatMap((i) =>
+      Array.isArray(i.data?.slos) ? (i.data.slos as { severity?: unknown }[]) : [],
+    );
+    expect(sloSeverities.some((slo) => slo.severity === "fast-burn")).toBe(true);
     expect([...types("proposal")]).toContain("governance.proposal-created");
     expect(bundle.proposal.items.some((i) => i.data?.proposalId === proposal.id)).toBe(true);
     expect([...types("approval")]).toEqual(["governance.proposal-approved"]);

@@ -115,16 +115,14 @@ function evaluation(k: number): Envelope<"budget.evaluated"> {
   const envelope = budgetEvaluationEvent("checkout", evaluationTime(k), "normal", {
     budgetRemaining: budgetAt(k),
   });
+  const burnRates = (["1h", "5m"] as const).map((window) => ({
+    window,
+    errorRatio: 0.001 * burnAt(k, window),
+    burnRate: burnAt(k, window),
+  }));
   return {
     ...envelope,
-    data: {
-      ...envelope.data,
-      burnRates: (["1h", "5m"] as const).map((window) => ({
-        window,
-        errorRatio: 0.001 * burnAt(k, window),
-        burnRate: burnAt(k, window),
-      })),
-    },
+    data: { ...envelope.data, slos: envelope.data.slos.map((slo) => ({ ...slo, burnRates })) },
   };
 }
 

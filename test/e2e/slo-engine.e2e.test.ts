@@ -68,7 +68,10 @@ let stopCollecting: (() => Promise<void>) | undefined;
 let trafficStarted = 0;
 
 const latest = (serviceName: string, sloName: string) =>
-  evaluations.findLast((e) => e.service === serviceName && e.data.slo === sloName);
+  evaluations
+    .filter((e) => e.service === serviceName)
+    .flatMap((e) => e.data.slos)
+    .findLast((slo) => slo.slo === sloName);
 
 async function waitForSeverity(
   serviceName: string,
@@ -77,10 +80,10 @@ async function waitForSeverity(
   timeoutMs: number,
 ) {
   const started = Date.now();
-  while (latest(serviceName, sloName)?.data.severity !== severity) {
+  while (latest(serviceName, sloName)?.severity !== severity) {
     if (Date.now() - started > timeoutMs) {
       throw new Error(
-        `${serviceName}/${sloName} did not become ${severity} within ${timeoutMs} ms (last: ${JSON.stringify(latest(serviceName, sloName)?.data ?? "nothing")})`,
+        `${serviceName}/${sloName} did not become ${severity} within ${timeoutMs} ms (last: ${JSON.stringify(latest(serviceName, sloName) ?? "nothing")})`,
       );
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -166,7 +169,7 @@ describe("SLO engine against a real Prometheus", () => {
     // 5s short window + 1s poll + 2s of scrapes, plus a little for the pipeline itself.
     expect(elapsed).toBeLessThan(5_000 + 1_000 + 2_000 + 1_500);
     await waitForSeverity("checkout", "recorded", "fast-burn", 10_000);
-    expect(latest("checkout", "direct")?.data.explanation).toMatch(
+    expect(latest("checkout", "direct")?.explanation).toMatch(
       /^fast-burn: burn [\d.]+ > 1.05 over 10s/,
     );
   }, 60_000);
@@ -180,7 +183,7 @@ describe("SLO engine against a real Prometheus", () => {
   it("a spent budget is exhausted", async () => {
     exporter.setTraffic("drain", { rps: 200, errorRatio: 1 });
     await waitForSeverity("drain", "availability", "exhausted", 20_000);
-    expect(latest("drain", "availability")?.data.budgetRemaining).toBeLessThanOrEqual(0);
+    expect(latest("drain", "availability")?.budgetRemaining).toBeLessThanOrEqual(0);
   }, 60_000);
 
   it("publishes the outage as unknown snapshots naming it, never a measurement, and recovers by itself", async () => {
@@ -204,7 +207,7 @@ describe("SLO engine against a real Prometheus", () => {
     });
     expect(inGap.length).toBeGreaterThan(0);
     for (const snapshot of inGap) {
-      for (const window of snapshot.data.windows) {
+      for (const window of snapshot.data.slos.flatMap((slo) => slo.windows)) {
         expect(window).toMatchObject({ status: "unknown", errors: null, total: null });
         expect(window.error).toMatch(/^Prometheus unreachable: /);
       }

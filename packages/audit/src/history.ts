@@ -168,11 +168,16 @@ export async function readEvaluationHistory(
     db,
     `WITH e AS (
        -- A message stored twice (published again after JetStream's duplicate window) counts once.
+       -- The SLO's part of each message: data.slos[] now, the whole of data in older messages.
        SELECT DISTINCT ON (message_id)
-              safedeploy_instant(payload -> 'data' ->> 'evaluatedAt') AS at, payload -> 'data' AS d
-         FROM audit_log
+              safedeploy_instant(payload -> 'data' ->> 'evaluatedAt') AS at, s.d
+         FROM audit_log,
+              LATERAL jsonb_array_elements(
+                CASE WHEN jsonb_typeof(payload -> 'data' -> 'slos') = 'array'
+                     THEN payload -> 'data' -> 'slos'
+                     ELSE jsonb_build_array(payload -> 'data') END) AS s(d)
         WHERE type = 'budget.evaluated' AND stream = 'BUDGET' AND service = $1
-          AND payload -> 'data' ->> 'slo' = $2
+          AND s.d ->> 'slo' = $2
           AND safedeploy_instant(payload -> 'data' ->> 'evaluatedAt') >= $3::timestamptz
           AND safedeploy_instant(payload -> 'data' ->> 'evaluatedAt') < $4::timestamptz
         ORDER BY message_id, stream, seq

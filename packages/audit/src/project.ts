@@ -1,7 +1,7 @@
 import { query } from "@safedeploy/db";
 import type { Queryable } from "@safedeploy/db";
 import { ACTIVE_INCIDENT_STATES, AnyEnvelope } from "@safedeploy/schema";
-import type { Envelope } from "@safedeploy/schema";
+import type { Envelope, EvaluatedSlo } from "@safedeploy/schema";
 
 /** The envelope a stored payload holds, or undefined (a dead letter, an unknown type, junk). */
 export function envelopeOf(payload: unknown): Envelope | undefined {
@@ -86,35 +86,8 @@ export async function projectEnvelope(
   const touchService = options.touched === true ? skipTouch : touchOne;
   switch (e.type) {
     case "budget.evaluated": {
-      const d = e.data;
       await touchService(db, e.service, e.time);
-      await query(
-        db,
-        `INSERT INTO evaluations (service, slo, severity, budget_remaining, error_ratio, objective,
-           explanation, evaluated_at, snapshot_id, message_id, burn, budget)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-         ON CONFLICT (service, slo) DO UPDATE SET
-           severity = EXCLUDED.severity, budget_remaining = EXCLUDED.budget_remaining,
-           burn = EXCLUDED.burn, budget = EXCLUDED.budget,
-           error_ratio = EXCLUDED.error_ratio, objective = EXCLUDED.objective,
-           explanation = EXCLUDED.explanation, evaluated_at = EXCLUDED.evaluated_at,
-           snapshot_id = EXCLUDED.snapshot_id, message_id = EXCLUDED.message_id
-         WHERE evaluations.evaluated_at <= EXCLUDED.evaluated_at`,
-        [
-          e.service,
-          d.slo,
-          d.severity,
-          d.budgetRemaining,
-          d.errorRatio,
-          d.objective,
-          d.explanation,
-          d.evaluatedAt,
-          d.snapshotId,
-          e.id,
-          d.burn,
-          d.budget,
-        ],
-      );
+      await upsertEvaluations(db, [e]);
       return "projected";
     }
     case "governance.verdict": {
@@ -508,12 +481,29 @@ const isEvaluation = (e: Envelope): e is Envelope<"budget.evaluated"> =>
 const isVerdict = (e: Envelope): e is Envelope<"governance.verdict"> =>
   e.type === "governance.verdict";
 
+/** One row of `evaluations`: an SLO of a service's evaluation message. */
+interface EvaluationRow {
+  readonly service: string;
+  readonly messageId: string;
+  readonly snapshotId: string;
+  readonly slo: EvaluatedSlo;
+}
+
+/** The latest evaluation per (service, SLO); an older one arriving late never overwrites it. */
 async function upsertEvaluations(
   db: Queryable,
   evaluations: readonly Envelope<"budget.evaluated">[],
 ): Promise<void> {
-  if (evaluations.length === 0) return;
-  const column = <T>(pick: (e: Envelope<"budget.evaluated">) => T) => evaluations.map(pick);
+  const rows: EvaluationRow[] = evaluations.flatMap((e) =>
+    e.data.slos.map((slo) => ({
+      service: e.service,
+      messageId: e.id,
+      snapshotId: e.data.snapshotId,
+      slo,
+    })),
+  );
+  if (rows.length === 0) return;
+  const column = <T>(pick: (row: EvaluationRow) => T) => rows.map(pick);
   await query(
     db,
     `INSERT INTO evaluations (service, slo, severity, budget_remaining, error_ratio, objective,
@@ -533,18 +523,18 @@ async function upsertEvaluations(
        snapshot_id = EXCLUDED.snapshot_id, message_id = EXCLUDED.message_id
      WHERE evaluations.evaluated_at <= EXCLUDED.evaluated_at`,
     [
-      column((e) => e.service),
-      column((e) => e.data.slo),
-      column((e) => e.data.severity),
-      column((e) => e.data.budgetRemaining),
-      column((e) => e.data.errorRatio),
-      column((e) => e.data.objective),
-      column((e) => e.data.explanation),
-      column((e) => e.data.evaluatedAt),
-      column((e) => e.data.snapshotId),
-      column((e) => e.id),
-      column((e) => e.data.burn),
-      column((e) => e.data.budget),
+      column((r) => r.service),
+      column((r) => r.slo.slo),
+      column((r) => r.slo.severity),
+      column((r) => r.slo.budgetRemaining),
+      column((r) => r.slo.errorRatio),
+      column((r) => r.slo.objective),
+      column((r) => r.slo.explanation),
+      column((r) => r.slo.evaluatedAt),
+      column((r) => r.snapshotId),
+      column((r) => r.messageId),
+      column((r) => r.slo.burn),
+      column((r) => r.slo.budget),
     ],
   );
 }

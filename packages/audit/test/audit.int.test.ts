@@ -63,6 +63,7 @@ beforeAll(async () => {
     "0004_fail_closed",
     "0005_hash_every_column",
     "0006_history_indexes",
+    "0007_service_wide_evaluations",
   ]);
 });
 

@@ -26,23 +26,28 @@ export function incidentStory(service: string, incident: string, proposal: strin
     total: 100,
     status: "ok" as const,
   };
-  const snapshotId = messageId("metrics.snapshot", service, "availability", at(0));
-  const evalId = messageId("budget.evaluated", service, "availability", at(0));
-  const laterSnapshot = messageId("metrics.snapshot", service, "availability", at(5));
-  const laterEval = messageId("budget.evaluated", service, "availability", at(5));
+  const snapshotId = messageId("metrics.snapshot", service, at(0));
+  const evalId = messageId("budget.evaluated", snapshotId);
+  const laterSnapshot = messageId("metrics.snapshot", service, at(5));
+  const laterEval = messageId("budget.evaluated", laterSnapshot);
   const snapshot = (id: string, minutes: number) =>
     envelope(
       "metrics.snapshot",
       id,
       service,
       {
-        slo: "availability",
-        objective: 99.9,
-        sloWindow: "30d",
-        minEvents: 10,
-        mode: "direct",
         evaluatedAt: at(minutes),
-        windows: [window],
+        slos: [
+          {
+            slo: "availability",
+            objective: 99.9,
+            sloWindow: "30d",
+            minEvents: 10,
+            mode: "direct",
+            evaluatedAt: at(minutes),
+            windows: [window],
+          },
+        ],
       },
       minutes,
     );
@@ -52,19 +57,24 @@ export function incidentStory(service: string, incident: string, proposal: strin
       id,
       service,
       {
-        slo: "availability",
         snapshotId: snap,
         evaluatedAt: at(minutes),
-        objective: 99.9,
-        severity: "fast-burn",
-        burn: "fast-burn",
-        budget: "ok",
-        budgetRemaining: 0.4,
-        errorRatio: 0.3,
-        burnRates: [{ window: "5m", errorRatio: 0.3, burnRate: 300 }],
-        rules: [],
-        explanation: "fast-burn",
-        windows: [window],
+        slos: [
+          {
+            slo: "availability",
+            evaluatedAt: at(minutes),
+            objective: 99.9,
+            severity: "fast-burn",
+            burn: "fast-burn",
+            budget: "ok",
+            budgetRemaining: 0.4,
+            errorRatio: 0.3,
+            burnRates: [{ window: "5m", errorRatio: 0.3, burnRate: 300 }],
+            rules: [],
+            explanation: "fast-burn",
+            windows: [window],
+          },
+        ],
       },
       minutes,
     );

@@ -91,6 +91,7 @@ beforeAll(async () => {
   expect((await migrateAudit(pool)).applied).toEqual([
     "0005_hash_every_column",
     "0006_history_indexes",
+    "0007_service_wide_evaluations",
   ]);
   for (const stream of ["MIXED", "NEWTYPE", "NEWSERVICE", "DOWNGRADE"]) {
     await appendBatch(pool, stream, messages(3, 4));

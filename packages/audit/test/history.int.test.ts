@@ -189,13 +189,12 @@ describe("history indexes", () => {
           .join("\n");
       return [
         await explain(`SELECT 1 FROM audit_log WHERE type = 'budget.evaluated' AND service = 'checkout'
-          AND payload -> 'data' ->> 'slo' = 'availability'
           AND safedeploy_instant(payload -> 'data' ->> 'evaluatedAt') >= now() - interval '1 day'`),
         await explain(`SELECT 1 FROM audit_log WHERE type = ANY(ARRAY['governance.deploy-recorded'])
           AND safedeploy_instant(payload -> 'data' ->> 'at') >= now() - interval '1 day'`),
       ];
     });
-    expect(plans[0]).toContain("audit_log_evaluation_history_idx");
+    expect(plans[0]).toContain("audit_log_service_evaluation_history_idx");
     expect(plans[1]).toContain("audit_log_deploy_history_idx");
   });
 });

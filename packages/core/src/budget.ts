@@ -1,5 +1,13 @@
 import { parseDuration } from "@safedeploy/schema";
-import type { AppliedBurnRule, BudgetStatus, Burn, Severity, SliWindow } from "@safedeploy/schema";
+import type {
+  AppliedBurnRule,
+  BudgetStatus,
+  Burn,
+  EvaluatedSlo,
+  EventData,
+  Severity,
+  SliWindow,
+} from "@safedeploy/schema";
 
 /**
  * Error-budget math (Google SRE Workbook, "Alerting on SLOs"). SLI queries return per-second
@@ -218,4 +226,31 @@ export function requiredWindows(
     windows.add(rule.short);
   }
   return [...windows].sort((a, b) => (parseDuration(a) ?? 0) - (parseDuration(b) ?? 0));
+}
+
+/**
+ * Evaluates every SLO of a service's snapshot, in its order, under the service's burn-rate rules
+ * and safety margin: the budget service's decision, and replay's.
+ */
+export function evaluateSnapshot(
+  snapshot: EventData<"metrics.snapshot">,
+  rules: readonly BurnRule[],
+  safetyMargin: number,
+): EvaluatedSlo[] {
+  return snapshot.slos.map((slo) => ({
+    slo: slo.slo,
+    evaluatedAt: slo.evaluatedAt,
+    objective: slo.objective,
+    ...evaluateSlo(
+      {
+        objective: slo.objective,
+        window: slo.sloWindow,
+        minEvents: slo.minEvents,
+        safetyMargin,
+      },
+      slo.windows,
+      rules,
+    ),
+    windows: slo.windows,
+  }));
 }

@@ -1,5 +1,5 @@
 import { messageId } from "@safedeploy/schema";
-import type { EventData, NewEvent, SliWindow } from "@safedeploy/schema";
+import type { NewEvent, SliWindow, SloSnapshot } from "@safedeploy/schema";
 import { renderSliQuery } from "./promql.js";
 import { errorRatioRecord, totalRateRecord } from "./rules.js";
 
@@ -127,15 +127,14 @@ export function recordedQueries(window: string) {
   return { errorQuery: errorRatioRecord(window), totalQuery: totalRateRecord(window) };
 }
 
-/** The snapshot event of one SLO at one interval. */
-export function snapshotEvent(
-  service: string,
+/** The snapshot of one SLO at one moment. */
+export function sloSnapshot(
   slo: SnapshotSlo,
   mode: "direct" | "recorded",
   evaluatedAt: string,
   windows: SliWindow[],
-): NewEvent<"metrics.snapshot"> {
-  const data: EventData<"metrics.snapshot"> = {
+): SloSnapshot {
+  return {
     slo: slo.name,
     objective: slo.objective,
     sloWindow: slo.window,
@@ -144,11 +143,22 @@ export function snapshotEvent(
     evaluatedAt,
     windows,
   };
+}
+
+/**
+ * The snapshot event of every SLO of one service at one interval: one message per service, its id
+ * naming both, so a retried poll or a second collector stores it once.
+ */
+export function snapshotEvent(
+  service: string,
+  evaluatedAt: string,
+  slos: SloSnapshot[],
+): NewEvent<"metrics.snapshot"> {
   return {
     type: "metrics.snapshot",
-    id: messageId("metrics.snapshot", service, slo.name, evaluatedAt),
+    id: messageId("metrics.snapshot", service, evaluatedAt),
     service,
-    data,
+    data: { evaluatedAt, slos },
   };
 }
 

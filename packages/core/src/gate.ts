@@ -2,7 +2,7 @@ import { formatDuration } from "@safedeploy/schema";
 import { freezeId } from "./ids.js";
 import type {
   Burn,
-  EventData,
+  EvaluatedSlo,
   GateReason,
   GateVerdictKind,
   PolicySpec,
@@ -106,7 +106,7 @@ export function gateDeclaration(
  */
 export function withEvaluation(
   slos: Readonly<Record<string, SloStatus>>,
-  evaluation: EventData<"budget.evaluated">,
+  evaluation: EvaluatedSlo,
 ): Record<string, SloStatus> | undefined {
   const known = slos[evaluation.slo];
   if (known !== undefined && known.evaluatedAt >= evaluation.evaluatedAt) return undefined;
@@ -121,6 +121,20 @@ export function withEvaluation(
       evaluatedAt: evaluation.evaluatedAt,
     },
   };
+}
+
+/**
+ * The SLO states with every SLO of a service's evaluation folded in, or undefined when none is
+ * newer than what is known for it.
+ */
+export function withEvaluations(
+  slos: Readonly<Record<string, SloStatus>>,
+  evaluations: readonly EvaluatedSlo[],
+): Record<string, SloStatus> | undefined {
+  let folded: Record<string, SloStatus> | undefined;
+  for (const evaluation of evaluations)
+    folded = withEvaluation(folded ?? slos, evaluation) ?? folded;
+  return folded;
 }
 
 export interface GateVerdict {

@@ -391,3 +391,39 @@ function foldLateEvidence(
     changed: true,
   };
 }
+
+/** A service's budget evaluation: every SLO's, at one moment. */
+export interface ServiceEvaluationInput {
+  readonly id: string;
+  readonly service: string;
+  readonly slos: readonly Omit<EvaluationInput, "id" | "service">[];
+}
+
+/**
+ * Folds every SLO of one service-wide evaluation into the service's incident state, in order, as
+ * if each had arrived alone: the first burning SLO opens the incident, a later worse one
+ * escalates it. Unchanged when every SLO was older than what is known.
+ */
+export function decideIncidentOnEvaluation(
+  state: ServiceIncidentState,
+  evaluation: ServiceEvaluationInput,
+  policy: IncidentPolicy,
+  newIncidentId: () => string,
+): IncidentDecision {
+  let current = state;
+  const events: IncidentDecisionEvent[] = [];
+  let changed = false;
+  for (const slo of evaluation.slos) {
+    const decision = decideIncident(
+      current,
+      { ...slo, id: evaluation.id, service: evaluation.service },
+      policy,
+      newIncidentId,
+    );
+    if (!decision.changed) continue;
+    current = decision.state;
+    events.push(...decision.events);
+    changed = true;
+  }
+  return { state: current, events, changed };
+}

@@ -13,6 +13,7 @@ export {
   errorBudget,
   errorRatio,
   evaluateSlo,
+  evaluateSnapshot,
   eventsInWindow,
   requiredWindows,
 } from "./budget.js";
@@ -31,6 +32,7 @@ export {
   pollJobs,
   recordedQueries,
   sliWindow,
+  sloSnapshot,
   snapshotEvent,
 } from "./collector.js";
 export type { Measurement, PollInterval, SnapshotSlo } from "./collector.js";
@@ -61,9 +63,16 @@ export {
   gateVerdict,
   verdictOf,
   withEvaluation,
+  withEvaluations,
 } from "./gate.js";
 export type { FreezeWindow, GateInput, GateVerdict, ReleaseGuard, SloStatus } from "./gate.js";
-export { EMPTY_SERVICE_STATE, budgetOf, burnOf, decideIncident } from "./incident-decision.js";
+export {
+  EMPTY_SERVICE_STATE,
+  budgetOf,
+  burnOf,
+  decideIncident,
+  decideIncidentOnEvaluation,
+} from "./incident-decision.js";
 export type {
   EvaluationInput,
   SloIncidentStatus,

@@ -1,10 +1,10 @@
 import type { Envelope } from "@safedeploy/schema";
-import { evaluateSlo } from "./budget.js";
+import { evaluateSnapshot } from "./budget.js";
 import type { BurnRule } from "./budget.js";
-import { decideExhaustionFreeze, gateVerdict, withEvaluation } from "./gate.js";
+import { decideExhaustionFreeze, gateVerdict, withEvaluations } from "./gate.js";
 import type { FreezeWindow, GateInput, ReleaseGuard, SloStatus } from "./gate.js";
 import { transitionIncident } from "./incident.js";
-import { EMPTY_SERVICE_STATE, decideIncident } from "./incident-decision.js";
+import { EMPTY_SERVICE_STATE, decideIncidentOnEvaluation } from "./incident-decision.js";
 import type {
   IncidentDecisionEvent,
   IncidentPolicy,
@@ -148,33 +148,34 @@ function replayBudgets(
   }
   for (const [index, message] of history.entries()) {
     if (message.type !== "metrics.snapshot" || !counted(index)) continue;
-    const { data } = message;
-    const again = evaluateSlo(
-      {
-        objective: data.objective,
-        window: data.sloWindow,
-        minEvents: data.minEvents,
-        safetyMargin: policy.gate.service.safetyMargin,
-      },
-      data.windows,
+    const again = evaluateSnapshot(
+      message.data,
       policy.burnRules,
+      policy.gate.service.safetyMargin,
     );
-    const cause = message.id;
-    derived.push({
-      kind: "budget",
-      at: data.evaluatedAt,
-      cause,
-      summary: budgetSummary(data.slo, again),
-    });
-    const stored = evaluations.get(cause);
-    if (stored !== undefined) {
-      recorded.push({
+    const stored = new Map(
+      (evaluations.get(message.id)?.data.slos ?? []).map((slo) => [slo.slo, slo]),
+    );
+    const storedId = evaluations.get(message.id)?.id;
+    for (const evaluation of again) {
+      const at = evaluation.evaluatedAt;
+      const cause = `${message.id}#${evaluation.slo}`;
+      derived.push({
         kind: "budget",
-        at: data.evaluatedAt,
+        at,
         cause,
-        summary: budgetSummary(stored.data.slo, stored.data),
-        messageId: stored.id,
+        summary: budgetSummary(evaluation.slo, evaluation),
       });
+      const recordedSlo = stored.get(evaluation.slo);
+      if (recordedSlo !== undefined && storedId !== undefined) {
+        recorded.push({
+          kind: "budget",
+          at,
+          cause,
+          summary: budgetSummary(recordedSlo.slo, recordedSlo),
+          messageId: storedId,
+        });
+      }
     }
   }
 }
@@ -287,25 +288,22 @@ export function replayService(
     switch (message.type) {
       case "budget.evaluated": {
         const { data } = message;
-        decision = decideIncident(
+        decision = decideIncidentOnEvaluation(
           incidents,
-          {
-            id: message.id,
-            service: message.service,
-            slo: data.slo,
-            objective: data.objective,
-            severity: data.severity,
-            burn: data.burn,
-            budget: data.budget,
-            evaluatedAt: data.evaluatedAt,
-          },
+          { id: message.id, service: message.service, slos: data.slos },
           policy.incident,
           newId,
         );
         // As the policy service does: the exhaustion freeze first, then the verdict.
         const frozen = decideExhaustionFreeze(
           freezes,
-          { service: message.service, severity: data.severity, evaluatedAt: data.evaluatedAt },
+          {
+            service: message.service,
+            severity: data.slos.some((slo) => slo.severity === "exhausted")
+              ? "exhausted"
+              : "normal",
+            evaluatedAt: data.evaluatedAt,
+          },
           policy.freezeOnExhaustionMs,
           (freeze) => freeze,
         );
@@ -316,15 +314,16 @@ export function replayService(
             derived.push({ kind: "freeze", at, cause: opened.id, summary: freezeSummary(opened) });
           }
         }
-        const folded = withEvaluation(gates.latest, data);
+        const folded = withEvaluations(gates.latest, data.slos);
         if (folded !== undefined) {
           gates.latest = folded;
-          const status = folded[data.slo];
-          if (status !== undefined) {
-            const seen = gates.seen.get(data.slo) ?? [];
+          for (const { slo } of data.slos) {
+            const status = folded[slo];
+            if (status === undefined || gates.seen.get(slo)?.includes(status) === true) continue;
+            const seen = gates.seen.get(slo) ?? [];
             // After those with the same time, where a stable sort after a push puts it.
             seen.splice(countUpTo(seen, status.evaluatedAt), 0, status);
-            gates.seen.set(data.slo, seen);
+            gates.seen.set(slo, seen);
           }
           judge(index, data.evaluatedAt, Object.values(gates.latest));
         }

@@ -9,6 +9,7 @@ import {
   pollJobs,
   recordedQueries,
   sliWindow,
+  sloSnapshot,
   snapshotEvent,
 } from "@safedeploy/core";
 
@@ -124,14 +125,18 @@ describe("snapshot windows", () => {
     ).toMatchObject({ status: "unknown", errors: null, total: null, error: "timeout" });
   });
 
-  it("builds a snapshot whose id names service, SLO and time", () => {
-    const event = snapshotEvent("checkout", slo, "direct", "2026-11-24T09:00:30.000Z", []);
-    expect(event.id).toBe("metrics.snapshot:checkout:availability:2026-11-24T09:00:30.000Z");
-    expect(event.data).toMatchObject({
-      slo: "availability",
-      objective: 99.9,
-      sloWindow: "30d",
-      minEvents: 100,
-    });
+  it("builds one snapshot of every SLO of a service, its id naming service and time", () => {
+    const at = "2026-11-24T09:00:30.000Z";
+    const latency = { ...slo, name: "latency", objective: 99 };
+    const event = snapshotEvent("checkout", at, [
+      sloSnapshot(slo, "direct", at, []),
+      sloSnapshot(latency, "recorded", at, []),
+    ]);
+    expect(event.id).toBe("metrics.snapshot:checkout:2026-11-24T09:00:30.000Z");
+    expect(event.data.evaluatedAt).toBe(at);
+    expect(event.data.slos).toMatchObject([
+      { slo: "availability", objective: 99.9, sloWindow: "30d", minEvents: 100, mode: "direct" },
+      { slo: "latency", objective: 99, mode: "recorded", evaluatedAt: at },
+    ]);
   });
 });

@@ -10,9 +10,10 @@ import {
   gateVerdict,
   verdictOf,
   withEvaluation,
+  withEvaluations,
 } from "@safedeploy/core";
 import { DEFAULT_POLICY_SPEC, ServiceDocument } from "@safedeploy/schema";
-import type { EventData } from "@safedeploy/schema";
+import type { EvaluatedSlo } from "@safedeploy/schema";
 import type { GateInput, ReleaseGuard, SloStatus } from "@safedeploy/core";
 
 const now = "2026-11-24T12:00:00.000Z";
@@ -431,12 +432,8 @@ describe("gateDeclaration and withEvaluation", () => {
   });
 
   it("folds in a newer evaluation of an SLO and refuses an older or equal one", () => {
-    const evaluation = (
-      evaluatedAt: string,
-      severity: SloStatus["severity"],
-    ): EventData<"budget.evaluated"> => ({
+    const evaluation = (evaluatedAt: string, severity: SloStatus["severity"]): EvaluatedSlo => ({
       slo: "availability",
-      snapshotId: `snap-${evaluatedAt}`,
       evaluatedAt,
       objective: 99,
       severity,
@@ -457,5 +454,32 @@ describe("gateDeclaration and withEvaluation", () => {
     ).toBeUndefined();
     const later = withEvaluation(first!, evaluation("2026-11-24T12:01:00.000Z", "fast-burn"));
     expect(later?.availability?.severity).toBe("fast-burn");
+  });
+
+  it("folds every SLO of a service's evaluation, keeping what is newer of each", () => {
+    const slo = (name: string, evaluatedAt: string, severity: SloStatus["severity"]) => ({
+      slo: name,
+      evaluatedAt,
+      objective: 99,
+      severity,
+      burn: severity === "exhausted" ? ("normal" as const) : severity,
+      budget: "ok" as const,
+      budgetRemaining: 0.5,
+      errorRatio: 0.001,
+      burnRates: [],
+      rules: [],
+      explanation: "",
+      windows: [],
+    });
+    const later = "2026-11-24T12:01:00.000Z";
+    const known = withEvaluations({}, [slo("availability", later, "normal")])!;
+    const folded = withEvaluations(known, [
+      slo("availability", now, "fast-burn"), // older than what is known: ignored
+      slo("latency", now, "slow-burn"),
+    ]);
+    expect(folded?.availability?.severity).toBe("normal");
+    expect(folded?.latency?.severity).toBe("slow-burn");
+    expect(withEvaluations(folded!, [slo("availability", now, "fast-burn")])).toBeUndefined();
+    expect(withEvaluations(folded!, [])).toBeUndefined();
   });
 });

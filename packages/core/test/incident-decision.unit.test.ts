@@ -1,6 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { EMPTY_SERVICE_STATE, decideIncident, transitionIncident } from "@safedeploy/core";
+import {
+  EMPTY_SERVICE_STATE,
+  decideIncident,
+  decideIncidentOnEvaluation,
+  transitionIncident,
+} from "@safedeploy/core";
 import type { EvaluationInput, IncidentPolicy, ServiceIncidentState } from "@safedeploy/core";
 import type { BudgetStatus, Burn, Severity } from "@safedeploy/schema";
 
@@ -416,6 +421,88 @@ describe("decideIncident", () => {
         }
         expect(outOfOrder.state.incident !== null).toBe(inOrder.state.incident !== null);
       }),
+    );
+  });
+});
+
+describe("decideIncidentOnEvaluation", () => {
+  const service = (minute: number, ...slos: EvaluationInput[]) => ({
+    id: `budget.evaluated:checkout:${minute}`,
+    service: "checkout",
+    slos: slos.map((slo) => ({
+      slo: slo.slo,
+      objective: slo.objective,
+      severity: slo.severity,
+      burn: slo.burn,
+      budget: slo.budget,
+      evaluatedAt: slo.evaluatedAt,
+    })),
+  });
+
+  it("folds a service's SLOs as if each had arrived alone: one incident, escalated by the worse", () => {
+    let n = 0;
+    const decision = decideIncidentOnEvaluation(
+      EMPTY_SERVICE_STATE,
+      service(1, evaluation(1, "normal"), evaluation(1, "fast-burn", "latency"), spent(1, "ratio")),
+      { ...policy, openIncidentOn: ["fast-burn", "exhausted"] },
+      () => `INC-${++n}`,
+    );
+    const alone = fold([
+      { ...evaluation(1, "normal"), id: "budget.evaluated:checkout:1" },
+      { ...evaluation(1, "fast-burn", "latency"), id: "budget.evaluated:checkout:1" },
+      { ...spent(1, "ratio"), id: "budget.evaluated:checkout:1" },
+    ]);
+    expect(decision.changed).toBe(true);
+    expect(decision.events.map((e) => e.kind)).toEqual(alone.events.map((e) => e.kind));
+    expect(decision.events.filter((e) => e.kind === "opened")).toHaveLength(1);
+    expect(decision.state).toEqual(alone.state);
+    expect(Object.keys(decision.state.slos)).toEqual(["availability", "latency", "ratio"]);
+  });
+
+  it("changes nothing when every SLO is older than what is known", () => {
+    const known = fold([evaluation(5, "normal"), evaluation(5, "normal", "latency")]).state;
+    const late = decideIncidentOnEvaluation(
+      known,
+      service(5, evaluation(5, "normal"), evaluation(5, "normal", "latency")),
+      policy,
+      () => "INC-X",
+    );
+    expect(late.changed).toBe(false);
+    expect(late.events).toEqual([]);
+  });
+
+  it("equals the SLOs folded one by one, for any evaluations", () => {
+    const severities: Severity[] = ["normal", "slow-burn", "fast-burn", "exhausted", "no-data"];
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.integer({ min: 0, max: 30 }),
+            fc.constantFrom(...severities),
+            fc.constantFrom(...severities),
+          ),
+          { maxLength: 12 },
+        ),
+        (rounds) => {
+          let together: ServiceIncidentState = EMPTY_SERVICE_STATE;
+          let n = 0;
+          for (const [minute, a, b] of rounds) {
+            together = decideIncidentOnEvaluation(
+              together,
+              service(minute, evaluation(minute, a), evaluation(minute, b, "latency")),
+              policy,
+              () => `INC-${++n}`,
+            ).state;
+          }
+          const apart = fold(
+            rounds.flatMap(([minute, a, b]) => [
+              { ...evaluation(minute, a), id: `budget.evaluated:checkout:${minute}` },
+              { ...evaluation(minute, b, "latency"), id: `budget.evaluated:checkout:${minute}` },
+            ]),
+          ).state;
+          expect(together).toEqual(apart);
+        },
+      ),
     );
   });
 });

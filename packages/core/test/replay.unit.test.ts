@@ -66,22 +66,32 @@ function measured(
   );
   return [
     event("metrics.snapshot", snapshotId, {
-      slo: "availability",
-      objective: 99.9,
-      sloWindow: "30d",
-      minEvents: 100,
-      mode: "direct",
       evaluatedAt: t(second),
-      windows,
+      slos: [
+        {
+          slo: "availability",
+          objective: 99.9,
+          sloWindow: "30d",
+          minEvents: 100,
+          mode: "direct",
+          evaluatedAt: t(second),
+          windows,
+        },
+      ],
     }),
     event("budget.evaluated", messageId("budget.evaluated", snapshotId), {
-      slo: "availability",
       snapshotId,
       evaluatedAt: t(second),
-      objective: 99.9,
-      ...evaluation,
-      ...(severityOverride === undefined ? {} : { severity: severityOverride }),
-      windows,
+      slos: [
+        {
+          slo: "availability",
+          evaluatedAt: t(second),
+          objective: 99.9,
+          ...evaluation,
+          ...(severityOverride === undefined ? {} : { severity: severityOverride }),
+          windows,
+        },
+      ],
     }),
   ];
 }
@@ -187,7 +197,13 @@ describe("replayService", () => {
   it("names the first recorded decision it cannot reproduce", () => {
     const tampered = history().map((message) =>
       message.type === "budget.evaluated" && message.data.evaluatedAt === t(5)
-        ? { ...message, data: { ...message.data, severity: "slow-burn" as const } }
+        ? {
+            ...message,
+            data: {
+              ...message.data,
+              slos: message.data.slos.map((slo) => ({ ...slo, severity: "slow-burn" as const })),
+            },
+          }
         : message,
     );
     expect(firstDifference(replayService(tampered, policy))).toMatchObject({
@@ -225,7 +241,7 @@ describe("replayService", () => {
   it("derives the exhaustion freeze before the verdict, as the policy service does", () => {
     const spent = measured(10, 100, undefined, 2);
     const evaluation = spent[1] as Envelope<"budget.evaluated">;
-    expect(evaluation.data).toMatchObject({ severity: "exhausted", burn: "fast-burn" });
+    expect(evaluation.data.slos[0]).toMatchObject({ severity: "exhausted", burn: "fast-burn" });
     const freezeId = `freeze:checkout:exhaustion:${t(10)}`;
     const recorded: Envelope[] = [
       ...measured(9, 0),

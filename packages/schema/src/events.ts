@@ -67,6 +67,85 @@ function withVerdictKind(data: unknown): unknown {
   return { ...data, verdict: allowed === true ? "pass" : "block", evidenceAge: null, evidence: [] };
 }
 
+/** The snapshot of one SLO: its target, and the SLI values per window at `evaluatedAt`. */
+export const SloSnapshot = z.object({
+  slo: ResourceName,
+  objective: z.number().gt(0).lt(100),
+  sloWindow: Duration,
+  minEvents: z.number().int().nonnegative(),
+  mode: z.enum(["direct", "recorded"]),
+  /** The time the evidence describes (the query time), not the publish time. */
+  evaluatedAt: Timestamp,
+  windows: z.array(SliWindow),
+});
+export type SloSnapshot = z.infer<typeof SloSnapshot>;
+
+/** The error budget and burn-rate severity of one SLO at `evaluatedAt`. */
+export const EvaluatedSlo = z.preprocess(
+  withBurnAndBudget,
+  z.object({
+    slo: ResourceName,
+    evaluatedAt: Timestamp,
+    objective: z.number().gt(0).lt(100),
+    /** The contract's one word: `exhausted` when the budget is spent, else the burn. */
+    severity: Severity,
+    /** The burn alone: what opens and resolves incidents. */
+    burn: Burn,
+    /** The budget alone (null when it could not be measured): what the gate's margin reads. */
+    budget: BudgetStatus.nullable(),
+    /** Fraction of the budget left over the SLO window; negative once overspent. */
+    budgetRemaining: Ratio.nullable(),
+    errorRatio: Ratio.nullable(),
+    burnRates: z.array(
+      z.object({ window: Duration, errorRatio: Ratio.nullable(), burnRate: Ratio.nullable() }),
+    ),
+    rules: z.array(AppliedBurnRule),
+    explanation: z.string(),
+    /** The rendered queries and the values they returned: the verdict explains itself. */
+    windows: z.array(SliWindow),
+  }),
+);
+export type EvaluatedSlo = z.infer<typeof EvaluatedSlo>;
+
+/** Every SLO of a service-wide message describes its moment, and each SLO appears once. */
+function sameMomentDistinctSlos(
+  data: { evaluatedAt: string; slos: readonly { slo: string; evaluatedAt: string }[] },
+  context: z.RefinementCtx,
+): void {
+  const seen = new Set<string>();
+  for (const [index, slo] of data.slos.entries()) {
+    if (slo.evaluatedAt !== data.evaluatedAt) {
+      context.addIssue({
+        code: "custom",
+        path: ["slos", index, "evaluatedAt"],
+        message: `must equal the message's evaluatedAt ${data.evaluatedAt}`,
+      });
+    }
+    if (seen.has(slo.slo)) {
+      context.addIssue({
+        code: "custom",
+        path: ["slos", index, "slo"],
+        message: `${slo.slo} appears twice`,
+      });
+    }
+    seen.add(slo.slo);
+  }
+}
+
+/**
+ * A snapshot or evaluation recorded when each message held one SLO (older messages): read as a
+ * service-wide message of that one SLO, so the history stays readable.
+ */
+function asServiceWide(data: unknown): unknown {
+  if (typeof data !== "object" || data === null || !("slo" in data)) return data;
+  const { snapshotId, ...slo } = data as { snapshotId?: unknown; evaluatedAt?: unknown };
+  return {
+    ...(snapshotId === undefined ? {} : { snapshotId }),
+    evaluatedAt: slo.evaluatedAt,
+    slos: [slo],
+  };
+}
+
 /** The commit a rollback reverts, and why that one: what the approver approves. */
 export const RevertTarget = z.object({
   commit: z.string(),
@@ -102,42 +181,30 @@ export const EVENT_DATA = {
     intervalEnd: Timestamp,
     mode: z.enum(["direct", "recorded"]),
   }),
-  /** SLI values of one SLO at one evaluation time, per window. */
-  "metrics.snapshot": z.object({
-    slo: ResourceName,
-    objective: z.number().gt(0).lt(100),
-    sloWindow: Duration,
-    minEvents: z.number().int().nonnegative(),
-    mode: z.enum(["direct", "recorded"]),
-    /** The time the evidence describes (the query time), not the publish time. */
-    evaluatedAt: Timestamp,
-    windows: z.array(SliWindow),
-  }),
-  /** Error budget and burn-rate severity of one SLO, derived from one snapshot. */
+  /**
+   * SLI values of every SLO of one service at one evaluation time, per window: one message per
+   * service and interval, so a fleet's poll is a message per service, not per SLO.
+   */
+  "metrics.snapshot": z.preprocess(
+    asServiceWide,
+    z
+      .object({
+        /** The time the evidence describes (the query time), not the publish time. */
+        evaluatedAt: Timestamp,
+        slos: z.array(SloSnapshot).min(1),
+      })
+      .superRefine(sameMomentDistinctSlos),
+  ),
+  /** Error budget and burn-rate severity of every SLO of one service, derived from one snapshot. */
   "budget.evaluated": z.preprocess(
-    withBurnAndBudget,
-    z.object({
-      slo: ResourceName,
-      snapshotId: Id,
-      evaluatedAt: Timestamp,
-      objective: z.number().gt(0).lt(100),
-      /** The contract's one word: `exhausted` when the budget is spent, else the burn. */
-      severity: Severity,
-      /** The burn alone: what opens and resolves incidents. */
-      burn: Burn,
-      /** The budget alone (null when it could not be measured): what the gate's margin reads. */
-      budget: BudgetStatus.nullable(),
-      /** Fraction of the budget left over the SLO window; negative once overspent. */
-      budgetRemaining: Ratio.nullable(),
-      errorRatio: Ratio.nullable(),
-      burnRates: z.array(
-        z.object({ window: Duration, errorRatio: Ratio.nullable(), burnRate: Ratio.nullable() }),
-      ),
-      rules: z.array(AppliedBurnRule),
-      explanation: z.string(),
-      /** The rendered queries and the values they returned: the verdict explains itself. */
-      windows: z.array(SliWindow),
-    }),
+    asServiceWide,
+    z
+      .object({
+        snapshotId: Id,
+        evaluatedAt: Timestamp,
+        slos: z.array(EvaluatedSlo).min(1),
+      })
+      .superRefine(sameMomentDistinctSlos),
   ),
   "incidents.opened": z.object({
     incidentId: Id,

@@ -35,6 +35,8 @@ export {
   RevertTarget,
   RollbackHarm,
   SliWindow,
+  EvaluatedSlo,
+  SloSnapshot,
   VerdictEvidence,
   createEnvelope,
   envelopeSchema,

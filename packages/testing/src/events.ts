@@ -1,7 +1,7 @@
 import { createEnvelope, messageId } from "@safedeploy/schema";
 import type { BudgetStatus, Burn, Envelope, GateReason, Severity } from "@safedeploy/schema";
 
-/** A budget evaluation of one SLO at `at`, as the budget service would publish it. */
+/** A service's budget evaluation at `at` holding one SLO, as the budget service would publish it. */
 export function budgetEvaluationEvent(
   service: string,
   at: string,
@@ -30,29 +30,34 @@ export function budgetEvaluationEvent(
       id: messageId("budget.evaluated", service, slo, at),
       service,
       data: {
-        slo,
         snapshotId: `snap:${service}:${slo}:${at}`,
         evaluatedAt: at,
-        objective: options.objective ?? 99.9,
-        severity,
-        burn: options.burn ?? (severity === "exhausted" ? "unknown" : severity),
-        budget:
-          options.budget !== undefined
-            ? options.budget
-            : remaining === null
-              ? null
-              : remaining <= 0
-                ? "exhausted"
-                : "ok",
-        budgetRemaining: remaining,
-        errorRatio: 0.01,
-        burnRates:
-          options.burn1h === undefined
-            ? []
-            : [{ window: "1h", errorRatio: 0.001 * options.burn1h, burnRate: options.burn1h }],
-        rules: [],
-        explanation: severity,
-        windows: [],
+        slos: [
+          {
+            slo,
+            evaluatedAt: at,
+            objective: options.objective ?? 99.9,
+            severity,
+            burn: options.burn ?? (severity === "exhausted" ? "unknown" : severity),
+            budget:
+              options.budget !== undefined
+                ? options.budget
+                : remaining === null
+                  ? null
+                  : remaining <= 0
+                    ? "exhausted"
+                    : "ok",
+            budgetRemaining: remaining,
+            errorRatio: 0.01,
+            burnRates:
+              options.burn1h === undefined
+                ? []
+                : [{ window: "1h", errorRatio: 0.001 * options.burn1h, burnRate: options.burn1h }],
+            rules: [],
+            explanation: severity,
+            windows: [],
+          },
+        ],
       },
     },
     { source: "budget", time: at },

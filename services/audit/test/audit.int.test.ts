@@ -40,16 +40,21 @@ function snapshotEvent(n: number): Envelope<"metrics.snapshot"> {
   return createEnvelope(
     {
       type: "metrics.snapshot",
-      id: messageId("metrics.snapshot", `svc-${n % 10}`, "availability", time),
+      id: messageId("metrics.snapshot", `svc-${n % 10}`, time),
       service: `svc-${n % 10}`,
       data: {
-        slo: "availability",
-        objective: 99.9,
-        sloWindow: "30d",
-        minEvents: 10,
-        mode: "direct",
         evaluatedAt: time,
-        windows: [],
+        slos: [
+          {
+            slo: "availability",
+            objective: 99.9,
+            sloWindow: "30d",
+            minEvents: 10,
+            mode: "direct",
+            evaluatedAt: time,
+            windows: [],
+          },
+        ],
       },
     },
     { source: "test", time },

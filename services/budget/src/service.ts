@@ -24,7 +24,7 @@ export const budgetService: ServiceDefinition = {
     const bus = await openServiceBus(context);
     const evaluations = new Counter({
       name: "safedeploy_budget_evaluations_total",
-      help: "Budget evaluations published, by severity.",
+      help: "SLO budget evaluations published, by severity (one message holds a service's SLOs).",
       labelNames: ["severity"],
       registers: [context.registry],
     });
@@ -33,7 +33,7 @@ export const budgetService: ServiceDefinition = {
       publish: async (envelope) => {
         // Built by core from a validated snapshot; every consumer validates it on receipt.
         await publishEvent(bus, envelope, { validate: false });
-        evaluations.inc({ severity: envelope.data.severity });
+        for (const slo of envelope.data.slos) evaluations.inc({ severity: slo.severity });
       },
     });
     // Stateless: many evaluations in flight hide the publish and ack round trips.

@@ -30,16 +30,31 @@ function snapshot(
   return createEnvelope(
     {
       type: "metrics.snapshot",
-      id: messageId("metrics.snapshot", service, "availability", at),
+      id: messageId("metrics.snapshot", service, at),
       service,
       data: {
-        slo: "availability",
-        objective: 99.9,
-        sloWindow: "30d",
-        minEvents: 100,
-        mode: "direct",
         evaluatedAt: at,
-        windows: samples,
+        slos: [
+          {
+            slo: "availability",
+            objective: 99.9,
+            sloWindow: "30d",
+            minEvents: 100,
+            mode: "direct",
+            evaluatedAt: at,
+            windows: samples,
+          },
+          // A second SLO with too little traffic to judge: evaluated in the same message.
+          {
+            slo: "latency",
+            objective: 99,
+            sloWindow: "30d",
+            minEvents: 1_000_000,
+            mode: "recorded",
+            evaluatedAt: at,
+            windows: samples.map((sample) => ({ ...sample, errors: 0 })),
+          },
+        ],
       },
     },
     { source: "collector", time: at },
@@ -64,7 +79,7 @@ async function evaluations(): Promise<Envelope<"budget.evaluated">[]> {
   );
 }
 
-it("turns each snapshot into one evaluation, whatever the replicas and duplicates", async () => {
+it("turns each service's snapshot into one evaluation of all its SLOs, whatever the replicas and duplicates", async () => {
   const at = (s: number) => new Date(Date.UTC(2026, 10, 24, 9, 0, s)).toISOString();
   const published = [
     snapshot("checkout", at(0), 0.0001),
@@ -89,20 +104,27 @@ it("turns each snapshot into one evaluation, whatever the replicas and duplicate
     id: `budget.evaluated:${published[0]!.id}`,
     causationId: published[0]!.id,
     correlationId: published[0]!.correlationId,
-    data: { severity: "normal", slo: "availability" },
+    data: {
+      evaluatedAt: at(0),
+      slos: [
+        { slo: "availability", severity: "normal", evaluatedAt: at(0) },
+        { slo: "latency", severity: "no-data", objective: 99 },
+      ],
+    },
   });
-  const burning = bySnapshot.get(published[1]!.id)!;
-  expect(burning.data.severity).toBe("fast-burn");
-  expect(burning.data.explanation).toMatch(/^fast-burn: burn 1000 > 14.4 over 1h/);
+  const [burning, quiet] = bySnapshot.get(published[1]!.id)!.data.slos;
+  expect(burning?.severity).toBe("fast-burn");
+  expect(burning?.explanation).toMatch(/^fast-burn: burn 1000 > 14.4 over 1h/);
+  expect(quiet?.severity).toBe("no-data");
   // The record alone explains the verdict: the queries it ran and what they returned.
-  expect(burning.data.windows.find((w) => w.window === "1h")).toMatchObject({
+  expect(burning?.windows.find((w) => w.window === "1h")).toMatchObject({
     errorQuery: "e[1h]",
     totalQuery: "t[1h]",
     errors: 10,
     total: 10,
   });
   // search has no errors and ample traffic in every window.
-  expect(bySnapshot.get(published[2]!.id)!.data.severity).toBe("normal");
+  expect(bySnapshot.get(published[2]!.id)!.data.slos[0]?.severity).toBe("normal");
   const metrics = await (await fetch(`${replicas[0]!.health.url}/metrics`)).text();
   expect(metrics).toContain("safedeploy_budget_evaluations_total");
 });

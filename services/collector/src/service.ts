@@ -37,7 +37,7 @@ export const collectorService: ServiceDefinition = {
 
     const snapshots = new Counter({
       name: "safedeploy_collector_snapshots_total",
-      help: "SLI snapshots published.",
+      help: "SLI snapshots published (one per service and interval, holding all its SLOs).",
       registers: [context.registry],
     });
     const failures = new Counter({
@@ -115,7 +115,8 @@ export const collectorService: ServiceDefinition = {
       },
     });
     const scheduler = startScheduler({
-      services: () => [...services.keys()],
+      // A service without SLOs has nothing to measure: no job, no message.
+      services: () => [...services].filter(([, s]) => s.slos.length > 0).map(([name]) => name),
       intervalMs: context.config.pollIntervalMs,
       mode,
       publish: (envelope) => publishEvent(bus, envelope, { validate: false }),

@@ -89,18 +89,40 @@ const unreachable: PrometheusClient = {
 };
 
 describe("onPollJob", () => {
-  it("publishes one snapshot per SLO, measured at the job's own time, caused by the job", async () => {
+  it("publishes one snapshot of all the service's SLOs, measured at the job's own time, caused by the job", async () => {
     const published: Envelope[] = [];
     const skipped: string[] = [];
-    await onPollJob(deps({ now: Date.parse(start) + 1_000 }, published, skipped, 0))(job, 1);
+    const base = deps({ now: Date.parse(start) + 1_000 }, published, skipped, 0);
+    const latency = { ...slo, name: "latency", sli: { ...slo.sli, mode: "recorded" as const } };
+    const twoSlos: PollDeps = {
+      ...base,
+      serviceFor: (name) => {
+        const service = base.serviceFor(name);
+        return service === undefined ? undefined : { ...service, slos: [slo, latency] };
+      },
+    };
+    await onPollJob(twoSlos)(job, 1);
     expect(skipped).toEqual([]);
     expect(published).toHaveLength(1);
     expect(published[0]).toMatchObject({
       type: "metrics.snapshot",
-      id: `metrics.snapshot:checkout:availability:${start}`,
+      id: `metrics.snapshot:checkout:${start}`,
       causationId: job.id,
-      data: { evaluatedAt: start, mode: "direct" },
+      data: {
+        evaluatedAt: start,
+        slos: [
+          { slo: "availability", mode: "direct", evaluatedAt: start },
+          { slo: "latency", mode: "recorded", evaluatedAt: start },
+        ],
+      },
     });
+    // A service without SLOs has nothing to measure: no message.
+    const none: PollDeps = {
+      ...base,
+      serviceFor: (name) => ({ ...base.serviceFor(name)!, slos: [] }),
+    };
+    await onPollJob(none)(job, 1);
+    expect(published).toHaveLength(1);
   });
 
   it("answers a job up to maxLag after its interval ended", async () => {
@@ -125,7 +147,7 @@ describe("onPollJob", () => {
     // The retry that ran out of time says its moment was an outage (an unknown snapshot); the
     // first attempt that is only late is dropped.
     expect(published).toHaveLength(2);
-    const outage = (published[1] as Envelope<"metrics.snapshot">).data.windows;
+    const outage = (published[1] as Envelope<"metrics.snapshot">).data.slos[0]?.windows ?? [];
     expect(outage.map((w) => w.status)).toEqual(["unknown", "unknown", "unknown"]);
     expect(skipped).toEqual(["stale"]);
   });
@@ -154,12 +176,12 @@ describe("onPollJob", () => {
     expect(outages).toHaveLength(3);
     expect(counted).toEqual([1, 1]);
     expect(published).toHaveLength(2);
-    // The same id as the real snapshot: one per SLO and interval, whoever publishes it.
+    // The same id as the real snapshot: one per service and interval, whoever publishes it.
     expect(published[0]).toMatchObject({
-      id: `metrics.snapshot:checkout:availability:${start}`,
-      data: { evaluatedAt: start, slo: "availability" },
+      id: `metrics.snapshot:checkout:${start}`,
+      data: { evaluatedAt: start, slos: [{ slo: "availability", evaluatedAt: start }] },
     });
-    const windows = (published[0] as Envelope<"metrics.snapshot">).data.windows;
+    const windows = (published[0] as Envelope<"metrics.snapshot">).data.slos[0]?.windows ?? [];
     expect(windows.map((w) => w.window)).toEqual(["5m", "1h", "30d"]);
     for (const window of windows) {
       expect(window).toMatchObject({

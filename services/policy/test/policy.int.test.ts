@@ -31,22 +31,27 @@ function evaluation(slo: string, reading: Reading = {}): Envelope<"budget.evalua
       id: messageId("budget.evaluated", "checkout", slo, at),
       service: "checkout",
       data: {
-        slo,
         snapshotId: `snap:${slo}:${at}`,
         evaluatedAt: at,
-        objective: 99.9,
-        severity: reading.severity ?? "normal",
-        burn:
-          reading.severity === undefined || reading.severity === "exhausted"
-            ? "normal"
-            : reading.severity,
-        budget: reading.severity === "exhausted" ? "exhausted" : "ok",
-        budgetRemaining: reading.budgetRemaining === undefined ? 0.8 : reading.budgetRemaining,
-        errorRatio: 0.0002,
-        burnRates: [{ window: "1h", errorRatio: 0.0002, burnRate: reading.burn1h ?? 0.2 }],
-        rules: [],
-        explanation: "test",
-        windows: [],
+        slos: [
+          {
+            slo,
+            evaluatedAt: at,
+            objective: 99.9,
+            severity: reading.severity ?? "normal",
+            burn:
+              reading.severity === undefined || reading.severity === "exhausted"
+                ? "normal"
+                : reading.severity,
+            budget: reading.severity === "exhausted" ? "exhausted" : "ok",
+            budgetRemaining: reading.budgetRemaining === undefined ? 0.8 : reading.budgetRemaining,
+            errorRatio: 0.0002,
+            burnRates: [{ window: "1h", errorRatio: 0.0002, burnRate: reading.burn1h ?? 0.2 }],
+            rules: [],
+            explanation: "test",
+            windows: [],
+          },
+        ],
       },
     },
     { source: "budget", time: at },

@@ -1,4 +1,4 @@
-import { evaluateSlo } from "@safedeploy/core";
+import { evaluateSnapshot } from "@safedeploy/core";
 import type { BurnRule } from "@safedeploy/core";
 import { createEnvelope, messageId } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";
@@ -14,24 +14,15 @@ export interface BudgetDeps {
 }
 
 /**
- * Turns one SLI snapshot into a budget evaluation. Stateless: the evaluation id derives from the
- * snapshot id, so redelivery and any number of replicas publish it once.
+ * Turns one service's SLI snapshot into its budget evaluation, every SLO at once. Stateless: the
+ * evaluation id derives from the snapshot id, so redelivery and any number of replicas publish it
+ * once.
  */
 export const onSnapshot =
   (deps: BudgetDeps) =>
   async (snapshot: Envelope<"metrics.snapshot">): Promise<void> => {
     const { data } = snapshot;
     const { rules, safetyMargin } = deps.targetFor(snapshot.service);
-    const evaluation = evaluateSlo(
-      {
-        objective: data.objective,
-        window: data.sloWindow,
-        minEvents: data.minEvents,
-        safetyMargin,
-      },
-      data.windows,
-      rules,
-    );
     await deps.publish(
       createEnvelope(
         {
@@ -39,12 +30,9 @@ export const onSnapshot =
           id: messageId("budget.evaluated", snapshot.id),
           service: snapshot.service,
           data: {
-            slo: data.slo,
             snapshotId: snapshot.id,
             evaluatedAt: data.evaluatedAt,
-            objective: data.objective,
-            ...evaluation,
-            windows: data.windows,
+            slos: evaluateSnapshot(data, rules, safetyMargin),
           },
         },
         { source: "budget", time: data.evaluatedAt, causedBy: snapshot },

@@ -7,12 +7,13 @@ import {
   pollJobMaxLagMs,
   recordedQueries,
   requiredWindows,
+  sloSnapshot,
   snapshotEvent,
 } from "@safedeploy/core";
 import type { BurnRule } from "@safedeploy/core";
 import type { PrometheusClient } from "@safedeploy/prometheus";
 import { createEnvelope } from "@safedeploy/schema";
-import type { Envelope, NewEvent, Slo } from "@safedeploy/schema";
+import type { Envelope, Slo, SloSnapshot } from "@safedeploy/schema";
 import { isOutage, measureDirect } from "../measure.js";
 import type { RecordedReader } from "../measure.js";
 
@@ -45,27 +46,22 @@ export interface PollDeps {
 
 /** The snapshot of one SLO at `evaluatedAt` when Prometheus could not be reached. */
 function outageSnapshot(
-  service: string,
   slo: Slo,
   rules: readonly BurnRule[],
   mode: "direct" | "recorded",
   evaluatedAt: string,
   error: string,
-): NewEvent<"metrics.snapshot"> {
+): SloSnapshot {
   const queriesFor = (window: string) =>
     mode === "recorded" ? recordedQueries(window) : directQueries(slo.sli, window);
   const windows = outageWindows(requiredWindows(slo, rules), queriesFor, error);
-  return snapshotEvent(service, { ...slo, ...slo.sli }, mode, evaluatedAt, windows);
+  return sloSnapshot({ ...slo, ...slo.sli }, mode, evaluatedAt, windows);
 }
 
 type Job = Envelope<"metrics.poll-requested">;
 
-/** One snapshot per SLO, measured at the job's own moment; an outage propagates. */
-function measureAll(
-  deps: PollDeps,
-  job: Job,
-  service: CollectedService,
-): Promise<NewEvent<"metrics.snapshot">[]> {
+/** Every SLO of the service, measured at the job's own moment; an outage propagates. */
+function measureAll(deps: PollDeps, job: Job, service: CollectedService): Promise<SloSnapshot[]> {
   const evaluatedAt = job.data.intervalStart;
   const time = new Date(evaluatedAt);
   return Promise.all(
@@ -78,32 +74,26 @@ function measureAll(
             : measureDirect(deps.prometheus, slo.sli, window, time),
         ),
       );
-      return snapshotEvent(job.service, { ...slo, ...slo.sli }, mode, evaluatedAt, windows);
+      return sloSnapshot({ ...slo, ...slo.sli }, mode, evaluatedAt, windows);
     }),
   );
 }
 
-/** The snapshots of a job, caused by it, at its own moment (their ids dedupe any repeat). */
-async function publishAll(deps: PollDeps, job: Job, snapshots: NewEvent<"metrics.snapshot">[]) {
-  // All at once: one write and one round trip for the service's SLOs, not one each.
-  await Promise.all(
-    snapshots.map((snapshot) =>
-      deps.publish(
-        createEnvelope(snapshot, {
-          source: "collector",
-          time: job.data.intervalStart,
-          causedBy: job,
-        }),
-      ),
-    ),
+/** The service's snapshot of a job, caused by it, at its own moment (its id dedupes a repeat). */
+async function publishSnapshot(deps: PollDeps, job: Job, slos: SloSnapshot[]): Promise<void> {
+  await deps.publish(
+    createEnvelope(snapshotEvent(job.service, job.data.intervalStart, slos), {
+      source: "collector",
+      time: job.data.intervalStart,
+      causedBy: job,
+    }),
   );
 }
 
-/** Explicit `unknown` snapshots of every SLO of the job, naming why Prometheus was not read. */
+/** An explicit `unknown` snapshot of every SLO of the job, naming why Prometheus was not read. */
 async function publishOutage(deps: PollDeps, job: Job, service: CollectedService, error: string) {
-  const snapshots = service.slos.map((slo) =>
+  const slos = service.slos.map((slo) =>
     outageSnapshot(
-      job.service,
       slo,
       service.burnRates,
       slo.sli.mode ?? job.data.mode,
@@ -111,15 +101,15 @@ async function publishOutage(deps: PollDeps, job: Job, service: CollectedService
       error,
     ),
   );
-  await publishAll(deps, job, snapshots);
-  deps.onOutagePublished(snapshots.length);
+  await publishSnapshot(deps, job, slos);
+  deps.onOutagePublished(slos.length);
 }
 
 /**
  * Runs one poll job: measures every SLO of the service over every window its policy needs, at the
- * job's own evaluation time, and publishes one snapshot per SLO. A Prometheus outage is retried
+ * job's own evaluation time, and publishes one snapshot of them all. A Prometheus outage is retried
  * while a retry can still be on time; after that the job publishes explicit `unknown` snapshots
- * naming the error (same ids as the real ones: one per SLO and interval), so an outage is seen,
+ * naming the error (the same id as the real one: one per service and interval), so an outage is seen,
  * never mistaken for silence. A job only late from a backlog is dropped (staleness covers it).
  */
 export const onPollJob =
@@ -134,6 +124,7 @@ export const onPollJob =
       deps.onSkipped("unknown-service");
       return;
     }
+    if (service.slos.length === 0) return; // nothing to measure
     if (isLate()) {
       // A retry that ran out of time: its moment was in an outage, and says so.
       if (deliveryCount === 1) deps.onSkipped("stale");
@@ -143,9 +134,9 @@ export const onPollJob =
       }
       return;
     }
-    let snapshots;
+    let slos;
     try {
-      snapshots = await measureAll(deps, job, service);
+      slos = await measureAll(deps, job, service);
     } catch (error) {
       if (!isOutage(error)) throw error;
       deps.onOutage(job, error as Error);
@@ -162,6 +153,6 @@ export const onPollJob =
     // An answer that took too long (queries queued behind an outage's retries) describes a moment
     // Prometheus may not have seen: drop it like a job that started late.
     if (isLate()) deps.onSkipped("stale");
-    // Publish only once every SLO was measured: a retry then republishes the same ids (deduped).
-    else await publishAll(deps, job, snapshots);
+    // Publish only once every SLO was measured: a retry then republishes the same id (deduped).
+    else await publishSnapshot(deps, job, slos);
   };

@@ -1,4 +1,4 @@
-import { decideIncident } from "@safedeploy/core";
+import { decideIncidentOnEvaluation } from "@safedeploy/core";
 import type { IncidentPolicy } from "@safedeploy/core";
 import type { Envelope } from "@safedeploy/schema";
 import { foldIntoRecord, incidentIdFor } from "../record.js";
@@ -9,26 +9,17 @@ export interface IncidentDeps extends RecordDeps {
 }
 
 /**
- * Folds a budget evaluation into the service's incident record with compare-and-set, so any
- * number of replicas keep one active incident per service; then publishes the decided events
- * from the record's outbox and clears it.
+ * Folds a service's budget evaluation (every SLO) into its incident record with compare-and-set,
+ * so any number of replicas keep one active incident per service; then publishes the decided
+ * events from the record's outbox and clears it.
  */
 export const onEvaluation =
   (deps: IncidentDeps) =>
   (evaluation: Envelope<"budget.evaluated">): Promise<void> =>
     foldIntoRecord(deps, evaluation.service, evaluation, evaluation.data.evaluatedAt, (state) =>
-      decideIncident(
+      decideIncidentOnEvaluation(
         state,
-        {
-          id: evaluation.id,
-          service: evaluation.service,
-          slo: evaluation.data.slo,
-          objective: evaluation.data.objective,
-          severity: evaluation.data.severity,
-          burn: evaluation.data.burn,
-          budget: evaluation.data.budget,
-          evaluatedAt: evaluation.data.evaluatedAt,
-        },
+        { id: evaluation.id, service: evaluation.service, slos: evaluation.data.slos },
         deps.policyFor(evaluation.service),
         () => incidentIdFor(evaluation.id),
       ),

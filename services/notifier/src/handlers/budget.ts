@@ -8,24 +8,31 @@ export const budgetKey = (service: string, slo: string): string =>
 
 /**
  * A burning (or exhausted) evaluation: keep the newest one per SLO, so an incident's and a
- * proposal's messages can say how much budget is left. Normal evaluations write nothing.
+ * proposal's messages can say how much budget is left. Normal SLOs write nothing.
  */
 export const onEvaluation =
   (deps: Pick<NotifierDeps, "context">) =>
   async (envelope: Envelope<"budget.evaluated">): Promise<void> => {
-    const d = envelope.data;
-    if (d.severity === "normal") return;
-    const budget = {
-      severity: d.severity,
-      budgetRemaining: d.budgetRemaining,
-      evaluatedAt: d.evaluatedAt,
-    };
-    await deps.context.mutate(budgetKey(envelope.service, d.slo), (current) => {
-      const known = current?.value.budget;
-      // Replicas see evaluations out of order: an older one never overwrites a newer.
-      if (known !== undefined && Date.parse(known.evaluatedAt) >= Date.parse(d.evaluatedAt)) {
-        return undefined;
-      }
-      return { budget };
-    });
+    await Promise.all(
+      envelope.data.slos
+        .filter((slo) => slo.severity !== "normal")
+        .map((slo) => {
+          const budget = {
+            severity: slo.severity,
+            budgetRemaining: slo.budgetRemaining,
+            evaluatedAt: slo.evaluatedAt,
+          };
+          return deps.context.mutate(budgetKey(envelope.service, slo.slo), (current) => {
+            const known = current?.value.budget;
+            // Replicas see evaluations out of order: an older one never overwrites a newer.
+            if (
+              known !== undefined &&
+              Date.parse(known.evaluatedAt) >= Date.parse(slo.evaluatedAt)
+            ) {
+              return undefined;
+            }
+            return { budget };
+          });
+        }),
+    );
   };

@@ -42,7 +42,8 @@ export async function freezeOnExhaustion(
   evaluation: Envelope<"budget.evaluated">,
 ): Promise<void> {
   const service = deps.services.get(evaluation.service);
-  if (service === undefined || evaluation.data.severity !== "exhausted") return;
+  const exhausted = evaluation.data.slos.some((slo) => slo.severity === "exhausted");
+  if (service === undefined || !exhausted) return;
   const freezeMs = parseDuration(service.policy.freezeOnExhaustion) ?? 86_400_000;
   let opened: Freeze | undefined;
   await deps.freezes.mutate(service.name, (current) => {
@@ -50,7 +51,7 @@ export async function freezeOnExhaustion(
       current?.value.freezes ?? [],
       {
         service: service.name,
-        severity: evaluation.data.severity,
+        severity: "exhausted",
         evaluatedAt: evaluation.data.evaluatedAt,
       },
       freezeMs,

@@ -2,7 +2,7 @@ import {
   CLOCK_CAUSE_PREFIX,
   START_CAUSE_PREFIX,
   gateVerdict,
-  withEvaluation,
+  withEvaluations,
 } from "@safedeploy/core";
 import type { CommandRequest, Envelope, GateView } from "@safedeploy/schema";
 import { knownService } from "../deps.js";
@@ -12,9 +12,9 @@ import { freezeOnExhaustion } from "./freezes.js";
 import { EMPTY_RECORD, gateInput, refreshVerdict } from "./judge.js";
 
 /**
- * A budget evaluation: open an exhaustion freeze if the budget is spent, fold the SLO's latest
- * state into the service's verdict (published when it changes), then see whether a canary step
- * has baked. Stale evidence (older than what is known for the SLO) changes nothing.
+ * A service's budget evaluation: open an exhaustion freeze if an SLO's budget is spent, fold every
+ * SLO's latest state into the service's verdict (published when it changes), then see whether a
+ * canary step has baked. Stale evidence (older than what is known for an SLO) changes nothing.
  */
 export const onEvaluation =
   (deps: PolicyDeps) =>
@@ -27,7 +27,7 @@ export const onEvaluation =
       deps,
       service,
       data.evaluatedAt,
-      (record) => withEvaluation(record.slos, data),
+      (record) => withEvaluations(record.slos, data.slos),
       { id: evaluation.id, envelope: evaluation },
     );
     if (verdict !== null) await checkCanaryBake(deps, evaluation, verdict.allowed);
