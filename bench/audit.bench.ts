@@ -19,6 +19,7 @@ import {
   gateReason,
   incidentOpenedEvent,
   loadAverage,
+  sliSnapshotEvent,
   targetLine,
   verdictEvent,
   writeBenchResult,
@@ -34,34 +35,17 @@ const WINDOWS = ["5m", "30m", "1h", "6h", "3d", "30d"];
 const base = Date.parse("2026-01-01T00:00:00.000Z");
 
 function snapshot(service: string, at: string): Envelope<"metrics.snapshot"> {
-  return createEnvelope(
-    {
-      type: "metrics.snapshot",
-      id: messageId("metrics.snapshot", service, at),
-      service,
-      data: {
-        evaluatedAt: at,
-        slos: [
-          {
-            slo: "availability",
-            objective: 99.9,
-            sloWindow: "30d",
-            minEvents: 100,
-            mode: "direct",
-            evaluatedAt: at,
-            windows: WINDOWS.map((window) => ({
-              window,
-              errorQuery: `sum(rate(errors{service="${service}"}[${window}]))`,
-              totalQuery: `sum(rate(total{service="${service}"}[${window}]))`,
-              errors: 1,
-              total: 1000,
-              status: "ok" as const,
-            })),
-          },
-        ],
-      },
-    },
-    { source: "collector", time: at },
+  return sliSnapshotEvent(
+    service,
+    at,
+    WINDOWS.map((window) => ({
+      window,
+      errorQuery: `sum(rate(errors{service="${service}"}[${window}]))`,
+      totalQuery: `sum(rate(total{service="${service}"}[${window}]))`,
+      errors: 1,
+      total: 1000,
+      status: "ok" as const,
+    })),
   );
 }
 

@@ -19,6 +19,7 @@ import {
   gateReason,
   loadAverage,
   serviceYaml,
+  sliSnapshotEvent,
   targetLine,
   verdictEvent,
   writeBenchResult,
@@ -36,34 +37,17 @@ const start = Date.now() - pairs * 30_000;
 function snapshot(i: number): Envelope<"metrics.snapshot"> {
   const at = new Date(start + i * 30_000).toISOString();
   const burning = i % 5_000 >= 2_000 && i % 5_000 < 2_010;
-  return createEnvelope(
-    {
-      type: "metrics.snapshot",
-      id: messageId("metrics.snapshot", SERVICE, at),
-      service: SERVICE,
-      data: {
-        evaluatedAt: at,
-        slos: [
-          {
-            slo: "availability",
-            objective: 99.9,
-            sloWindow: "30d",
-            minEvents: 100,
-            mode: "direct",
-            evaluatedAt: at,
-            windows: WINDOWS.map((window) => ({
-              window,
-              errorQuery: "errors",
-              totalQuery: "total",
-              errors: window === "5m" && burning ? 30 : 0.5,
-              total: 1000,
-              status: "ok" as const,
-            })),
-          },
-        ],
-      },
-    },
-    { source: "collector", time: at },
+  return sliSnapshotEvent(
+    SERVICE,
+    at,
+    WINDOWS.map((window) => ({
+      window,
+      errorQuery: "errors",
+      totalQuery: "total",
+      errors: window === "5m" && burning ? 30 : 0.5,
+      total: 1000,
+      status: "ok" as const,
+    })),
   );
 }
 

@@ -11,7 +11,7 @@ import type { Envelope, SliWindow } from "@safedeploy/schema";
 import { budgetService } from "@safedeploy/service-budget";
 import { incidentService } from "@safedeploy/service-incident";
 import { policyService } from "@safedeploy/service-policy";
-import { createTestBus, testServiceEnv, waitUntil } from "@safedeploy/testing";
+import { createTestBus, sliSnapshotEvent, testServiceEnv, waitUntil } from "@safedeploy/testing";
 import type { TestBus } from "@safedeploy/testing";
 
 const catalog = new URL("../fixtures/catalog/governance", import.meta.url).pathname;
@@ -35,28 +35,7 @@ function snapshot(shortErrors: number): Envelope<"metrics.snapshot"> {
     total: 1000,
     status: "ok",
   }));
-  return createEnvelope(
-    {
-      type: "metrics.snapshot",
-      id: messageId("metrics.snapshot", "checkout", at),
-      service: "checkout",
-      data: {
-        evaluatedAt: at,
-        slos: [
-          {
-            slo: "availability",
-            objective: 99.9,
-            sloWindow: "30d",
-            minEvents: 100,
-            mode: "direct",
-            evaluatedAt: at,
-            windows,
-          },
-        ],
-      },
-    },
-    { source: "collector", time: at },
-  );
+  return sliSnapshotEvent("checkout", at, windows);
 }
 
 async function settled() {

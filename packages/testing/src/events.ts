@@ -1,5 +1,12 @@
 import { createEnvelope, messageId } from "@safedeploy/schema";
-import type { BudgetStatus, Burn, Envelope, GateReason, Severity } from "@safedeploy/schema";
+import type {
+  BudgetStatus,
+  Burn,
+  Envelope,
+  GateReason,
+  Severity,
+  SliWindow,
+} from "@safedeploy/schema";
 
 /** A service's budget evaluation at `at` holding one SLO, as the budget service would publish it. */
 export function budgetEvaluationEvent(
@@ -125,5 +132,39 @@ export function incidentOpenedEvent(
       },
     },
     { source: "incident", time: at },
+  );
+}
+
+/**
+ * A service's SLI snapshot at `at` holding one SLO (availability, 99.9 % over 30d, 100 events
+ * at least, direct mode, unless told), as the collector would publish it.
+ */
+export function sliSnapshotEvent(
+  service: string,
+  at: string,
+  windows: SliWindow[],
+  options: { slo?: string; objective?: number; minEvents?: number } = {},
+): Envelope<"metrics.snapshot"> {
+  return createEnvelope(
+    {
+      type: "metrics.snapshot",
+      id: messageId("metrics.snapshot", service, at),
+      service,
+      data: {
+        evaluatedAt: at,
+        slos: [
+          {
+            slo: options.slo ?? "availability",
+            objective: options.objective ?? 99.9,
+            sloWindow: "30d",
+            minEvents: options.minEvents ?? 100,
+            mode: "direct",
+            evaluatedAt: at,
+            windows,
+          },
+        ],
+      },
+    },
+    { source: "collector", time: at },
   );
 }

@@ -8,7 +8,13 @@ export { policyYaml, serviceYaml, yamlDocuments } from "./catalog.js";
 export type { TestServiceOptions, TestSli } from "./catalog.js";
 export { dockerAvailable } from "./docker.js";
 export { recordProposal } from "./proposals.js";
-export { budgetEvaluationEvent, gateReason, incidentOpenedEvent, verdictEvent } from "./events.js";
+export {
+  budgetEvaluationEvent,
+  gateReason,
+  incidentOpenedEvent,
+  sliSnapshotEvent,
+  verdictEvent,
+} from "./events.js";
 export { createTestEnvRepo, deploymentManifest, git } from "./git.js";
 export type { TestEnvRepo } from "./git.js";
 export { startTrafficExporter } from "./exporter.js";

@@ -4,15 +4,14 @@ import { createPool, query } from "@safedeploy/db";
 import { auditAnchors, provision, publishEvent } from "@safedeploy/jetstream";
 import { ConfigError, startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
-import {
-  STREAMS,
-  createEnvelope,
-  deadLetterSubject,
-  messageId,
-  qualifiedName,
-} from "@safedeploy/schema";
+import { STREAMS, deadLetterSubject, qualifiedName } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";
-import { createTestBus, createTestDatabase, testServiceEnv } from "@safedeploy/testing";
+import {
+  createTestBus,
+  createTestDatabase,
+  sliSnapshotEvent,
+  testServiceEnv,
+} from "@safedeploy/testing";
 import type { TestBus, TestDatabase } from "@safedeploy/testing";
 import { incidentStory } from "../../../packages/audit/test/fixtures.js";
 import { auditService } from "../src/service.js";
@@ -37,28 +36,7 @@ const start = async (): Promise<ServiceHandle> => {
 
 function snapshotEvent(n: number): Envelope<"metrics.snapshot"> {
   const time = new Date(Date.UTC(2026, 10, 24, 9) + n * 1_000).toISOString();
-  return createEnvelope(
-    {
-      type: "metrics.snapshot",
-      id: messageId("metrics.snapshot", `svc-${n % 10}`, time),
-      service: `svc-${n % 10}`,
-      data: {
-        evaluatedAt: time,
-        slos: [
-          {
-            slo: "availability",
-            objective: 99.9,
-            sloWindow: "30d",
-            minEvents: 10,
-            mode: "direct",
-            evaluatedAt: time,
-            windows: [],
-          },
-        ],
-      },
-    },
-    { source: "test", time },
-  );
+  return sliSnapshotEvent(`svc-${n % 10}`, time, [], { minEvents: 10 });
 }
 
 async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string) {
