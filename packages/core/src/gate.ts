@@ -354,8 +354,8 @@ export function exhaustionFreeze(
 }
 
 /**
- * What an evaluation does to a service's freezes: a spent budget opens an exhaustion freeze of
- * `freezeOnExhaustionMs` from the evaluation, unless one is in force then. `inForce` is the
+ * What a service's evaluation does to its freezes: an SLO's spent budget opens an exhaustion
+ * freeze of `freezeOnExhaustionMs` from the evaluation, unless one is in force then. `inForce` is the
  * exhaustion freeze that covers the evaluation (new or not); `freezes` the list to keep, or
  * undefined when nothing changes. One function for the policy service and replay.
  */
@@ -363,13 +363,15 @@ export function decideExhaustionFreeze<F extends FreezeWindow>(
   freezes: readonly F[],
   evaluation: {
     readonly service: string;
-    readonly severity: Severity;
     readonly evaluatedAt: string;
+    readonly slos: readonly { readonly severity: Severity }[];
   },
   freezeOnExhaustionMs: number,
   complete: (freeze: FreezeWindow & { readonly origin: "exhaustion" }) => F,
 ): { readonly freezes: F[] | undefined; readonly inForce: F | undefined } {
-  if (evaluation.severity !== "exhausted") return { freezes: undefined, inForce: undefined };
+  if (!evaluation.slos.some((slo) => slo.severity === "exhausted")) {
+    return { freezes: undefined, inForce: undefined };
+  }
   const at = evaluation.evaluatedAt;
   const inForce = activeFreezes(freezes, at).find((f) => f.origin === "exhaustion");
   if (inForce !== undefined) return { freezes: undefined, inForce };

@@ -153,10 +153,8 @@ function replayBudgets(
       policy.burnRules,
       policy.gate.service.safetyMargin,
     );
-    const stored = new Map(
-      (evaluations.get(message.id)?.data.slos ?? []).map((slo) => [slo.slo, slo]),
-    );
-    const storedId = evaluations.get(message.id)?.id;
+    const stored = evaluations.get(message.id);
+    const storedSlos = new Map((stored?.data.slos ?? []).map((slo) => [slo.slo, slo]));
     for (const evaluation of again) {
       const at = evaluation.evaluatedAt;
       const cause = `${message.id}#${evaluation.slo}`;
@@ -166,14 +164,14 @@ function replayBudgets(
         cause,
         summary: budgetSummary(evaluation.slo, evaluation),
       });
-      const recordedSlo = stored.get(evaluation.slo);
-      if (recordedSlo !== undefined && storedId !== undefined) {
+      const recordedSlo = storedSlos.get(evaluation.slo);
+      if (stored !== undefined && recordedSlo !== undefined) {
         recorded.push({
           kind: "budget",
           at,
           cause,
           summary: budgetSummary(recordedSlo.slo, recordedSlo),
-          messageId: storedId,
+          messageId: stored.id,
         });
       }
     }
@@ -297,13 +295,7 @@ export function replayService(
         // As the policy service does: the exhaustion freeze first, then the verdict.
         const frozen = decideExhaustionFreeze(
           freezes,
-          {
-            service: message.service,
-            severity: data.slos.some((slo) => slo.severity === "exhausted")
-              ? "exhausted"
-              : "normal",
-            evaluatedAt: data.evaluatedAt,
-          },
+          { service: message.service, evaluatedAt: data.evaluatedAt, slos: data.slos },
           policy.freezeOnExhaustionMs,
           (freeze) => freeze,
         );
@@ -314,12 +306,14 @@ export function replayService(
             derived.push({ kind: "freeze", at, cause: opened.id, summary: freezeSummary(opened) });
           }
         }
-        const folded = withEvaluations(gates.latest, data.slos);
+        const before = gates.latest;
+        const folded = withEvaluations(before, data.slos);
         if (folded !== undefined) {
           gates.latest = folded;
           for (const { slo } of data.slos) {
             const status = folded[slo];
-            if (status === undefined || gates.seen.get(slo)?.includes(status) === true) continue;
+            // Unchanged (older than what was known): already seen.
+            if (status === undefined || status === before[slo]) continue;
             const seen = gates.seen.get(slo) ?? [];
             // After those with the same time, where a stable sort after a push puts it.
             seen.splice(countUpTo(seen, status.evaluatedAt), 0, status);

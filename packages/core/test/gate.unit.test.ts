@@ -358,7 +358,11 @@ describe("release guards", () => {
 
 describe("freezes", () => {
   it("opens one exhaustion freeze per spent budget, not while one is in force", () => {
-    const spent = { service: "checkout", severity: "exhausted" as const, evaluatedAt: now };
+    const spent = {
+      service: "checkout",
+      evaluatedAt: now,
+      slos: [{ severity: "normal" as const }, { severity: "exhausted" as const }],
+    };
     const first = decideExhaustionFreeze([], spent, 3_600_000, (f) => f);
     expect(first.freezes).toEqual([exhaustionFreeze("checkout", now, 3_600_000)]);
     expect(first.inForce).toEqual(first.freezes?.[0]);
@@ -376,7 +380,9 @@ describe("freezes", () => {
       (f) => f,
     );
     expect(after.freezes).toHaveLength(2);
-    expect(decideExhaustionFreeze([], { ...spent, severity: "fast-burn" }, 1, (f) => f)).toEqual({
+    expect(
+      decideExhaustionFreeze([], { ...spent, slos: [{ severity: "fast-burn" }] }, 1, (f) => f),
+    ).toEqual({
       freezes: undefined,
       inForce: undefined,
     });

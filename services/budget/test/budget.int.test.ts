@@ -2,9 +2,8 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { publishEvent } from "@safedeploy/jetstream";
 import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
-import { createEnvelope, messageId } from "@safedeploy/schema";
 import type { Envelope, SliWindow } from "@safedeploy/schema";
-import { createTestBus, readStream, testServiceEnv } from "@safedeploy/testing";
+import { createTestBus, readStream, sliSnapshotEvent, testServiceEnv } from "@safedeploy/testing";
 import type { TestBus } from "@safedeploy/testing";
 import { budgetService } from "../src/service.js";
 
@@ -27,38 +26,18 @@ function snapshot(
     total: 10,
     status: "ok",
   }));
-  return createEnvelope(
-    {
-      type: "metrics.snapshot",
-      id: messageId("metrics.snapshot", service, at),
-      service,
-      data: {
-        evaluatedAt: at,
-        slos: [
-          {
-            slo: "availability",
-            objective: 99.9,
-            sloWindow: "30d",
-            minEvents: 100,
-            mode: "direct",
-            evaluatedAt: at,
-            windows: samples,
-          },
-          // A second SLO with too little traffic to judge: evaluated in the same message.
-          {
-            slo: "latency",
-            objective: 99,
-            sloWindow: "30d",
-            minEvents: 1_000_000,
-            mode: "recorded",
-            evaluatedAt: at,
-            windows: samples.map((sample) => ({ ...sample, errors: 0 })),
-          },
-        ],
-      },
-    },
-    { source: "collector", time: at },
-  );
+  const snapshot = sliSnapshotEvent(service, at, samples);
+  // A second SLO with too little traffic to judge: evaluated in the same message.
+  const quiet = {
+    slo: "latency",
+    objective: 99,
+    sloWindow: "30d",
+    minEvents: 1_000_000,
+    mode: "recorded" as const,
+    evaluatedAt: at,
+    windows: samples.map((sample) => ({ ...sample, errors: 0 })),
+  };
+  return { ...snapshot, data: { ...snapshot.data, slos: [...snapshot.data.slos, quiet] } };
 }
 
 beforeAll(async () => {

@@ -42,8 +42,8 @@ export async function freezeOnExhaustion(
   evaluation: Envelope<"budget.evaluated">,
 ): Promise<void> {
   const service = deps.services.get(evaluation.service);
-  const exhausted = evaluation.data.slos.some((slo) => slo.severity === "exhausted");
-  if (service === undefined || !exhausted) return;
+  if (service === undefined || !evaluation.data.slos.some((s) => s.severity === "exhausted"))
+    return;
   const freezeMs = parseDuration(service.policy.freezeOnExhaustion) ?? 86_400_000;
   let opened: Freeze | undefined;
   await deps.freezes.mutate(service.name, (current) => {
@@ -51,8 +51,8 @@ export async function freezeOnExhaustion(
       current?.value.freezes ?? [],
       {
         service: service.name,
-        severity: "exhausted",
         evaluatedAt: evaluation.data.evaluatedAt,
+        slos: evaluation.data.slos,
       },
       freezeMs,
       (freeze): Freeze => ({ ...freeze, actor: "system" }),
