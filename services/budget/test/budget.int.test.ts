@@ -3,6 +3,7 @@ import { publishEvent } from "@safedeploy/jetstream";
 import { startService } from "@safedeploy/runtime";
 import type { ServiceHandle } from "@safedeploy/runtime";
 import type { Envelope, SliWindow } from "@safedeploy/schema";
+import { qualifiedName } from "@safedeploy/schema";
 import { createTestBus, readStream, sliSnapshotEvent, testServiceEnv } from "@safedeploy/testing";
 import type { TestBus } from "@safedeploy/testing";
 import { budgetService } from "../src/service.js";
@@ -106,4 +107,46 @@ it("turns each service's snapshot into one evaluation of all its SLOs, whatever 
   expect(bySnapshot.get(published[2]!.id)!.data.slos[0]?.severity).toBe("normal");
   const metrics = await (await fetch(`${replicas[0]!.health.url}/metrics`)).text();
   expect(metrics).toContain("safedeploy_budget_evaluations_total");
+});
+
+it("dead-letters a forged snapshot (an SLO twice, an SLO of another moment) naming the field, and evaluates nothing of it", async () => {
+  const at = new Date(Date.UTC(2026, 10, 24, 10, 0, 0)).toISOString();
+  const honest = snapshot("cart", at, 0);
+  const [first] = honest.data.slos;
+  const twice = {
+    ...honest,
+    id: `${honest.id}:twice`,
+    data: { ...honest.data, slos: [first!, first!] },
+  };
+  const elsewhen = {
+    ...honest,
+    id: `${honest.id}:elsewhen`,
+    data: { ...honest.data, slos: [{ ...first!, evaluatedAt: "2026-11-24T09:00:00.000Z" }] },
+  };
+  // A forger skips the producer's validation; the consumer still checks.
+  await publishEvent(harness.bus, twice, { validate: false });
+  await publishEvent(harness.bus, elsewhen, { validate: false });
+  const stream = qualifiedName(harness.bus.ns, "DEADLETTER");
+  let letters: string[] = [];
+  for (let i = 0; i < 200 && letters.length < 2; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const info = await harness.bus.jsm.streams.info(stream);
+    letters = [];
+    for (
+      let seq = info.state.first_seq;
+      info.state.messages > 0 && seq <= info.state.last_seq;
+      seq++
+    ) {
+      const text = (await harness.bus.jsm.streams.getMessage(stream, { seq }))?.string() ?? "";
+      if (text.includes(honest.id)) letters.push(text);
+    }
+  }
+  const reasons = letters.map((text) => (JSON.parse(text) as { reason: string }).reason);
+  expect(reasons).toEqual(
+    expect.arrayContaining([
+      expect.stringContaining("slos.1.slo: availability appears twice"),
+      expect.stringContaining(`slos.0.evaluatedAt: must equal the message's evaluatedAt ${at}`),
+    ]),
+  );
+  expect((await evaluations()).filter((e) => e.service === "cart")).toEqual([]);
 });
