@@ -319,7 +319,9 @@ describe("the control plane on a three-node NATS cluster", () => {
       () => "the actions did not settle",
     );
     for (const handle of handles.splice(1).reverse()) await handle.shutdown("settled");
-    await waitUntil(auditCaughtUp, 30_000, () => "the audit log did not catch up");
+    // Beside the whole suite on two cores, the audit's R3 consumers after a leader change took
+    // over 30 s once; it is the count that must come out right, not how fast.
+    await waitUntil(auditCaughtUp, 90_000, () => "the audit log did not catch up");
     log(`settled at +${Date.now() - started} ms`);
 
     // Incidents: exactly one per service, each opened once.
