@@ -22,7 +22,7 @@ export {
   isRetryable,
 } from "./errors.js";
 export { openKv } from "./kv.js";
-export type { Revisioned, TypedKv } from "./kv.js";
+export type { KvOptions, Revisioned, TypedKv } from "./kv.js";
 export { mutate } from "./mutate.js";
 export type { Decision, MutateOptions, Outbox } from "./mutate.js";
 export { silentLogger } from "./logger.js";

@@ -1,11 +1,11 @@
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
-import type { KV } from "@nats-io/kv";
 import { qualifiedName } from "@safedeploy/schema";
 import type { z } from "zod";
 import type { Bus } from "./connection.js";
 import { KvConflictError, TerminalError } from "./errors.js";
+import { isWrongLastSequence, kvApi } from "./kv-api.js";
+import { KvMirror } from "./kv-mirror.js";
 import { mutate } from "./mutate.js";
+import { busReplies } from "./publish.js";
 
 /** A value and the revision it was read at, for a later compare-and-set. */
 export interface Revisioned<V> {
@@ -34,22 +34,35 @@ export interface TypedKv<V> {
   remove(key: string, revision: number): Promise<void>;
 }
 
-function isWrongRevision(error: unknown): boolean {
-  return (
-    error instanceof JetStreamApiError &&
-    (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
-      error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  );
+/** What a bucket may be opened with. */
+export interface KvOptions {
+  /**
+   * Serve reads from a local mirror kept exact by a read barrier (see {@link KvMirror}): for the
+   * hot buckets read on every evaluation and gate query. `keys` picks the keys it keeps (one
+   * bucket may hold records of several shapes); default: every key.
+   */
+  readonly mirror?: boolean | { readonly keys: (key: string) => boolean };
 }
+
+/** NATS KV's key rule: tokens of letters, digits and `-_=/`, separated by single dots. */
+const KEY_TOKEN = /^[-/=\w]+$/;
+const isValidKey = (key: string): boolean => key.split(".").every((token) => KEY_TOKEN.test(token));
 
 /** Opens a provisioned bucket (see `provision`) with values checked by `schema`. */
 export async function openKv<V>(
   bus: Bus,
   bucket: string,
   schema: z.ZodType<V>,
+  options: KvOptions = {},
 ): Promise<TypedKv<V>> {
   const name = qualifiedName(bus.ns, bucket);
-  const kv: KV = await new Kvm(bus.js).open(name);
+  const stream = `KV_${name}`;
+  const prefix = `$KV.${name}.`;
+  const api = kvApi(busReplies(bus), stream);
+  // Fails here, not on first use, when the bucket was never provisioned.
+  const { last: startAt } = await api.sequences().catch((error: unknown) => {
+    throw new Error(`KV bucket ${name} is not available: ${String(error)}`, { cause: error });
+  });
 
   const decode = (key: string, bytes: Uint8Array): V => {
     const parsed = schema.safeParse(JSON.parse(new TextDecoder().decode(bytes)));
@@ -58,49 +71,81 @@ export async function openKv<V>(
     }
     return parsed.data;
   };
-  const encode = (value: V): string => JSON.stringify(schema.parse(value));
+  const subjectOf = (key: string): string => {
+    if (!isValidKey(key)) throw new TerminalError(`${name}: invalid key ${JSON.stringify(key)}`);
+    return prefix + key;
+  };
+  const keeps =
+    options.mirror === undefined || options.mirror === false
+      ? () => false
+      : options.mirror === true
+        ? () => true
+        : options.mirror.keys;
+  const mirror =
+    options.mirror === undefined || options.mirror === false
+      ? undefined
+      : new KvMirror<V>({ api, prefix, decode, keeps }, startAt);
+
+  /** Writes by compare-and-set on `revision`; a lost race is a {@link KvConflictError}. */
+  const write = async (key: string, value: V | null, revision: number): Promise<number> => {
+    const subject = subjectOf(key);
+    // The value as stored (defaults applied): what a later read decodes, and what the mirror keeps.
+    const stored = value === null ? null : schema.parse(value);
+    let seq: number;
+    try {
+      seq = await api.write(
+        subject,
+        stored === null ? "" : JSON.stringify(stored),
+        revision,
+        ...(stored === null ? (["DEL"] as const) : []),
+      );
+    } catch (error) {
+      if (isWrongLastSequence(error)) {
+        throw new KvConflictError(name, key, revision, { cause: error });
+      }
+      throw error;
+    }
+    if (keeps(key)) mirror?.wrote(key, stored, seq);
+    return seq;
+  };
 
   const typed: TypedKv<V> = {
     bucket: name,
     async get(key) {
-      const entry = await kv.get(key);
-      if (entry?.operation !== "PUT") return null;
-      return { value: decode(key, entry.value), revision: entry.revision };
+      const subject = subjectOf(key);
+      if (mirror !== undefined && keeps(key)) {
+        const entry = await mirror.get(key);
+        return entry.value === null ? null : { value: entry.value, revision: entry.revision };
+      }
+      const message = await api.lastOf(subject);
+      if (message?.operation !== "PUT") return null;
+      return { value: decode(key, message.data), revision: message.seq };
     },
     async create(key, value) {
       try {
-        return await kv.create(key, encode(value));
+        return await write(key, value, 0);
       } catch (error) {
-        if (isWrongRevision(error)) throw new KvConflictError(name, key, 0, { cause: error });
-        throw error;
+        if (!(error instanceof KvConflictError)) throw error;
+        // A deleted key may be created again: its delete marker is its last message.
+        const last = await api.lastOf(subjectOf(key));
+        if (last === null || last.operation === "PUT") {
+          throw new KvConflictError(name, key, 0, { cause: error });
+        }
+        return await write(key, value, last.seq);
       }
     },
-    async update(key, value, revision) {
-      try {
-        return await kv.update(key, encode(value), revision);
-      } catch (error) {
-        if (isWrongRevision(error))
-          throw new KvConflictError(name, key, revision, { cause: error });
-        throw error;
-      }
-    },
-    async mutate(key, decide, options = {}) {
+    update: (key, value, revision) => write(key, value, revision),
+    async mutate(key, decide, mutateOptions = {}) {
       const { entry, changed } = await mutate(
         typed,
         key,
         (current) => ({ next: decide(current), result: undefined }),
-        options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts },
+        mutateOptions.maxAttempts === undefined ? {} : { maxAttempts: mutateOptions.maxAttempts },
       );
       return { entry, changed };
     },
     async remove(key, revision) {
-      try {
-        await kv.delete(key, { previousSeq: revision });
-      } catch (error) {
-        if (isWrongRevision(error))
-          throw new KvConflictError(name, key, revision, { cause: error });
-        throw error;
-      }
+      await write(key, null, revision);
     },
   };
   return typed;

@@ -20,8 +20,10 @@ export interface RecordDeps {
   readonly publish: (envelope: Envelope) => Promise<unknown>;
 }
 
+/** Where the keys of the id index begin (the other keys are services). */
+export const INDEX_KEY_PREFIX = "id.";
 /** The KV key under which an incident's service is found. */
-export const indexKey = (incidentId: string) => `id.${incidentId}`;
+export const indexKey = (incidentId: string) => `${INDEX_KEY_PREFIX}${incidentId}`;
 
 /** The event of one transition; its id names the incident, target state and time. */
 export function transitionedEvent(

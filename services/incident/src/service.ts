@@ -6,6 +6,7 @@ import { onActionCompleted } from "./handlers/action.js";
 import { onEvaluation } from "./handlers/evaluation.js";
 import { onTransitionCommand } from "./handlers/transition.js";
 import { onVerdict } from "./handlers/verdict.js";
+import { INDEX_KEY_PREFIX } from "./record.js";
 import { IncidentIndex, ServiceRecord } from "./store.js";
 
 const consumer = SAFEDEPLOY_TOPOLOGY.consumers.find((c) => c.durable === "incident");
@@ -28,7 +29,10 @@ export const incidentService: ServiceDefinition = {
     const policies = new Map(catalog.services.map((s) => [s.name, s.policy]));
     const sloNames = new Map(catalog.services.map((s) => [s.name, s.spec.slos.map((o) => o.name)]));
     const bus = await openServiceBus(context);
-    const records = await openKv(bus, "incidents-active", ServiceRecord);
+    // Read on every evaluation: served from an exact local mirror (the index keys are not in it).
+    const records = await openKv(bus, "incidents-active", ServiceRecord, {
+      mirror: { keys: (key) => !key.startsWith(INDEX_KEY_PREFIX) },
+    });
     const index = await openKv(bus, "incidents-active", IncidentIndex);
     const publish = (envelope: Parameters<typeof publishEvent>[1]) => publishEvent(bus, envelope);
     const transitions = await serveCommand(

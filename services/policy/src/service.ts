@@ -6,7 +6,11 @@ import { SAFEDEPLOY_TOPOLOGY } from "@safedeploy/schema";
 import type { PolicyDeps } from "./deps.js";
 import { reportCanaryStep } from "./handlers/canary.js";
 import { createFreeze, liftFreezes } from "./handlers/freezes.js";
-import { openFreezeWindows, overrideFreezeWindows } from "./handlers/freeze-windows.js";
+import {
+  isOverrideKey,
+  openFreezeWindows,
+  overrideFreezeWindows,
+} from "./handlers/freeze-windows.js";
 import { clearGuardsCommand, failGuard, onActionCompleted } from "./handlers/guards.js";
 import {
   judgeOnClock,
@@ -39,10 +43,13 @@ export const policyService: ServiceDefinition = {
     const freezeWindows = await openFreezeWindows(bus, catalog);
     const deps: PolicyDeps = {
       services: new Map(catalog.services.map((s) => [s.name, s])),
-      records: await openKv(bus, "verdicts", PolicyRecord),
-      freezes: await openKv(bus, "freezes", FreezeRecord),
-      guards: await openKv(bus, "guards", GuardRecord),
-      canaries: await openKv(bus, "canaries", CanaryRecord),
+      // Read on every evaluation, gate query and clock tick: served from exact local mirrors.
+      records: await openKv(bus, "verdicts", PolicyRecord, { mirror: true }),
+      freezes: await openKv(bus, "freezes", FreezeRecord, {
+        mirror: { keys: (key) => !isOverrideKey(key) },
+      }),
+      guards: await openKv(bus, "guards", GuardRecord, { mirror: true }),
+      canaries: await openKv(bus, "canaries", CanaryRecord, { mirror: true }),
       publish: (envelope) => publishEvent(bus, envelope),
       now: () => new Date().toISOString(),
       pollIntervalMs,

@@ -39,12 +39,14 @@ export interface FreezeWindowDeps {
 }
 
 const overrideKey = (service: string) => `override.${service}`;
+/** Whether a `freezes` key holds overrides (the others hold a service's freezes). */
+export const isOverrideKey = (key: string): boolean => key.startsWith("override.");
 
 /** Compiles the catalog's `kind: FreezeWindow` documents and opens the override store. */
 export async function openFreezeWindows(bus: Bus, catalog: Catalog): Promise<FreezeWindowDeps> {
   return {
     windows: catalog.freezeWindows.map((document) => compileFreezeWindow(freezeWindowOf(document))),
-    overrides: await openKv(bus, "freezes", OverrideRecord),
+    overrides: await openKv(bus, "freezes", OverrideRecord, { mirror: { keys: isOverrideKey } }),
   };
 }
 

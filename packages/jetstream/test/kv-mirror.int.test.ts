@@ -1,0 +1,140 @@
+// A mirrored KV bucket against a real JetStream: two "replicas" (two connections) share a bucket,
+// and each reads through its own local mirror. A read must never be older than a write another
+// replica had acknowledged before it, deletes and purges must be seen, a lost compare-and-set must
+// be retried on the winner's value, concurrent reads must share their barrier requests, and a
+// mirror that cannot reach the server must answer nothing rather than what it last knew.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { connectBus, KvConflictError, mutate, openKv, provision } from "@safedeploy/jetstream";
+import type { Bus, TypedKv } from "@safedeploy/jetstream";
+import { qualifiedName, SAFEDEPLOY_TOPOLOGY } from "@safedeploy/schema";
+import { createTestBus } from "@safedeploy/testing";
+import type { TestBus } from "@safedeploy/testing";
+
+const Record = z.object({ count: z.number(), tags: z.array(z.string()).default([]) });
+type Record = z.infer<typeof Record>;
+
+let harness: TestBus;
+let other: Bus;
+let mine: TypedKv<Record>;
+let theirs: TypedKv<Record>;
+
+beforeAll(async () => {
+  harness = await createTestBus();
+  await provision(harness.bus, {
+    ...SAFEDEPLOY_TOPOLOGY,
+    buckets: [{ name: "mirrored", history: 1, description: "test" }],
+  });
+  other = await connectBus({ servers: [harness.url], name: "other", ns: harness.bus.ns });
+  mine = await openKv(harness.bus, "mirrored", Record, {
+    mirror: { keys: (key) => !key.startsWith("plain.") },
+  });
+  theirs = await openKv(other, "mirrored", Record, { mirror: true });
+});
+
+afterAll(async () => {
+  await other.close().catch(() => undefined);
+  await harness.cleanup();
+});
+
+describe("a mirrored KV bucket", () => {
+  it("reads every write another replica acknowledged before the read, at once", async () => {
+    for (let n = 1; n <= 200; n += 1) {
+      const before = await theirs.get("shared");
+      const revision =
+        before === null
+          ? await mine.create("shared", { count: n, tags: [] })
+          : await mine.update("shared", { count: n, tags: [] }, before.revision);
+      // No wait, no retry: the very next read on the other replica sees it.
+      expect(await theirs.get("shared")).toEqual({ value: { count: n, tags: [] }, revision });
+    }
+  });
+
+  it("sees deletes, and keys created again after them", async () => {
+    const revision = await mine.create("deleted", { count: 1, tags: [] });
+    expect((await theirs.get("deleted"))?.value.count).toBe(1);
+    await mine.remove("deleted", revision);
+    expect(await theirs.get("deleted")).toBeNull();
+    expect(await mine.get("deleted")).toBeNull();
+    await mine.create("deleted", { count: 2, tags: [] });
+    expect((await theirs.get("deleted"))?.value.count).toBe(2);
+  });
+
+  it("retries a lost compare-and-set on the winner's value, never on its own stale copy", async () => {
+    await mine.create("raced", { count: 0, tags: [] });
+    await theirs.get("raced"); // now in the other mirror
+    const bump = (kv: TypedKv<Record>) =>
+      mutate(kv, "raced", (current) => ({
+        next: { count: (current?.value.count ?? 0) + 1, tags: [] },
+        result: undefined,
+      }));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => bump(i % 2 === 0 ? mine : theirs)));
+    expect((await mine.get("raced"))?.value.count).toBe(20);
+    expect((await theirs.get("raced"))?.value.count).toBe(20);
+    // A write on an old revision is refused, as without a mirror.
+    await expect(mine.update("raced", { count: -1, tags: [] }, 1)).rejects.toBeInstanceOf(
+      KvConflictError,
+    );
+  });
+
+  it("serves concurrent reads with a few shared stream-state requests", async () => {
+    const stream = `KV_${qualifiedName(harness.bus.ns, "mirrored")}`;
+    let stateRequests = 0;
+    const watcher = harness.bus.connection.subscribe(`$JS.API.STREAM.INFO.${stream}`, {
+      callback: () => {
+        stateRequests += 1;
+      },
+    });
+    await harness.bus.connection.flush();
+    await mine.create("busy", { count: 7, tags: [] });
+    const reads = await Promise.all(Array.from({ length: 500 }, () => theirs.get("busy")));
+    await harness.bus.connection.flush();
+    watcher.unsubscribe();
+    expect(reads.every((read) => read?.value.count === 7)).toBe(true);
+    // One request per round, and a round serves every read that arrived while one ran.
+    expect(stateRequests).toBeGreaterThan(0);
+    expect(stateRequests).toBeLessThan(20);
+  });
+
+  it("hands out frozen values: a reader cannot change what the next one reads", async () => {
+    await mine.create("frozen", { count: 1, tags: ["a"] });
+    const tags = (await theirs.get("frozen"))?.value.tags ?? [];
+    expect(tags).toEqual(["a"]);
+    expect(() => tags.push("b")).toThrow(TypeError);
+    expect((await theirs.get("frozen"))?.value.tags).toEqual(["a"]);
+  });
+
+  it("keeps only the keys it is told to; the others are read from the server", async () => {
+    await mine.create("plain.one", { count: 1, tags: [] });
+    expect((await mine.get("plain.one"))?.value.count).toBe(1);
+    const entry = await mine.get("plain.one");
+    await theirs.update("plain.one", { count: 2, tags: [] }, entry?.revision ?? 0);
+    expect((await mine.get("plain.one"))?.value.count).toBe(2);
+  });
+
+  it("forgets what it held when the bucket is made anew under it", async () => {
+    // Nobody may delete or purge a stream (FORBIDDEN_JS_API); an operator still can, outside.
+    await mine.create("gone", { count: 1, tags: [] });
+    expect((await theirs.get("gone"))?.value.count).toBe(1);
+    await harness.bus.jsm.streams.delete(`KV_${qualifiedName(harness.bus.ns, "mirrored")}`);
+    await provision(harness.bus, {
+      ...SAFEDEPLOY_TOPOLOGY,
+      buckets: [{ name: "mirrored", history: 1, description: "test" }],
+    });
+    await mine.create("new", { count: 1, tags: [] });
+    expect(await theirs.get("gone")).toBeNull();
+    expect(await mine.get("gone")).toBeNull();
+    expect((await theirs.get("new"))?.value.count).toBe(1);
+  });
+
+  it("answers nothing once it cannot reach the server, not what it last knew", async () => {
+    await mine.create("last-known", { count: 1, tags: [] });
+    expect((await theirs.get("last-known"))?.value.count).toBe(1);
+    await other.close();
+    await expect(theirs.get("last-known")).rejects.toThrow();
+  });
+
+  it("refuses an invalid key, naming it", async () => {
+    await expect(mine.get("two..dots")).rejects.toThrow(/invalid key "two..dots"/);
+  });
+});
