@@ -7,7 +7,7 @@
 // time from interval start to the last evaluation published; the lag from query time to each
 // evaluation; the gate's latency through the real policy service while the fleet is polled; and
 // each service's peak RSS. Targets (issue 15) are printed as PASS or MISS.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -37,6 +37,8 @@ const CYCLES = Number(process.env.BENCH_CYCLES ?? 3);
 const INTERVAL = process.env.BENCH_INTERVAL ?? "30s";
 const INTERVAL_MS = Number.parseInt(INTERVAL, 10) * 1_000;
 const GATE_CLIENTS = Number(process.env.BENCH_GATE_CLIENTS ?? 16);
+/** Gate requests per second, all clients together. */
+const GATE_RATE = Number(process.env.BENCH_GATE_RATE ?? 500);
 const RAW_MESSAGES = Number(process.env.BENCH_RAW_MESSAGES ?? 50_000);
 const TARGETS = {
   cycleSeconds: 5,
@@ -184,9 +186,15 @@ const peakRssMb = (child: ChildProcess): number => {
 };
 // CPU seconds a process used so far (user + system), from /proc: comparable between runs even
 // on a busy machine, where wall-clock numbers are not.
-const cpuSeconds = (child: ChildProcess): number => {
+const cpuTimes = (child: {
+  readonly pid?: number | undefined;
+}): { user: number; system: number } => {
   const fields = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
+};
+const cpuSeconds = (child: { readonly pid?: number | undefined }): number => {
+  const { user, system } = cpuTimes(child);
+  return user + system;
 };
 // Ready once the policy answers the gate for a service it has evidence of.
 for (;;) {
@@ -198,20 +206,35 @@ for (;;) {
 }
 log(`services answering in ${Date.now() - started} ms`);
 
-// 7. While the fleet is polled: GATE_CLIENTS clients asking the gate back to back.
+// 7. While the fleet is polled: GATE_CLIENTS clients asking the gate at a fixed total rate, open
+// loop (each asks on its schedule whether or not its last answer came), so a faster gate does not
+// draw more load and runs compare; latency counts from the moment a request was due.
 const gateLatencies: number[] = [];
 let gateErrors = 0;
 const polling = { on: true, measuring: false };
+const gatePeriodMs = (1_000 * GATE_CLIENTS) / GATE_RATE;
 const gateClients = Array.from({ length: GATE_CLIENTS }, async (_, client) => {
-  for (let n = client; polling.on; n += GATE_CLIENTS) {
-    const at = performance.now();
-    try {
-      await requestCommand(harness.bus, "gate.query", { service: `svc-${n % SERVICES}` });
-      if (polling.measuring) gateLatencies.push(performance.now() - at);
-    } catch {
-      if (polling.measuring) gateErrors += 1;
-    }
+  const inFlight = new Set<Promise<void>>();
+  const first = performance.now() + (client * gatePeriodMs) / GATE_CLIENTS;
+  for (let n = 0; polling.on; n += 1) {
+    const due = first + n * gatePeriodMs;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    const measured = polling.measuring;
+    const request = requestCommand(harness.bus, "gate.query", {
+      service: `svc-${(n * GATE_CLIENTS + client) % SERVICES}`,
+    }).then(
+      () => {
+        if (measured) gateLatencies.push(performance.now() - due);
+      },
+      () => {
+        if (measured) gateErrors += 1;
+      },
+    );
+    const tracked = request.finally(() => inFlight.delete(tracked));
+    inFlight.add(tracked);
   }
+  await Promise.all(inFlight);
 });
 
 // 8. Wait for CYCLES complete cycles after the first full one (warm-up).
@@ -220,7 +243,28 @@ const complete = () => [...byInterval.entries()].filter(([, cycle]) => cycle.cou
 const deadline = Date.now() + (CYCLES + 4) * INTERVAL_MS + 180_000;
 while (complete().length < 1 && Date.now() < deadline) await sleep(1_000);
 polling.measuring = true;
+// The rest of the machine's CPU in the same window: the bus, Prometheus and this process (the
+// exporter, the gate clients and the timing consumer).
+const pidsOf = (pattern: string): number[] =>
+  execFileSync("pgrep", ["-f", pattern], { encoding: "utf8" })
+    .split("\n")
+    .filter((line) => line !== "")
+    .map(Number);
+const others = {
+  "nats-server": pidsOf("^(/usr/s?bin/)?nats-server"),
+  prometheus: pidsOf(`web.listen-address=127.0.0.1:${prometheus.port}`),
+  bench: [process.pid],
+};
+const othersCpu = () =>
+  Object.fromEntries(
+    Object.entries(others).map(([name, pids]) => [
+      name,
+      pids.reduce((sum, pid) => sum + cpuSeconds({ pid }), 0),
+    ]),
+  );
+const othersAtStart = othersCpu();
 const cpuAtStart = new Map([...children].map(([name, child]) => [name, cpuSeconds(child)]));
+const systemAtStart = new Map([...children].map(([name, child]) => [name, cpuTimes(child).system]));
 const measuringSince = performance.now();
 const warmedUp = new Set(complete().map(([at]) => at));
 const measuredCycles = () => complete().filter(([at]) => !warmedUp.has(at));
@@ -235,6 +279,21 @@ const cpuPerCycle = Object.fromEntries(
       2,
     ),
   ]),
+);
+const othersAtEnd = othersCpu();
+const otherCpuPerCycle = Object.fromEntries(
+  Object.entries(othersAtEnd).map(([name, seconds]) => [
+    name,
+    round(((seconds - (othersAtStart[name] ?? 0)) / measuredSeconds) * (INTERVAL_MS / 1_000), 2),
+  ]),
+);
+// How much of it the kernel spent for the process (socket reads and writes, mostly).
+const systemShare = Object.fromEntries(
+  [...children].map(([name, child]) => {
+    const total = cpuSeconds(child) - (cpuAtStart.get(name) ?? 0);
+    const system = cpuTimes(child).system - (systemAtStart.get(name) ?? 0);
+    return [name, round(system / Math.max(total, 0.01), 2)];
+  }),
 );
 polling.on = false;
 await Promise.all(gateClients);
@@ -280,6 +339,7 @@ const result = {
   messageShareOfRawPublishRate: round(evaluationsPerSecond / SLOS / rawPerSecond, 3),
   gate: {
     clients: GATE_CLIENTS,
+    ratePerSecond: GATE_RATE,
     requests: gateLatencies.length,
     errors: gateErrors,
     p50Ms: round(quantile(gateLatencies, 0.5), 2),
@@ -288,6 +348,10 @@ const result = {
   peakRssMb: rss,
   /** CPU seconds each service used per poll interval while measured. */
   cpuSecondsPerInterval: cpuPerCycle,
+  /** The same for the rest of the machine: NATS, Prometheus and the bench itself. */
+  otherCpuSecondsPerInterval: otherCpuPerCycle,
+  /** The share of the services' CPU spent in the kernel on their behalf. */
+  systemCpuShare: systemShare,
   targets: TARGETS,
   machine: benchMachine(loadBefore),
   node: process.version,
