@@ -263,6 +263,26 @@ const othersCpu = () =>
     ]),
   );
 const othersAtStart = othersCpu();
+// BENCH_TRAFFIC=1: what the bus carried while measured, by kind (where nats-server's CPU goes).
+// Off by default: the tap is one more delivery of every message.
+const traffic = new Map<string, number>();
+const kindOf = (subject: string): string => {
+  if (subject.startsWith("$JS.API.")) return subject.split(".").slice(2, 4).join(".");
+  if (subject.startsWith("$JS.ACK.")) return "ack";
+  if (subject.startsWith("$KV.")) return "kv-write";
+  if (!subject.startsWith(`${harness.bus.ns.root}.`)) return "reply";
+  const rest = subject.slice(harness.bus.ns.root.length + 1);
+  return rest.startsWith("cmd.") ? rest : rest.split(".").slice(0, 2).join(".") || subject;
+};
+const tap = harness.bus.connection.subscribe(
+  process.env.BENCH_TRAFFIC === "1" ? ">" : "_bench.off",
+  {
+    callback: (_error, message) => {
+      const kind = kindOf(message.subject);
+      traffic.set(kind, (traffic.get(kind) ?? 0) + 1);
+    },
+  },
+);
 const cpuAtStart = new Map([...children].map(([name, child]) => [name, cpuSeconds(child)]));
 const systemAtStart = new Map([...children].map(([name, child]) => [name, cpuTimes(child).system]));
 const measuringSince = performance.now();
@@ -281,6 +301,12 @@ const cpuPerCycle = Object.fromEntries(
   ]),
 );
 const othersAtEnd = othersCpu();
+tap.unsubscribe();
+const trafficPerInterval = Object.fromEntries(
+  [...traffic]
+    .sort(([, a], [, b]) => b - a)
+    .map(([kind, count]) => [kind, Math.round((count / measuredSeconds) * (INTERVAL_MS / 1_000))]),
+);
 const otherCpuPerCycle = Object.fromEntries(
   Object.entries(othersAtEnd).map(([name, seconds]) => [
     name,
@@ -350,6 +376,8 @@ const result = {
   cpuSecondsPerInterval: cpuPerCycle,
   /** The same for the rest of the machine: NATS, Prometheus and the bench itself. */
   otherCpuSecondsPerInterval: otherCpuPerCycle,
+  /** Messages on the bus per interval, by kind (JetStream API call, ack, KV write, event, command). */
+  busMessagesPerInterval: trafficPerInterval,
   /** The share of the services' CPU spent in the kernel on their behalf. */
   systemCpuShare: systemShare,
   targets: TARGETS,
