@@ -133,7 +133,10 @@ await harness.bus.jsm.streams.delete(rawStream);
 log(`raw JetStream async publish with ids: ${Math.round(rawPerSecond).toLocaleString("en")} msg/s`);
 
 // 5. An ordered consumer timing every evaluation.
-const byInterval = new Map<string, { count: number; last: number; lags: number[] }>();
+const byInterval = new Map<
+  string,
+  { count: number; first: number; last: number; lags: number[] }
+>();
 const consumer = await harness.bus.js.consumers.get(qualifiedName(harness.bus.ns, "BUDGET"));
 const messages = await consumer.consume({ max_messages: 1_000 });
 void (async () => {
@@ -142,10 +145,11 @@ void (async () => {
     const evaluation = message.json<{ data: { evaluatedAt: string; slos: unknown[] } }>();
     const publishedAt = message.info.timestampNanos / 1e6;
     const at = evaluation.data.evaluatedAt;
-    const cycle = byInterval.get(at) ?? { count: 0, last: 0, lags: [] };
+    const cycle = byInterval.get(at) ?? { count: 0, first: publishedAt, last: 0, lags: [] };
     const lag = publishedAt - Date.parse(at);
     cycle.lags.push(...evaluation.data.slos.map(() => lag));
     cycle.count += evaluation.data.slos.length;
+    cycle.first = Math.min(cycle.first, publishedAt);
     cycle.last = Math.max(cycle.last, publishedAt);
     byInterval.set(at, cycle);
   }
@@ -330,6 +334,8 @@ const measured = measuredCycles()
 const cycles = measured.map(([at, cycle]) => ({
   interval: at,
   seconds: round((cycle.last - Date.parse(at)) / 1_000, 2),
+  /** When its first evaluation was published: the collector had Prometheus's answers by then. */
+  firstSeconds: round((cycle.first - Date.parse(at)) / 1_000, 2),
 }));
 const lags = measured.flatMap(([, cycle]) => cycle.lags);
 const cycleSecondsMedian = quantile(
