@@ -1,4 +1,4 @@
-import { createInbox } from "@nats-io/transport-node";
+import { createInbox, errors } from "@nats-io/transport-node";
 import type { Msg, MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 
 /** No reply came: the request was unanswered, or the connection closed first (retryable). */
@@ -7,7 +7,14 @@ export class NoReplyError extends Error {
   readonly retryable = true;
 }
 
+/** The server refused the publish: this user may not publish there (not retryable). */
+export class PermissionDeniedError extends Error {
+  override readonly name = "PermissionDeniedError";
+  readonly retryable = false;
+}
+
 interface PendingReply {
+  readonly subject: string;
   readonly resolve: (reply: Msg) => void;
   readonly reject: (error: Error) => void;
   readonly expiresAt: number;
@@ -42,6 +49,17 @@ export class Replies {
       this.#expire(Date.now());
     }, SWEEP_EVERY_MS);
     sweeper.unref();
+    // A publish the user may not make is dropped by the server, which says so out of band: fail
+    // the requests waiting on it at once, naming the permission, instead of timing them out.
+    void (async () => {
+      for await (const status of connection.status()) {
+        if (status.type !== "error") continue;
+        const { error } = status;
+        if (error instanceof errors.PermissionViolationError && error.operation === "publish") {
+          this.#refuse(error.subject);
+        }
+      }
+    })();
     void connection.closed().then(() => {
       clearInterval(sweeper);
       this.#failAll("the NATS connection closed before the reply came");
@@ -52,7 +70,12 @@ export class Replies {
   request(subject: string, payload: string, headers?: MsgHdrs): Promise<Msg> {
     const token = (this.#next++).toString(36);
     return new Promise<Msg>((resolve, reject) => {
-      this.#pending.set(token, { resolve, reject, expiresAt: Date.now() + this.#timeoutMs });
+      this.#pending.set(token, {
+        subject,
+        resolve,
+        reject,
+        expiresAt: Date.now() + this.#timeoutMs,
+      });
       try {
         this.#connection.publish(subject, payload, {
           reply: this.#prefix + token,
@@ -71,6 +94,14 @@ export class Replies {
     if (pending === undefined) return; // answered after its timeout: the caller already gave up
     this.#pending.delete(token);
     pending.resolve(message);
+  }
+
+  #refuse(subject: string): void {
+    for (const [token, pending] of this.#pending) {
+      if (pending.subject !== subject) continue;
+      this.#pending.delete(token);
+      pending.reject(new PermissionDeniedError(`permission denied: publish to ${subject}`));
+    }
   }
 
   #expire(now: number): void {
