@@ -13,7 +13,7 @@ import type { CommandRequest, CommandResult } from "@safedeploy/schema";
 import { z } from "zod";
 import { knownService } from "../deps.js";
 import type { PolicyDeps } from "../deps.js";
-import { refreshVerdict } from "./judge.js";
+import { exclusively, refreshVerdict } from "./judge.js";
 
 /** Per service, in the `freezes` bucket under `override.<service>`: its emergency overrides. */
 export const OverrideRecord = z.object({
@@ -103,32 +103,34 @@ export const overrideFreezeWindows =
       actor: request.actor,
       reason: request.reason,
     };
-    await windows.overrides.mutate(overrideKey(request.service), (current) => ({
-      // Expired overrides are dropped: the audit log keeps every one.
-      overrides: [
-        ...(current?.value.overrides ?? []).filter((o) => Date.parse(o.until) > Date.parse(now)),
-        override,
-      ],
-    }));
     const names = [...new Set(frozenBy.map((r) => r.window))];
-    await deps.publish(
-      createEnvelope(
-        {
-          type: "governance.freeze-overridden",
-          id: messageId("governance.freeze-overridden", override.id),
-          service: request.service,
-          data: {
-            overrideId: override.id,
-            from: now,
-            until: override.until,
-            actor: override.actor,
-            reason: override.reason,
-            windows: names,
+    await exclusively(deps, service.name, async () => {
+      await windows.overrides.mutate(overrideKey(request.service), (current) => ({
+        // Expired overrides are dropped: the audit log keeps every one.
+        overrides: [
+          ...(current?.value.overrides ?? []).filter((o) => Date.parse(o.until) > Date.parse(now)),
+          override,
+        ],
+      }));
+      await deps.publish(
+        createEnvelope(
+          {
+            type: "governance.freeze-overridden",
+            id: messageId("governance.freeze-overridden", override.id),
+            service: request.service,
+            data: {
+              overrideId: override.id,
+              from: now,
+              until: override.until,
+              actor: override.actor,
+              reason: override.reason,
+              windows: names,
+            },
           },
-        },
-        { source: "policy", time: now, correlationId: override.id },
-      ),
-    );
-    await refreshVerdict(deps, service, now, (record) => record.slos, { id: override.id });
+          { source: "policy", time: now, correlationId: override.id },
+        ),
+      );
+      await refreshVerdict(deps, service, now, (record) => record.slos, { id: override.id });
+    });
     return { ...override, service: request.service, windows: names };
   };

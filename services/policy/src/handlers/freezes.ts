@@ -5,7 +5,7 @@ import type { CommandRequest, CommandResult, Envelope, FreezeView } from "@safed
 import { knownService } from "../deps.js";
 import type { PolicyDeps } from "../deps.js";
 import type { FreezeRecord } from "../store.js";
-import { refreshVerdict } from "./judge.js";
+import { exclusively, refreshVerdict } from "./judge.js";
 
 type Freeze = FreezeRecord["freezes"][number];
 
@@ -79,46 +79,49 @@ export const createFreeze =
       ]);
     }
     const freeze: Freeze = decided.freeze;
-    await deps.freezes.mutate(request.service, (current) => {
-      const list = current?.value.freezes ?? [];
-      return list.some((f) => f.id === freeze.id) ? undefined : { freezes: [...list, freeze] };
+    await exclusively(deps, service.name, async () => {
+      await deps.freezes.mutate(request.service, (current) => {
+        const list = current?.value.freezes ?? [];
+        return list.some((f) => f.id === freeze.id) ? undefined : { freezes: [...list, freeze] };
+      });
+      await deps.publish(openedEvent(request.service, freeze, now));
+      await refreshVerdict(deps, service, now, (record) => record.slos, { id: freeze.id });
     });
-    await deps.publish(openedEvent(request.service, freeze, now));
-    await refreshVerdict(deps, service, now, (record) => record.slos, { id: freeze.id });
     return { ...freeze, service: request.service };
   };
 
 /** `freeze.lift`: ends every freeze of the service in force now (manual or automatic). */
 export const liftFreezes =
   (deps: PolicyDeps) =>
-  async (request: CommandRequest<"freeze.lift">): Promise<CommandResult<"freeze.lift">> => {
-    const service = knownService(deps, request.service);
-    const now = deps.now();
-    let lifted: Freeze[] = [];
-    await deps.freezes.mutate(request.service, (current) => {
-      const list = current?.value.freezes ?? [];
-      lifted = activeFreezes(list, now);
-      if (lifted.length === 0) return undefined;
-      const ids = new Set(lifted.map((f) => f.id));
-      return { freezes: list.map((f) => (ids.has(f.id) ? { ...f, until: now } : f)) };
-    });
-    for (const freeze of lifted) {
-      await deps.publish(
-        createEnvelope(
-          {
-            type: "governance.freeze-lifted",
-            id: messageId("governance.freeze-lifted", freeze.id),
-            service: request.service,
-            data: { freezeId: freeze.id, at: now, actor: request.actor, reason: request.reason },
-          },
-          { source: "policy", time: now, correlationId: freeze.id },
-        ),
-      );
-    }
-    if (lifted.length > 0) {
-      await refreshVerdict(deps, service, now, (record) => record.slos, {
-        id: `freeze-lifted:${request.service}:${now}`,
+  async (request: CommandRequest<"freeze.lift">): Promise<CommandResult<"freeze.lift">> =>
+    exclusively(deps, knownService(deps, request.service).name, async () => {
+      const service = knownService(deps, request.service);
+      const now = deps.now();
+      let lifted: Freeze[] = [];
+      await deps.freezes.mutate(request.service, (current) => {
+        const list = current?.value.freezes ?? [];
+        lifted = activeFreezes(list, now);
+        if (lifted.length === 0) return undefined;
+        const ids = new Set(lifted.map((f) => f.id));
+        return { freezes: list.map((f) => (ids.has(f.id) ? { ...f, until: now } : f)) };
       });
-    }
-    return { lifted: lifted.map((f) => ({ ...f, service: request.service })) };
-  };
+      for (const freeze of lifted) {
+        await deps.publish(
+          createEnvelope(
+            {
+              type: "governance.freeze-lifted",
+              id: messageId("governance.freeze-lifted", freeze.id),
+              service: request.service,
+              data: { freezeId: freeze.id, at: now, actor: request.actor, reason: request.reason },
+            },
+            { source: "policy", time: now, correlationId: freeze.id },
+          ),
+        );
+      }
+      if (lifted.length > 0) {
+        await refreshVerdict(deps, service, now, (record) => record.slos, {
+          id: `freeze-lifted:${request.service}:${now}`,
+        });
+      }
+      return { lifted: lifted.map((f) => ({ ...f, service: request.service })) };
+    });

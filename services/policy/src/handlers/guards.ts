@@ -4,7 +4,7 @@ import type { CommandRequest, CommandResult, Envelope, GuardView } from "@safede
 import { knownService } from "../deps.js";
 import type { PolicyDeps } from "../deps.js";
 import type { GuardRecord } from "../store.js";
-import { refreshVerdict } from "./judge.js";
+import { exclusively, refreshVerdict } from "./judge.js";
 
 type Guard = GuardRecord["guards"][number];
 
@@ -58,53 +58,54 @@ function clearedEvent(
  */
 export const failGuard =
   (deps: PolicyDeps) =>
-  async (request: CommandRequest<"guard.fail">): Promise<GuardView> => {
-    const service = knownService(deps, request.service);
-    const now = deps.now();
-    const id = guardId(request.service, request.trainId, request.step);
-    let guard: Guard = {
-      id,
-      train: request.train,
-      trainId: request.trainId,
-      step: request.step,
-      reason: request.reason,
-      evidence: request.evidence,
-      at: now,
-      clearedAt: null,
-      clearedBy: null,
-      clearReason: null,
-    };
-    await deps.guards.mutate(request.service, (current) => {
-      const list = current?.value.guards ?? [];
-      const known = list.find((g) => g.id === id);
-      if (known !== undefined) {
-        guard = known;
-        return undefined;
-      }
-      return { guards: [...list, guard] };
-    });
-    await deps.publish(
-      createEnvelope(
-        {
-          type: "governance.guard-failed",
-          id: messageId("governance.guard-failed", guard.id),
-          service: request.service,
-          data: {
-            guardId: guard.id,
-            train: guard.train,
-            trainId: guard.trainId,
-            step: guard.step,
-            reason: guard.reason,
-            evidence: guard.evidence,
-            at: guard.at,
+  async (request: CommandRequest<"guard.fail">): Promise<GuardView> =>
+    exclusively(deps, knownService(deps, request.service).name, async () => {
+      const service = knownService(deps, request.service);
+      const now = deps.now();
+      const id = guardId(request.service, request.trainId, request.step);
+      let guard: Guard = {
+        id,
+        train: request.train,
+        trainId: request.trainId,
+        step: request.step,
+        reason: request.reason,
+        evidence: request.evidence,
+        at: now,
+        clearedAt: null,
+        clearedBy: null,
+        clearReason: null,
+      };
+      await deps.guards.mutate(request.service, (current) => {
+        const list = current?.value.guards ?? [];
+        const known = list.find((g) => g.id === id);
+        if (known !== undefined) {
+          guard = known;
+          return undefined;
+        }
+        return { guards: [...list, guard] };
+      });
+      await deps.publish(
+        createEnvelope(
+          {
+            type: "governance.guard-failed",
+            id: messageId("governance.guard-failed", guard.id),
+            service: request.service,
+            data: {
+              guardId: guard.id,
+              train: guard.train,
+              trainId: guard.trainId,
+              step: guard.step,
+              reason: guard.reason,
+              evidence: guard.evidence,
+              at: guard.at,
+            },
           },
-        },
-        { source: "policy", time: guard.at, correlationId: guard.trainId },
-      ),
-    );
-    await refreshVerdict(deps, service, guard.at, (record) => record.slos, { id: guard.id });
-    return toView(request.service, guard);
-  };
+          { source: "policy", time: guard.at, correlationId: guard.trainId },
+        ),
+      );
+      await refreshVerdict(deps, service, guard.at, (record) => record.slos, { id: guard.id });
+      return toView(request.service, guard);
+    });
 
 /**
  * Clears every guard of a service still in force at `at`, as `actor`, and publishes each
@@ -122,37 +123,39 @@ async function clearGuards(
   causedBy?: Envelope,
 ): Promise<Guard[]> {
   const service = knownService(deps, serviceName);
-  let cleared: Guard[] = [];
-  await deps.guards.mutate(serviceName, (current) => {
-    const list = current?.value.guards ?? [];
-    const ids = new Set(activeGuards(list, clearance.at).map((g) => g.id));
-    cleared = [];
-    if (ids.size === 0) return undefined;
-    const guards = list.map((g) => {
-      if (!ids.has(g.id)) return g;
-      const done = {
-        ...g,
-        clearedAt: clearance.at,
-        clearedBy: clearance.actor,
-        clearReason: clearance.reason,
-      };
-      cleared.push(done);
-      return done;
+  return exclusively(deps, service.name, async () => {
+    let cleared: Guard[] = [];
+    await deps.guards.mutate(serviceName, (current) => {
+      const list = current?.value.guards ?? [];
+      const ids = new Set(activeGuards(list, clearance.at).map((g) => g.id));
+      cleared = [];
+      if (ids.size === 0) return undefined;
+      const guards = list.map((g) => {
+        if (!ids.has(g.id)) return g;
+        const done = {
+          ...g,
+          clearedAt: clearance.at,
+          clearedBy: clearance.actor,
+          clearReason: clearance.reason,
+        };
+        cleared.push(done);
+        return done;
+      });
+      return { guards };
     });
-    return { guards };
+    for (const guard of cleared) {
+      await deps.publish(
+        clearedEvent(serviceName, guard, clearance.by, causedBy === undefined ? {} : { causedBy }),
+      );
+    }
+    if (cleared.length > 0) {
+      await refreshVerdict(deps, service, clearance.at, (record) => record.slos, {
+        id: `guard-cleared:${serviceName}:${clearance.at}`,
+        ...(causedBy === undefined ? {} : { envelope: causedBy }),
+      });
+    }
+    return cleared;
   });
-  for (const guard of cleared) {
-    await deps.publish(
-      clearedEvent(serviceName, guard, clearance.by, causedBy === undefined ? {} : { causedBy }),
-    );
-  }
-  if (cleared.length > 0) {
-    await refreshVerdict(deps, service, clearance.at, (record) => record.slos, {
-      id: `guard-cleared:${serviceName}:${clearance.at}`,
-      ...(causedBy === undefined ? {} : { envelope: causedBy }),
-    });
-  }
-  return cleared;
 }
 
 /** `guard.clear`: an approver, after triage, clears every failed guard of a service. */

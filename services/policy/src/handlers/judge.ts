@@ -10,6 +10,36 @@ import { recurringFreezes } from "./freeze-windows.js";
 
 export const EMPTY_RECORD: PolicyRecord = { slos: {}, verdict: null };
 
+const running = new WeakMap<PolicyDeps, Map<string, Promise<unknown>>>();
+
+/**
+ * Runs `run` for `service` after every other run for it in this process has finished. A verdict
+ * reads the service's freezes and guards before its compare-and-set on the record, so a freeze
+ * written in between (an evaluation opening one while the clock judges) would be missing from a
+ * verdict published for a later moment, and the freeze's own verdict, judged earlier, would not
+ * be published at all. Every writer of a service's freezes and guards, and every verdict, runs
+ * through here. Replicas still race each other; the next tick or evidence corrects that.
+ */
+export async function exclusively<T>(
+  deps: PolicyDeps,
+  service: string,
+  run: () => Promise<T>,
+): Promise<T> {
+  let byService = running.get(deps);
+  if (byService === undefined) {
+    byService = new Map();
+    running.set(deps, byService);
+  }
+  const mine = (byService.get(service) ?? Promise.resolve()).then(run, run);
+  const settled = mine.catch(() => undefined);
+  byService.set(service, settled);
+  try {
+    return await mine;
+  } finally {
+    if (byService.get(service) === settled) byService.delete(service);
+  }
+}
+
 /** Everything the gate of a service judges at `now`, read from this service's KV. */
 export async function gateInput(
   deps: PolicyDeps,

@@ -9,7 +9,7 @@ import { knownService } from "../deps.js";
 import type { PolicyDeps } from "../deps.js";
 import { checkCanaryBake } from "./canary.js";
 import { freezeOnExhaustion } from "./freezes.js";
-import { EMPTY_RECORD, gateInput, refreshVerdict } from "./judge.js";
+import { EMPTY_RECORD, exclusively, gateInput, refreshVerdict } from "./judge.js";
 
 /**
  * A service's budget evaluation: open an exhaustion freeze if an SLO's budget is spent, fold every
@@ -21,15 +21,17 @@ export const onEvaluation =
   async (evaluation: Envelope<"budget.evaluated">): Promise<void> => {
     const service = deps.services.get(evaluation.service);
     if (service === undefined) return; // not in this catalog: nothing to govern
-    await freezeOnExhaustion(deps, evaluation);
     const { data } = evaluation;
-    const verdict = await refreshVerdict(
-      deps,
-      service,
-      data.evaluatedAt,
-      (record) => withEvaluations(record.slos, data.slos),
-      { id: evaluation.id, envelope: evaluation },
-    );
+    const verdict = await exclusively(deps, service.name, async () => {
+      await freezeOnExhaustion(deps, evaluation);
+      return refreshVerdict(
+        deps,
+        service,
+        data.evaluatedAt,
+        (record) => withEvaluations(record.slos, data.slos),
+        { id: evaluation.id, envelope: evaluation },
+      );
+    });
     if (verdict !== null) await checkCanaryBake(deps, evaluation, verdict.allowed);
   };
 
@@ -41,10 +43,12 @@ export const onEvaluation =
 export async function publishStartupVerdicts(deps: PolicyDeps): Promise<void> {
   const at = deps.now();
   for (const service of deps.services.values()) {
-    await refreshVerdict(deps, service, at, (record) => record.slos, {
-      id: `${START_CAUSE_PREFIX}${service.name}:${at}`,
-      restatement: true,
-    });
+    await exclusively(deps, service.name, () =>
+      refreshVerdict(deps, service, at, (record) => record.slos, {
+        id: `${START_CAUSE_PREFIX}${service.name}:${at}`,
+        restatement: true,
+      }),
+    );
   }
 }
 
@@ -62,9 +66,11 @@ export async function judgeOnClock(deps: PolicyDeps, at: string): Promise<void> 
   for (let i = 0; i < services.length; i += CLOCK_CONCURRENCY) {
     await Promise.all(
       services.slice(i, i + CLOCK_CONCURRENCY).map((service) =>
-        refreshVerdict(deps, service, at, (record) => record.slos, {
-          id: `${CLOCK_CAUSE_PREFIX}${service.name}:${at}`,
-        }),
+        exclusively(deps, service.name, () =>
+          refreshVerdict(deps, service, at, (record) => record.slos, {
+            id: `${CLOCK_CAUSE_PREFIX}${service.name}:${at}`,
+          }),
+        ),
       ),
     );
   }
