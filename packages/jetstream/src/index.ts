@@ -23,7 +23,7 @@ export {
 } from "./errors.js";
 export { openKv } from "./kv.js";
 export type { KvOptions, Revisioned, TypedKv } from "./kv.js";
-export { mutate } from "./mutate.js";
+export { mutate, oneAtATime } from "./mutate.js";
 export type { Decision, MutateOptions, Outbox } from "./mutate.js";
 export { silentLogger } from "./logger.js";
 export type { Logger } from "./logger.js";

@@ -57,15 +57,16 @@ interface Mutated<V, R> {
 const queues = new WeakMap<object, Map<string, Promise<unknown>>>();
 
 /**
- * Runs the mutations of one key in this process one after another. Concurrent handlers (the SLOs
- * of one service, say) would otherwise race each other's compare-and-set and retry; only other
- * replicas are left to race, and the revision check settles those.
+ * Runs the work of one key of `scope` in this process one after another, in the order asked.
+ * mutate uses it per bucket: concurrent handlers (the SLOs of one service, say) would otherwise
+ * race each other's compare-and-set and retry; only other replicas are left to race, and the
+ * revision check settles those.
  */
-async function oneAtATime<T>(kv: object, key: string, run: () => Promise<T>): Promise<T> {
-  let byKey = queues.get(kv);
+export async function oneAtATime<T>(scope: object, key: string, run: () => Promise<T>): Promise<T> {
+  let byKey = queues.get(scope);
   if (byKey === undefined) {
     byKey = new Map();
-    queues.set(kv, byKey);
+    queues.set(scope, byKey);
   }
   const mine = (byKey.get(key) ?? Promise.resolve()).then(run, run);
   const settled = mine.catch(() => undefined);

@@ -3,14 +3,12 @@ import type { GateInput, GateVerdict } from "@safedeploy/core";
 import type { CatalogService } from "@safedeploy/catalog";
 import { createEnvelope, messageId, staleAfterMs } from "@safedeploy/schema";
 import type { Envelope } from "@safedeploy/schema";
-import { mutate } from "@safedeploy/jetstream";
+import { mutate, oneAtATime } from "@safedeploy/jetstream";
 import type { PolicyDeps } from "../deps.js";
 import type { PolicyRecord } from "../store.js";
 import { recurringFreezes } from "./freeze-windows.js";
 
 export const EMPTY_RECORD: PolicyRecord = { slos: {}, verdict: null };
-
-const running = new WeakMap<PolicyDeps, Map<string, Promise<unknown>>>();
 
 /**
  * Runs `run` for `service` after every other run for it in this process has finished. A verdict
@@ -20,24 +18,12 @@ const running = new WeakMap<PolicyDeps, Map<string, Promise<unknown>>>();
  * be published at all. Every writer of a service's freezes and guards, and every verdict, runs
  * through here. Replicas still race each other; the next tick or evidence corrects that.
  */
-export async function exclusively<T>(
+export function exclusively<T>(
   deps: PolicyDeps,
   service: string,
   run: () => Promise<T>,
 ): Promise<T> {
-  let byService = running.get(deps);
-  if (byService === undefined) {
-    byService = new Map();
-    running.set(deps, byService);
-  }
-  const mine = (byService.get(service) ?? Promise.resolve()).then(run, run);
-  const settled = mine.catch(() => undefined);
-  byService.set(service, settled);
-  try {
-    return await mine;
-  } finally {
-    if (byService.get(service) === settled) byService.delete(service);
-  }
+  return oneAtATime(deps, service, run);
 }
 
 /** Everything the gate of a service judges at `now`, read from this service's KV. */
