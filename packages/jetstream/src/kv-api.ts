@@ -27,32 +27,25 @@ const ApiError = z.object({
   description: z.string().optional(),
 });
 
-const MsgGetReply = z.union([
-  z.object({ error: ApiError }),
-  z.object({
-    message: z.object({
-      subject: z.string(),
-      seq: z.number().int().positive(),
-      hdrs: z.string().optional(),
-      data: z.string().optional(),
-    }),
-  }),
-]);
+/** A JetStream API answer: `shape` on success, else an error. */
+const apiReply = <T extends z.ZodRawShape>(shape: T) =>
+  z.union([z.object({ error: ApiError }), z.object(shape)]);
 
-const StreamInfoReply = z.union([
-  z.object({ error: ApiError }),
-  z.object({
-    state: z.object({
-      first_seq: z.number().int().nonnegative(),
-      last_seq: z.number().int().nonnegative(),
-    }),
+const MsgGetReply = apiReply({
+  message: z.object({
+    subject: z.string(),
+    seq: z.number().int().positive(),
+    hdrs: z.string().optional(),
+    data: z.string().optional(),
   }),
-]);
-
-const PubAckReply = z.union([
-  z.object({ error: ApiError }),
-  z.object({ stream: z.string(), seq: z.number().int().positive() }),
-]);
+});
+const StreamInfoReply = apiReply({
+  state: z.object({
+    first_seq: z.number().int().nonnegative(),
+    last_seq: z.number().int().nonnegative(),
+  }),
+});
+const PubAckReply = apiReply({ stream: z.string(), seq: z.number().int().positive() });
 
 /** JetStream's "wrong last sequence": a compare-and-set lost. */
 const WRONG_LAST_SEQUENCE = 10071;

@@ -80,7 +80,15 @@ export class KvMirror<V> {
     return this.#entries.get(key) ?? (await this.#lookup(key));
   }
 
-  /** Records this process's own acknowledged write (its value as stored), skipping its read. */
+  /** Whether this mirror keeps `key` (the others are read from the server each time). */
+  keeps(key: string): boolean {
+    return this.#options.keeps(key);
+  }
+
+  /**
+   * Records this process's own acknowledged write (its sequence is skipped when catching up, kept
+   * key or not), with its value as stored.
+   */
   wrote(key: string, value: V | null, revision: number): void {
     if (revision > this.#seen) this.#own.add(revision);
     this.#apply(key, revision, value === null ? null : frozen(value));

@@ -75,16 +75,14 @@ export async function openKv<V>(
     if (!isValidKey(key)) throw new TerminalError(`${name}: invalid key ${JSON.stringify(key)}`);
     return prefix + key;
   };
-  const keeps =
-    options.mirror === undefined || options.mirror === false
-      ? () => false
-      : options.mirror === true
-        ? () => true
+  const kept =
+    options.mirror === true
+      ? () => true
+      : options.mirror === undefined || options.mirror === false
+        ? undefined
         : options.mirror.keys;
   const mirror =
-    options.mirror === undefined || options.mirror === false
-      ? undefined
-      : new KvMirror<V>({ api, prefix, decode, keeps }, startAt);
+    kept === undefined ? undefined : new KvMirror<V>({ api, prefix, decode, keeps: kept }, startAt);
 
   /** Writes by compare-and-set on `revision`; a lost race is a {@link KvConflictError}. */
   const write = async (key: string, value: V | null, revision: number): Promise<number> => {
@@ -105,7 +103,7 @@ export async function openKv<V>(
       }
       throw error;
     }
-    if (keeps(key)) mirror?.wrote(key, stored, seq);
+    mirror?.wrote(key, stored, seq);
     return seq;
   };
 
@@ -113,7 +111,7 @@ export async function openKv<V>(
     bucket: name,
     async get(key) {
       const subject = subjectOf(key);
-      if (mirror !== undefined && keeps(key)) {
+      if (mirror?.keeps(key) === true) {
         const entry = await mirror.get(key);
         return entry.value === null ? null : { value: entry.value, revision: entry.revision };
       }
