@@ -38,7 +38,12 @@ export function startScheduler(options: SchedulerOptions): { stop(): void } {
     const now = Date.now();
     const next = pollIntervalAt(new Date(now), options.intervalMs).end.getTime();
     timer = setTimeout(() => {
-      void tick(new Date()).catch(options.onError).finally(schedule);
+      // Timers run on the monotonic clock, not the wall clock: one may fire a moment before
+      // Date.now() reaches `next`. That moment is in the interval before, whose jobs are out, and
+      // the next schedule would then skip this interval altogether (seen once a run at fleet scale).
+      void tick(new Date(Math.max(Date.now(), next)))
+        .catch(options.onError)
+        .finally(schedule);
     }, next - now);
   };
 
