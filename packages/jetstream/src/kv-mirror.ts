@@ -23,6 +23,9 @@ function newRound(): Round {
   return { promise, resolve, reject };
 }
 
+/** How many of its own writes a mirror remembers before it catches up unasked. */
+const OWN_WRITES_BEFORE_A_ROUND = 1_000;
+
 /** Deep-freezes what the mirror hands out: every reader shares it, nobody may change it. */
 function frozen<V>(value: V): V {
   if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
@@ -80,6 +83,14 @@ export class KvMirror<V> {
     return this.#entries.get(key) ?? (await this.#lookup(key));
   }
 
+  /**
+   * The key's entry as this mirror last knew it, without waiting for a round: it may be older than
+   * the server's. Only for a compare-and-set, which the server refuses on an old revision.
+   */
+  async known(key: string): Promise<MirroredEntry<V>> {
+    return this.#entries.get(key) ?? (await this.#lookup(key));
+  }
+
   /** Whether this mirror keeps `key` (the others are read from the server each time). */
   keeps(key: string): boolean {
     return this.#options.keeps(key);
@@ -92,6 +103,11 @@ export class KvMirror<V> {
   wrote(key: string, value: V | null, revision: number): void {
     if (revision > this.#seen) this.#own.add(revision);
     this.#apply(key, revision, value === null ? null : frozen(value));
+    // A process that only writes (its reads are peeks, see `known`) would hold every sequence it
+    // wrote: a round now and then moves `seen` past them.
+    if (this.#own.size >= OWN_WRITES_BEFORE_A_ROUND && !this.#running) {
+      this.sync().catch(() => undefined);
+    }
   }
 
   /** Resolves once every write acknowledged before the call has been applied. */
@@ -173,7 +189,10 @@ export class KvMirror<V> {
     this.#entries.set(key, { revision, value });
   }
 
-  /** The key read from the server (after a sync), shared by concurrent readers of it. */
+  /**
+   * The key read from the server, shared by concurrent readers of it. Fresh even without a sync
+   * before it: a later write has a sequence above the one read, and catching up applies it.
+   */
   #lookup(key: string): Promise<MirroredEntry<V>> {
     let pending = this.#lookups.get(key);
     if (pending === undefined) {

@@ -17,6 +17,12 @@ export interface Revisioned<V> {
 export interface TypedKv<V> {
   readonly bucket: string;
   get(key: string): Promise<Revisioned<V> | null>;
+  /**
+   * The entry as this process last knew it: a mirrored key is answered without the read barrier,
+   * so it may be older than the server's (`fresh` false); others are read from the server, as by
+   * `get`. Only for a compare-and-set, which the server refuses on an old revision ({@link mutate}).
+   */
+  peek(key: string): Promise<{ readonly entry: Revisioned<V> | null; readonly fresh: boolean }>;
   /** Writes only if the key does not exist; else throws {@link KvConflictError}. */
   create(key: string, value: V): Promise<number>;
   /** Writes only if the key is still at `revision`; else throws {@link KvConflictError}. */
@@ -118,6 +124,13 @@ export async function openKv<V>(
       const message = await api.lastOf(subject);
       if (message?.operation !== "PUT") return null;
       return { value: decode(key, message.data), revision: message.seq };
+    },
+    async peek(key) {
+      if (mirror?.keeps(key) !== true) return { entry: await typed.get(key), fresh: true };
+      subjectOf(key); // an invalid key is refused by name, as get refuses it
+      const known = await mirror.known(key);
+      const entry = known.value === null ? null : { value: known.value, revision: known.revision };
+      return { entry, fresh: false };
     },
     async create(key, value) {
       try {

@@ -78,6 +78,23 @@ export async function oneAtATime<T>(scope: object, key: string, run: () => Promi
   }
 }
 
+/** Writes `next` by compare-and-set on `current`; undefined when another writer was first. */
+async function writeOver<V>(
+  kv: TypedKv<V>,
+  key: string,
+  current: Revisioned<V> | null,
+  next: V,
+): Promise<number | undefined> {
+  try {
+    return current === null
+      ? await kv.create(key, next)
+      : await kv.update(key, next, current.revision);
+  } catch (error) {
+    if (error instanceof KvConflictError) return undefined;
+    throw error;
+  }
+}
+
 async function mutateOnce<V, R>(
   kv: TypedKv<V>,
   key: string,
@@ -87,28 +104,34 @@ async function mutateOnce<V, R>(
   const maxAttempts = options.maxAttempts ?? 20;
   const backoff = options.backoffMs ?? jittered;
   const sleep = options.sleep ?? wait;
+  const written = async (next: V, revision: number, result: R): Promise<Mutated<V, R>> => {
+    const entry = { value: next, revision };
+    if (options.outbox?.pending(next) === true) await options.outbox.flush(entry);
+    return { result, entry, changed: true };
+  };
+  // First on what this process last knew, when that may be old (a mirrored bucket answers without
+  // its read barrier): the compare-and-set refuses it then. Anything else — nothing to write, a
+  // conflict, events left in the value — is decided again on a fresh read, never on an old one.
+  const peeked = await kv.peek(key);
+  const { entry: known } = peeked;
+  if (!peeked.fresh && (known === null || options.outbox?.pending(known.value) !== true)) {
+    const { next, result } = decide(known);
+    if (next !== undefined) {
+      const revision = await writeOver(kv, key, known, next);
+      if (revision !== undefined) return written(next, revision, result);
+    }
+  }
   for (let attempt = 1; attempt <= maxAttempts; attempt += 1) {
-    const current = await kv.get(key);
+    const current = attempt === 1 && peeked.fresh ? known : await kv.get(key);
     if (current !== null && options.outbox?.pending(current.value) === true) {
       await options.outbox.flush(current);
       continue;
     }
     const { next, result } = decide(current);
     if (next === undefined) return { result, entry: current, changed: false };
-    let revision: number;
-    try {
-      revision =
-        current === null
-          ? await kv.create(key, next)
-          : await kv.update(key, next, current.revision);
-    } catch (error) {
-      if (!(error instanceof KvConflictError)) throw error;
-      if (attempt < maxAttempts) await sleep(backoff(attempt));
-      continue;
-    }
-    const entry = { value: next, revision };
-    if (options.outbox?.pending(next) === true) await options.outbox.flush(entry);
-    return { result, entry, changed: true };
+    const revision = await writeOver(kv, key, current, next);
+    if (revision !== undefined) return written(next, revision, result);
+    if (attempt < maxAttempts) await sleep(backoff(attempt));
   }
   throw new KvConflictError(kv.bucket, key, -1, {
     cause: new Error(`${key} kept changing under ${maxAttempts} attempts`),

@@ -77,6 +77,56 @@ describe("a mirrored KV bucket", () => {
     );
   });
 
+  it("decides a compare-and-set on what it knows, without a barrier, and is refused when that is old", async () => {
+    const stream = `KV_${qualifiedName(harness.bus.ns, "mirrored")}`;
+    let stateRequests = 0;
+    const watcher = harness.bus.connection.subscribe(`$JS.API.STREAM.INFO.${stream}`, {
+      callback: () => {
+        stateRequests += 1;
+      },
+    });
+    await harness.bus.connection.flush();
+    await mine.create("optimistic", { count: 0, tags: [] });
+    const increment = (current: { value: Record } | null) => ({
+      next: { count: (current?.value.count ?? 0) + 1, tags: [] },
+      result: current?.value.count ?? null,
+    });
+    stateRequests = 0;
+    // Only this replica writes: 50 read-decide-writes ask the stream's state not once.
+    for (let n = 0; n < 50; n += 1) await mutate(mine, "optimistic", increment);
+    await harness.bus.connection.flush();
+    expect(stateRequests).toBe(0);
+    // A process that only writes still catches up now and then, so it does not remember every
+    // sequence it wrote: 1,000 writes make one round.
+    for (let n = 0; n < 1_000; n += 1) await mutate(mine, "optimistic", increment);
+    await harness.bus.connection.flush();
+    expect(stateRequests).toBeGreaterThan(0);
+    expect(stateRequests).toBeLessThan(5);
+    // The other replica writes: this mirror's copy is now old, the server refuses it, and the
+    // decision is taken again on the winner's value.
+    const theirsNow = await theirs.get("optimistic");
+    await theirs.update("optimistic", { count: 1_000, tags: [] }, theirsNow?.revision ?? 0);
+    const { result } = await mutate(mine, "optimistic", increment);
+    expect(result).toBe(1_000);
+    expect((await theirs.get("optimistic"))?.value.count).toBe(1_001);
+    watcher.unsubscribe();
+  });
+
+  it("never leaves a key alone on an old copy: nothing to write is decided again, fresh", async () => {
+    await mine.create("left-alone", { count: 1, tags: [] });
+    await mine.get("left-alone"); // known to this mirror
+    const before = await theirs.get("left-alone");
+    await theirs.update("left-alone", { count: 2, tags: [] }, before?.revision ?? 0);
+    // On the old copy (1) this writes nothing; on the fresh one (2) it must write.
+    const { changed, result } = await mutate(mine, "left-alone", (current) =>
+      current?.value.count === 2
+        ? { next: { count: 3, tags: ["fresh"] }, result: "wrote" }
+        : { next: undefined, result: "left alone" },
+    );
+    expect({ changed, result }).toEqual({ changed: true, result: "wrote" });
+    expect((await theirs.get("left-alone"))?.value).toEqual({ count: 3, tags: ["fresh"] });
+  });
+
   it("serves concurrent reads with a few shared stream-state requests", async () => {
     const stream = `KV_${qualifiedName(harness.bus.ns, "mirrored")}`;
     let stateRequests = 0;
