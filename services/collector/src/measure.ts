@@ -46,86 +46,97 @@ export async function measureDirect(
   return sliWindow(window, queries, errors, total);
 }
 
-type RecordedWindow = ReadonlyMap<string, { ratio: number; total: number }>;
-
-const key = (service: string, slo: string) => `${service}\u0000${slo}`;
+/** One window's recorded values, by service, then SLO (label values: no key strings to build). */
+type RecordedWindow = ReadonlyMap<string, ReadonlyMap<string, { ratio: number; total: number }>>;
 
 /**
  * Recorded mode: per window, two queries return every SLO at once. Results are cached per
- * evaluation time, so the jobs of one interval share them.
+ * evaluation time, so the jobs of one interval share them. `client` bounds how many answers are
+ * awaited at once (each holds every series of the fleet).
  */
 export function recordedReader(client: PrometheusClient) {
-  const cache = new Map<string, Promise<RecordedWindow>>();
-  // One window's pair of answers at a time: each holds every series of the fleet, and holding all
-  // twelve at once set the collector's peak memory; on a few cores Prometheus answers them no
-  // faster in parallel.
-  let previousLoad: Promise<unknown> = Promise.resolve();
-
-  function load(window: string, time: Date): Promise<RecordedWindow> {
-    const next = previousLoad.catch(() => undefined).then(() => loadNow(window, time));
-    previousLoad = next;
-    return next;
-  }
-
+  /** By evaluation time (ms), then window. */
+  const cache = new Map<number, Map<string, Promise<RecordedWindow>>>();
+  const queries = new Map<string, ReturnType<typeof recordedQueries>>();
+  const queriesOf = (window: string) => {
+    let rendered = queries.get(window);
+    if (rendered === undefined) {
+      rendered = recordedQueries(window);
+      queries.set(window, rendered);
+    }
+    return rendered;
+  };
   async function loadNow(window: string, time: Date): Promise<RecordedWindow> {
     const [ratios, totals] = await Promise.all([
       client.queryVector(errorRatioRecord(window), { time }),
       client.queryVector(totalRateRecord(window), { time }),
     ]);
-    const result = new Map<string, { ratio: number; total: number }>();
-    const totalBy = new Map(
-      totals.data.map((sample) => [
-        key(sample.labels.sloth_service ?? "", sample.labels.sloth_slo ?? ""),
-        sample.value,
-      ]),
-    );
-    for (const sample of ratios.data) {
-      const id = key(sample.labels.sloth_service ?? "", sample.labels.sloth_slo ?? "");
-      result.set(id, { ratio: sample.value, total: totalBy.get(id) ?? Number.NaN });
-    }
-    for (const [id, total] of totalBy)
-      if (!result.has(id)) result.set(id, { ratio: Number.NaN, total });
+    const result = new Map<string, Map<string, { ratio: number; total: number }>>();
+    const entry = (sample: Sample) => {
+      const service = sample.labels.sloth_service ?? "";
+      const slo = sample.labels.sloth_slo ?? "";
+      let slos = result.get(service);
+      if (slos === undefined) {
+        slos = new Map();
+        result.set(service, slos);
+      }
+      let values = slos.get(slo);
+      if (values === undefined) {
+        values = { ratio: Number.NaN, total: Number.NaN };
+        slos.set(slo, values);
+      }
+      return values;
+    };
+    for (const sample of totals.data) entry(sample).total = sample.value;
+    for (const sample of ratios.data) entry(sample).ratio = sample.value;
     return result;
+  }
+
+  function loaded(window: string, time: Date): Promise<RecordedWindow> {
+    const at = time.getTime();
+    let windows = cache.get(at);
+    if (windows === undefined) {
+      windows = new Map();
+      cache.set(at, windows);
+    }
+    let pending = windows.get(window);
+    if (pending === undefined) {
+      const started = loadNow(window, time);
+      windows.set(window, started);
+      // A failed load must not poison the cache for the retry.
+      started.catch(() => cache.get(at)?.delete(window));
+      pending = started;
+    }
+    return pending;
   }
 
   return {
     async window(service: string, slo: string, window: string, time: Date): Promise<SliWindow> {
-      const cacheKey = `${window}@${time.getTime()}`;
-      let pending = cache.get(cacheKey);
-      if (pending === undefined) {
-        pending = load(window, time);
-        cache.set(cacheKey, pending);
-        // A failed load must not poison the cache for the retry.
-        pending.catch(() => cache.delete(cacheKey));
-      }
       let values: RecordedWindow;
       try {
-        values = await pending;
+        values = await loaded(window, time);
       } catch (error) {
         if (isOutage(error)) throw error;
         const message = error instanceof Error ? error.message : String(error);
         return sliWindow(
           window,
-          recordedQueries(window),
+          queriesOf(window),
           { kind: "failed", error: message },
           { kind: "failed", error: message },
         );
       }
-      const found = values.get(key(service, slo));
+      const found = values.get(service)?.get(slo);
       const total: Measurement =
         found === undefined ? { kind: "absent" } : { kind: "value", value: found.total };
       const errors: Measurement =
         found === undefined || !Number.isFinite(found.ratio)
           ? { kind: "absent" }
           : { kind: "value", value: found.ratio * found.total };
-      return sliWindow(window, recordedQueries(window), errors, total);
+      return sliWindow(window, queriesOf(window), errors, total);
     },
     /** Drops cached windows evaluated before `before`. */
     evict(before: Date): void {
-      for (const cacheKey of cache.keys()) {
-        const at = Number(cacheKey.slice(cacheKey.indexOf("@") + 1));
-        if (at < before.getTime()) cache.delete(cacheKey);
-      }
+      for (const at of cache.keys()) if (at < before.getTime()) cache.delete(at);
     },
   };
 }
