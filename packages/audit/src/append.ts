@@ -51,26 +51,78 @@ export interface AppendReport {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Text jsonb stores as it is: no NUL and no lone surrogate (PostgreSQL refuses both). */
+const jsonbSafeText = (text: string): boolean =>
+  !text.includes("\u0000") && !LONE_SURROGATE.test(text);
+
+/** Whether every string in a parsed JSON value, keys included, is {@link jsonbSafeText}. */
+function jsonbSafe(value: unknown): boolean {
+  if (typeof value === "string") return jsonbSafeText(value);
+  if (typeof value !== "object" || value === null) return true;
+  if (Array.isArray(value)) return value.every(jsonbSafe);
+  return Object.entries(value).every(([key, field]) => jsonbSafeText(key) && jsonbSafe(field));
+}
+
+const base64Of = (bytes: Uint8Array | string): string =>
+  `base64:${(typeof bytes === "string" ? Buffer.from(bytes, "utf8") : Buffer.from(bytes)).toString("base64")}`;
+
+/** A payload as stored: the value the hash covers, and its JSON text for the jsonb column. */
+interface StoredPayload {
+  readonly value: unknown;
+  readonly json: string;
+}
+
 /**
  * The stored payload: the parsed JSON when it is JSON, else the text (or, for bytes that are not
- * UTF-8, their base64) as a JSON string. NUL characters, which jsonb refuses, are escaped.
+ * UTF-8, their base64) as a JSON string. What jsonb would refuse — a NUL or a lone surrogate, as a
+ * character or an escape — is stored as the base64 of the bytes, so one such message (anyone may
+ * publish to DEADLETTER) cannot stall a stream's audit log. The JSON text is the message's own when
+ * it was JSON (jsonb reads it as the value the hash covers), saving a second serialisation.
  */
-export function payloadValue(data: Uint8Array | string): unknown {
+function storedPayload(data: Uint8Array | string): StoredPayload {
   let text: string;
   if (typeof data === "string") text = data;
   else {
     try {
       text = utf8.decode(data);
     } catch {
-      return `base64:${Buffer.from(data).toString("base64")}`;
+      return asString(base64Of(data));
     }
   }
-  if (text.includes("\u0000")) return `base64:${Buffer.from(text, "utf8").toString("base64")}`;
+  if (!jsonbSafeText(text)) return asString(base64Of(data));
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch {
-    return text;
+    return asString(text);
   }
+  // Only an escape can put a NUL or a lone surrogate into the parsed strings.
+  if (text.includes("\\u") && !jsonbSafe(value)) return asString(base64Of(data));
+  return { value, json: text };
+}
+
+const asString = (text: string): StoredPayload => ({ value: text, json: JSON.stringify(text) });
+
+/** The stored payload's value (see {@link appendBatch}). */
+export function payloadValue(data: Uint8Array | string): unknown {
+  return storedPayload(data).value;
+}
+
+/** Header values jsonb would refuse, stored as their base64 (as payloads are). */
+function storedHeaders(
+  headers: Readonly<Record<string, readonly string[]>>,
+): Readonly<Record<string, readonly string[]>> {
+  if (Object.entries(headers).every(([name, values]) => jsonbSafe(name) && jsonbSafe(values))) {
+    return headers;
+  }
+  return Object.fromEntries(
+    Object.entries(headers).map(([name, values]) => [
+      jsonbSafeText(name) ? name : base64Of(name),
+      values.map((value) => (jsonbSafeText(value) ? value : base64Of(value))),
+    ]),
+  );
 }
 
 function headerValue(
@@ -158,8 +210,8 @@ export async function appendBatch(
     const payloads: unknown[] = [];
     for (const m of fresh) {
       position += 1;
-      const payload = payloadValue(m.data);
-      const headers = m.headers;
+      const { value: payload, json: payloadJson } = storedPayload(m.data);
+      const headers = storedHeaders(m.headers);
       const messageId = field(payload, "id") ?? headerValue(headers, "Nats-Msg-Id") ?? null;
       const storedAt = new Date(m.time).toISOString();
       const { type, service } = derivedColumns(payload, m.subject);
@@ -183,7 +235,7 @@ export async function appendBatch(
       columns.type.push(type);
       columns.service.push(service);
       columns.headers.push(JSON.stringify(headers));
-      columns.payload.push(JSON.stringify(payload));
+      columns.payload.push(payloadJson);
       columns.storedAt.push(storedAt);
       columns.prevHash.push(prevHash);
       columns.hash.push(hash);

@@ -140,6 +140,43 @@ describe("audit log", () => {
     expect((await verifyChain(pool, { stream: "ODD" })).intact).toBe(true);
   });
 
+  it("stores JSON that holds an escaped NUL, which jsonb refuses, instead of failing forever", async () => {
+    // Anyone may publish to DEADLETTER: one such message must not stall the stream's audit log.
+    const hostile = String.raw`{"id":"x","note":"a\u0000b"}`;
+    await appendBatch(pool, "NUL", [
+      { seq: 1, subject: "sd.dlq.x.a", headers: {}, data: hostile, time: at(0) },
+      {
+        seq: 2,
+        subject: "sd.dlq.x.a",
+        headers: { "X-Odd": ["a\u0000b"], "X-Fine": ["ok"] },
+        data: "{}",
+        time: at(0),
+      },
+    ]);
+    const rows = await query<{ payload: unknown; headers: unknown }>(
+      pool,
+      "SELECT payload, headers FROM audit_log WHERE stream = 'NUL' ORDER BY seq",
+    );
+    expect(rows[0]?.payload).toBe(`base64:${Buffer.from(hostile).toString("base64")}`);
+    expect(rows[1]?.payload).toEqual({});
+    expect(rows[1]?.headers).toEqual({
+      "X-Odd": [`base64:${Buffer.from("a\u0000b").toString("base64")}`],
+      "X-Fine": ["ok"],
+    });
+    expect((await verifyChain(pool, { stream: "NUL" })).intact).toBe(true);
+    // A lone surrogate (escaped in JSON, and in a text payload) is refused by jsonb too.
+    await appendBatch(pool, "NUL", [
+      { seq: 3, subject: "sd.dlq.x.a", headers: {}, data: String.raw`{"a":"\ud800"}`, time: at(0) },
+      { seq: 4, subject: "sd.dlq.x.a", headers: {}, data: "\ud800 text", time: at(0) },
+    ]);
+    const later = await query<{ payload: unknown }>(
+      pool,
+      "SELECT payload FROM audit_log WHERE stream = 'NUL' AND seq > 2 ORDER BY seq",
+    );
+    expect(later.map((row) => String(row.payload).slice(0, 7))).toEqual(["base64:", "base64:"]);
+    expect((await verifyChain(pool, { stream: "NUL" })).intact).toBe(true);
+  });
+
   it("refuses UPDATE, DELETE and TRUNCATE", async () => {
     await appendBatch(pool, "LOCKED", rawMessages(3));
     await expect(
