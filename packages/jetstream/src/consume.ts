@@ -53,11 +53,21 @@ export interface ConsumeOptions<T extends EventType> {
   readonly concurrency?: number;
   /** Called once a delivery is settled, e.g. to count outcomes in /metrics. */
   readonly onSettled?: (settled: Settled) => void;
+  /**
+   * Wait for the server to confirm each ack (default true): only then is the delivery reported
+   * `acked`, and a restart never hands it over again. False for hot paths whose handlers are
+   * idempotent by message id and compare-and-set: the ack is sent and the slot freed at once
+   * (`ack-sent`); a lost ack is one redelivery, which the handler absorbs. Half the ack traffic.
+   */
+  readonly confirmAcks?: boolean;
 }
 
-/** How one delivery ended. `ack-unconfirmed`: handled, but the server did not confirm the ack. */
+/**
+ * How one delivery ended. `ack-unconfirmed`: handled, but the server did not confirm the ack;
+ * `ack-sent`: handled and acked without waiting for a confirmation (`confirmAcks: false`).
+ */
 export interface Settled {
-  readonly outcome: "acked" | "ack-unconfirmed" | "retry" | "dead-lettered";
+  readonly outcome: "acked" | "ack-sent" | "ack-unconfirmed" | "retry" | "dead-lettered";
   readonly subject: string;
   readonly streamSequence: number;
   readonly deliveryCount: number;
@@ -285,6 +295,12 @@ export function consumeEvents<T extends EventType>(
     const where = { subject: m.subject, seq: m.seq, deliveries: m.info.deliveryCount };
     switch (settle.kind) {
       case "ack": {
+        if (options.confirmAcks === false) {
+          m.ack();
+          stats.handled += 1;
+          report(m, "ack-sent");
+          return;
+        }
         const confirmed = await confirmAck(m).catch((error: unknown) => {
           log.warn(
             { ...where, error: describeError(error) },

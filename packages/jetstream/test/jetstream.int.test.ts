@@ -336,6 +336,44 @@ describe("consumeEvents", () => {
     expect(info.num_redelivered).toBe(0);
   });
 
+  it("with confirmAcks false, acks without waiting for a reply, and the server still has every ack", async () => {
+    const jobs = Array.from({ length: 500 }, (_, n) => pollJob(`sent-${n % 10}`, 9_000 + n));
+    await Promise.all(jobs.map((job) => publishEvent(own.bus, job)));
+    // Confirmations come back on the bus's shared reply subject: count what is asked there.
+    let confirmations = 0;
+    const tap = own.bus.connection.subscribe("$JS.ACK.>", {
+      callback: (_error, message) => {
+        if (message.reply !== undefined && message.reply !== "") confirmations += 1;
+      },
+    });
+    const outcomes = new Map<string, number>();
+    const subscription = consumeEvents(own.bus, {
+      consumer: pollConsumer({ durable: "ack-sent" }),
+      types: ["metrics.poll-requested"],
+      concurrency: 16,
+      batch: 100,
+      confirmAcks: false,
+      handler: () => Promise.resolve(),
+      onSettled: ({ outcome }) => outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1),
+    });
+    await eventually(() => subscription.stats.handled === jobs.length, 30_000, "all handled");
+    await subscription.stop();
+    tap.unsubscribe();
+    expect(Object.fromEntries(outcomes)).toEqual({ "ack-sent": jobs.length });
+    expect(confirmations).toBe(0);
+    const stream = qualifiedName(own.bus.ns, "METRICS");
+    await eventually(
+      async () =>
+        (await own.bus.jsm.consumers.info(stream, qualifiedName(own.bus.ns, "ack-sent")))
+          .num_ack_pending === 0,
+      10_000,
+      "every ack arrived",
+    );
+    const info = await own.bus.jsm.consumers.info(stream, qualifiedName(own.bus.ns, "ack-sent"));
+    expect(info.num_redelivered).toBe(0);
+    expect(info.delivered.consumer_seq).toBe(jobs.length);
+  });
+
   it("recreates a deleted consumer and keeps consuming", async () => {
     const consumer = pollConsumer({ durable: "phoenix", filter: "metrics.poll-requested" });
     const seen = new Set<string>();

@@ -43,6 +43,8 @@ export const budgetService: ServiceDefinition = {
       handler,
       concurrency: 64,
       batch: 256,
+      // An evaluation's id names its snapshot: a redelivery publishes nothing new.
+      confirmAcks: false,
     });
     return {
       stop: async () => {

@@ -118,6 +118,8 @@ export const collectorService: ServiceDefinition = {
       // Jobs of one interval share the cached recorded queries; run many at once.
       concurrency: 32,
       batch: 128,
+      // A snapshot's id names its service and interval: a redelivery publishes nothing new.
+      confirmAcks: false,
       handler: async (job, { deliveryCount }) => {
         await poll(job, deliveryCount);
         lag.observe((Date.now() - Date.parse(job.data.intervalStart)) / 1_000);

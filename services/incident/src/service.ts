@@ -58,6 +58,8 @@ export const incidentService: ServiceDefinition = {
       types: ["budget.evaluated"],
       handler,
       concurrency: 16,
+      // Compare-and-set on the record and event ids make a redelivery harmless.
+      confirmAcks: false,
     });
     const mitigations = consumeEvents(bus, {
       consumer: actions,

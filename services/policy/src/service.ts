@@ -62,6 +62,8 @@ export const policyService: ServiceDefinition = {
         types: ["budget.evaluated"],
         handler: onEvaluation(deps),
         concurrency: 16,
+        // Compare-and-set on the record and verdict ids make a redelivery harmless.
+        confirmAcks: false,
       }),
       consumeEvents(bus, {
         consumer: durable("policy-actions"),
