@@ -33,7 +33,7 @@ import {
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
 const SLOS = 3;
-const CYCLES = Number(process.env.BENCH_CYCLES ?? 3);
+const CYCLES = Number(process.env.BENCH_CYCLES ?? 5);
 const WARMUP_CYCLES = Number(process.env.BENCH_WARMUP_CYCLES ?? 2);
 const INTERVAL = process.env.BENCH_INTERVAL ?? "30s";
 const INTERVAL_MS = Number.parseInt(INTERVAL, 10) * 1_000;
