@@ -353,6 +353,14 @@ describe("governance that fails closed, end to end", () => {
         seen: body,
       };
     });
+    // Spent by half again, not just across its edge: the minute the SLO looks at also holds step
+    // 2's Prometheus gap, and as that slides out the ratio falls; a budget barely spent came back
+    // to low-margin before the end once, on a busy machine.
+    await waitFor("checkout's budget overspent by half", 20_000, async () => {
+      const body = await get<{ budgetRemaining: number | null }>("/v1/services/checkout");
+      const remaining = body.budgetRemaining;
+      return { value: remaining !== null && remaining <= -0.5 ? body : undefined, seen: remaining };
+    });
     const approved = await api("POST", `/v1/proposals/${proposal.id}/approve`, "approver", {
       reason: "checkout 5xx since v1.6.0",
     });
