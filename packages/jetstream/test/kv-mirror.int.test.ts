@@ -32,6 +32,29 @@ beforeAll(async () => {
   theirs = await openKv(other, "mirrored", Record, { mirror: true });
 });
 
+/** Counts the stream-state requests (the mirrors' read barriers) on the test bucket. */
+async function countStateRequests() {
+  const stream = `KV_${qualifiedName(harness.bus.ns, "mirrored")}`;
+  let count = 0;
+  const watcher = harness.bus.connection.subscribe(`$JS.API.STREAM.INFO.${stream}`, {
+    callback: () => {
+      count += 1;
+    },
+  });
+  await harness.bus.connection.flush();
+  return {
+    get count() {
+      return count;
+    },
+    reset: () => {
+      count = 0;
+    },
+    stop: () => {
+      watcher.unsubscribe();
+    },
+  };
+}
+
 afterAll(async () => {
   await other.close().catch(() => undefined);
   await harness.cleanup();
@@ -78,30 +101,23 @@ describe("a mirrored KV bucket", () => {
   });
 
   it("decides a compare-and-set on what it knows, without a barrier, and is refused when that is old", async () => {
-    const stream = `KV_${qualifiedName(harness.bus.ns, "mirrored")}`;
-    let stateRequests = 0;
-    const watcher = harness.bus.connection.subscribe(`$JS.API.STREAM.INFO.${stream}`, {
-      callback: () => {
-        stateRequests += 1;
-      },
-    });
-    await harness.bus.connection.flush();
+    const requests = await countStateRequests();
     await mine.create("optimistic", { count: 0, tags: [] });
     const increment = (current: { value: Record } | null) => ({
       next: { count: (current?.value.count ?? 0) + 1, tags: [] },
       result: current?.value.count ?? null,
     });
-    stateRequests = 0;
+    requests.reset();
     // Only this replica writes: 50 read-decide-writes ask the stream's state not once.
     for (let n = 0; n < 50; n += 1) await mutate(mine, "optimistic", increment);
     await harness.bus.connection.flush();
-    expect(stateRequests).toBe(0);
+    expect(requests.count).toBe(0);
     // A process that only writes still catches up now and then, so it does not remember every
     // sequence it wrote: 1,000 writes make one round.
     for (let n = 0; n < 1_000; n += 1) await mutate(mine, "optimistic", increment);
     await harness.bus.connection.flush();
-    expect(stateRequests).toBeGreaterThan(0);
-    expect(stateRequests).toBeLessThan(5);
+    expect(requests.count).toBeGreaterThan(0);
+    expect(requests.count).toBeLessThan(5);
     // The other replica writes: this mirror's copy is now old, the server refuses it, and the
     // decision is taken again on the winner's value.
     const theirsNow = await theirs.get("optimistic");
@@ -109,7 +125,7 @@ describe("a mirrored KV bucket", () => {
     const { result } = await mutate(mine, "optimistic", increment);
     expect(result).toBe(1_000);
     expect((await theirs.get("optimistic"))?.value.count).toBe(1_001);
-    watcher.unsubscribe();
+    requests.stop();
   });
 
   it("never leaves a key alone on an old copy: nothing to write is decided again, fresh", async () => {
@@ -128,22 +144,15 @@ describe("a mirrored KV bucket", () => {
   });
 
   it("serves concurrent reads with a few shared stream-state requests", async () => {
-    const stream = `KV_${qualifiedName(harness.bus.ns, "mirrored")}`;
-    let stateRequests = 0;
-    const watcher = harness.bus.connection.subscribe(`$JS.API.STREAM.INFO.${stream}`, {
-      callback: () => {
-        stateRequests += 1;
-      },
-    });
-    await harness.bus.connection.flush();
+    const requests = await countStateRequests();
     await mine.create("busy", { count: 7, tags: [] });
     const reads = await Promise.all(Array.from({ length: 500 }, () => theirs.get("busy")));
     await harness.bus.connection.flush();
-    watcher.unsubscribe();
+    requests.stop();
     expect(reads.every((read) => read?.value.count === 7)).toBe(true);
     // One request per round, and a round serves every read that arrived while one ran.
-    expect(stateRequests).toBeGreaterThan(0);
-    expect(stateRequests).toBeLessThan(20);
+    expect(requests.count).toBeGreaterThan(0);
+    expect(requests.count).toBeLessThan(20);
   });
 
   it("hands out frozen values: a reader cannot change what the next one reads", async () => {

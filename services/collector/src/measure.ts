@@ -46,8 +46,24 @@ export async function measureDirect(
   return sliWindow(window, queries, errors, total);
 }
 
+/** The value under `key`, made by `create` and kept the first time it is asked for. */
+function kept<K, V>(map: Map<K, V>, key: K, create: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = create();
+    map.set(key, value);
+  }
+  return value;
+}
+
+/** An SLO's recorded values in one window (NaN: that series is missing). */
+interface Values {
+  ratio: number;
+  total: number;
+}
+
 /** One window's recorded values, by service, then SLO (label values: no key strings to build). */
-type RecordedWindow = ReadonlyMap<string, ReadonlyMap<string, { ratio: number; total: number }>>;
+type RecordedWindow = ReadonlyMap<string, ReadonlyMap<string, Values>>;
 
 /**
  * Recorded mode: per window, two queries return every SLO at once. Results are cached per
@@ -58,35 +74,19 @@ export function recordedReader(client: PrometheusClient) {
   /** By evaluation time (ms), then window. */
   const cache = new Map<number, Map<string, Promise<RecordedWindow>>>();
   const queries = new Map<string, ReturnType<typeof recordedQueries>>();
-  const queriesOf = (window: string) => {
-    let rendered = queries.get(window);
-    if (rendered === undefined) {
-      rendered = recordedQueries(window);
-      queries.set(window, rendered);
-    }
-    return rendered;
-  };
+  const queriesOf = (window: string) => kept(queries, window, () => recordedQueries(window));
   async function loadNow(window: string, time: Date): Promise<RecordedWindow> {
     const [ratios, totals] = await Promise.all([
       client.queryVector(errorRatioRecord(window), { time }),
       client.queryVector(totalRateRecord(window), { time }),
     ]);
-    const result = new Map<string, Map<string, { ratio: number; total: number }>>();
-    const entry = (sample: Sample) => {
-      const service = sample.labels.sloth_service ?? "";
-      const slo = sample.labels.sloth_slo ?? "";
-      let slos = result.get(service);
-      if (slos === undefined) {
-        slos = new Map();
-        result.set(service, slos);
-      }
-      let values = slos.get(slo);
-      if (values === undefined) {
-        values = { ratio: Number.NaN, total: Number.NaN };
-        slos.set(slo, values);
-      }
-      return values;
-    };
+    const result = new Map<string, Map<string, Values>>();
+    const entry = (sample: Sample): Values =>
+      kept(
+        kept(result, sample.labels.sloth_service ?? "", () => new Map<string, Values>()),
+        sample.labels.sloth_slo ?? "",
+        () => ({ ratio: Number.NaN, total: Number.NaN }),
+      );
     for (const sample of totals.data) entry(sample).total = sample.value;
     for (const sample of ratios.data) entry(sample).ratio = sample.value;
     return result;
@@ -94,20 +94,16 @@ export function recordedReader(client: PrometheusClient) {
 
   function loaded(window: string, time: Date): Promise<RecordedWindow> {
     const at = time.getTime();
-    let windows = cache.get(at);
-    if (windows === undefined) {
-      windows = new Map();
-      cache.set(at, windows);
-    }
-    let pending = windows.get(window);
-    if (pending === undefined) {
-      const started = loadNow(window, time);
-      windows.set(window, started);
-      // A failed load must not poison the cache for the retry.
-      started.catch(() => cache.get(at)?.delete(window));
-      pending = started;
-    }
-    return pending;
+    return kept(
+      kept(cache, at, () => new Map<string, Promise<RecordedWindow>>()),
+      window,
+      () => {
+        const started = loadNow(window, time);
+        // A failed load must not poison the cache for the retry.
+        started.catch(() => cache.get(at)?.delete(window));
+        return started;
+      },
+    );
   }
 
   return {
