@@ -173,18 +173,25 @@ export async function appendBatch(
   if (unique.length === 0) return { ...NOTHING_WRITTEN, skipped: 0 };
   return withTransaction(pool, async (client) => {
     await lockStream(client, stream);
-    const seen = await query<{ seq: string }>(
+    // The chain's head, and the highest sequence stored (not the head's when replicas appended
+    // out of order): a batch wholly above it holds nothing stored yet, the usual case.
+    const [head] = await query<{ position: string; seq: string; hash: string; top: string }>(
       client,
-      "SELECT seq FROM audit_log WHERE stream = $1 AND seq = ANY($2::bigint[])",
-      [stream, unique.map((m) => m.seq)],
-    );
-    const stored = new Set(seen.map((row) => Number(row.seq)));
-    const fresh = unique.filter((m) => !stored.has(m.seq));
-    const [head] = await query<{ position: string; seq: string; hash: string }>(
-      client,
-      "SELECT position, seq, hash FROM audit_log WHERE stream = $1 ORDER BY position DESC LIMIT 1",
+      `SELECT position, seq, hash, (SELECT max(seq) FROM audit_log WHERE stream = $1) AS top
+       FROM audit_log WHERE stream = $1 ORDER BY position DESC LIMIT 1`,
       [stream],
     );
+    const lowest = unique[0]?.seq ?? 0;
+    let fresh = unique;
+    if (head !== undefined && lowest <= Number(head.top)) {
+      const seen = await query<{ seq: string }>(
+        client,
+        "SELECT seq FROM audit_log WHERE stream = $1 AND seq = ANY($2::bigint[])",
+        [stream, unique.map((m) => m.seq)],
+      );
+      const stored = new Set(seen.map((row) => Number(row.seq)));
+      fresh = unique.filter((m) => !stored.has(m.seq));
+    }
     if (fresh.length === 0) {
       const current =
         head === undefined
