@@ -305,7 +305,9 @@ describe.skipIf(chromiumMissing !== undefined)(
       await dialog.getByRole("button", { name: "Cancel" }).click();
       await dialog.waitFor({ state: "hidden" });
       expect(await pending.getAttribute("data-state")).toBe("pending");
-    });
+      // Signing in again reloads the whole board: a minute, as its siblings have, for a loaded
+      // full-suite run (it once ran out of the default 30 s in CI, and never alone).
+    }, 60_000);
   },
 );
 
