@@ -80,7 +80,7 @@ export class KvMirror<V> {
   /** The key's entry as of a moment after the call (value null: absent); a kept key only. */
   async get(key: string): Promise<MirroredEntry<V>> {
     await this.sync();
-    return this.#entries.get(key) ?? (await this.#lookup(key));
+    return this.known(key);
   }
 
   /**

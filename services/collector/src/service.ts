@@ -25,19 +25,13 @@ export const collectorService: ServiceDefinition = {
       catalog.services.map((s) => [s.name, { slos: s.spec.slos, burnRates: s.policy.burnRates }]),
     );
     const mode = context.config.collectorMode;
-    const prometheus = createPrometheusClient({
-      baseUrl: context.config.prometheusUrl,
-      timeoutMs: 10_000,
-    });
+    const prometheusOptions = { baseUrl: context.config.prometheusUrl, timeoutMs: 10_000 };
+    const prometheus = createPrometheusClient(prometheusOptions);
     // Two windows' pairs of answers at a time: Prometheus computes the next pair while this one is
     // parsed. One at a time left each side idle half the time; all twelve at once (each holds every
     // series of the fleet) set the collector's peak memory.
     const recorded = recordedReader(
-      createPrometheusClient({
-        baseUrl: context.config.prometheusUrl,
-        timeoutMs: 10_000,
-        concurrency: 4,
-      }),
+      createPrometheusClient({ ...prometheusOptions, concurrency: 4 }),
     );
     const bus = await openServiceBus(context);
     context.addReadinessCheck("prometheus", async () => {

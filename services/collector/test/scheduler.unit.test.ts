@@ -34,34 +34,36 @@ const intervals = (jobs: readonly Envelope<"metrics.poll-requested">[]) => [
   ...new Set(jobs.map((job) => job.data.intervalStart)),
 ];
 
+/** The three intervals from 09:00:10 to 09:01:10, one set of jobs each. */
+const THREE_INTERVALS = [
+  "2026-11-24T09:00:00.000Z",
+  "2026-11-24T09:00:30.000Z",
+  "2026-11-24T09:01:00.000Z",
+];
+
+/** A scheduler started at 09:00:10, and what it published. */
+function startedTenSecondsIn() {
+  vi.setSystemTime(boundary + 10_000);
+  const published: Envelope<"metrics.poll-requested">[] = [];
+  return { published, running: scheduler(published) };
+}
+
 describe("the poll scheduler", () => {
   it("publishes a job per service for the current interval at once, then for every next one", async () => {
-    vi.setSystemTime(boundary + 10_000);
-    const published: Envelope<"metrics.poll-requested">[] = [];
-    const running = scheduler(published);
+    const { published, running } = startedTenSecondsIn();
     await vi.advanceTimersByTimeAsync(2 * INTERVAL_MS);
     running.stop();
-    expect(intervals(published)).toEqual([
-      "2026-11-24T09:00:00.000Z",
-      "2026-11-24T09:00:30.000Z",
-      "2026-11-24T09:01:00.000Z",
-    ]);
+    expect(intervals(published)).toEqual(THREE_INTERVALS);
     expect(published.filter((job) => job.service === "checkout")).toHaveLength(3);
   });
 
   it("does not skip an interval when the timer fires before the wall clock reaches it", async () => {
-    vi.setSystemTime(boundary + 10_000);
-    const published: Envelope<"metrics.poll-requested">[] = [];
-    const running = scheduler(published);
+    const { published, running } = startedTenSecondsIn();
     await vi.advanceTimersByTimeAsync(1_000); // the first interval's jobs are out, the timer set
     // The wall clock falls 3 ms behind the timers (NTP slewing, a cached loop time).
     vi.setSystemTime(Date.now() - 3);
     await vi.advanceTimersByTimeAsync(2 * INTERVAL_MS);
     running.stop();
-    expect(intervals(published)).toEqual([
-      "2026-11-24T09:00:00.000Z",
-      "2026-11-24T09:00:30.000Z",
-      "2026-11-24T09:01:00.000Z",
-    ]);
+    expect(intervals(published)).toEqual(THREE_INTERVALS);
   });
 });

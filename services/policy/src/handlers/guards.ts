@@ -8,15 +8,20 @@ import { exclusively, refreshVerdict } from "./judge.js";
 
 type Guard = GuardRecord["guards"][number];
 
-const toView = (service: string, guard: Guard): GuardView => ({
-  id: guard.id,
-  service,
+/** What a failed guard says, in its view and in its `governance.guard-failed` event alike. */
+const failure = (guard: Guard) => ({
   train: guard.train,
   trainId: guard.trainId,
   step: guard.step,
   reason: guard.reason,
   evidence: guard.evidence,
   at: guard.at,
+});
+
+const toView = (service: string, guard: Guard): GuardView => ({
+  id: guard.id,
+  service,
+  ...failure(guard),
   clearedAt: guard.clearedAt,
   clearedBy: guard.clearedBy,
 });
@@ -90,15 +95,7 @@ export const failGuard =
             type: "governance.guard-failed",
             id: messageId("governance.guard-failed", guard.id),
             service: request.service,
-            data: {
-              guardId: guard.id,
-              train: guard.train,
-              trainId: guard.trainId,
-              step: guard.step,
-              reason: guard.reason,
-              evidence: guard.evidence,
-              at: guard.at,
-            },
+            data: { guardId: guard.id, ...failure(guard) },
           },
           { source: "policy", time: guard.at, correlationId: guard.trainId },
         ),
